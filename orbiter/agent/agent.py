@@ -1,0 +1,388 @@
+"""The agent process: keeps one link to the master, runs tasks, reports status.
+
+It dials the master (never the other way round), registers with its
+resources and the tasks it runs, and then reads run/kill/ack messages while
+a sender loop batches heartbeats and status updates. If the link drops it
+reconnects with backoff and re-registers with the same id, which it keeps in
+its work dir along with its HTTP port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+import orbiter
+from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
+from orbiter.agent.containerizer.null import NullContainerizer
+from orbiter.agent.containerizer.process import ProcessContainerizer
+from orbiter.agent.host import detect_resources
+from orbiter.agent.http_api import AgentHttp
+from orbiter.agent.metrics import AgentMetrics
+from orbiter.agent.status_updates import StatusUpdateManager
+from orbiter.attributes import to_proto as attributes_to_proto
+from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
+from orbiter.resources import Resources
+
+pb = messages_pb2
+TS = pb.TaskState
+log = logging.getLogger("orbiter.agent")
+
+TERMINAL = frozenset(
+    {TS.TASK_FINISHED, TS.TASK_FAILED, TS.TASK_KILLED, TS.TASK_ERROR, TS.TASK_LOST,
+     TS.TASK_DROPPED, TS.TASK_GONE, TS.TASK_GONE_BY_OPERATOR}
+)
+DEFAULT_KILL_GRACE = 3.0
+SEND_BATCH_SECONDS = 0.005
+
+
+class AgentRefused(Exception):
+    """The master refused or removed this agent; restarting as is will not help."""
+
+
+@dataclass
+class AgentSettings:
+    master: str = "127.0.0.1:5050"
+    work_dir: Path = field(default_factory=lambda: Path(".orbiter/agent"))
+    resources: Resources | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    containerizer: str = "process"
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    hostname: str = ""
+    advertise_host: str = ""
+    status_retry_min: float = 10.0
+
+
+@dataclass(slots=True)
+class AgentTask:
+    framework_id: str
+    info: pb.TaskInfo
+    state: int = TS.TASK_STAGING
+    container: Container | None = None
+    sandbox: Path | None = None
+    kill_reason: int = 0
+    kill_requested: bool = False
+    launched_at: float = 0.0
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        self.containerizer: Containerizer = (
+            NullContainerizer() if settings.containerizer == "null" else ProcessContainerizer()
+        )
+        self.tasks: dict[str, AgentTask] = {}
+        self.updates = StatusUpdateManager(retry_min=settings.status_retry_min)
+        self.agent_id = ""
+        self.resources = settings.resources or Resources.empty()
+        self.metrics = AgentMetrics(self)
+        self.registered = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.refused: str = ""
+        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        self._wake = asyncio.Event()
+        self._run_task: asyncio.Task[None] | None = None
+        self._http = AgentHttp(self)
+        self.http_address = ""
+        self.master_info = pb.MasterInfo()
+        self.started = time.time()
+        self.counts: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def _meta_path(self) -> Path:
+        return self.settings.work_dir / "agent.json"
+
+    def _load_meta(self) -> dict[str, object]:
+        try:
+            return json.loads(self._meta_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise AgentRefused(
+                f"{self._meta_path} is unreadable ({e}); move it away to register as a new agent"
+            ) from None
+
+    def _save_meta(self) -> None:
+        tmp = self._meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"agent_id": self.agent_id, "http_port": self._port}))
+        os.replace(tmp, self._meta_path)
+
+    async def start(self) -> None:
+        s = self.settings
+        s.work_dir.mkdir(parents=True, exist_ok=True)
+        (s.work_dir / "sandboxes").mkdir(exist_ok=True)
+        meta = self._load_meta()
+        self.agent_id = str(meta.get("agent_id", ""))
+        if s.resources is None:
+            self.resources = detect_resources(s.work_dir)
+        port = s.http_port or int(meta.get("http_port", 0) or 0)
+        try:
+            self._port = await self._http.start(s.host, port)
+        except OSError:
+            if s.http_port:
+                raise
+            self._port = await self._http.start(s.host, 0)  # the old port is taken now
+        advertise = s.advertise_host or (s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname())
+        self.http_address = f"{advertise}:{self._port}"
+        self._save_meta()
+        self._run_task = asyncio.create_task(self._run(), name="agent-link")
+
+    async def stop(self, kill_tasks: bool = True) -> None:
+        if self._run_task is not None:
+            self._run_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._run_task
+        if kill_tasks:
+            await asyncio.gather(
+                *(t.container.kill(0.5) for t in self.tasks.values() if t.container is not None),
+                return_exceptions=True,
+            )
+        await self._http.stop()
+        self.stopped.set()
+
+    # ------------------------------------------------------------------ the link
+
+    def _register_message(self) -> agent_pb2.AgentMessage:
+        msg = agent_pb2.AgentMessage()
+        info = msg.register.info
+        info.id = self.agent_id
+        info.hostname = self.settings.hostname or socket.gethostname()
+        info.http_address = self.http_address
+        info.version = orbiter.__version__
+        info.resources.extend(self.resources.to_proto())
+        info.attributes.extend(attributes_to_proto(self.settings.attributes))
+        for task in self.tasks.values():
+            msg.register.tasks.add(framework_id=task.framework_id, task=task.info, state=task.state)
+        return msg
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._session()
+                backoff = 0.2
+            except AgentRefused as e:
+                self.refused = str(e)
+                log.error("master refused this agent: %s", e)
+                self.stopped.set()
+                return
+            except grpc.aio.AioRpcError as e:
+                if e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+                    self.refused = e.details() or str(e.code())
+                    log.error("master refused this agent: %s", self.refused)
+                    self.stopped.set()
+                    return
+                log.warning("link to master %s lost: %s", self.settings.master, e.details())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("link to master failed")
+            self.registered.clear()
+            self.metrics.registered.set(0)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def _session(self) -> None:
+        async with grpc.aio.insecure_channel(
+            self.settings.master,
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ],
+        ) as channel:
+            stub = agent_pb2_grpc.AgentLinkStub(channel)
+            call = stub.Connect()
+            await call.write(self._register_message())
+            first = await call.read()
+            if first is grpc.aio.EOF:
+                await call  # raises the status the master aborted with
+                raise ConnectionError("master closed the link before answering Register")
+            if first.HasField("shutdown"):
+                raise AgentRefused(first.shutdown.message)
+            if not first.HasField("registered"):
+                raise ConnectionError(f"expected Registered, got {first.WhichOneof('message')}")
+            reg = first.registered
+            if reg.agent_id != self.agent_id:
+                self.agent_id = reg.agent_id
+                self._save_meta()
+            self.master_info.CopyFrom(reg.master_info)
+            log.info("registered with master %s as agent %s", self.settings.master, self.agent_id)
+            self.registered.set()
+            self.metrics.registered.set(1)
+            self.updates.resend_all()
+            self._wake.set()
+            sender = asyncio.create_task(self._send_loop(call, reg.heartbeat_interval_seconds))
+            try:
+                while True:
+                    msg = await call.read()
+                    if msg is grpc.aio.EOF:
+                        break
+                    self._handle(msg)
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sender
+            await call
+
+    async def _send_loop(self, call: grpc.aio.StreamStreamCall, heartbeat: float) -> None:
+        last_sent = time.monotonic()
+        heartbeat_msg = agent_pb2.AgentMessage(heartbeat=agent_pb2.AgentMessage.Heartbeat())
+        while True:
+            now = time.time()
+            retry = self.updates.next_retry()
+            timeout = heartbeat - (time.monotonic() - last_sent)
+            if retry is not None:
+                timeout = min(timeout, max(retry - now, 0.0))
+            if timeout > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                # A burst of task events lands together: one message for all of them.
+                await asyncio.sleep(SEND_BATCH_SECONDS)
+            self._wake.clear()
+            due = self.updates.due(time.time())
+            if due:
+                msg = agent_pb2.AgentMessage()
+                msg.status_updates.updates.extend(due)
+                await call.write(msg)
+                last_sent = time.monotonic()
+            elif time.monotonic() - last_sent >= heartbeat:
+                await call.write(heartbeat_msg)
+                last_sent = time.monotonic()
+
+    def _handle(self, msg: agent_pb2.MasterMessage) -> None:
+        kind = msg.WhichOneof("message")
+        if kind == "run_tasks":
+            run = msg.run_tasks
+            for info in run.tasks:
+                self._launch(run.framework_id, info)
+        elif kind == "kill_tasks":
+            for kill in msg.kill_tasks.kills:
+                self._kill(kill)
+        elif kind == "status_acks":
+            for ack in msg.status_acks.acks:
+                acked = self.updates.acknowledge(ack.task_id, ack.uuid)
+                if acked is not None and acked.state in TERMINAL:
+                    task = self.tasks.get(ack.task_id)
+                    if task is not None and task.state in TERMINAL and not self.updates.unacknowledged(ack.task_id):
+                        del self.tasks[ack.task_id]
+            self._wake.set()
+        elif kind == "shutdown":
+            raise AgentRefused(msg.shutdown.message)
+
+    # ------------------------------------------------------------------ tasks
+
+    def _update(
+        self,
+        task: AgentTask,
+        state: int,
+        message: str = "",
+        reason: int = 0,
+        exit_code: int | None = None,
+    ) -> None:
+        task.state = state
+        status = pb.TaskStatus(
+            task_id=task.info.task_id,
+            state=state,
+            message=message,
+            reason=reason,
+            source=pb.SOURCE_AGENT if state != TS.TASK_RUNNING else pb.SOURCE_EXECUTOR,
+            agent_id=self.agent_id,
+            timestamp=time.time(),
+        )
+        if exit_code is not None:
+            status.exit_code = exit_code
+        self.updates.add(task.framework_id, status)
+        self.counts[pb.TaskState.Name(state)] += 1
+        self._wake.set()
+
+    def _launch(self, framework_id: str, info: pb.TaskInfo) -> None:
+        if info.task_id in self.tasks:
+            log.warning("task %s is already on this agent; launch ignored", info.task_id)
+            return
+        task = AgentTask(framework_id, info, launched_at=time.time())
+        self.tasks[info.task_id] = task
+        self.metrics.launches.inc()
+        asyncio.get_running_loop().create_task(self._start(task))
+
+    def sandbox_of(self, framework_id: str, task_id: str) -> Path:
+        return self.settings.work_dir / "sandboxes" / framework_id / task_id
+
+    async def _start(self, task: AgentTask) -> None:
+        tid = task.info.task_id
+        null = self.settings.containerizer == "null"
+        sandbox = None if null else self.sandbox_of(task.framework_id, tid)
+        env = {
+            "ORBITER_TASK_ID": tid,
+            "ORBITER_FRAMEWORK_ID": task.framework_id,
+            "ORBITER_AGENT_ID": self.agent_id,
+            "MESOS_TASK_ID": tid,
+        }
+        try:
+            if sandbox is not None:
+                sandbox.mkdir(parents=True, exist_ok=True)
+                env["ORBITER_SANDBOX"] = env["MESOS_SANDBOX"] = str(sandbox)
+            task.sandbox = sandbox
+            container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
+        except (LaunchError, OSError) as e:
+            self.metrics.launch_failures.inc()
+            self._update(task, TS.TASK_FAILED, f"launch failed: {e}", pb.REASON_CONTAINER_LAUNCH_FAILED)
+            return
+        task.container = container
+        if task.kill_requested:
+            await container.kill(0)
+        else:
+            self._update(task, TS.TASK_RUNNING)
+        termination = await container.wait()
+        self._terminated(task, termination)
+
+    def _terminated(self, task: AgentTask, t: Termination) -> None:
+        reason = t.reason
+        if t.state == TS.TASK_KILLED and task.kill_reason:
+            reason = task.kill_reason
+        self._update(task, t.state, t.message, reason, t.exit_code)
+
+    def _kill(self, kill: agent_pb2.MasterMessage.KillTask) -> None:
+        task = self.tasks.get(kill.task_id)
+        if task is None:
+            status = pb.TaskStatus(
+                task_id=kill.task_id, state=TS.TASK_LOST, source=pb.SOURCE_AGENT,
+                reason=pb.REASON_TASK_UNKNOWN, agent_id=self.agent_id, timestamp=time.time(),
+                message="the agent has no such task",
+            )
+            self.updates.add(kill.framework_id, status)
+            self._wake.set()
+            return
+        if task.state in TERMINAL:
+            return
+        task.kill_reason = kill.reason or pb.REASON_TASK_KILLED
+        task.kill_requested = True
+        grace = kill.grace_period or task.info.kill_grace_period or DEFAULT_KILL_GRACE
+        if task.container is not None:
+            if task.state == TS.TASK_RUNNING:
+                self._update(task, TS.TASK_KILLING, "kill requested")
+            asyncio.get_running_loop().create_task(task.container.kill(grace))
+
+    # ------------------------------------------------------------------ views
+
+    def used(self) -> Resources:
+        total = Resources.empty()
+        for task in self.tasks.values():
+            if task.state not in TERMINAL:
+                total = total + Resources.from_proto(task.info.resources)
+        return total
+
+    def state_counts(self) -> Counter[str]:
+        return Counter(pb.TaskState.Name(t.state) for t in self.tasks.values())

@@ -1,0 +1,110 @@
+"""What every containerizer promises the agent, and the pure rules they share.
+
+The agent launches a task through a `Containerizer`, gets a `Container` back,
+and learns how it ended from `Container.wait()` as a `Termination`. How an exit
+status becomes a task state lives here, as plain functions, so that every
+containerizer reports the same thing for the same event.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from orbiter.proto import messages_pb2 as pb
+
+
+@dataclass(frozen=True)
+class Termination:
+    """How a task's container ended: the facts behind its terminal status update."""
+
+    state: int  # pb.TaskState: TASK_FINISHED, TASK_FAILED or TASK_KILLED
+    reason: int  # pb.TaskReason
+    message: str
+    exit_code: int | None
+
+
+class LaunchError(Exception):
+    """The task could not be started; the message says what to fix in the TaskInfo or host."""
+
+
+@runtime_checkable
+class Container(Protocol):
+    """A launched task. `wait` may be awaited by several callers; `kill` is idempotent."""
+
+    task_id: str
+    pid: int | None
+
+    async def wait(self) -> Termination: ...
+
+    async def kill(self, grace_period: float) -> None: ...
+
+
+@runtime_checkable
+class Containerizer(Protocol):
+    name: str
+
+    async def launch(
+        self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str]
+    ) -> Container: ...
+
+
+KILLED_BY_REQUEST = Termination(pb.TASK_KILLED, pb.REASON_TASK_KILLED, "Task killed", None)
+
+
+def refuse_unsupported_container(task: pb.TaskInfo) -> None:
+    """Docker tasks need the docker containerizer, which this agent does not have yet."""
+    if task.HasField("container") and task.container.type == pb.ContainerInfo.DOCKER:
+        raise LaunchError(
+            f"task {task.task_id!r} asks for a DOCKER container, but the docker containerizer "
+            "is not available yet; launch it without container.type=DOCKER (a plain process)"
+        )
+
+
+def signal_name(signum: int) -> str:
+    """SIGSEGV for 11; the bare number for signals Python has no name for."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+def exit_termination(returncode: int) -> Termination:
+    """Termination of a command that ended on its own (nobody asked to kill it).
+
+    `returncode` follows subprocess: >= 0 is an exit status, -N death by signal N.
+    """
+    if returncode == 0:
+        return Termination(
+            pb.TASK_FINISHED, pb.REASON_COMMAND_EXITED, "Command exited with status 0", 0
+        )
+    if returncode > 0:
+        return Termination(
+            pb.TASK_FAILED,
+            pb.REASON_COMMAND_EXITED,
+            f"Command exited with status {returncode}",
+            returncode,
+        )
+    return Termination(
+        pb.TASK_FAILED,
+        pb.REASON_COMMAND_SIGNALED,
+        f"Command terminated by signal {signal_name(-returncode)}",
+        None,
+    )
+
+
+def kill_termination(returncode: int, sigkill_after: float | None) -> Termination:
+    """Termination of a command we asked to stop, however it then ended.
+
+    `sigkill_after` is the grace period after which SIGKILL was sent, or None
+    if SIGTERM alone was enough.
+    """
+    if sigkill_after is None:
+        message = "Task killed with SIGTERM"
+    else:
+        message = f"Task killed with SIGKILL after {sigkill_after:g} s grace"
+    exit_code = returncode if returncode >= 0 else None
+    return Termination(pb.TASK_KILLED, pb.REASON_TASK_KILLED, message, exit_code)

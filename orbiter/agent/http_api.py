@@ -1,0 +1,139 @@
+"""The agent's HTTP server: /health, /metrics, /state and /files (sandboxes)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orbiter.proto import messages_pb2
+
+if TYPE_CHECKING:
+    from orbiter.agent.agent import Agent
+
+MAX_READ = 1 << 20
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, indent=1), status=status,
+                        content_type="application/json")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+class AgentHttp:
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.app = web.Application()
+        r = self.app.router
+        r.add_get("/health", self.health)
+        r.add_get("/metrics", self.metrics)
+        r.add_get("/state", self.state)
+        r.add_get("/files/browse", self.browse)
+        r.add_get("/files/read", self.read)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on host:port (0 picks a free port); returns the port."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            await self._runner.cleanup()
+            raise
+        site = web.SockSite(self._runner, sock)
+        await site.start()
+        return sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok", "registered": self.agent.registered.is_set()})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.agent.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def state(self, request: web.Request) -> web.Response:
+        a = self.agent
+        return _json({
+            "id": a.agent_id,
+            "http_address": a.http_address,
+            "master": a.settings.master,
+            "registered": a.registered.is_set(),
+            "containerizer": a.settings.containerizer,
+            "resources": {"text": a.resources.format(), "quantities": a.resources.quantities()},
+            "used": a.used().quantities(),
+            "attributes": a.settings.attributes,
+            "work_dir": str(a.settings.work_dir),
+            "start_time": a.started,
+            "tasks": [
+                {
+                    "id": t.info.task_id,
+                    "name": t.info.name,
+                    "framework_id": t.framework_id,
+                    "state": messages_pb2.TaskState.Name(t.state),
+                    "sandbox": str(t.sandbox) if t.sandbox else None,
+                    "pid": t.container.pid if t.container is not None else None,
+                }
+                for t in a.tasks.values()
+            ],
+            "status_updates_pending": len(a.updates),
+        })
+
+    def _sandbox(self, request: web.Request) -> Path | web.Response:
+        task_id = request.query.get("task_id", "")
+        framework_id = request.query.get("framework_id", "")
+        if not task_id:
+            return _error(400, "task_id is required")
+        task = self.agent.tasks.get(task_id)
+        if task is not None:
+            framework_id = task.framework_id
+        if not framework_id:
+            return _error(404, f"task {task_id!r} is not on this agent; give framework_id to "
+                               "read the sandbox of a finished task")
+        root = self.agent.settings.work_dir / "sandboxes"
+        sandbox = (root / framework_id / task_id).resolve()
+        if root.resolve() not in sandbox.parents or not sandbox.is_dir():
+            return _error(404, f"no sandbox for task {task_id!r} of framework {framework_id!r}")
+        return sandbox
+
+    async def browse(self, request: web.Request) -> web.Response:
+        sandbox = self._sandbox(request)
+        if isinstance(sandbox, web.Response):
+            return sandbox
+        files = [{"path": p.name, "size": p.stat().st_size} for p in sorted(sandbox.iterdir())
+                 if p.is_file()]
+        return _json({"sandbox": str(sandbox), "files": files})
+
+    async def read(self, request: web.Request) -> web.Response:
+        sandbox = self._sandbox(request)
+        if isinstance(sandbox, web.Response):
+            return sandbox
+        name = request.query.get("path", "stdout")
+        path = (sandbox / name).resolve()
+        if path.parent != sandbox or not path.is_file():
+            return _error(404, f"no file {name!r} in the sandbox")
+        try:
+            offset = int(request.query.get("offset", "0"))
+            length = int(request.query.get("length", str(MAX_READ)))
+        except ValueError:
+            return _error(400, "offset and length must be integers")
+        if offset < 0 or not 0 <= length <= MAX_READ:
+            return _error(400, f"offset must be >= 0 and length between 0 and {MAX_READ}")
+        with path.open("rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+        return web.Response(body=data, content_type="text/plain", charset="utf-8")

@@ -1,0 +1,64 @@
+"""The agent's Prometheus metrics: task counters bumped as things happen,
+resource and task-state gauges read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from orbiter.agent.agent import Agent
+
+
+class _StateCollector(Collector):
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    def collect(self) -> Iterator[Metric]:
+        total = GaugeMetricFamily(
+            "orbiter_agent_resources_total", "Resources this agent offers", labels=["resource"]
+        )
+        used = GaugeMetricFamily(
+            "orbiter_agent_resources_used", "Resources held by active tasks", labels=["resource"]
+        )
+        used_q = self.agent.used().quantities()
+        for name, q in sorted(self.agent.resources.quantities().items()):
+            total.add_metric([name], q)
+            used.add_metric([name], used_q.get(name, 0.0))
+        yield total
+        yield used
+        tasks = GaugeMetricFamily(
+            "orbiter_agent_tasks", "Tasks on this agent by state", labels=["state"]
+        )
+        for state, n in sorted(self.agent.state_counts().items()):
+            tasks.add_metric([state], n)
+        yield tasks
+        yield GaugeMetricFamily(
+            "orbiter_agent_status_updates_pending",
+            "Status updates not yet acknowledged by their framework",
+            value=len(self.agent.updates),
+        )
+
+
+class AgentMetrics:
+    """One registry per agent, so many agents can share a process (orbiter up, benchmarks)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_StateCollector(agent))
+        self.launches = Counter(
+            "orbiter_agent_task_launches", "Tasks the master asked this agent to run",
+            registry=self.registry,
+        )
+        self.launch_failures = Counter(
+            "orbiter_agent_task_launch_failures", "Tasks whose launch failed",
+            registry=self.registry,
+        )
+        self.registered = Gauge(
+            "orbiter_agent_registered", "1 while registered with a master",
+            registry=self.registry,
+        )

@@ -1,0 +1,105 @@
+"""Reliable delivery of task status updates, sans I/O.
+
+Per task, updates form a queue; only the head is in flight. The head is
+(re)sent until the master passes back the framework's acknowledgement for
+its uuid, then the next update goes. Retries back off from `retry_min` to
+`retry_max`. A reconnect makes every head due again at once. The agent
+checkpoints `pending()` so a restarted agent resends what was never
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from orbiter.proto import agent_pb2, messages_pb2
+
+
+@dataclass(slots=True)
+class _Stream:
+    framework_id: str
+    queue: deque[messages_pb2.TaskStatus] = field(default_factory=deque)
+    next_send: float = 0.0
+    backoff: float = 0.0
+
+
+class StatusUpdateManager:
+    def __init__(self, retry_min: float = 10.0, retry_max: float = 600.0) -> None:
+        self.retry_min = retry_min
+        self.retry_max = retry_max
+        self._streams: dict[str, _Stream] = {}
+        self._due: set[str] = set()
+
+    def add(self, framework_id: str, status: messages_pb2.TaskStatus) -> messages_pb2.TaskStatus:
+        """Queue an update; gives it a fresh uuid if it has none. Returns the queued status."""
+        if not status.uuid:
+            status.uuid = uuidlib.uuid4().bytes
+        stream = self._streams.get(status.task_id)
+        if stream is None:
+            stream = self._streams[status.task_id] = _Stream(framework_id)
+        stream.queue.append(status)
+        if len(stream.queue) == 1:
+            stream.next_send = 0.0
+            stream.backoff = 0.0
+            self._due.add(status.task_id)
+        return status
+
+    def acknowledge(self, task_id: str, uuid: bytes) -> messages_pb2.TaskStatus | None:
+        """Drop the head update if `uuid` is its; returns it, or None for a stale ack."""
+        stream = self._streams.get(task_id)
+        if stream is None or not stream.queue or stream.queue[0].uuid != uuid:
+            return None
+        acked = stream.queue.popleft()
+        if stream.queue:
+            stream.next_send = 0.0
+            stream.backoff = 0.0
+            self._due.add(task_id)
+        else:
+            del self._streams[task_id]
+            self._due.discard(task_id)
+        return acked
+
+    def due(self, now: float) -> list[agent_pb2.StatusUpdate]:
+        """Heads to send now; each is scheduled for its next retry."""
+        out: list[agent_pb2.StatusUpdate] = []
+        for task_id, stream in self._streams.items():
+            if stream.next_send <= now and stream.queue:
+                out.append(
+                    agent_pb2.StatusUpdate(framework_id=stream.framework_id, status=stream.queue[0])
+                )
+                stream.backoff = (
+                    self.retry_min if stream.backoff == 0 else min(stream.backoff * 2, self.retry_max)
+                )
+                stream.next_send = now + stream.backoff
+        self._due.clear()
+        return out
+
+    def has_due(self, now: float) -> bool:
+        """Cheap check for the send loop: is anything new waiting?"""
+        return bool(self._due)
+
+    def next_retry(self) -> float | None:
+        times = [s.next_send for s in self._streams.values() if s.queue]
+        return min(times) if times else None
+
+    def resend_all(self) -> None:
+        """After a reconnect: every head is due now."""
+        for task_id, stream in self._streams.items():
+            stream.next_send = 0.0
+            stream.backoff = 0.0
+            self._due.add(task_id)
+
+    def pending(self) -> Iterable[tuple[str, messages_pb2.TaskStatus]]:
+        for stream in self._streams.values():
+            for status in stream.queue:
+                yield stream.framework_id, status
+
+    def unacknowledged(self, task_id: str) -> int:
+        stream = self._streams.get(task_id)
+        return len(stream.queue) if stream else 0
+
+    def __len__(self) -> int:
+        return sum(len(s.queue) for s in self._streams.values())

@@ -1,0 +1,1 @@
+"""Alert lifecycle, routing and receivers."""

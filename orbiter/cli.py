@@ -1,0 +1,474 @@
+"""The `orbiter` command: run the parts, run commands, look at the cluster.
+
+Every client command names the master by its gRPC address (--master, or
+ORBITER_MASTER) and learns the operator HTTP address from the master itself.
+Bad flags stop with a message that names the flag and what was expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import grpc
+from tabulate import tabulate
+
+from orbiter.attributes import InvalidAttributes, parse_attributes
+from orbiter.resources import InvalidResources, Resources
+
+DEFAULT_MASTER = "127.0.0.1:5050"
+
+
+class UsageError(Exception):
+    """A bad flag or argument; the message names it."""
+
+
+# ---------------------------------------------------------------------- parsing helpers
+
+
+def host_port(text: str, flag: str = "--master") -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{flag}: {text!r} is not HOST:PORT (e.g. 127.0.0.1:5050)")
+    return text
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return int(text)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=VALUE")
+    return name, value
+
+
+def _resources_flag(text: str | None) -> Resources | None:
+    if text is None:
+        return None
+    try:
+        resources = Resources.parse(text)
+    except InvalidResources as e:
+        raise UsageError(f"--resources: {e}") from None
+    if not resources:
+        raise UsageError("--resources: no resources given (e.g. 'cpus:4;mem:8192')")
+    return resources
+
+
+def _attributes_flag(text: str) -> dict[str, str]:
+    try:
+        return parse_attributes(text)
+    except InvalidAttributes as e:
+        raise UsageError(f"--attributes: {e}") from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+# ---------------------------------------------------------------------- servers
+
+
+def _master_settings(args: argparse.Namespace, work_dir: Path) -> Any:
+    from orbiter.master.server import MasterSettings
+    from orbiter.master.state import MasterConfig
+
+    config = MasterConfig(
+        offer_timeout=args.offer_timeout,
+        agent_timeout=args.agent_timeout,
+        agent_heartbeat_interval=min(5.0, args.agent_timeout / 3),
+        allocation_interval=args.allocation_interval,
+        framework_heartbeat_interval=args.framework_heartbeat_interval,
+    )
+    return MasterSettings(
+        host=args.host, port=args.port, http_port=args.http_port, work_dir=work_dir, config=config
+    )
+
+
+async def _run_master(args: argparse.Namespace) -> int:
+    from orbiter.master.server import MasterServer
+
+    server = MasterServer(_master_settings(args, Path(args.work_dir)))
+    await server.start()
+    print(f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/",
+          flush=True)
+    stop = asyncio.create_task(_until_signalled())
+    stopped = asyncio.create_task(server.stopped.wait())
+    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    await server.stop()
+    return 0 if stop.done() else 1
+
+
+async def _run_agent(args: argparse.Namespace) -> int:
+    from orbiter.agent.agent import Agent, AgentSettings
+
+    settings = AgentSettings(
+        master=args.master,
+        work_dir=Path(args.work_dir),
+        resources=_resources_flag(args.resources),
+        attributes=_attributes_flag(args.attributes),
+        containerizer=args.containerizer,
+        host=args.host,
+        http_port=args.http_port,
+        hostname=args.hostname,
+    )
+    agent = Agent(settings)
+    await agent.start()
+    print(f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
+          flush=True)
+    stop = asyncio.create_task(_until_signalled())
+    stopped = asyncio.create_task(agent.stopped.wait())
+    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    await agent.stop()
+    if agent.refused:
+        print(f"error: the master refused this agent: {agent.refused}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run_up(args: argparse.Namespace) -> int:
+    from orbiter.agent.agent import Agent, AgentSettings
+    from orbiter.agent.host import detect_resources
+    from orbiter.master.server import MasterServer
+
+    root = Path(args.work_dir)
+    server = MasterServer(_master_settings(args, root / "master"))
+    await server.start()
+    master = server.info.grpc_address
+    agents = []
+    for i in range(args.agents):
+        work = root / f"agent-{i}"
+        resources = _resources_flag(args.resources) or detect_resources(work, args.agents, i)
+        agent = Agent(
+            AgentSettings(
+                master=master,
+                work_dir=work,
+                resources=resources,
+                containerizer=args.containerizer,
+                host=args.host,
+                attributes={"agent_index": str(i)},
+            )
+        )
+        await agent.start()
+        agents.append(agent)
+    for agent in agents:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(agent.registered.wait(), 10)
+    rows = [["master gRPC", master, "clients: --master / ORBITER_MASTER"],
+            ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"]]
+    for agent in agents:
+        rows.append([f"agent {agent.agent_id}", f"http://{agent.http_address}/",
+                     agent.resources.format()])
+    print(f"Orbiter is up: 1 master, {len(agents)} agent(s), work dir {root}")
+    print(tabulate(rows, tablefmt="plain"))
+    print(f"\nTry:  orbiter execute --master {master} --name hello --command 'echo hello'")
+    print("      orbiter agents    orbiter tasks\nCtrl-C stops the cluster.", flush=True)
+    stop = asyncio.create_task(_until_signalled())
+    stopped = asyncio.create_task(server.stopped.wait())
+    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    print("stopping: killing tasks, stopping agents and master", flush=True)
+    for agent in agents:
+        await agent.stop(kill_tasks=True)
+    await server.stop()
+    print("stopped", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------- clients
+
+
+def master_http(master: str, timeout: float = 5.0) -> str:
+    """The master's operator HTTP address, asked of the master over gRPC."""
+    from orbiter.proto import master_pb2, master_pb2_grpc
+
+    with grpc.insecure_channel(master) as channel:
+        stub = master_pb2_grpc.MasterStub(channel)
+        try:
+            info = stub.GetInfo(master_pb2.GetInfoRequest(), timeout=timeout)
+        except grpc.RpcError as e:
+            raise UsageError(
+                f"cannot reach the master at {master} ({e.code().name}); is it running? "
+                "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it"
+            ) from None
+    return info.http_address
+
+
+def get_json(master: str, path: str, query: dict[str, str] | None = None) -> Any:
+    url = f"http://{master_http(master)}{path}"
+    if query:
+        url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        body = e.read().decode(errors="replace")
+        with contextlib.suppress(ValueError):
+            body = json.loads(body).get("error", body)
+        raise UsageError(body) from None
+    except urllib.error.URLError as e:
+        raise UsageError(f"cannot reach the master's HTTP API at {url}: {e.reason}") from None
+
+
+def _ago(t: float | None) -> str:
+    if not t:
+        return "-"
+    s = max(0, time.time() - t)
+    if s < 120:
+        return f"{s:.0f}s ago"
+    if s < 7200:
+        return f"{s / 60:.0f}m ago"
+    return f"{s / 3600:.1f}h ago"
+
+
+def _print(data: Any, rows: list[list[Any]], headers: list[str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=1))
+    elif rows:
+        print(tabulate(rows, headers=headers, tablefmt="simple"))
+    else:
+        print("(none)")
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    data = get_json(args.master, "/api/v1/agents")
+    rows = [
+        [a["id"], a["hostname"], a["status"], a["resources"]["text"], a["used"]["text"] or "-",
+         a["tasks"], _ago(a["last_seen"])]
+        for a in data["agents"]
+    ]
+    _print(data, rows, ["ID", "HOST", "STATUS", "RESOURCES", "USED", "TASKS", "SEEN"], args.json)
+    return 0
+
+
+def cmd_frameworks(args: argparse.Namespace) -> int:
+    data = get_json(args.master, "/api/v1/frameworks")
+    rows = [
+        [f["id"], f["name"], f["status"], ",".join(f["roles"]), f["tasks"], f["offers"],
+         _ago(f["registered_time"])]
+        for f in data["frameworks"]
+    ]
+    _print(data, rows, ["ID", "NAME", "STATUS", "ROLES", "TASKS", "OFFERS", "REGISTERED"],
+           args.json)
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    data = get_json(
+        args.master,
+        "/api/v1/tasks",
+        {"framework_id": args.framework, "agent_id": args.agent, "state": args.state},
+    )
+    rows = [
+        [t["id"], t["state"].removeprefix("TASK_"), t["hostname"] or t["agent_id"],
+         t["framework_id"], t["resources"]["text"], (t["message"] or "")[:50]]
+        for t in data["tasks"]
+    ]
+    _print(data, rows, ["ID", "STATE", "AGENT", "FRAMEWORK", "RESOURCES", "MESSAGE"], args.json)
+    return 0
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    data = get_json(args.master, f"/api/v1/tasks/{urllib.parse.quote(args.task_id)}")
+    task = data["tasks"][-1]
+    agent = get_json(args.master, f"/api/v1/agents/{task['agent_id']}")
+    query = urllib.parse.urlencode(
+        {"task_id": task["id"], "framework_id": task["framework_id"], "path": args.file}
+    )
+    url = f"http://{agent['http_address']}/files/read?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            sys.stdout.buffer.write(resp.read())
+    except urllib.error.HTTPError as e:
+        raise UsageError(f"agent {agent['id']}: {e.read().decode(errors='replace')}") from None
+    except urllib.error.URLError as e:
+        raise UsageError(f"cannot reach agent {agent['id']} at {url}: {e.reason}") from None
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    from orbiter.framework.execute import ExecuteSpec, execute
+
+    spec = ExecuteSpec(
+        name=args.name,
+        command=args.command,
+        cpus=args.cpus,
+        mem=args.mem,
+        disk=args.disk,
+        instances=args.instances,
+        shell=not args.no_shell,
+        environment=dict(args.env),
+        kill_grace_period=args.grace,
+    )
+    master_http(args.master)  # fail fast, with a useful message, if it is not there
+    return asyncio.run(execute(spec, args.master))
+
+
+# ---------------------------------------------------------------------- argument parser
+
+
+def _add_master_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--master",
+        default=os.environ.get("ORBITER_MASTER", DEFAULT_MASTER),
+        help="the master's gRPC address HOST:PORT (env ORBITER_MASTER; default %(default)s)",
+    )
+
+
+def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
+    p.add_argument("--http-port", type=_port, default=5051,
+                   help="operator HTTP port (default %(default)s)")
+    p.add_argument("--work-dir", default=work_dir, help="state directory (default %(default)s)")
+    p.add_argument("--agent-timeout", type=_positive, default=15.0,
+                   help="seconds without contact before an agent is unreachable")
+    p.add_argument("--offer-timeout", type=_positive, default=30.0,
+                   help="seconds before an unanswered offer is rescinded")
+    p.add_argument("--allocation-interval", type=_positive, default=1.0,
+                   help="seconds between allocation rounds")
+    p.add_argument("--framework-heartbeat-interval", type=_positive, default=15.0,
+                   help="seconds between heartbeats on idle framework streams")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
+    )
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="run a single-node cluster: a master and N agents")
+    _add_master_server_flags(p, ".orbiter")
+    p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
+    p.add_argument("--containerizer", choices=["process", "null"], default="process")
+    p.add_argument("--resources", help="resources of each agent (default: detected and split)")
+
+    p = sub.add_parser("master", help="run a master")
+    _add_master_server_flags(p, ".orbiter/master")
+
+    p = sub.add_parser("agent", help="run an agent")
+    _add_master_flag(p)
+    p.add_argument("--work-dir", default=".orbiter/agent", help="state and sandboxes")
+    p.add_argument("--resources", help="e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'")
+    p.add_argument("--attributes", default="", help="e.g. 'rack:r1;zone:a'")
+    p.add_argument("--containerizer", choices=["process", "null"], default="process")
+    p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
+    p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
+    p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+
+    p = sub.add_parser("execute", help="run a command as tasks and follow them")
+    _add_master_flag(p)
+    p.add_argument("--name", required=True, help="task name (ids are NAME-0, NAME-1, ...)")
+    p.add_argument("--command", required=True, help="shell command to run")
+    p.add_argument("--cpus", type=_positive, default=0.1)
+    p.add_argument("--mem", type=_positive, default=32.0, help="MiB")
+    p.add_argument("--disk", type=_non_negative, default=0.0, help="MiB")
+    p.add_argument("--instances", type=_count, default=1)
+    p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
+    p.add_argument("--grace", type=_non_negative, default=0.0,
+                   help="seconds between SIGTERM and SIGKILL on kill")
+
+    for name, helptext in (("agents", "list agents"), ("frameworks", "list frameworks")):
+        p = sub.add_parser(name, help=helptext)
+        _add_master_flag(p)
+        p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p = sub.add_parser("tasks", help="list tasks")
+    _add_master_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--framework", default="", help="only this framework's tasks")
+    p.add_argument("--agent", default="", help="only tasks on this agent")
+    p.add_argument("--state", default="", help="only tasks in this state, e.g. TASK_RUNNING")
+
+    p = sub.add_parser("cat", help="print a file from a task's sandbox")
+    _add_master_flag(p)
+    p.add_argument("task_id")
+    p.add_argument("file", nargs="?", default="stdout", help="stdout (default) or stderr")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        if hasattr(args, "master"):
+            host_port(args.master)
+        if args.subcommand in ("up", "master", "agent"):
+            _setup_logging(args.verbose)
+            runner = {"up": _run_up, "master": _run_master, "agent": _run_agent}[args.subcommand]
+            if args.subcommand in ("up", "agent"):
+                _resources_flag(args.resources)
+            if args.subcommand == "agent":
+                _attributes_flag(args.attributes)
+            return asyncio.run(runner(args))
+        return {
+            "agents": cmd_agents,
+            "frameworks": cmd_frameworks,
+            "tasks": cmd_tasks,
+            "cat": cmd_cat,
+            "execute": cmd_execute,
+        }[args.subcommand](args)
+    except UsageError as e:
+        print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""gRPC services of the master: Scheduler, AgentLink and Master (discovery).
+
+Thin: each call turns into one state machine event; refusals (OrbiterError)
+become gRPC statuses here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import grpc
+
+from orbiter.errors import OrbiterError
+from orbiter.proto import (
+    agent_pb2,
+    agent_pb2_grpc,
+    master_pb2,
+    master_pb2_grpc,
+    messages_pb2,
+    scheduler_pb2,
+    scheduler_pb2_grpc,
+)
+
+if TYPE_CHECKING:
+    from orbiter.master.server import MasterServer
+
+log = logging.getLogger("orbiter.master")
+
+OK = scheduler_pb2.CallResponse()
+REGISTER_TIMEOUT = 10.0
+
+
+async def _refuse(context: grpc.aio.ServicerContext, error: OrbiterError) -> None:
+    from orbiter.master.server import refusal
+
+    code, message = refusal(error)
+    await context.abort(code, message)
+
+
+class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    @property
+    def core(self):  # noqa: ANN201 - the Master, typed in server.py
+        return self.server.core
+
+    async def Subscribe(self, request, context):  # noqa: N802 - gRPC method names
+        from orbiter.master.server import Close
+
+        try:
+            fw_id, stream_id, effects = self.core.subscribe(request.framework_info, time.time())
+        except OrbiterError as e:
+            await _refuse(context, e)
+            return
+        box = self.server.open_framework_stream(fw_id, stream_id)
+        self.server.submit(effects)
+        log.info("framework %s (%s) subscribed", fw_id, request.framework_info.name)
+        heartbeat = scheduler_pb2.Event(type=scheduler_pb2.Event.HEARTBEAT)
+        interval = self.core.config.framework_heartbeat_interval
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(box.queue.get(), interval)
+                except TimeoutError:
+                    yield heartbeat
+                    continue
+                if isinstance(item, Close):
+                    yield scheduler_pb2.Event(
+                        type=scheduler_pb2.Event.ERROR,
+                        error=scheduler_pb2.Event.Error(message=item.message),
+                    )
+                    return
+                yield item
+        finally:
+            self.server.close_framework_stream(fw_id, box)
+            log.info("framework %s stream %s closed", fw_id, stream_id[:8])
+
+    async def _unary(self, context, method, *args) -> scheduler_pb2.CallResponse:
+        try:
+            effects = method(*args)
+        except OrbiterError as e:
+            await _refuse(context, e)
+        self.server.submit(effects)
+        return OK
+
+    async def Accept(self, request, context):  # noqa: N802
+        return await self._unary(
+            context,
+            self.core.accept,
+            request.header,
+            list(request.offer_ids),
+            list(request.operations),
+            request.filters,
+            time.time(),
+        )
+
+    async def Decline(self, request, context):  # noqa: N802
+        return await self._unary(
+            context,
+            self.core.decline,
+            request.header,
+            list(request.offer_ids),
+            request.filters,
+            time.time(),
+        )
+
+    async def Revive(self, request, context):  # noqa: N802
+        return await self._unary(context, self.core.revive, request.header, list(request.roles))
+
+    async def Suppress(self, request, context):  # noqa: N802
+        return await self._unary(context, self.core.suppress, request.header, list(request.roles))
+
+    async def Kill(self, request, context):  # noqa: N802
+        grace = request.grace_period if request.HasField("grace_period") else None
+        return await self._unary(
+            context,
+            self.core.kill,
+            request.header,
+            request.task_id,
+            request.agent_id,
+            grace,
+            time.time(),
+        )
+
+    async def Acknowledge(self, request, context):  # noqa: N802
+        return await self._unary(
+            context, self.core.acknowledge, request.header, list(request.acknowledgements)
+        )
+
+    async def Reconcile(self, request, context):  # noqa: N802
+        return await self._unary(
+            context, self.core.reconcile, request.header, list(request.tasks), time.time()
+        )
+
+    async def Teardown(self, request, context):  # noqa: N802
+        return await self._unary(context, self.core.teardown, request.header, time.time())
+
+
+class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    async def Connect(self, request_iterator, context):  # noqa: N802
+        from orbiter.master.server import Close
+
+        server = self.server
+        core = server.core
+        try:
+            first = await asyncio.wait_for(context.read(), REGISTER_TIMEOUT)
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "no Register message within 10s"
+            )
+            return
+        if first is grpc.aio.EOF or not first.HasField("register"):
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "the first message on a link must be Register"
+            )
+            return
+        link_id = server.new_link_id()
+        try:
+            agent_id, effects = core.agent_register(link_id, first.register, time.time())
+        except OrbiterError as e:
+            log.warning("refused agent at %s: %s", first.register.info.http_address, e)
+            await _refuse(context, e)
+            return
+        box = server.open_agent_link(agent_id, link_id)
+        server.submit(effects)
+        log.info(
+            "agent %s (%s, %s) registered",
+            agent_id,
+            first.register.info.hostname,
+            first.register.info.http_address,
+        )
+
+        async def read() -> None:
+            while True:
+                msg = await context.read()
+                if msg is grpc.aio.EOF:
+                    break
+                now = time.time()
+                kind = msg.WhichOneof("message")
+                if kind == "status_updates":
+                    server.call(
+                        core.status_updates, agent_id, link_id, msg.status_updates.updates, now
+                    )
+                elif kind == "heartbeat":
+                    if not core.agent_message_seen(agent_id, link_id, now):
+                        break
+                else:
+                    log.warning("agent %s sent unexpected %s; ignored", agent_id, kind)
+            box.queue.put_nowait(Close("agent closed its link"))
+
+        reader = asyncio.create_task(read(), name=f"agent-link-{agent_id}")
+        try:
+            while True:
+                item = await box.queue.get()
+                if isinstance(item, Close):
+                    if item.shutdown:
+                        msg = agent_pb2.MasterMessage()
+                        msg.shutdown.message = item.message
+                        await context.write(msg)
+                    break
+                await context.write(item)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError):
+            pass
+        finally:
+            reader.cancel()
+            server.close_agent_link(agent_id, box)
+            log.info("agent %s link closed", agent_id)
+
+
+class MasterService(master_pb2_grpc.MasterServicer):
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    async def GetInfo(self, request, context):  # noqa: N802
+        info = messages_pb2.MasterInfo()
+        info.CopyFrom(self.server.info)
+        return info
+
+
+def add_services(grpc_server: grpc.aio.Server, server: MasterServer) -> None:
+    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerService(server), grpc_server)
+    agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkService(server), grpc_server)
+    master_pb2_grpc.add_MasterServicer_to_server(MasterService(server), grpc_server)
+
+
+__all__ = ["add_services", "master_pb2"]

@@ -1,0 +1,164 @@
+"""The master's operator HTTP API (JSON), /metrics and a small status page.
+
+Shares the master's asyncio loop (aiohttp). Refusals are JSON bodies
+{"error": ...} with a 4xx status, made in one place (`_error`).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orbiter.master import views
+from orbiter.master.openapi import DOCUMENT
+from orbiter.proto import messages_pb2
+
+if TYPE_CHECKING:
+    from orbiter.master.server import MasterServer
+
+VALID_STATES = frozenset(messages_pb2.TaskState.keys())
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, indent=1, sort_keys=False),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json({"error": message}, status)
+
+
+class HttpServer:
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+        self.app = web.Application()
+        r = self.app.router
+        r.add_get("/", self.index)
+        r.add_get("/health", self.health)
+        r.add_get("/metrics", self.metrics)
+        r.add_get("/state", self.state)
+        r.add_get("/api/v1/openapi.json", self.openapi)
+        r.add_get("/api/v1/agents", self.agents)
+        r.add_get("/api/v1/agents/{agent_id}", self.agent)
+        r.add_get("/api/v1/frameworks", self.frameworks)
+        r.add_get("/api/v1/frameworks/{framework_id}", self.framework)
+        r.add_get("/api/v1/tasks", self.tasks)
+        r.add_get("/api/v1/tasks/{task_id}", self.task)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError as e:
+            await self._runner.cleanup()
+            raise OSError(
+                f"cannot listen on {host}:{port} for HTTP ({e.strerror}); pick another with "
+                "--http-port"
+            ) from None
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def core(self):  # noqa: ANN201
+        return self.server.core
+
+    async def health(self, request: web.Request) -> web.Response:
+        return _json({"status": "ok", "leader": True, "master_id": self.server.info.id})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest(self.server.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def state(self, request: web.Request) -> web.Response:
+        return _json(views.state_view(self.core))
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(DOCUMENT)
+
+    async def agents(self, request: web.Request) -> web.Response:
+        return _json({"agents": [views.agent_view(a) for a in self.core.agents.values()]})
+
+    async def agent(self, request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        agent = self.core.agents.get(agent_id)
+        if agent is None:
+            return _error(404, f"no agent {agent_id!r}; list agents with `orbiter agents`")
+        return _json(views.agent_view(agent))
+
+    async def frameworks(self, request: web.Request) -> web.Response:
+        return _json(
+            {"frameworks": [views.framework_view(f) for f in self.core.frameworks.values()]}
+        )
+
+    async def framework(self, request: web.Request) -> web.Response:
+        fw_id = request.match_info["framework_id"]
+        fw = self.core.frameworks.get(fw_id)
+        if fw is None:
+            return _error(404, f"no framework {fw_id!r}; list them with `orbiter frameworks`")
+        return _json(views.framework_view(fw))
+
+    async def tasks(self, request: web.Request) -> web.Response:
+        q = request.query
+        unknown = set(q) - {"framework_id", "agent_id", "state"}
+        if unknown:
+            return _error(
+                400,
+                f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
+                "use framework_id, agent_id, state",
+            )
+        state = q.get("state", "")
+        if state and state not in VALID_STATES:
+            return _error(
+                400, f"state {state!r} is not a task state; use one of {', '.join(sorted(VALID_STATES))}"
+            )
+        return _json(
+            {
+                "tasks": views.tasks_view(
+                    self.core, q.get("framework_id", ""), q.get("agent_id", ""), state
+                )
+            }
+        )
+
+    async def task(self, request: web.Request) -> web.Response:
+        task_id = request.match_info["task_id"]
+        tasks = [t for t in views.tasks_view(self.core) if t["id"] == task_id]
+        if not tasks:
+            return _error(404, f"no task {task_id!r}; list tasks with `orbiter tasks`")
+        return _json({"tasks": tasks})
+
+    async def index(self, request: web.Request) -> web.Response:
+        core = self.core
+        rows = "".join(
+            f"<tr><td>{html.escape(a.id)}</td><td>{html.escape(a.info.hostname)}</td>"
+            f"<td>{a.status.value}</td><td>{html.escape(a.total.format())}</td>"
+            f"<td>{html.escape(a.used.format())}</td><td>{len(a.tasks)}</td></tr>"
+            for a in core.agents.values()
+        )
+        fws = "".join(
+            f"<tr><td>{html.escape(f.id)}</td><td>{html.escape(f.info.name)}</td>"
+            f"<td>{f.status.value}</td><td>{len(f.tasks)}</td></tr>"
+            for f in core.frameworks.values()
+        )
+        page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Orbiter</title>
+<meta http-equiv="refresh" content="5"><style>body{{font-family:sans-serif;margin:2em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head>
+<body><h1>Orbiter master {html.escape(core.info.id[:8])}</h1>
+<p>gRPC {html.escape(core.info.grpc_address)} · <a href="/state">/state</a> ·
+<a href="/metrics">/metrics</a> · <a href="/api/v1/openapi.json">API</a></p>
+<h2>Agents</h2><table><tr><th>id</th><th>host</th><th>status</th><th>resources</th>
+<th>used</th><th>tasks</th></tr>{rows}</table>
+<h2>Frameworks</h2><table><tr><th>id</th><th>name</th><th>status</th><th>tasks</th></tr>{fws}
+</table></body></html>"""
+        return web.Response(text=page, content_type="text/html")

@@ -1,0 +1,99 @@
+"""The master's Prometheus metrics: gauges read from the state at scrape time,
+counters and histograms bumped by the shell."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orbiter.proto import messages_pb2
+
+if TYPE_CHECKING:
+    from orbiter.master.server import MasterServer
+
+
+class _StateCollector(Collector):
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        core = self.server.core
+        if core is None:
+            return
+        agents = GaugeMetricFamily(
+            "orbiter_master_agents", "Agents known to the master, by status", labels=["status"]
+        )
+        for status, n in sorted(Tally(a.status.value for a in core.agents.values()).items()):
+            agents.add_metric([status], n)
+        yield agents
+        frameworks = GaugeMetricFamily(
+            "orbiter_master_frameworks", "Frameworks by status", labels=["status"]
+        )
+        for status, n in sorted(Tally(f.status.value for f in core.frameworks.values()).items()):
+            frameworks.add_metric([status], n)
+        yield frameworks
+        tasks = GaugeMetricFamily(
+            "orbiter_master_tasks", "Active tasks by state", labels=["state"]
+        )
+        tally = Tally(t.state for fw in core.frameworks.values() for t in fw.tasks.values())
+        for state, n in sorted(tally.items()):
+            tasks.add_metric([messages_pb2.TaskState.Name(state)], n)
+        yield tasks
+        yield GaugeMetricFamily(
+            "orbiter_master_offers_outstanding", "Offers made and not yet answered",
+            value=len(core.offers),
+        )
+        total = GaugeMetricFamily(
+            "orbiter_master_resources_total", "Resources of connected agents", labels=["resource"]
+        )
+        used = GaugeMetricFamily(
+            "orbiter_master_resources_used", "Resources used by tasks", labels=["resource"]
+        )
+        total_q: dict[str, float] = {}
+        used_q: dict[str, float] = {}
+        for agent in core.agents.values():
+            if agent.status.value != "connected":
+                continue
+            for k, v in agent.total.quantities().items():
+                total_q[k] = total_q.get(k, 0.0) + v
+            for k, v in agent.used.quantities().items():
+                used_q[k] = used_q.get(k, 0.0) + v
+        for k in sorted(total_q):
+            total.add_metric([k], total_q[k])
+            used.add_metric([k], used_q.get(k, 0.0))
+        yield total
+        yield used
+
+
+class MasterMetrics:
+    """One registry per master, so several masters can live in one test process."""
+
+    def __init__(self, server: MasterServer) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(_StateCollector(server))
+        self.allocation_runs = Counter(
+            "orbiter_master_allocation_runs", "Allocation rounds run", registry=self.registry
+        )
+        self.allocation_seconds = Histogram(
+            "orbiter_master_allocation_duration_seconds",
+            "Time one allocation round takes",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+        )
+        self.registry_writes = Counter(
+            "orbiter_master_registry_writes", "Registry snapshots written", registry=self.registry
+        )
+        self.registry_write_seconds = Histogram(
+            "orbiter_master_registry_write_duration_seconds",
+            "Time one registry write takes, fsync included",
+            registry=self.registry,
+            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+        )
+        self.agent_messages_sent = Counter(
+            "orbiter_master_agent_messages_sent", "Messages sent to agents", registry=self.registry
+        )

@@ -1,0 +1,135 @@
+"""The operator API's OpenAPI document, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orbiter
+
+
+def _get(summary: str, schema: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+            },
+            "400": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+        },
+    }
+    if params:
+        op["parameters"] = params
+    return {"get": op}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string"}}
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+RESOURCES = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string", "example": "cpus:4;mem:8192;ports:[31000-32000]"},
+        "quantities": {"type": "object", "additionalProperties": {"type": "number"}},
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Orbiter operator API",
+        "version": orbiter.__version__,
+        "description": "State of the cluster: agents, frameworks, tasks. Errors are JSON "
+        "bodies {\"error\": message} with a 4xx status.",
+    },
+    "paths": {
+        "/health": _get("Liveness of the master", "Health"),
+        "/state": _get("Everything the master knows", "State"),
+        "/api/v1/agents": _get("Agents", "AgentList"),
+        "/api/v1/agents/{agent_id}": _get("One agent", "Agent", [_path("agent_id")]),
+        "/api/v1/frameworks": _get("Frameworks", "FrameworkList"),
+        "/api/v1/frameworks/{framework_id}": _get(
+            "One framework", "Framework", [_path("framework_id")]
+        ),
+        "/api/v1/tasks": _get(
+            "Tasks, newest state; completed tasks included",
+            "TaskList",
+            [
+                _query("framework_id", "only this framework's tasks"),
+                _query("agent_id", "only tasks on this agent"),
+                _query("state", "only tasks in this state, e.g. TASK_RUNNING"),
+            ],
+        ),
+        "/api/v1/tasks/{task_id}": _get("Tasks with this id", "TaskList", [_path("task_id")]),
+    },
+    "components": {
+        "responses": {
+            "Error": {
+                "description": "The request was refused; nothing changed",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        },
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"],
+                      "properties": {"error": {"type": "string"}}},
+            "Health": {"type": "object", "properties": {"status": {"type": "string"},
+                                                        "leader": {"type": "boolean"}}},
+            "Resources": RESOURCES,
+            "Agent": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"}, "hostname": {"type": "string"},
+                    "http_address": {"type": "string"},
+                    "status": {"type": "string", "enum": [
+                        "connected", "disconnected", "recovering", "unreachable", "gone"]},
+                    "resources": {"$ref": "#/components/schemas/Resources"},
+                    "used": {"$ref": "#/components/schemas/Resources"},
+                    "offered": {"$ref": "#/components/schemas/Resources"},
+                    "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "tasks": {"type": "integer"},
+                },
+            },
+            "AgentList": {"type": "object", "properties": {
+                "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}},
+            "Framework": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "roles": {"type": "array", "items": {"type": "string"}},
+                    "status": {"type": "string", "enum": ["connected", "disconnected", "completed"]},
+                    "tasks": {"type": "integer"}, "offers": {"type": "integer"},
+                },
+            },
+            "FrameworkList": {"type": "object", "properties": {
+                "frameworks": {"type": "array",
+                               "items": {"$ref": "#/components/schemas/Framework"}}}},
+            "Task": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "framework_id": {"type": "string"}, "agent_id": {"type": "string"},
+                    "hostname": {"type": "string"}, "state": {"type": "string"},
+                    "resources": {"$ref": "#/components/schemas/Resources"},
+                    "message": {"type": "string"}, "reason": {"type": "string"},
+                    "exit_code": {"type": "integer", "nullable": True},
+                },
+            },
+            "TaskList": {"type": "object", "properties": {
+                "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}},
+            "State": {"type": "object", "properties": {
+                "master": {"type": "object"},
+                "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+                "frameworks": {"type": "array",
+                               "items": {"$ref": "#/components/schemas/Framework"}},
+                "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+            }},
+        },
+    },
+}

@@ -1,0 +1,85 @@
+"""Where the master keeps what must survive a restart or failover.
+
+One interface, stores behind it: `FileRegistryStore` for the single-node
+default (a file under the work dir, replaced atomically). Writes are
+conditional on the version last read or written, so a master that lost the
+lead cannot overwrite its successor's registry.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from orbiter.errors import RegistryConflict
+from orbiter.proto import master_pb2
+
+
+class RegistryStore(Protocol):
+    def load(self) -> master_pb2.Registry: ...
+
+    def store(self, registry: master_pb2.Registry) -> None:
+        """Persist `registry` durably; raise RegistryConflict if someone else wrote in between."""
+        ...
+
+
+class FileRegistryStore:
+    """The registry as one protobuf file, written to a temp file, fsynced and renamed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._version: int | None = None
+
+    def load(self) -> master_pb2.Registry:
+        registry = master_pb2.Registry()
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            self._version = 0
+            return registry
+        try:
+            registry.ParseFromString(data)
+        except Exception as e:  # protobuf raises DecodeError, a plain Exception subclass
+            raise RegistryConflict(
+                f"registry file {self.path} is corrupt ({e}); move it away to start empty"
+            ) from None
+        self._version = registry.version
+        return registry
+
+    def _on_disk_version(self) -> int:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        current = master_pb2.Registry()
+        current.ParseFromString(data)
+        return current.version
+
+    def store(self, registry: master_pb2.Registry) -> None:
+        if self._version is None:
+            self._version = self._on_disk_version()
+        on_disk = self._on_disk_version()
+        if on_disk != self._version:
+            raise RegistryConflict(
+                f"registry {self.path} was written by another master (version {on_disk}, "
+                f"expected {self._version}); this master stops leading"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(registry.SerializeToString())
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        self._version = registry.version

@@ -1,0 +1,301 @@
+"""The master process's shell: runs the state machine on one asyncio loop.
+
+It feeds the state machine events from gRPC (schedulers, agent links) and
+time (ticks), and carries out the effects it returns in order: sends go to
+per-stream queues at once, a registry write is awaited (in a thread, since
+fsync blocks) before anything after it is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+import orbiter
+from orbiter.errors import OrbiterError, RegistryConflict
+from orbiter.master import grpc_api, http_api
+from orbiter.master.effects import (
+    CloseAgentLink,
+    CloseFrameworkStream,
+    Effect,
+    PersistRegistry,
+    SendToAgent,
+    SendToFramework,
+)
+from orbiter.master.metrics import MasterMetrics
+from orbiter.master.registry import FileRegistryStore, RegistryStore
+from orbiter.master.state import Master, MasterConfig
+from orbiter.proto import messages_pb2
+
+log = logging.getLogger("orbiter.master")
+
+TICK_SECONDS = 0.25
+ALLOCATION_BATCH_SECONDS = 0.02
+
+
+@dataclass
+class MasterSettings:
+    host: str = "127.0.0.1"
+    port: int = 5050
+    http_port: int = 5051
+    work_dir: Path = field(default_factory=lambda: Path(".orbiter/master"))
+    config: MasterConfig = field(default_factory=MasterConfig)
+    advertise_host: str = ""
+
+
+@dataclass(eq=False)
+class Close:
+    """Ends a stream's writer; the message says why."""
+
+    message: str
+    shutdown: bool = False
+
+
+@dataclass(eq=False)
+class Outbox:
+    """One open stream to a framework or an agent."""
+
+    key: str | int
+    queue: asyncio.Queue[object] = field(default_factory=asyncio.Queue)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class MasterServer:
+    """A running master: gRPC API, operator HTTP API, timers, registry."""
+
+    def __init__(self, settings: MasterSettings, store: RegistryStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or FileRegistryStore(settings.work_dir / "registry.pb")
+        self.core: Master | None = None
+        self.framework_streams: dict[str, Outbox] = {}
+        self.agent_links: dict[str, Outbox] = {}
+        self._link_ids = itertools.count(1)
+        self._effects: collections.deque[Effect] = collections.deque()
+        self._effects_ready = asyncio.Event()
+        self._persisted_version = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._grpc: grpc.aio.Server | None = None
+        self._http: http_api.HttpServer | None = None
+        self._allocation_due = asyncio.Event()
+        self.metrics = MasterMetrics(self)
+        self.stopped = asyncio.Event()
+        self.info = messages_pb2.MasterInfo()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        s = self.settings
+        s.work_dir.mkdir(parents=True, exist_ok=True)
+        registry = await asyncio.to_thread(self.store.load)
+        self._persisted_version = registry.version
+        grpc_port = s.port if s.port else _free_port(s.host)
+        http_port = s.http_port if s.http_port else _free_port(s.host)
+        advertise = s.advertise_host or (s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname())
+        self.info = messages_pb2.MasterInfo(
+            id=uuid.uuid4().hex,
+            hostname=socket.gethostname(),
+            grpc_address=f"{advertise}:{grpc_port}",
+            http_address=f"{advertise}:{http_port}",
+            version=orbiter.__version__,
+            start_time=time.time(),
+        )
+        now = time.time()
+        self.core = Master(self.info, s.config, now)
+        self.core.recover(registry, now)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        grpc_api.add_services(server, self)
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET) as probe:
+                probe.bind((s.host, grpc_port))  # grpc would only log the failure to stderr
+            bound = server.add_insecure_port(f"{s.host}:{grpc_port}")
+        except (OSError, RuntimeError):
+            bound = 0
+        if bound == 0:
+            raise OSError(
+                f"cannot listen on {s.host}:{grpc_port} for gRPC: the port is in use; "
+                "pick another with --port"
+            )
+        self._http = http_api.HttpServer(self)
+        await self._http.start(s.host, http_port)
+        await server.start()
+        self._grpc = server
+        self._tasks = [
+            asyncio.create_task(self._run_effects(), name="master-effects"),
+            asyncio.create_task(self._run_timers(), name="master-timers"),
+        ]
+        log.info(
+            "master %s listening: gRPC %s, HTTP %s, work dir %s",
+            self.info.id[:8],
+            self.info.grpc_address,
+            self.info.http_address,
+            s.work_dir,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        for box in [*self.framework_streams.values(), *self.agent_links.values()]:
+            box.queue.put_nowait(Close("master shutting down"))
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        if self._http is not None:
+            await self._http.stop()
+        self.stopped.set()
+
+    # ------------------------------------------------------------------ events
+
+    def call(self, method: Callable[..., list[Effect]], *args: object) -> None:
+        """Run a state machine method that returns effects, and carry them out."""
+        self.submit(method(*args))
+
+    def submit(self, effects: list[Effect]) -> None:
+        if not effects:
+            return
+        if not self._effects:
+            # Nothing queued: sends can go out at once, in order, up to a registry write.
+            for i, effect in enumerate(effects):
+                if isinstance(effect, PersistRegistry):
+                    self._effects.extend(effects[i:])
+                    self._effects_ready.set()
+                    break
+                self._execute(effect)
+        else:
+            self._effects.extend(effects)
+            self._effects_ready.set()
+        if self.core is not None and self.core.allocation_wanted:
+            self._allocation_due.set()
+
+    def _execute(self, effect: Effect) -> None:
+        if isinstance(effect, SendToFramework):
+            box = self.framework_streams.get(effect.framework_id)
+            if box is not None:
+                box.queue.put_nowait(effect.event)
+        elif isinstance(effect, SendToAgent):
+            box = self.agent_links.get(effect.agent_id)
+            if box is not None:
+                box.queue.put_nowait(effect.message)
+                self.metrics.agent_messages_sent.inc()
+        elif isinstance(effect, CloseFrameworkStream):
+            box = self.framework_streams.get(effect.framework_id)
+            if box is not None and box.key == effect.stream_id:
+                del self.framework_streams[effect.framework_id]
+                box.queue.put_nowait(Close(effect.message))
+        elif isinstance(effect, CloseAgentLink):
+            box = self.agent_links.get(effect.agent_id)
+            if box is not None and box.key == effect.link_id:
+                del self.agent_links[effect.agent_id]
+                box.queue.put_nowait(Close(effect.message, effect.shutdown))
+
+    async def _run_effects(self) -> None:
+        while True:
+            await self._effects_ready.wait()
+            while self._effects:
+                effect = self._effects[0]
+                if isinstance(effect, PersistRegistry):
+                    if effect.version > self._persisted_version:
+                        await self._persist()
+                else:
+                    self._execute(effect)
+                self._effects.popleft()
+            self._effects_ready.clear()
+
+    async def _persist(self) -> None:
+        assert self.core is not None
+        snapshot = self.core.registry()
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(self.store.store, snapshot)
+        except RegistryConflict as e:
+            log.critical("%s", e)
+            self.stopped.set()
+            raise
+        self.metrics.registry_writes.inc()
+        self.metrics.registry_write_seconds.observe(time.perf_counter() - started)
+        self._persisted_version = snapshot.version
+
+    async def _run_timers(self) -> None:
+        assert self.core is not None
+        last_tick = 0.0
+        while True:
+            try:
+                await asyncio.wait_for(self._allocation_due.wait(), TICK_SECONDS)
+                # Let a burst of events land before allocating once for all of them.
+                await asyncio.sleep(ALLOCATION_BATCH_SECONDS)
+            except TimeoutError:
+                pass
+            self._allocation_due.clear()
+            now = time.time()
+            if now - last_tick >= TICK_SECONDS:
+                last_tick = now
+                self.submit(self.core.tick(now))
+            if self.core.allocation_wanted:
+                started = time.perf_counter()
+                effects = self.core.allocate(now)
+                self.metrics.allocation_runs.inc()
+                self.metrics.allocation_seconds.observe(time.perf_counter() - started)
+                self.submit(effects)
+                self._allocation_due.clear()
+
+    # ------------------------------------------------------------------ streams
+
+    def open_framework_stream(self, framework_id: str, stream_id: str) -> Outbox:
+        box = Outbox(stream_id)
+        old = self.framework_streams.get(framework_id)
+        if old is not None:
+            old.queue.put_nowait(Close("framework failed over to a new stream"))
+        self.framework_streams[framework_id] = box
+        return box
+
+    def close_framework_stream(self, framework_id: str, box: Outbox) -> None:
+        if self.framework_streams.get(framework_id) is box:
+            del self.framework_streams[framework_id]
+        if self.core is not None:
+            self.call(self.core.framework_disconnected, framework_id, box.key, time.time())
+
+    def new_link_id(self) -> int:
+        return next(self._link_ids)
+
+    def open_agent_link(self, agent_id: str, link_id: int) -> Outbox:
+        box = Outbox(link_id)
+        old = self.agent_links.get(agent_id)
+        if old is not None:
+            old.queue.put_nowait(Close("replaced by a newer link"))
+        self.agent_links[agent_id] = box
+        return box
+
+    def close_agent_link(self, agent_id: str, box: Outbox) -> None:
+        if self.agent_links.get(agent_id) is box:
+            del self.agent_links[agent_id]
+        if self.core is not None:
+            self.call(self.core.agent_disconnected, agent_id, box.key, time.time())
+
+
+def refusal(error: OrbiterError) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status for a refused call: the one place errors become statuses."""
+    return getattr(grpc.StatusCode, error.code.grpc_name), error.message

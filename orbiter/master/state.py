@@ -1,0 +1,1126 @@
+"""The master's state machine: events in, effects out, no I/O.
+
+Every public method takes the event's data and `now` (seconds), updates the
+master's view of agents, frameworks, tasks and offers, and returns the
+effects the shell must carry out in order. A method that refuses its input
+raises an `OrbiterError` and leaves the state exactly as it was: all
+validation happens before the first change.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from orbiter.errors import (
+    Code,
+    InvalidCall,
+    RegistrationRefused,
+    StaleStream,
+    UnknownFramework,
+    UnknownOffer,
+)
+from orbiter.master.allocator import AgentView, FrameworkView, OfferFilter, allocate
+from orbiter.master.effects import (
+    CloseAgentLink,
+    CloseFrameworkStream,
+    Effect,
+    PersistRegistry,
+    SendToAgent,
+    SendToFramework,
+)
+from orbiter.proto import agent_pb2, master_pb2, messages_pb2, scheduler_pb2
+from orbiter.resources import InvalidResources, Resources
+
+pb = messages_pb2
+TS = pb.TaskState
+
+TERMINAL_STATES = frozenset(
+    {
+        TS.TASK_FINISHED,
+        TS.TASK_FAILED,
+        TS.TASK_KILLED,
+        TS.TASK_ERROR,
+        TS.TASK_LOST,
+        TS.TASK_DROPPED,
+        TS.TASK_GONE,
+        TS.TASK_GONE_BY_OPERATOR,
+    }
+)
+"""States a task never leaves; its resources are free again."""
+
+DEFAULT_ROLE = "*"
+DEFAULT_REFUSE_SECONDS = 5.0
+COMPLETED_TASKS_KEPT = 1000
+TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+ROLE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class AgentStatus(Enum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"  # link lost; waiting for it to come back
+    RECOVERING = "recovering"  # known from the registry after a master restart
+    UNREACHABLE = "unreachable"
+    GONE = "gone"
+
+
+class FrameworkStatus(Enum):
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    COMPLETED = "completed"
+
+
+@dataclass(frozen=True, slots=True)
+class MasterConfig:
+    offer_timeout: float = 30.0
+    agent_heartbeat_interval: float = 5.0
+    # An agent silent (or disconnected) this long is marked unreachable.
+    agent_timeout: float = 15.0
+    framework_heartbeat_interval: float = 15.0
+    allocation_interval: float = 1.0
+
+
+@dataclass(slots=True)
+class Task:
+    info: pb.TaskInfo
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+    state: int = TS.TASK_STAGING
+    status: pb.TaskStatus | None = None
+    # uuid of the terminal update; the task is forgotten once it is acknowledged.
+    terminal_uuid: bytes = b""
+    # A kill that could not be sent yet (agent disconnected); sent when it is back.
+    kill_pending: bool = False
+
+    @property
+    def id(self) -> str:
+        return self.info.task_id
+
+
+@dataclass(slots=True)
+class Offer:
+    id: str
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+    expires: float
+
+
+@dataclass(slots=True)
+class Agent:
+    info: pb.AgentInfo
+    total: Resources
+    status: AgentStatus
+    registered_time: float
+    link_id: int = 0
+    last_seen: float = 0.0
+    used: Resources = field(default_factory=Resources.empty)
+    offered: Resources = field(default_factory=Resources.empty)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    offers: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def available(self) -> Resources:
+        return self.total - self.used - self.offered
+
+
+@dataclass(slots=True)
+class Framework:
+    info: pb.FrameworkInfo
+    status: FrameworkStatus
+    registered_time: float
+    stream_id: str = ""
+    disconnected_at: float = 0.0
+    tasks: dict[str, Task] = field(default_factory=dict)
+    completed: deque[Task] = field(default_factory=lambda: deque(maxlen=COMPLETED_TASKS_KEPT))
+    offers: set[str] = field(default_factory=set)
+    allocated: dict[str, Resources] = field(default_factory=dict)
+    suppressed_roles: set[str] = field(default_factory=set)
+    filters: list[OfferFilter] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(self.info.roles) or (DEFAULT_ROLE,)
+
+    @property
+    def partition_aware(self) -> bool:
+        return pb.PARTITION_AWARE in self.info.capabilities
+
+    def add_allocation(self, role: str, resources: Resources) -> None:
+        self.allocated[role] = self.allocated.get(role, Resources.empty()) + resources
+
+    def remove_allocation(self, role: str, resources: Resources) -> None:
+        self.allocated[role] = self.allocated[role] - resources
+
+
+def _update_event(statuses: Sequence[pb.TaskStatus]) -> scheduler_pb2.Event:
+    event = scheduler_pb2.Event(type=scheduler_pb2.Event.UPDATE)
+    event.update.statuses.extend(statuses)
+    return event
+
+
+def _error_event(message: str) -> scheduler_pb2.Event:
+    return scheduler_pb2.Event(
+        type=scheduler_pb2.Event.ERROR, error=scheduler_pb2.Event.Error(message=message)
+    )
+
+
+class Master:
+    """The leading master's view of the cluster, changed only through events."""
+
+    def __init__(self, info: pb.MasterInfo, config: MasterConfig, now: float) -> None:
+        self.info = info
+        self.config = config
+        self.agents: dict[str, Agent] = {}
+        self.frameworks: dict[str, Framework] = {}
+        self.offers: dict[str, Offer] = {}
+        self.registry_version = 0
+        self.allocation_wanted = True
+        self.last_allocation = 0.0
+        self.start_time = now
+        self._ids = itertools.count(1)
+        self._id_prefix = info.id[:8]
+
+    # ------------------------------------------------------------------ registry
+
+    def recover(self, registry: master_pb2.Registry, now: float) -> None:
+        """Load what survived a restart: admitted agents and framework records."""
+        self.registry_version = registry.version
+        for record in registry.agents:
+            self.agents[record.info.id] = Agent(
+                info=record.info,
+                total=Resources.from_proto(record.info.resources),
+                status=AgentStatus.RECOVERING,
+                registered_time=record.registered_time,
+                last_seen=now,
+            )
+        for record in registry.frameworks:
+            self.frameworks[record.info.id] = Framework(
+                info=record.info,
+                status=FrameworkStatus.DISCONNECTED,
+                registered_time=record.registered_time,
+                disconnected_at=now,
+            )
+
+    def registry(self) -> master_pb2.Registry:
+        """The snapshot the shell persists."""
+        reg = master_pb2.Registry(version=self.registry_version, master_id=self.info.id)
+        for agent in self.agents.values():
+            if agent.status is not AgentStatus.GONE:
+                reg.agents.add(info=agent.info, registered_time=agent.registered_time)
+        for fw in self.frameworks.values():
+            if fw.status is not FrameworkStatus.COMPLETED:
+                reg.frameworks.add(info=fw.info, registered_time=fw.registered_time)
+        return reg
+
+    def _persist(self) -> PersistRegistry:
+        self.registry_version += 1
+        return PersistRegistry(self.registry_version)
+
+    def _new_id(self, kind: str) -> str:
+        return f"{self._id_prefix}-{kind}{next(self._ids)}"
+
+    # ------------------------------------------------------------------ agents
+
+    def agent_register(
+        self, link_id: int, message: agent_pb2.AgentMessage.Register, now: float
+    ) -> tuple[str, list[Effect]]:
+        """Admit an agent (first registration) or take it back (re-registration)."""
+        info = message.info
+        try:
+            total = Resources.from_proto(info.resources)
+        except InvalidResources as e:
+            raise RegistrationRefused(f"agent resources are invalid: {e}", Code.INVALID_ARGUMENT)
+        if not info.hostname:
+            raise RegistrationRefused("agent hostname is empty", Code.INVALID_ARGUMENT)
+        if not info.http_address:
+            raise RegistrationRefused("agent http_address is empty", Code.INVALID_ARGUMENT)
+        for record in message.tasks:
+            if not record.task.task_id or not record.framework_id:
+                raise RegistrationRefused(
+                    "agent reported a task without a task id or framework id", Code.INVALID_ARGUMENT
+                )
+        effects: list[Effect] = []
+        same_address = [
+            a
+            for a in self.agents.values()
+            if a.info.http_address == info.http_address
+            and a.id != info.id
+            and a.status is not AgentStatus.GONE
+        ]
+        for other in same_address:
+            if other.status is AgentStatus.CONNECTED:
+                raise RegistrationRefused(
+                    f"another agent ({other.id}) is registered and connected at "
+                    f"{info.http_address}; an agent there with a different id "
+                    f"({info.id or 'new'}) is refused. Stop the other agent, or restart this "
+                    "one with its original --work-dir so it keeps its id"
+                )
+        if info.id:
+            existing = self.agents.get(info.id)
+            if existing is not None and existing.status is AgentStatus.GONE:
+                raise RegistrationRefused(
+                    f"agent {info.id} was removed from the cluster; restart it with an empty "
+                    "--work-dir to register as a new agent"
+                )
+        # Validation done; from here on the state changes.
+        for other in same_address:
+            effects += self._remove_agent(other, now, "replaced by a new agent at the same address")
+        if info.id and info.id in self.agents:
+            agent = self.agents[info.id]
+            if agent.status is AgentStatus.CONNECTED and agent.link_id != link_id:
+                effects.append(CloseAgentLink(agent.id, agent.link_id, "replaced by a newer link"))
+            agent.info = info
+            agent.total = total
+            agent.link_id = link_id
+            agent.last_seen = now
+            was_unreachable = agent.status is AgentStatus.UNREACHABLE
+            agent.status = AgentStatus.CONNECTED
+            effects.append(self._persist())
+            effects.append(self._registered(agent.id))
+            effects += self._reconcile_agent_tasks(agent, message.tasks, now, was_unreachable)
+        else:
+            agent_id = info.id or self._new_id("S")
+            info = pb.AgentInfo()
+            info.CopyFrom(message.info)
+            info.id = agent_id
+            agent = Agent(
+                info=info,
+                total=total,
+                status=AgentStatus.CONNECTED,
+                registered_time=now,
+                link_id=link_id,
+                last_seen=now,
+            )
+            self.agents[agent_id] = agent
+            effects.append(self._persist())
+            effects.append(self._registered(agent_id))
+            effects += self._reconcile_agent_tasks(agent, message.tasks, now)
+        self.allocation_wanted = True
+        return agent.id, effects
+
+    def _registered(self, agent_id: str) -> SendToAgent:
+        msg = agent_pb2.MasterMessage()
+        msg.registered.agent_id = agent_id
+        msg.registered.heartbeat_interval_seconds = self.config.agent_heartbeat_interval
+        msg.registered.master_info.CopyFrom(self.info)
+        return SendToAgent(agent_id, msg)
+
+    def _reconcile_agent_tasks(
+        self,
+        agent: Agent,
+        records: Iterable[agent_pb2.TaskRecord],
+        now: float,
+        was_unreachable: bool = False,
+    ) -> list[Effect]:
+        """Merge the tasks an agent reports with what the master knew of it.
+
+        Tasks of frameworks that are gone are killed; so are tasks that came back
+        from an unreachable agent whose framework was told they were lost (only
+        partition-aware frameworks get them back, as in Mesos).
+        """
+        effects: list[Effect] = []
+        reported: set[str] = set()
+        kills: list[agent_pb2.MasterMessage.KillTask] = []
+        for record in records:
+            task_id = record.task.task_id
+            reported.add(task_id)
+            known = agent.tasks.get(task_id)
+            if known is not None:
+                if known.kill_pending:
+                    known.kill_pending = False
+                    kills.append(
+                        agent_pb2.MasterMessage.KillTask(
+                            framework_id=known.framework_id,
+                            task_id=task_id,
+                            reason=pb.REASON_TASK_KILLED,
+                        )
+                    )
+                continue
+            fw = self.frameworks.get(record.framework_id)
+            lost_earlier = was_unreachable and fw is not None and not fw.partition_aware
+            if fw is None or fw.status is FrameworkStatus.COMPLETED or lost_earlier:
+                kills.append(
+                    agent_pb2.MasterMessage.KillTask(
+                        framework_id=record.framework_id,
+                        task_id=task_id,
+                        reason=pb.REASON_FRAMEWORK_REMOVED
+                        if not lost_earlier
+                        else pb.REASON_AGENT_DISCONNECTED,
+                    )
+                )
+                continue
+            try:
+                resources = Resources.from_proto(record.task.resources)
+            except InvalidResources:
+                resources = Resources.empty()
+            role = fw.roles[0]
+            task = Task(record.task, fw.id, agent.id, role, resources, state=record.state)
+            agent.tasks[task_id] = task
+            fw.tasks[task_id] = task
+            if record.state not in TERMINAL_STATES:
+                agent.used = agent.used + resources
+                fw.add_allocation(role, resources)
+        # Tasks the master launched there that the agent no longer knows are lost.
+        lost = [t for tid, t in agent.tasks.items() if tid not in reported]
+        by_fw: dict[str, list[pb.TaskStatus]] = {}
+        for task in lost:
+            status = self._master_status(
+                task, TS.TASK_LOST, pb.REASON_AGENT_RESTARTED, "agent restarted without it", now
+            )
+            by_fw.setdefault(task.framework_id, []).append(status)
+            self._end_task(task, status)
+        for fw_id, statuses in by_fw.items():
+            effects += self._to_framework(fw_id, _update_event(statuses))
+        if kills:
+            msg = agent_pb2.MasterMessage()
+            msg.kill_tasks.kills.extend(kills)
+            effects.append(SendToAgent(agent.id, msg))
+        return effects
+
+    def agent_message_seen(self, agent_id: str, link_id: int, now: float) -> bool:
+        """Note that the agent is alive; False if the link is stale and must be closed."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.link_id != link_id or agent.status is not AgentStatus.CONNECTED:
+            return False
+        agent.last_seen = now
+        return True
+
+    def agent_disconnected(self, agent_id: str, link_id: int, now: float) -> list[Effect]:
+        """The agent's link dropped; keep its tasks until the timeout, stop offering it."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.link_id != link_id or agent.status is not AgentStatus.CONNECTED:
+            return []
+        agent.status = AgentStatus.DISCONNECTED
+        agent.last_seen = now
+        return self._rescind_agent_offers(agent)
+
+    def status_updates(
+        self,
+        agent_id: str,
+        link_id: int,
+        updates: Sequence[agent_pb2.StatusUpdate],
+        now: float,
+    ) -> list[Effect]:
+        """Record the agent's task updates and forward them to their frameworks."""
+        if not self.agent_message_seen(agent_id, link_id, now):
+            return []
+        agent = self.agents[agent_id]
+        by_fw: dict[str, list[pb.TaskStatus]] = {}
+        self_acks: list[agent_pb2.MasterMessage.StatusAck] = []
+        for update in updates:
+            status = update.status
+            fw = self.frameworks.get(update.framework_id)
+            task = agent.tasks.get(status.task_id)
+            if fw is None or fw.status is FrameworkStatus.COMPLETED:
+                # Nobody will ever acknowledge it; do it here so the agent stops retrying.
+                if status.uuid:
+                    self_acks.append(
+                        agent_pb2.MasterMessage.StatusAck(
+                            framework_id=update.framework_id,
+                            task_id=status.task_id,
+                            uuid=status.uuid,
+                        )
+                    )
+                continue
+            if task is not None:
+                self._apply_status(task, status)
+            if fw.status is FrameworkStatus.CONNECTED:
+                by_fw.setdefault(fw.id, []).append(status)
+        effects: list[Effect] = []
+        for fw_id, statuses in by_fw.items():
+            effects += self._to_framework(fw_id, _update_event(statuses))
+        if self_acks:
+            msg = agent_pb2.MasterMessage()
+            msg.status_acks.acks.extend(self_acks)
+            effects.append(SendToAgent(agent_id, msg))
+        return effects
+
+    def _apply_status(self, task: Task, status: pb.TaskStatus) -> None:
+        was_terminal = task.state in TERMINAL_STATES
+        task.state = status.state
+        task.status = status
+        if status.state in TERMINAL_STATES:
+            task.terminal_uuid = status.uuid
+            if not was_terminal:
+                self._release(task)
+
+    def _release(self, task: Task) -> None:
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.used = agent.used - task.resources
+        fw = self.frameworks.get(task.framework_id)
+        if fw is not None and task.role in fw.allocated:
+            fw.remove_allocation(task.role, task.resources)
+        self.allocation_wanted = True
+
+    def _end_task(self, task: Task, status: pb.TaskStatus) -> None:
+        """Give the task its final master-made status and forget it."""
+        if task.state not in TERMINAL_STATES and task.state != TS.TASK_UNREACHABLE:
+            self._release(task)
+        task.state = status.state
+        task.status = status
+        self._forget(task)
+
+    def _forget(self, task: Task) -> None:
+        agent = self.agents.get(task.agent_id)
+        if agent is not None:
+            agent.tasks.pop(task.id, None)
+        fw = self.frameworks.get(task.framework_id)
+        if fw is not None and fw.tasks.pop(task.id, None) is not None:
+            fw.completed.append(task)
+
+    def _master_status(
+        self, task: Task, state: int, reason: int, message: str, now: float
+    ) -> pb.TaskStatus:
+        return pb.TaskStatus(
+            task_id=task.id,
+            agent_id=task.agent_id,
+            state=state,
+            reason=reason,
+            message=message,
+            source=pb.SOURCE_MASTER,
+            timestamp=now,
+        )
+
+    def _rescind_agent_offers(self, agent: Agent) -> list[Effect]:
+        effects: list[Effect] = []
+        for offer_id in list(agent.offers):
+            effects += self._rescind(self.offers[offer_id])
+        return effects
+
+    def _rescind(self, offer: Offer) -> list[Effect]:
+        self._drop_offer(offer)
+        event = scheduler_pb2.Event(
+            type=scheduler_pb2.Event.RESCIND, rescind=scheduler_pb2.Event.Rescind(offer_id=offer.id)
+        )
+        return self._to_framework(offer.framework_id, event)
+
+    def _drop_offer(self, offer: Offer) -> None:
+        del self.offers[offer.id]
+        agent = self.agents[offer.agent_id]
+        agent.offers.discard(offer.id)
+        agent.offered = agent.offered - offer.resources
+        fw = self.frameworks[offer.framework_id]
+        fw.offers.discard(offer.id)
+        fw.remove_allocation(offer.role, offer.resources)
+        self.allocation_wanted = True
+
+    def _mark_unreachable(self, agent: Agent, now: float) -> list[Effect]:
+        agent.status = AgentStatus.UNREACHABLE
+        effects = self._rescind_agent_offers(agent)
+        by_fw: dict[str, list[pb.TaskStatus]] = {}
+        for task in list(agent.tasks.values()):
+            fw = self.frameworks.get(task.framework_id)
+            aware = fw is not None and fw.partition_aware
+            state = TS.TASK_UNREACHABLE if aware else TS.TASK_LOST
+            status = self._master_status(
+                task,
+                state,
+                pb.REASON_AGENT_DISCONNECTED,
+                f"agent {agent.id} ({agent.info.hostname}) is unreachable: no contact for "
+                f"{self.config.agent_timeout:g}s",
+                now,
+            )
+            by_fw.setdefault(task.framework_id, []).append(status)
+            self._end_task(task, status)
+        failure = scheduler_pb2.Event(
+            type=scheduler_pb2.Event.FAILURE,
+            failure=scheduler_pb2.Event.Failure(agent_id=agent.id, message="agent unreachable"),
+        )
+        for fw_id, statuses in by_fw.items():
+            effects += self._to_framework(fw_id, _update_event(statuses))
+        for fw in self.frameworks.values():
+            if fw.status is FrameworkStatus.CONNECTED:
+                effects += self._to_framework(fw.id, failure)
+        return effects
+
+    def _remove_agent(self, agent: Agent, now: float, why: str) -> list[Effect]:
+        effects: list[Effect] = []
+        if agent.status is AgentStatus.CONNECTED:
+            effects.append(CloseAgentLink(agent.id, agent.link_id, why, shutdown=True))
+        effects += self._rescind_agent_offers(agent)
+        by_fw: dict[str, list[pb.TaskStatus]] = {}
+        for task in list(agent.tasks.values()):
+            status = self._master_status(
+                task, TS.TASK_GONE, pb.REASON_AGENT_REMOVED, f"agent {agent.id} removed: {why}", now
+            )
+            by_fw.setdefault(task.framework_id, []).append(status)
+            self._end_task(task, status)
+        for fw_id, statuses in by_fw.items():
+            effects += self._to_framework(fw_id, _update_event(statuses))
+        agent.status = AgentStatus.GONE
+        effects.append(self._persist())
+        return effects
+
+    # ------------------------------------------------------------------ frameworks
+
+    def subscribe(
+        self, info: pb.FrameworkInfo, now: float
+    ) -> tuple[str, str, list[Effect]]:
+        """Register a framework or take back an existing one; returns (id, stream id, effects)."""
+        if not info.name:
+            raise InvalidCall("framework_info.name is empty: give the framework a name")
+        for role in info.roles:
+            if role != DEFAULT_ROLE and (not ROLE_RE.match(role) or role in (".", "..")):
+                raise InvalidCall(f"framework role {role!r} is not a valid role name")
+        if len(set(info.roles)) != len(info.roles):
+            raise InvalidCall("framework_info.roles lists a role twice")
+        if not (info.failover_timeout >= 0) or info.failover_timeout == float("inf"):
+            raise InvalidCall(
+                f"framework_info.failover_timeout must be a finite number of seconds >= 0, "
+                f"got {info.failover_timeout}"
+            )
+        effects: list[Effect] = []
+        stream_id = uuid.uuid4().hex
+        if info.id:
+            fw = self.frameworks.get(info.id)
+            if fw is None:
+                raise UnknownFramework(
+                    f"framework {info.id} is unknown to this master; subscribe without an id "
+                    "to register as a new framework"
+                )
+            if fw.status is FrameworkStatus.COMPLETED:
+                raise UnknownFramework(
+                    f"framework {info.id} was torn down; subscribe without an id to start anew",
+                    Code.FAILED_PRECONDITION,
+                )
+            if fw.status is FrameworkStatus.CONNECTED:
+                effects.append(
+                    CloseFrameworkStream(fw.id, fw.stream_id, "framework failed over to a new stream")
+                )
+                for offer_id in list(fw.offers):
+                    self._drop_offer(self.offers[offer_id])
+            new_info = pb.FrameworkInfo()
+            new_info.CopyFrom(info)
+            fw.info = new_info
+            fw.status = FrameworkStatus.CONNECTED
+            fw.stream_id = stream_id
+        else:
+            fw_id = self._new_id("F")
+            new_info = pb.FrameworkInfo()
+            new_info.CopyFrom(info)
+            new_info.id = fw_id
+            fw = Framework(
+                info=new_info,
+                status=FrameworkStatus.CONNECTED,
+                registered_time=now,
+                stream_id=stream_id,
+            )
+            self.frameworks[fw_id] = fw
+        effects.append(self._persist())
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.SUBSCRIBED)
+        event.subscribed.framework_id = fw.id
+        event.subscribed.stream_id = stream_id
+        event.subscribed.heartbeat_interval_seconds = self.config.framework_heartbeat_interval
+        event.subscribed.master_info.CopyFrom(self.info)
+        effects.append(SendToFramework(fw.id, event))
+        self.allocation_wanted = True
+        return fw.id, stream_id, effects
+
+    def framework_disconnected(self, framework_id: str, stream_id: str, now: float) -> list[Effect]:
+        fw = self.frameworks.get(framework_id)
+        if fw is None or fw.stream_id != stream_id or fw.status is not FrameworkStatus.CONNECTED:
+            return []
+        fw.status = FrameworkStatus.DISCONNECTED
+        fw.disconnected_at = now
+        for offer_id in list(fw.offers):
+            self._drop_offer(self.offers[offer_id])
+        return []
+
+    def _caller(self, header: scheduler_pb2.CallHeader) -> Framework:
+        fw = self.frameworks.get(header.framework_id)
+        if fw is None:
+            raise UnknownFramework(
+                f"framework {header.framework_id or '(empty id)'} is not subscribed; call "
+                "Subscribe first"
+            )
+        if fw.status is not FrameworkStatus.CONNECTED:
+            raise StaleStream(f"framework {fw.id} is {fw.status.value}; subscribe again")
+        if header.stream_id != fw.stream_id:
+            raise StaleStream(
+                f"stream id {header.stream_id or '(empty)'} is not framework {fw.id}'s current "
+                "stream; the framework has resubscribed elsewhere"
+            )
+        return fw
+
+    def _remove_framework(self, fw: Framework, now: float, why: str) -> list[Effect]:
+        effects: list[Effect] = []
+        if fw.status is FrameworkStatus.CONNECTED:
+            effects.append(CloseFrameworkStream(fw.id, fw.stream_id, why))
+        for offer_id in list(fw.offers):
+            self._drop_offer(self.offers[offer_id])
+        kills: dict[str, list[agent_pb2.MasterMessage.KillTask]] = {}
+        for task in list(fw.tasks.values()):
+            if task.state in TERMINAL_STATES:
+                self._forget(task)  # ended already; only its acknowledgement was missing
+                continue
+            agent = self.agents.get(task.agent_id)
+            if agent is not None and agent.status is AgentStatus.CONNECTED:
+                kills.setdefault(agent.id, []).append(
+                    agent_pb2.MasterMessage.KillTask(
+                        framework_id=fw.id, task_id=task.id, reason=pb.REASON_FRAMEWORK_REMOVED
+                    )
+                )
+            status = self._master_status(
+                task, TS.TASK_KILLED, pb.REASON_FRAMEWORK_REMOVED, why, now
+            )
+            self._end_task(task, status)
+        for agent_id, agent_kills in kills.items():
+            msg = agent_pb2.MasterMessage()
+            msg.kill_tasks.kills.extend(agent_kills)
+            effects.append(SendToAgent(agent_id, msg))
+        fw.status = FrameworkStatus.COMPLETED
+        fw.stream_id = ""
+        fw.filters.clear()
+        effects.append(self._persist())
+        return effects
+
+    def teardown(self, header: scheduler_pb2.CallHeader, now: float) -> list[Effect]:
+        fw = self._caller(header)
+        return self._remove_framework(fw, now, "framework tore itself down")
+
+    # ------------------------------------------------------------------ offers
+
+    def allocate(self, now: float) -> list[Effect]:
+        """Run the allocator and send the offers it decides on."""
+        self.allocation_wanted = False
+        self.last_allocation = now
+        agents = [
+            AgentView(a.id, a.available)
+            for a in self.agents.values()
+            if a.status is AgentStatus.CONNECTED
+        ]
+        frameworks = []
+        for fw in self.frameworks.values():
+            if fw.status is not FrameworkStatus.CONNECTED:
+                continue
+            if fw.filters:
+                fw.filters = [f for f in fw.filters if f.expires > now]
+            frameworks.append(
+                FrameworkView(
+                    fw.id,
+                    fw.roles,
+                    fw.allocated,
+                    frozenset(fw.suppressed_roles),
+                    tuple(fw.filters),
+                )
+            )
+        if not agents or not frameworks:
+            return []
+        total = self.total_quantities()
+        plans = allocate(agents, frameworks, total, now)
+        by_fw: dict[str, list[pb.Offer]] = {}
+        for plan in plans:
+            agent = self.agents[plan.agent_id]
+            fw = self.frameworks[plan.framework_id]
+            offer = Offer(
+                id=self._new_id("O"),
+                framework_id=fw.id,
+                agent_id=agent.id,
+                role=plan.role,
+                resources=plan.resources,
+                expires=now + self.config.offer_timeout,
+            )
+            self.offers[offer.id] = offer
+            agent.offers.add(offer.id)
+            agent.offered = agent.offered + plan.resources
+            fw.offers.add(offer.id)
+            fw.add_allocation(plan.role, plan.resources)
+            msg = pb.Offer(
+                id=offer.id,
+                framework_id=fw.id,
+                agent_id=agent.id,
+                hostname=agent.info.hostname,
+                role=plan.role,
+            )
+            msg.resources.extend(plan.resources.to_proto())
+            msg.attributes.extend(agent.info.attributes)
+            by_fw.setdefault(fw.id, []).append(msg)
+        effects: list[Effect] = []
+        for fw_id, offers in by_fw.items():
+            event = scheduler_pb2.Event(type=scheduler_pb2.Event.OFFERS)
+            event.offers.offers.extend(offers)
+            effects.append(SendToFramework(fw_id, event))
+        return effects
+
+    def total_quantities(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for agent in self.agents.values():
+            if agent.status is AgentStatus.CONNECTED:
+                for name, q in agent.total.quantities().items():
+                    total[name] = total.get(name, 0.0) + q
+        return total
+
+    def _offers_of(self, fw: Framework, offer_ids: Sequence[str]) -> list[Offer]:
+        if not offer_ids:
+            raise InvalidCall("no offer ids given")
+        if len(set(offer_ids)) != len(offer_ids):
+            raise InvalidCall("an offer id is given twice")
+        offers = []
+        for offer_id in offer_ids:
+            offer = self.offers.get(offer_id)
+            if offer is None:
+                raise UnknownOffer(
+                    f"offer {offer_id} is unknown or no longer valid (it was used, declined, "
+                    "rescinded or timed out); wait for new offers"
+                )
+            if offer.framework_id != fw.id:
+                raise UnknownOffer(f"offer {offer_id} was made to another framework")
+            offers.append(offer)
+        return offers
+
+    def accept(
+        self,
+        header: scheduler_pb2.CallHeader,
+        offer_ids: Sequence[str],
+        operations: Sequence[scheduler_pb2.Operation],
+        filters: scheduler_pb2.Filters,
+        now: float,
+    ) -> list[Effect]:
+        """Launch tasks on offered resources. Everything is checked before anything changes."""
+        fw = self._caller(header)
+        offers = self._offers_of(fw, offer_ids)
+        agent_ids = {o.agent_id for o in offers}
+        if len(agent_ids) > 1:
+            raise InvalidCall(
+                f"offers {', '.join(offer_ids)} come from different agents "
+                f"({', '.join(sorted(agent_ids))}); accept offers of one agent per call"
+            )
+        agent = self.agents[offers[0].agent_id]
+        offered = Resources.empty()
+        for o in offers:
+            offered = offered + o.resources
+        role = offers[0].role
+        refuse = _refuse_seconds(filters)
+        tasks: list[tuple[pb.TaskInfo, Resources]] = []
+        seen: set[str] = set()
+        wanted = Resources.empty()
+        for i, op in enumerate(operations):
+            if op.type != scheduler_pb2.Operation.LAUNCH:
+                raise InvalidCall(f"operation {i}: type {op.type} is not supported (use LAUNCH)")
+            for task in op.launch.task_infos:
+                resources = self._validate_task(fw, agent, task, seen, f"operation {i}")
+                wanted = wanted + resources
+                tasks.append((task, resources))
+        if not offered.contains(wanted):
+            raise InvalidCall(
+                f"tasks ask for {wanted.format()} but the offers hold {offered.format()} on "
+                f"agent {agent.id}"
+            )
+        # Valid: consume the offers and launch.
+        for o in offers:
+            self._drop_offer(o)
+        remaining = offered - wanted
+        if refuse > 0 and remaining:
+            fw.filters.append(OfferFilter(agent.id, remaining, now + refuse))
+        effects: list[Effect] = []
+        if not tasks:
+            return effects
+        run = agent_pb2.MasterMessage()
+        run.run_tasks.framework_id = fw.id
+        run.run_tasks.framework.CopyFrom(fw.info)
+        for info, resources in tasks:
+            task_info = pb.TaskInfo()
+            task_info.CopyFrom(info)
+            task_info.agent_id = agent.id
+            if not task_info.name:
+                task_info.name = task_info.task_id
+            task = Task(task_info, fw.id, agent.id, role, resources)
+            agent.tasks[task.id] = task
+            fw.tasks[task.id] = task
+            run.run_tasks.tasks.append(task_info)
+        agent.used = agent.used + wanted
+        fw.add_allocation(role, wanted)
+        effects.append(SendToAgent(agent.id, run))
+        return effects
+
+    def _validate_task(
+        self, fw: Framework, agent: Agent, task: pb.TaskInfo, seen: set[str], where: str
+    ) -> Resources:
+        tid = task.task_id
+        if not TASK_ID_RE.match(tid):
+            raise InvalidCall(
+                f"{where}: task id {tid!r} is invalid: use 1-200 of A-Z a-z 0-9 _ . : @ -"
+            )
+        where = f"{where}, task {tid}"
+        if tid in seen:
+            raise InvalidCall(f"{where}: task id is used twice in this call", Code.ALREADY_EXISTS)
+        if tid in fw.tasks:
+            raise InvalidCall(
+                f"{where}: the framework already has a task with this id", Code.ALREADY_EXISTS
+            )
+        seen.add(tid)
+        if task.agent_id and task.agent_id != agent.id:
+            raise InvalidCall(
+                f"{where}: agent_id {task.agent_id} differs from the offers' agent {agent.id}"
+            )
+        try:
+            resources = Resources.from_proto(task.resources)
+        except InvalidResources as e:
+            raise InvalidCall(f"{where}: {e}") from None
+        if not (resources.scalar("cpus") > 0 or resources.scalar("mem") > 0):
+            raise InvalidCall(f"{where}: a task needs some cpus or mem")
+        container = task.container
+        if container.type == pb.ContainerInfo.DOCKER:
+            if not container.docker.image:
+                raise InvalidCall(f"{where}: a DOCKER container needs docker.image")
+        elif not task.command.value:
+            raise InvalidCall(f"{where}: command.value is empty: give the command to run")
+        if task.kill_grace_period < 0 or task.kill_grace_period != task.kill_grace_period:
+            raise InvalidCall(f"{where}: kill_grace_period must be >= 0")
+        return resources
+
+    def decline(
+        self,
+        header: scheduler_pb2.CallHeader,
+        offer_ids: Sequence[str],
+        filters: scheduler_pb2.Filters,
+        now: float,
+    ) -> list[Effect]:
+        fw = self._caller(header)
+        offers = self._offers_of(fw, offer_ids)
+        refuse = _refuse_seconds(filters)
+        for o in offers:
+            self._drop_offer(o)
+            if refuse > 0:
+                fw.filters.append(OfferFilter(o.agent_id, o.resources, now + refuse))
+        return []
+
+    def revive(self, header: scheduler_pb2.CallHeader, roles: Sequence[str]) -> list[Effect]:
+        fw = self._caller(header)
+        self._check_roles(fw, roles)
+        fw.filters.clear()
+        fw.suppressed_roles.difference_update(roles or fw.roles)
+        self.allocation_wanted = True
+        return []
+
+    def suppress(self, header: scheduler_pb2.CallHeader, roles: Sequence[str]) -> list[Effect]:
+        fw = self._caller(header)
+        self._check_roles(fw, roles)
+        fw.suppressed_roles.update(roles or fw.roles)
+        return []
+
+    def _check_roles(self, fw: Framework, roles: Sequence[str]) -> None:
+        for role in roles:
+            if role not in fw.roles:
+                raise InvalidCall(f"role {role!r} is not one of the framework's roles {fw.roles}")
+
+    def kill(
+        self,
+        header: scheduler_pb2.CallHeader,
+        task_id: str,
+        agent_id: str,
+        grace_period: float | None,
+        now: float,
+    ) -> list[Effect]:
+        fw = self._caller(header)
+        if not task_id:
+            raise InvalidCall("task_id is empty")
+        if grace_period is not None and not grace_period >= 0:
+            raise InvalidCall(f"grace_period must be >= 0 seconds, got {grace_period}")
+        task = fw.tasks.get(task_id)
+        if task is None:
+            status = pb.TaskStatus(
+                task_id=task_id,
+                agent_id=agent_id,
+                state=TS.TASK_UNKNOWN,
+                reason=pb.REASON_TASK_UNKNOWN,
+                message="the master knows no running task with this id",
+                source=pb.SOURCE_MASTER,
+                timestamp=now,
+            )
+            return self._to_framework(fw.id, _update_event([status]))
+        agent = self.agents[task.agent_id]
+        if agent.status is not AgentStatus.CONNECTED:
+            # Sent when the agent reconnects and reports the task.
+            task.kill_pending = True
+            return []
+        msg = agent_pb2.MasterMessage()
+        msg.kill_tasks.kills.add(
+            framework_id=fw.id,
+            task_id=task_id,
+            grace_period=grace_period or 0.0,
+            reason=pb.REASON_TASK_KILLED,
+        )
+        return [SendToAgent(agent.id, msg)]
+
+    def acknowledge(
+        self, header: scheduler_pb2.CallHeader, acks: Sequence[scheduler_pb2.Acknowledgement]
+    ) -> list[Effect]:
+        """Pass the framework's acknowledgements on to the agents that sent the updates."""
+        fw = self._caller(header)
+        for i, ack in enumerate(acks):
+            if len(ack.uuid) != 16:
+                raise InvalidCall(
+                    f"acknowledgement {i} (task {ack.task_id!r}): uuid must be the 16 bytes of "
+                    "the update's uuid"
+                )
+            if not ack.task_id or not ack.agent_id:
+                raise InvalidCall(f"acknowledgement {i}: task_id and agent_id are required")
+        by_agent: dict[str, list[agent_pb2.MasterMessage.StatusAck]] = {}
+        for ack in acks:
+            task = fw.tasks.get(ack.task_id)
+            if task is not None and task.terminal_uuid and task.terminal_uuid == ack.uuid:
+                self._forget(task)
+            agent = self.agents.get(ack.agent_id)
+            if agent is not None and agent.status is AgentStatus.CONNECTED:
+                by_agent.setdefault(agent.id, []).append(
+                    agent_pb2.MasterMessage.StatusAck(
+                        framework_id=fw.id, task_id=ack.task_id, uuid=ack.uuid
+                    )
+                )
+        effects: list[Effect] = []
+        for agent_id, agent_acks in by_agent.items():
+            msg = agent_pb2.MasterMessage()
+            msg.status_acks.acks.extend(agent_acks)
+            effects.append(SendToAgent(agent_id, msg))
+        return effects
+
+    def reconcile(
+        self,
+        header: scheduler_pb2.CallHeader,
+        tasks: Sequence[scheduler_pb2.ReconcileRequest.Task],
+        now: float,
+    ) -> list[Effect]:
+        """Send the latest known state of the given tasks (or of all, if none given)."""
+        fw = self._caller(header)
+        statuses: list[pb.TaskStatus] = []
+        if not tasks:
+            for task in fw.tasks.values():
+                statuses.append(self._reconciled(task, now))
+        for req in tasks:
+            if not req.task_id:
+                raise InvalidCall("reconcile: a task entry has an empty task_id")
+        for req in tasks:
+            task = fw.tasks.get(req.task_id)
+            if task is not None:
+                statuses.append(self._reconciled(task, now))
+                continue
+            agent = self.agents.get(req.agent_id) if req.agent_id else None
+            if agent is not None and agent.status in (
+                AgentStatus.DISCONNECTED,
+                AgentStatus.RECOVERING,
+            ):
+                continue  # not known yet; the framework asks again later
+            if agent is None:
+                state, reason, why = TS.TASK_UNKNOWN, pb.REASON_RECONCILIATION, "task is unknown"
+            elif agent.status is AgentStatus.UNREACHABLE:
+                state, reason, why = (
+                    TS.TASK_UNREACHABLE if fw.partition_aware else TS.TASK_LOST,
+                    pb.REASON_RECONCILIATION,
+                    "agent is unreachable",
+                )
+            else:
+                state, reason, why = (
+                    TS.TASK_GONE if fw.partition_aware else TS.TASK_LOST,
+                    pb.REASON_RECONCILIATION,
+                    f"task is not known on agent {agent.id}",
+                )
+            statuses.append(
+                pb.TaskStatus(
+                    task_id=req.task_id,
+                    agent_id=req.agent_id,
+                    state=state,
+                    reason=reason,
+                    message=why,
+                    source=pb.SOURCE_MASTER,
+                    timestamp=now,
+                )
+            )
+        if not statuses:
+            return []
+        return self._to_framework(fw.id, _update_event(statuses))
+
+    def _reconciled(self, task: Task, now: float) -> pb.TaskStatus:
+        status = pb.TaskStatus(
+            task_id=task.id,
+            agent_id=task.agent_id,
+            state=task.state,
+            reason=pb.REASON_RECONCILIATION,
+            source=pb.SOURCE_MASTER,
+            timestamp=now,
+        )
+        if task.status is not None:
+            status.message = task.status.message
+            if task.status.HasField("healthy"):
+                status.healthy = task.status.healthy
+        return status
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float) -> list[Effect]:
+        """Carry out everything whose time has come: timeouts and expiries."""
+        effects: list[Effect] = []
+        timeout = self.config.agent_timeout
+        for agent in list(self.agents.values()):
+            silent = now - agent.last_seen
+            if agent.status is AgentStatus.CONNECTED and silent > timeout:
+                effects.append(CloseAgentLink(agent.id, agent.link_id, "no heartbeat"))
+                agent.status = AgentStatus.DISCONNECTED
+                effects += self._rescind_agent_offers(agent)
+            elif (
+                agent.status in (AgentStatus.DISCONNECTED, AgentStatus.RECOVERING)
+                and silent > timeout
+            ):
+                effects += self._mark_unreachable(agent, now)
+        for offer in list(self.offers.values()):
+            if offer.expires <= now:
+                effects += self._rescind(offer)
+        for fw in list(self.frameworks.values()):
+            if (
+                fw.status is FrameworkStatus.DISCONNECTED
+                and now - fw.disconnected_at > fw.info.failover_timeout
+            ):
+                effects += self._remove_framework(
+                    fw, now, f"framework did not reconnect within {fw.info.failover_timeout:g}s"
+                )
+        if now - self.last_allocation >= self.config.allocation_interval:
+            self.allocation_wanted = True
+        return effects
+
+    # ------------------------------------------------------------------ helpers
+
+    def _to_framework(self, fw_id: str, event: scheduler_pb2.Event) -> list[Effect]:
+        fw = self.frameworks.get(fw_id)
+        if fw is None or fw.status is not FrameworkStatus.CONNECTED:
+            return []
+        return [SendToFramework(fw_id, event)]
+
+
+def _refuse_seconds(filters: scheduler_pb2.Filters) -> float:
+    if not filters.HasField("refuse_seconds"):
+        return DEFAULT_REFUSE_SECONDS
+    value = filters.refuse_seconds
+    if not (0 <= value < 365 * 86400):
+        raise InvalidCall(f"filters.refuse_seconds must be between 0 and one year, got {value}")
+    return value
+
+
+__all__ = [
+    "TERMINAL_STATES",
+    "Agent",
+    "AgentStatus",
+    "Framework",
+    "FrameworkStatus",
+    "Master",
+    "MasterConfig",
+    "Offer",
+    "Task",
+]

@@ -1,0 +1,108 @@
+"""JSON views of the master's state for the operator API: plain dicts, no I/O."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbiter.master.state import Agent, Framework, Master, Task
+from orbiter.proto import messages_pb2
+from orbiter.resources import Resources
+
+
+def resources_view(r: Resources) -> dict[str, Any]:
+    return {"text": r.format(), "quantities": r.quantities()}
+
+
+def agent_view(agent: Agent) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "hostname": agent.info.hostname,
+        "http_address": agent.info.http_address,
+        "status": agent.status.value,
+        "resources": resources_view(agent.total),
+        "used": resources_view(agent.used),
+        "offered": resources_view(agent.offered),
+        "attributes": {a.name: a.value for a in agent.info.attributes},
+        "tasks": len(agent.tasks),
+        "registered_time": agent.registered_time,
+        "last_seen": agent.last_seen,
+        "version": agent.info.version,
+    }
+
+
+def framework_view(fw: Framework) -> dict[str, Any]:
+    return {
+        "id": fw.id,
+        "name": fw.info.name,
+        "roles": list(fw.roles),
+        "principal": fw.info.principal,
+        "status": fw.status.value,
+        "failover_timeout": fw.info.failover_timeout,
+        "capabilities": [messages_pb2.Capability.Name(c) for c in fw.info.capabilities],
+        "tasks": len(fw.tasks),
+        "offers": len(fw.offers),
+        "allocated": {role: resources_view(r) for role, r in fw.allocated.items() if r},
+        "suppressed_roles": sorted(fw.suppressed_roles),
+        "registered_time": fw.registered_time,
+    }
+
+
+def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
+    status = task.status
+    return {
+        "id": task.id,
+        "name": task.info.name,
+        "framework_id": task.framework_id,
+        "agent_id": task.agent_id,
+        "hostname": hostnames.get(task.agent_id, ""),
+        "state": messages_pb2.TaskState.Name(task.state),
+        "resources": resources_view(task.resources),
+        "role": task.role,
+        "message": status.message if status is not None else "",
+        "reason": messages_pb2.TaskReason.Name(status.reason) if status is not None else "",
+        "exit_code": status.exit_code if status is not None and status.HasField("exit_code")
+        else None,
+        "updated": status.timestamp if status is not None else None,
+    }
+
+
+def tasks_view(
+    core: Master,
+    framework_id: str = "",
+    agent_id: str = "",
+    state: str = "",
+    include_completed: bool = True,
+) -> list[dict[str, Any]]:
+    hostnames = {a.id: a.info.hostname for a in core.agents.values()}
+    out = []
+    for fw in core.frameworks.values():
+        if framework_id and fw.id != framework_id:
+            continue
+        tasks = list(fw.tasks.values())
+        if include_completed:
+            tasks += list(fw.completed)
+        for task in tasks:
+            if agent_id and task.agent_id != agent_id:
+                continue
+            if state and messages_pb2.TaskState.Name(task.state) != state:
+                continue
+            out.append(task_view(task, hostnames))
+    return out
+
+
+def state_view(core: Master) -> dict[str, Any]:
+    info = core.info
+    return {
+        "master": {
+            "id": info.id,
+            "hostname": info.hostname,
+            "grpc_address": info.grpc_address,
+            "http_address": info.http_address,
+            "version": info.version,
+            "start_time": info.start_time,
+        },
+        "agents": [agent_view(a) for a in core.agents.values()],
+        "frameworks": [framework_view(f) for f in core.frameworks.values()],
+        "tasks": tasks_view(core),
+        "offers": len(core.offers),
+    }

@@ -1,0 +1,118 @@
+from orbiter.proto import messages_pb2 as _messages_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TaskRecord(_message.Message):
+    __slots__ = ("framework_id", "task", "state")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    task: _messages_pb2.TaskInfo
+    state: _messages_pb2.TaskState
+    def __init__(self, framework_id: _Optional[str] = ..., task: _Optional[_Union[_messages_pb2.TaskInfo, _Mapping]] = ..., state: _Optional[_Union[_messages_pb2.TaskState, str]] = ...) -> None: ...
+
+class StatusUpdate(_message.Message):
+    __slots__ = ("framework_id", "status")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    status: _messages_pb2.TaskStatus
+    def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[_Union[_messages_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
+
+class AgentMessage(_message.Message):
+    __slots__ = ("register", "heartbeat", "status_updates")
+    class Register(_message.Message):
+        __slots__ = ("info", "tasks")
+        INFO_FIELD_NUMBER: _ClassVar[int]
+        TASKS_FIELD_NUMBER: _ClassVar[int]
+        info: _messages_pb2.AgentInfo
+        tasks: _containers.RepeatedCompositeFieldContainer[TaskRecord]
+        def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskRecord, _Mapping]]] = ...) -> None: ...
+    class Heartbeat(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    class StatusUpdates(_message.Message):
+        __slots__ = ("updates",)
+        UPDATES_FIELD_NUMBER: _ClassVar[int]
+        updates: _containers.RepeatedCompositeFieldContainer[StatusUpdate]
+        def __init__(self, updates: _Optional[_Iterable[_Union[StatusUpdate, _Mapping]]] = ...) -> None: ...
+    REGISTER_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_UPDATES_FIELD_NUMBER: _ClassVar[int]
+    register: AgentMessage.Register
+    heartbeat: AgentMessage.Heartbeat
+    status_updates: AgentMessage.StatusUpdates
+    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ...) -> None: ...
+
+class MasterMessage(_message.Message):
+    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown")
+    class Registered(_message.Message):
+        __slots__ = ("agent_id", "heartbeat_interval_seconds", "master_info")
+        AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+        HEARTBEAT_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+        MASTER_INFO_FIELD_NUMBER: _ClassVar[int]
+        agent_id: str
+        heartbeat_interval_seconds: float
+        master_info: _messages_pb2.MasterInfo
+        def __init__(self, agent_id: _Optional[str] = ..., heartbeat_interval_seconds: _Optional[float] = ..., master_info: _Optional[_Union[_messages_pb2.MasterInfo, _Mapping]] = ...) -> None: ...
+    class RunTasks(_message.Message):
+        __slots__ = ("framework_id", "framework", "tasks")
+        FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+        FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
+        TASKS_FIELD_NUMBER: _ClassVar[int]
+        framework_id: str
+        framework: _messages_pb2.FrameworkInfo
+        tasks: _containers.RepeatedCompositeFieldContainer[_messages_pb2.TaskInfo]
+        def __init__(self, framework_id: _Optional[str] = ..., framework: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[_messages_pb2.TaskInfo, _Mapping]]] = ...) -> None: ...
+    class KillTask(_message.Message):
+        __slots__ = ("framework_id", "task_id", "grace_period", "reason")
+        FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+        TASK_ID_FIELD_NUMBER: _ClassVar[int]
+        GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
+        REASON_FIELD_NUMBER: _ClassVar[int]
+        framework_id: str
+        task_id: str
+        grace_period: float
+        reason: _messages_pb2.TaskReason
+        def __init__(self, framework_id: _Optional[str] = ..., task_id: _Optional[str] = ..., grace_period: _Optional[float] = ..., reason: _Optional[_Union[_messages_pb2.TaskReason, str]] = ...) -> None: ...
+    class KillTasks(_message.Message):
+        __slots__ = ("kills",)
+        KILLS_FIELD_NUMBER: _ClassVar[int]
+        kills: _containers.RepeatedCompositeFieldContainer[MasterMessage.KillTask]
+        def __init__(self, kills: _Optional[_Iterable[_Union[MasterMessage.KillTask, _Mapping]]] = ...) -> None: ...
+    class StatusAck(_message.Message):
+        __slots__ = ("framework_id", "task_id", "uuid")
+        FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+        TASK_ID_FIELD_NUMBER: _ClassVar[int]
+        UUID_FIELD_NUMBER: _ClassVar[int]
+        framework_id: str
+        task_id: str
+        uuid: bytes
+        def __init__(self, framework_id: _Optional[str] = ..., task_id: _Optional[str] = ..., uuid: _Optional[bytes] = ...) -> None: ...
+    class StatusAcks(_message.Message):
+        __slots__ = ("acks",)
+        ACKS_FIELD_NUMBER: _ClassVar[int]
+        acks: _containers.RepeatedCompositeFieldContainer[MasterMessage.StatusAck]
+        def __init__(self, acks: _Optional[_Iterable[_Union[MasterMessage.StatusAck, _Mapping]]] = ...) -> None: ...
+    class Shutdown(_message.Message):
+        __slots__ = ("message",)
+        MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        message: str
+        def __init__(self, message: _Optional[str] = ...) -> None: ...
+    REGISTERED_FIELD_NUMBER: _ClassVar[int]
+    RUN_TASKS_FIELD_NUMBER: _ClassVar[int]
+    KILL_TASKS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_ACKS_FIELD_NUMBER: _ClassVar[int]
+    SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    registered: MasterMessage.Registered
+    run_tasks: MasterMessage.RunTasks
+    kill_tasks: MasterMessage.KillTasks
+    status_acks: MasterMessage.StatusAcks
+    shutdown: MasterMessage.Shutdown
+    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Satellite: scrape agents, evaluate rules, act on unhealthy agents, archive history."""
