@@ -1,0 +1,33 @@
+# Orbiter: `make up` runs a single-node cluster, `make test` runs every test.
+PYTHON ?= python3
+PROTOS := $(wildcard orbiter/proto/*.proto)
+
+.PHONY: deps up test test-fast lint proto bench bench-quick clean
+
+deps:
+	@./scripts/install-deps.sh
+
+up: deps
+	orbiter up
+
+test: deps lint
+	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# Unit tests only: seconds, no servers.
+test-fast:
+	$(PYTHON) -m pytest -q tests/unit
+
+lint:
+	$(PYTHON) -m ruff check orbiter tests bench
+
+proto:
+	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
+
+bench: deps
+	$(PYTHON) bench/launch.py
+
+bench-quick: deps
+	$(PYTHON) bench/launch.py --quick
+
+clean:
+	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache
