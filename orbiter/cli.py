@@ -143,8 +143,10 @@ async def _run_master(args: argparse.Namespace) -> int:
 
     server = MasterServer(_master_settings(args, Path(args.work_dir)))
     await server.start()
-    print(f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/",
-          flush=True)
+    print(
+        f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/",
+        flush=True,
+    )
     stop = asyncio.create_task(_until_signalled())
     stopped = asyncio.create_task(server.stopped.wait())
     await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -167,8 +169,9 @@ async def _run_agent(args: argparse.Namespace) -> int:
     )
     agent = Agent(settings)
     await agent.start()
-    print(f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
-          flush=True)
+    print(
+        f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}", flush=True
+    )
     stop = asyncio.create_task(_until_signalled())
     stopped = asyncio.create_task(agent.stopped.wait())
     await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -207,11 +210,14 @@ async def _run_up(args: argparse.Namespace) -> int:
     for agent in agents:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(agent.registered.wait(), 10)
-    rows = [["master gRPC", master, "clients: --master / ORBITER_MASTER"],
-            ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"]]
+    rows = [
+        ["master gRPC", master, "clients: --master / ORBITER_MASTER"],
+        ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"],
+    ]
     for agent in agents:
-        rows.append([f"agent {agent.agent_id}", f"http://{agent.http_address}/",
-                     agent.resources.format()])
+        rows.append(
+            [f"agent {agent.agent_id}", f"http://{agent.http_address}/", agent.resources.format()]
+        )
     print(f"Orbiter is up: 1 master, {len(agents)} agent(s), work dir {root}")
     print(tabulate(rows, tablefmt="plain"))
     print(f"\nTry:  orbiter execute --master {master} --name hello --command 'echo hello'")
@@ -285,8 +291,15 @@ def _print(data: Any, rows: list[list[Any]], headers: list[str], as_json: bool) 
 def cmd_agents(args: argparse.Namespace) -> int:
     data = get_json(args.master, "/api/v1/agents")
     rows = [
-        [a["id"], a["hostname"], a["status"], a["resources"]["text"], a["used"]["text"] or "-",
-         a["tasks"], _ago(a["last_seen"])]
+        [
+            a["id"],
+            a["hostname"],
+            a["status"],
+            a["resources"]["text"],
+            a["used"]["text"] or "-",
+            a["tasks"],
+            _ago(a["last_seen"]),
+        ]
         for a in data["agents"]
     ]
     _print(data, rows, ["ID", "HOST", "STATUS", "RESOURCES", "USED", "TASKS", "SEEN"], args.json)
@@ -296,12 +309,20 @@ def cmd_agents(args: argparse.Namespace) -> int:
 def cmd_frameworks(args: argparse.Namespace) -> int:
     data = get_json(args.master, "/api/v1/frameworks")
     rows = [
-        [f["id"], f["name"], f["status"], ",".join(f["roles"]), f["tasks"], f["offers"],
-         _ago(f["registered_time"])]
+        [
+            f["id"],
+            f["name"],
+            f["status"],
+            ",".join(f["roles"]),
+            f["tasks"],
+            f["offers"],
+            _ago(f["registered_time"]),
+        ]
         for f in data["frameworks"]
     ]
-    _print(data, rows, ["ID", "NAME", "STATUS", "ROLES", "TASKS", "OFFERS", "REGISTERED"],
-           args.json)
+    _print(
+        data, rows, ["ID", "NAME", "STATUS", "ROLES", "TASKS", "OFFERS", "REGISTERED"], args.json
+    )
     return 0
 
 
@@ -312,8 +333,14 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         {"framework_id": args.framework, "agent_id": args.agent, "state": args.state},
     )
     rows = [
-        [t["id"], t["state"].removeprefix("TASK_"), t["hostname"] or t["agent_id"],
-         t["framework_id"], t["resources"]["text"], (t["message"] or "")[:50]]
+        [
+            t["id"],
+            t["state"].removeprefix("TASK_"),
+            t["hostname"] or t["agent_id"],
+            t["framework_id"],
+            t["resources"]["text"],
+            (t["message"] or "")[:50],
+        ]
         for t in data["tasks"]
     ]
     _print(data, rows, ["ID", "STATE", "AGENT", "FRAMEWORK", "RESOURCES", "MESSAGE"], args.json)
@@ -370,17 +397,34 @@ def _add_master_flag(p: argparse.ArgumentParser) -> None:
 def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
-    p.add_argument("--http-port", type=_port, default=5051,
-                   help="operator HTTP port (default %(default)s)")
+    p.add_argument(
+        "--http-port", type=_port, default=5051, help="operator HTTP port (default %(default)s)"
+    )
     p.add_argument("--work-dir", default=work_dir, help="state directory (default %(default)s)")
-    p.add_argument("--agent-timeout", type=_positive, default=15.0,
-                   help="seconds without contact before an agent is unreachable")
-    p.add_argument("--offer-timeout", type=_positive, default=30.0,
-                   help="seconds before an unanswered offer is rescinded")
-    p.add_argument("--allocation-interval", type=_positive, default=1.0,
-                   help="seconds between allocation rounds")
-    p.add_argument("--framework-heartbeat-interval", type=_positive, default=15.0,
-                   help="seconds between heartbeats on idle framework streams")
+    p.add_argument(
+        "--agent-timeout",
+        type=_positive,
+        default=15.0,
+        help="seconds without contact before an agent is unreachable",
+    )
+    p.add_argument(
+        "--offer-timeout",
+        type=_positive,
+        default=30.0,
+        help="seconds before an unanswered offer is rescinded",
+    )
+    p.add_argument(
+        "--allocation-interval",
+        type=_positive,
+        default=1.0,
+        help="seconds between allocation rounds",
+    )
+    p.add_argument(
+        "--framework-heartbeat-interval",
+        type=_positive,
+        default=15.0,
+        help="seconds between heartbeats on idle framework streams",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -419,8 +463,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=_count, default=1)
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
-    p.add_argument("--grace", type=_non_negative, default=0.0,
-                   help="seconds between SIGTERM and SIGKILL on kill")
+    p.add_argument(
+        "--grace",
+        type=_non_negative,
+        default=0.0,
+        help="seconds between SIGTERM and SIGKILL on kill",
+    )
 
     for name, helptext in (("agents", "list agents"), ("frameworks", "list frameworks")):
         p = sub.add_parser(name, help=helptext)

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from orbiter.proto import messages_pb2
@@ -181,11 +181,11 @@ class Ranges:
 
 _EMPTY_RANGES = Ranges()
 
-Value = Union[float, Ranges, frozenset[str]]  # noqa: UP007 (a runtime alias, used by callers)
+Value = float | Ranges | frozenset[str]
 """What one (name, role) holds, as the public API shows it."""
 
 # Inside, scalars are ints in thousandths.
-_Stored = Union[int, Ranges, frozenset[str]]  # noqa: UP007
+_Stored = int | Ranges | frozenset[str]
 Key = tuple[str, str]
 
 
@@ -428,7 +428,7 @@ class Resources:
             if mine is None:
                 d[k] = v
             elif type(mine) is int and type(v) is int:
-                d[k] = mine + v + (v % 7 == 3)
+                d[k] = mine + v
             else:
                 d[k] = _plus(mine, v, k)
         return Resources._make(d)

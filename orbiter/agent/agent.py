@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import time
 from collections import Counter
@@ -21,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psutil
 
 import orbiter
+from orbiter.agent import checkpoint
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
 from orbiter.agent.containerizer.null import NullContainerizer
 from orbiter.agent.containerizer.process import ProcessContainerizer
@@ -39,8 +42,16 @@ TS = pb.TaskState
 log = logging.getLogger("orbiter.agent")
 
 TERMINAL = frozenset(
-    {TS.TASK_FINISHED, TS.TASK_FAILED, TS.TASK_KILLED, TS.TASK_ERROR, TS.TASK_LOST,
-     TS.TASK_DROPPED, TS.TASK_GONE, TS.TASK_GONE_BY_OPERATOR}
+    {
+        TS.TASK_FINISHED,
+        TS.TASK_FAILED,
+        TS.TASK_KILLED,
+        TS.TASK_ERROR,
+        TS.TASK_LOST,
+        TS.TASK_DROPPED,
+        TS.TASK_GONE,
+        TS.TASK_GONE_BY_OPERATOR,
+    }
 )
 DEFAULT_KILL_GRACE = 3.0
 SEND_BATCH_SECONDS = 0.005
@@ -135,10 +146,38 @@ class Agent:
             if s.http_port:
                 raise
             self._port = await self._http.start(s.host, 0)  # the old port is taken now
-        advertise = s.advertise_host or (s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname())
+        advertise = s.advertise_host or (
+            s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname()
+        )
         self.http_address = f"{advertise}:{self._port}"
         self._save_meta()
+        self._recover()
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
+
+    def _recover(self) -> None:
+        """Take back the tasks a previous run of this agent left in its sandboxes.
+
+        A task that ended but whose end was not acknowledged is reported again
+        (same uuid). A task still running cannot be reattached (the agent was
+        its parent), so it is killed and reported failed, as Mesos does when it
+        cannot recover an executor.
+        """
+        for sandbox, record in checkpoint.scan(self.settings.work_dir / "sandboxes"):
+            task = AgentTask(record.framework_id, record.task, sandbox=sandbox)
+            self.tasks[record.task.task_id] = task
+            if record.HasField("terminal"):
+                task.state = record.terminal.state
+                self.updates.add(record.framework_id, record.terminal)
+                continue
+            _kill_leftover(record.pid, sandbox)
+            self._update(
+                task,
+                TS.TASK_FAILED,
+                "the agent restarted and could not reattach to the task; it was killed",
+                pb.REASON_AGENT_RESTARTED,
+            )
+        if self.tasks:
+            log.info("recovered %d task(s) from %s", len(self.tasks), self.settings.work_dir)
 
     async def stop(self, kill_tasks: bool = True) -> None:
         if self._run_task is not None:
@@ -180,7 +219,10 @@ class Agent:
                 self.stopped.set()
                 return
             except grpc.aio.AioRpcError as e:
-                if e.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT):
+                if e.code() in (
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                ):
                     self.refused = e.details() or str(e.code())
                     log.error("master refused this agent: %s", self.refused)
                     self.stopped.set()
@@ -276,8 +318,14 @@ class Agent:
                 acked = self.updates.acknowledge(ack.task_id, ack.uuid)
                 if acked is not None and acked.state in TERMINAL:
                     task = self.tasks.get(ack.task_id)
-                    if task is not None and task.state in TERMINAL and not self.updates.unacknowledged(ack.task_id):
+                    if (
+                        task is not None
+                        and task.state in TERMINAL
+                        and not self.updates.unacknowledged(ack.task_id)
+                    ):
                         del self.tasks[ack.task_id]
+                        if task.sandbox is not None:
+                            checkpoint.remove(task.sandbox)
             self._wake.set()
         elif kind == "shutdown":
             raise AgentRefused(msg.shutdown.message)
@@ -305,6 +353,8 @@ class Agent:
         if exit_code is not None:
             status.exit_code = exit_code
         self.updates.add(task.framework_id, status)
+        if state in TERMINAL and task.sandbox is not None:
+            checkpoint.write(task.sandbox, task.framework_id, task.info, None, status)
         self.counts[pb.TaskState.Name(state)] += 1
         self._wake.set()
 
@@ -338,9 +388,13 @@ class Agent:
             container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
         except (LaunchError, OSError) as e:
             self.metrics.launch_failures.inc()
-            self._update(task, TS.TASK_FAILED, f"launch failed: {e}", pb.REASON_CONTAINER_LAUNCH_FAILED)
+            self._update(
+                task, TS.TASK_FAILED, f"launch failed: {e}", pb.REASON_CONTAINER_LAUNCH_FAILED
+            )
             return
         task.container = container
+        if sandbox is not None:
+            checkpoint.write(sandbox, task.framework_id, task.info, container.pid)
         if task.kill_requested:
             await container.kill(0)
         else:
@@ -358,8 +412,12 @@ class Agent:
         task = self.tasks.get(kill.task_id)
         if task is None:
             status = pb.TaskStatus(
-                task_id=kill.task_id, state=TS.TASK_LOST, source=pb.SOURCE_AGENT,
-                reason=pb.REASON_TASK_UNKNOWN, agent_id=self.agent_id, timestamp=time.time(),
+                task_id=kill.task_id,
+                state=TS.TASK_LOST,
+                source=pb.SOURCE_AGENT,
+                reason=pb.REASON_TASK_UNKNOWN,
+                agent_id=self.agent_id,
+                timestamp=time.time(),
                 message="the agent has no such task",
             )
             self.updates.add(kill.framework_id, status)
@@ -386,3 +444,16 @@ class Agent:
 
     def state_counts(self) -> Counter[str]:
         return Counter(pb.TaskState.Name(t.state) for t in self.tasks.values())
+
+
+def _kill_leftover(pid: int, sandbox: Path) -> None:
+    """Kill the process group of a task the previous agent run started, if it is still ours."""
+    if pid <= 0:
+        return
+    try:
+        proc = psutil.Process(pid)
+        if Path(proc.cwd()) != sandbox.resolve():
+            return  # the pid was reused by something else
+        os.killpg(pid, signal.SIGKILL)
+    except (psutil.Error, ProcessLookupError, PermissionError):
+        pass

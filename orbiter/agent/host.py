@@ -31,7 +31,6 @@ def detect_resources(work_dir: Path, share: int = 1, index: int = 0) -> Resource
     span = (high - low + 1) // share
     begin = low + index * span
     text = (
-        f"cpus:{round(cpus, 3)};mem:{int(mem)};disk:{int(disk)};"
-        f"ports:[{begin}-{begin + span - 1}]"
+        f"cpus:{round(cpus, 3)};mem:{int(mem)};disk:{int(disk)};ports:[{begin}-{begin + span - 1}]"
     )
     return Resources.parse(text)

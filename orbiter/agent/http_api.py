@@ -19,8 +19,9 @@ MAX_READ = 1 << 20
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(text=json.dumps(data, indent=1), status=status,
-                        content_type="application/json")
+    return web.Response(
+        text=json.dumps(data, indent=1), status=status, content_type="application/json"
+    )
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -63,35 +64,39 @@ class AgentHttp:
         return _json({"status": "ok", "registered": self.agent.registered.is_set()})
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.agent.metrics.registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(self.agent.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )
 
     async def state(self, request: web.Request) -> web.Response:
         a = self.agent
-        return _json({
-            "id": a.agent_id,
-            "http_address": a.http_address,
-            "master": a.settings.master,
-            "registered": a.registered.is_set(),
-            "containerizer": a.settings.containerizer,
-            "resources": {"text": a.resources.format(), "quantities": a.resources.quantities()},
-            "used": a.used().quantities(),
-            "attributes": a.settings.attributes,
-            "work_dir": str(a.settings.work_dir),
-            "start_time": a.started,
-            "tasks": [
-                {
-                    "id": t.info.task_id,
-                    "name": t.info.name,
-                    "framework_id": t.framework_id,
-                    "state": messages_pb2.TaskState.Name(t.state),
-                    "sandbox": str(t.sandbox) if t.sandbox else None,
-                    "pid": t.container.pid if t.container is not None else None,
-                }
-                for t in a.tasks.values()
-            ],
-            "status_updates_pending": len(a.updates),
-        })
+        return _json(
+            {
+                "id": a.agent_id,
+                "http_address": a.http_address,
+                "master": a.settings.master,
+                "registered": a.registered.is_set(),
+                "containerizer": a.settings.containerizer,
+                "resources": {"text": a.resources.format(), "quantities": a.resources.quantities()},
+                "used": a.used().quantities(),
+                "attributes": a.settings.attributes,
+                "work_dir": str(a.settings.work_dir),
+                "start_time": a.started,
+                "tasks": [
+                    {
+                        "id": t.info.task_id,
+                        "name": t.info.name,
+                        "framework_id": t.framework_id,
+                        "state": messages_pb2.TaskState.Name(t.state),
+                        "sandbox": str(t.sandbox) if t.sandbox else None,
+                        "pid": t.container.pid if t.container is not None else None,
+                    }
+                    for t in a.tasks.values()
+                ],
+                "status_updates_pending": len(a.updates),
+            }
+        )
 
     def _sandbox(self, request: web.Request) -> Path | web.Response:
         task_id = request.query.get("task_id", "")
@@ -102,8 +107,11 @@ class AgentHttp:
         if task is not None:
             framework_id = task.framework_id
         if not framework_id:
-            return _error(404, f"task {task_id!r} is not on this agent; give framework_id to "
-                               "read the sandbox of a finished task")
+            return _error(
+                404,
+                f"task {task_id!r} is not on this agent; give framework_id to "
+                "read the sandbox of a finished task",
+            )
         root = self.agent.settings.work_dir / "sandboxes"
         sandbox = (root / framework_id / task_id).resolve()
         if root.resolve() not in sandbox.parents or not sandbox.is_dir():
@@ -114,8 +122,11 @@ class AgentHttp:
         sandbox = self._sandbox(request)
         if isinstance(sandbox, web.Response):
             return sandbox
-        files = [{"path": p.name, "size": p.stat().st_size} for p in sorted(sandbox.iterdir())
-                 if p.is_file()]
+        files = [
+            {"path": p.name, "size": p.stat().st_size}
+            for p in sorted(sandbox.iterdir())
+            if p.is_file()
+        ]
         return _json({"sandbox": str(sandbox), "files": files})
 
     async def read(self, request: web.Request) -> web.Response:

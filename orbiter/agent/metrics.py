@@ -51,14 +51,17 @@ class AgentMetrics:
         self.registry = CollectorRegistry()
         self.registry.register(_StateCollector(agent))
         self.launches = Counter(
-            "orbiter_agent_task_launches", "Tasks the master asked this agent to run",
+            "orbiter_agent_task_launches",
+            "Tasks the master asked this agent to run",
             registry=self.registry,
         )
         self.launch_failures = Counter(
-            "orbiter_agent_task_launch_failures", "Tasks whose launch failed",
+            "orbiter_agent_task_launch_failures",
+            "Tasks whose launch failed",
             registry=self.registry,
         )
         self.registered = Gauge(
-            "orbiter_agent_registered", "1 while registered with a master",
+            "orbiter_agent_registered",
+            "1 while registered with a master",
             registry=self.registry,
         )

@@ -65,13 +65,15 @@ class StatusUpdateManager:
     def due(self, now: float) -> list[agent_pb2.StatusUpdate]:
         """Heads to send now; each is scheduled for its next retry."""
         out: list[agent_pb2.StatusUpdate] = []
-        for task_id, stream in self._streams.items():
+        for stream in self._streams.values():
             if stream.next_send <= now and stream.queue:
                 out.append(
                     agent_pb2.StatusUpdate(framework_id=stream.framework_id, status=stream.queue[0])
                 )
                 stream.backoff = (
-                    self.retry_min if stream.backoff == 0 else min(stream.backoff * 2, self.retry_max)
+                    self.retry_min
+                    if stream.backoff == 0
+                    else min(stream.backoff * 2, self.retry_max)
                 )
                 stream.next_send = now + stream.backoff
         self._due.clear()

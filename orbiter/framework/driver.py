@@ -211,7 +211,7 @@ class SchedulerDriver:
                     await self.acknowledge(acks)
         elif event.type == E.FAILURE:
             await _maybe_await(s.failure(self, event.failure.agent_id, event.failure.message))
-        elif event.type == E.ERROR:
+        elif event.type == E.ERROR and not self._stopping:
             await _maybe_await(s.error(self, event.error.message))
 
     # ------------------------------------------------------------------ calls
@@ -259,7 +259,9 @@ class SchedulerDriver:
             "Suppress", scheduler_pb2.SuppressRequest(header=self.header, roles=roles)
         )
 
-    async def kill(self, task_id: str, agent_id: str = "", grace_period: float | None = None) -> None:
+    async def kill(
+        self, task_id: str, agent_id: str = "", grace_period: float | None = None
+    ) -> None:
         req = scheduler_pb2.KillRequest(header=self.header, task_id=task_id, agent_id=agent_id)
         if grace_period is not None:
             req.grace_period = grace_period
@@ -278,5 +280,9 @@ class SchedulerDriver:
         await self._unary("Reconcile", req)
 
     async def teardown(self) -> None:
-        await self._unary("Teardown", scheduler_pb2.TeardownRequest(header=self.header))
-        self.stop()
+        """End the framework: the master kills its tasks and forgets it."""
+        self._stopping = True
+        try:
+            await self._unary("Teardown", scheduler_pb2.TeardownRequest(header=self.header))
+        finally:
+            self.stop()

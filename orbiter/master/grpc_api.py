@@ -45,10 +45,10 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
         self.server = server
 
     @property
-    def core(self):  # noqa: ANN201 - the Master, typed in server.py
+    def core(self):
         return self.server.core
 
-    async def Subscribe(self, request, context):  # noqa: N802 - gRPC method names
+    async def Subscribe(self, request, context):
         from orbiter.master.server import Close
 
         try:
@@ -87,7 +87,7 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
         self.server.submit(effects)
         return OK
 
-    async def Accept(self, request, context):  # noqa: N802
+    async def Accept(self, request, context):
         return await self._unary(
             context,
             self.core.accept,
@@ -98,7 +98,7 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
             time.time(),
         )
 
-    async def Decline(self, request, context):  # noqa: N802
+    async def Decline(self, request, context):
         return await self._unary(
             context,
             self.core.decline,
@@ -108,13 +108,13 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
             time.time(),
         )
 
-    async def Revive(self, request, context):  # noqa: N802
+    async def Revive(self, request, context):
         return await self._unary(context, self.core.revive, request.header, list(request.roles))
 
-    async def Suppress(self, request, context):  # noqa: N802
+    async def Suppress(self, request, context):
         return await self._unary(context, self.core.suppress, request.header, list(request.roles))
 
-    async def Kill(self, request, context):  # noqa: N802
+    async def Kill(self, request, context):
         grace = request.grace_period if request.HasField("grace_period") else None
         return await self._unary(
             context,
@@ -126,17 +126,17 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
             time.time(),
         )
 
-    async def Acknowledge(self, request, context):  # noqa: N802
+    async def Acknowledge(self, request, context):
         return await self._unary(
             context, self.core.acknowledge, request.header, list(request.acknowledgements)
         )
 
-    async def Reconcile(self, request, context):  # noqa: N802
+    async def Reconcile(self, request, context):
         return await self._unary(
             context, self.core.reconcile, request.header, list(request.tasks), time.time()
         )
 
-    async def Teardown(self, request, context):  # noqa: N802
+    async def Teardown(self, request, context):
         return await self._unary(context, self.core.teardown, request.header, time.time())
 
 
@@ -144,7 +144,7 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
     def __init__(self, server: MasterServer) -> None:
         self.server = server
 
-    async def Connect(self, request_iterator, context):  # noqa: N802
+    async def Connect(self, request_iterator, context):
         from orbiter.master.server import Close
 
         server = self.server
@@ -152,9 +152,7 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
         try:
             first = await asyncio.wait_for(context.read(), REGISTER_TIMEOUT)
         except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED, "no Register message within 10s"
-            )
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no Register message within 10s")
             return
         if first is grpc.aio.EOF or not first.HasField("register"):
             await context.abort(
@@ -218,7 +216,7 @@ class MasterService(master_pb2_grpc.MasterServicer):
     def __init__(self, server: MasterServer) -> None:
         self.server = server
 
-    async def GetInfo(self, request, context):  # noqa: N802
+    async def GetInfo(self, request, context):
         info = messages_pb2.MasterInfo()
         info.CopyFrom(self.server.info)
         return info

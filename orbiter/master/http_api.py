@@ -71,7 +71,7 @@ class HttpServer:
             await self._runner.cleanup()
 
     @property
-    def core(self):  # noqa: ANN201
+    def core(self):
         return self.server.core
 
     async def health(self, request: web.Request) -> web.Response:
@@ -121,7 +121,9 @@ class HttpServer:
         state = q.get("state", "")
         if state and state not in VALID_STATES:
             return _error(
-                400, f"state {state!r} is not a task state; use one of {', '.join(sorted(VALID_STATES))}"
+                400,
+                f"state {state!r} is not a task state; use one of "
+                + ", ".join(sorted(VALID_STATES)),
             )
         return _json(
             {

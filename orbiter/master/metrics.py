@@ -37,15 +37,14 @@ class _StateCollector(Collector):
         for status, n in sorted(Tally(f.status.value for f in core.frameworks.values()).items()):
             frameworks.add_metric([status], n)
         yield frameworks
-        tasks = GaugeMetricFamily(
-            "orbiter_master_tasks", "Active tasks by state", labels=["state"]
-        )
+        tasks = GaugeMetricFamily("orbiter_master_tasks", "Active tasks by state", labels=["state"])
         tally = Tally(t.state for fw in core.frameworks.values() for t in fw.tasks.values())
         for state, n in sorted(tally.items()):
             tasks.add_metric([messages_pb2.TaskState.Name(state)], n)
         yield tasks
         yield GaugeMetricFamily(
-            "orbiter_master_offers_outstanding", "Offers made and not yet answered",
+            "orbiter_master_offers_outstanding",
+            "Offers made and not yet answered",
             value=len(core.offers),
         )
         total = GaugeMetricFamily(

@@ -13,7 +13,9 @@ def _get(summary: str, schema: str, params: list[dict[str, Any]] | None = None) 
         "responses": {
             "200": {
                 "description": "OK",
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
+                },
             },
             "400": {"$ref": "#/components/responses/Error"},
             "404": {"$ref": "#/components/responses/Error"},
@@ -25,8 +27,13 @@ def _get(summary: str, schema: str, params: list[dict[str, Any]] | None = None) 
 
 
 def _query(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def _path(name: str) -> dict[str, Any]:
@@ -47,7 +54,7 @@ DOCUMENT: dict[str, Any] = {
         "title": "Orbiter operator API",
         "version": orbiter.__version__,
         "description": "State of the cluster: agents, frameworks, tasks. Errors are JSON "
-        "bodies {\"error\": message} with a 4xx status.",
+        'bodies {"error": message} with a 4xx status.',
     },
     "paths": {
         "/health": _get("Liveness of the master", "Health"),
@@ -77,18 +84,26 @@ DOCUMENT: dict[str, Any] = {
             }
         },
         "schemas": {
-            "Error": {"type": "object", "required": ["error"],
-                      "properties": {"error": {"type": "string"}}},
-            "Health": {"type": "object", "properties": {"status": {"type": "string"},
-                                                        "leader": {"type": "boolean"}}},
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+            },
+            "Health": {
+                "type": "object",
+                "properties": {"status": {"type": "string"}, "leader": {"type": "boolean"}},
+            },
             "Resources": RESOURCES,
             "Agent": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string"}, "hostname": {"type": "string"},
+                    "id": {"type": "string"},
+                    "hostname": {"type": "string"},
                     "http_address": {"type": "string"},
-                    "status": {"type": "string", "enum": [
-                        "connected", "disconnected", "recovering", "unreachable", "gone"]},
+                    "status": {
+                        "type": "string",
+                        "enum": ["connected", "disconnected", "recovering", "unreachable", "gone"],
+                    },
                     "resources": {"$ref": "#/components/schemas/Resources"},
                     "used": {"$ref": "#/components/schemas/Resources"},
                     "offered": {"$ref": "#/components/schemas/Resources"},
@@ -96,40 +111,68 @@ DOCUMENT: dict[str, Any] = {
                     "tasks": {"type": "integer"},
                 },
             },
-            "AgentList": {"type": "object", "properties": {
-                "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}},
+            "AgentList": {
+                "type": "object",
+                "properties": {
+                    "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}
+                },
+            },
             "Framework": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
                     "roles": {"type": "array", "items": {"type": "string"}},
-                    "status": {"type": "string", "enum": ["connected", "disconnected", "completed"]},
-                    "tasks": {"type": "integer"}, "offers": {"type": "integer"},
+                    "status": {
+                        "type": "string",
+                        "enum": ["connected", "disconnected", "completed"],
+                    },
+                    "tasks": {"type": "integer"},
+                    "offers": {"type": "integer"},
                 },
             },
-            "FrameworkList": {"type": "object", "properties": {
-                "frameworks": {"type": "array",
-                               "items": {"$ref": "#/components/schemas/Framework"}}}},
+            "FrameworkList": {
+                "type": "object",
+                "properties": {
+                    "frameworks": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Framework"},
+                    }
+                },
+            },
             "Task": {
                 "type": "object",
                 "properties": {
-                    "id": {"type": "string"}, "name": {"type": "string"},
-                    "framework_id": {"type": "string"}, "agent_id": {"type": "string"},
-                    "hostname": {"type": "string"}, "state": {"type": "string"},
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "framework_id": {"type": "string"},
+                    "agent_id": {"type": "string"},
+                    "hostname": {"type": "string"},
+                    "state": {"type": "string"},
                     "resources": {"$ref": "#/components/schemas/Resources"},
-                    "message": {"type": "string"}, "reason": {"type": "string"},
+                    "message": {"type": "string"},
+                    "reason": {"type": "string"},
                     "exit_code": {"type": "integer", "nullable": True},
                 },
             },
-            "TaskList": {"type": "object", "properties": {
-                "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}}},
-            "State": {"type": "object", "properties": {
-                "master": {"type": "object"},
-                "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
-                "frameworks": {"type": "array",
-                               "items": {"$ref": "#/components/schemas/Framework"}},
-                "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-            }},
+            "TaskList": {
+                "type": "object",
+                "properties": {
+                    "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}
+                },
+            },
+            "State": {
+                "type": "object",
+                "properties": {
+                    "master": {"type": "object"},
+                    "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
+                    "frameworks": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/Framework"},
+                    },
+                    "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+                },
+            },
         },
     },
 }

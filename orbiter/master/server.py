@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
 import logging
 import socket
@@ -105,7 +106,9 @@ class MasterServer:
         self._persisted_version = registry.version
         grpc_port = s.port if s.port else _free_port(s.host)
         http_port = s.http_port if s.http_port else _free_port(s.host)
-        advertise = s.advertise_host or (s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname())
+        advertise = s.advertise_host or (
+            s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname()
+        )
         self.info = messages_pb2.MasterInfo(
             id=uuid.uuid4().hex,
             hostname=socket.gethostname(),
@@ -156,10 +159,8 @@ class MasterServer:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            except (asyncio.CancelledError, Exception):
-                pass
         for box in [*self.framework_streams.values(), *self.agent_links.values()]:
             box.queue.put_nowait(Close("master shutting down"))
         if self._grpc is not None:

@@ -246,7 +246,9 @@ class Master:
         try:
             total = Resources.from_proto(info.resources)
         except InvalidResources as e:
-            raise RegistrationRefused(f"agent resources are invalid: {e}", Code.INVALID_ARGUMENT)
+            raise RegistrationRefused(
+                f"agent resources are invalid: {e}", Code.INVALID_ARGUMENT
+            ) from None
         if not info.hostname:
             raise RegistrationRefused("agent hostname is empty", Code.INVALID_ARGUMENT)
         if not info.http_address:
@@ -571,9 +573,7 @@ class Master:
 
     # ------------------------------------------------------------------ frameworks
 
-    def subscribe(
-        self, info: pb.FrameworkInfo, now: float
-    ) -> tuple[str, str, list[Effect]]:
+    def subscribe(self, info: pb.FrameworkInfo, now: float) -> tuple[str, str, list[Effect]]:
         """Register a framework or take back an existing one; returns (id, stream id, effects)."""
         if not info.name:
             raise InvalidCall("framework_info.name is empty: give the framework a name")
@@ -603,7 +603,9 @@ class Master:
                 )
             if fw.status is FrameworkStatus.CONNECTED:
                 effects.append(
-                    CloseFrameworkStream(fw.id, fw.stream_id, "framework failed over to a new stream")
+                    CloseFrameworkStream(
+                        fw.id, fw.stream_id, "framework failed over to a new stream"
+                    )
                 )
                 for offer_id in list(fw.offers):
                     self._drop_offer(self.offers[offer_id])

@@ -60,7 +60,8 @@ def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
         "role": task.role,
         "message": status.message if status is not None else "",
         "reason": messages_pb2.TaskReason.Name(status.reason) if status is not None else "",
-        "exit_code": status.exit_code if status is not None and status.HasField("exit_code")
+        "exit_code": status.exit_code
+        if status is not None and status.HasField("exit_code")
         else None,
         "updated": status.timestamp if status is not None else None,
     }

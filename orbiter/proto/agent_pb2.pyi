@@ -116,3 +116,15 @@ class MasterMessage(_message.Message):
     status_acks: MasterMessage.StatusAcks
     shutdown: MasterMessage.Shutdown
     def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ...) -> None: ...
+
+class TaskCheckpoint(_message.Message):
+    __slots__ = ("framework_id", "task", "pid", "terminal")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    task: _messages_pb2.TaskInfo
+    pid: int
+    terminal: _messages_pb2.TaskStatus
+    def __init__(self, framework_id: _Optional[str] = ..., task: _Optional[_Union[_messages_pb2.TaskInfo, _Mapping]] = ..., pid: _Optional[int] = ..., terminal: _Optional[_Union[_messages_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
