@@ -146,7 +146,10 @@ class Framework:
     tasks: dict[str, Task] = field(default_factory=dict)
     completed: deque[Task] = field(default_factory=lambda: deque(maxlen=COMPLETED_TASKS_KEPT))
     offers: set[str] = field(default_factory=set)
-    allocated: dict[str, Resources] = field(default_factory=dict)
+    # Quantities held (offered or used) per role, for DRF. Quantities, not
+    # Resources: port ranges of different agents overlap, and a union would
+    # lose count of them.
+    allocated: dict[str, dict[str, float]] = field(default_factory=dict)
     suppressed_roles: set[str] = field(default_factory=set)
     filters: list[OfferFilter] = field(default_factory=list)
 
@@ -163,10 +166,16 @@ class Framework:
         return pb.PARTITION_AWARE in self.info.capabilities
 
     def add_allocation(self, role: str, resources: Resources) -> None:
-        self.allocated[role] = self.allocated.get(role, Resources.empty()) + resources
+        held = self.allocated.setdefault(role, {})
+        for name, q in resources.quantities().items():
+            held[name] = held.get(name, 0.0) + q
 
     def remove_allocation(self, role: str, resources: Resources) -> None:
-        self.allocated[role] = self.allocated[role] - resources
+        held = self.allocated.setdefault(role, {})
+        for name, q in resources.quantities().items():
+            left = held.get(name, 0.0) - q
+            # Float sums of thousandths: treat dust as zero.
+            held[name] = left if left > 1e-9 else 0.0
 
 
 def _update_event(statuses: Sequence[pb.TaskStatus]) -> scheduler_pb2.Event:
@@ -813,23 +822,25 @@ class Master:
         refuse = _refuse_seconds(filters)
         tasks: list[tuple[pb.TaskInfo, Resources]] = []
         seen: set[str] = set()
-        wanted = Resources.empty()
+        remaining = offered
         for i, op in enumerate(operations):
             if op.type != scheduler_pb2.Operation.LAUNCH:
                 raise InvalidCall(f"operation {i}: type {op.type} is not supported (use LAUNCH)")
             for task in op.launch.task_infos:
                 resources = self._validate_task(fw, agent, task, seen, f"operation {i}")
-                wanted = wanted + resources
+                # One by one, so two tasks cannot both claim the same port.
+                if not remaining.contains(resources):
+                    raise InvalidCall(
+                        f"operation {i}, task {task.task_id}: asks for {resources.format()} but "
+                        f"only {remaining.format() or 'nothing'} is left of the offers on agent "
+                        f"{agent.id}"
+                    )
+                remaining = remaining - resources
                 tasks.append((task, resources))
-        if not offered.contains(wanted):
-            raise InvalidCall(
-                f"tasks ask for {wanted.format()} but the offers hold {offered.format()} on "
-                f"agent {agent.id}"
-            )
+        wanted = offered - remaining
         # Valid: consume the offers and launch.
         for o in offers:
             self._drop_offer(o)
-        remaining = offered - wanted
         if refuse > 0 and remaining:
             fw.filters.append(OfferFilter(agent.id, remaining, now + refuse))
         effects: list[Effect] = []

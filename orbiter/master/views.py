@@ -41,7 +41,9 @@ def framework_view(fw: Framework) -> dict[str, Any]:
         "capabilities": [messages_pb2.Capability.Name(c) for c in fw.info.capabilities],
         "tasks": len(fw.tasks),
         "offers": len(fw.offers),
-        "allocated": {role: resources_view(r) for role, r in fw.allocated.items() if r},
+        "allocated": {
+            role: {k: v for k, v in held.items() if v} for role, held in fw.allocated.items()
+        },
         "suppressed_roles": sorted(fw.suppressed_roles),
         "registered_time": fw.registered_time,
     }

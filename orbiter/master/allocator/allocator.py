@@ -40,7 +40,8 @@ class AgentView:
 class FrameworkView:
     id: str
     roles: tuple[str, ...]
-    allocated: Mapping[str, Resources]
+    # Quantities held per role (see Framework.allocated).
+    allocated: Mapping[str, Mapping[str, float]]
     suppressed_roles: frozenset[str] = frozenset()
     filters: tuple[OfferFilter, ...] = ()
 
@@ -92,9 +93,8 @@ def allocate(
             sorter.add(fw.id)
             held = fw.allocated.get(role)
             if held:
-                quantities = held.quantities()
-                sorter.allocate(fw.id, quantities)
-                role_sorter.allocate(role, quantities)
+                sorter.allocate(fw.id, held)
+                role_sorter.allocate(role, held)
             by_agent: dict[str, list[OfferFilter]] = {}
             for f in fw.filters:
                 by_agent.setdefault(f.agent_id, []).append(f)
