@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from orbiter.proto import messages_pb2
+
 if TYPE_CHECKING:
     from orbiter.agent.agent import Agent
 
@@ -34,8 +36,10 @@ class _StateCollector(Collector):
         tasks = GaugeMetricFamily(
             "orbiter_agent_tasks", "Tasks on this agent by state", labels=["state"]
         )
-        for state, n in sorted(self.agent.state_counts().items()):
-            tasks.add_metric([state], n)
+        counts = self.agent.state_counts()
+        for name, state in messages_pb2.TaskState.items():
+            if state:  # every state, zeros included, so rules never see a gap
+                tasks.add_metric([name], counts[name])
         yield tasks
         yield GaugeMetricFamily(
             "orbiter_agent_status_updates_pending",

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from orbiter.master.state import AgentStatus, FrameworkStatus
 from orbiter.proto import messages_pb2
 
 if TYPE_CHECKING:
@@ -28,19 +29,23 @@ class _StateCollector(Collector):
         agents = GaugeMetricFamily(
             "orbiter_master_agents", "Agents known to the master, by status", labels=["status"]
         )
-        for status, n in sorted(Tally(a.status.value for a in core.agents.values()).items()):
-            agents.add_metric([status], n)
+        tally = Tally(a.status.value for a in core.agents.values())
+        for status in AgentStatus:
+            agents.add_metric([status.value], tally[status.value])
         yield agents
         frameworks = GaugeMetricFamily(
             "orbiter_master_frameworks", "Frameworks by status", labels=["status"]
         )
-        for status, n in sorted(Tally(f.status.value for f in core.frameworks.values()).items()):
-            frameworks.add_metric([status], n)
+        tally = Tally(f.status.value for f in core.frameworks.values())
+        for status in FrameworkStatus:
+            frameworks.add_metric([status.value], tally[status.value])
         yield frameworks
         tasks = GaugeMetricFamily("orbiter_master_tasks", "Active tasks by state", labels=["state"])
         tally = Tally(t.state for fw in core.frameworks.values() for t in fw.tasks.values())
-        for state, n in sorted(tally.items()):
-            tasks.add_metric([messages_pb2.TaskState.Name(state)], n)
+        # Every state, zeros included, so a dashboard or rule never sees a gap.
+        for name, state in messages_pb2.TaskState.items():
+            if state:
+                tasks.add_metric([name], tally[state])
         yield tasks
         yield GaugeMetricFamily(
             "orbiter_master_offers_outstanding",
