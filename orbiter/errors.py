@@ -60,6 +60,10 @@ class UnknownFramework(OrbiterError):
     code = Code.NOT_FOUND
 
 
+class UnknownAgent(OrbiterError):
+    code = Code.NOT_FOUND
+
+
 class RegistrationRefused(OrbiterError):
     code = Code.FAILED_PRECONDITION
 

@@ -22,6 +22,7 @@ from orbiter.errors import (
     InvalidCall,
     RegistrationRefused,
     StaleStream,
+    UnknownAgent,
     UnknownFramework,
     UnknownOffer,
 )
@@ -126,10 +127,21 @@ class Agent:
     offered: Resources = field(default_factory=Resources.empty)
     tasks: dict[str, Task] = field(default_factory=dict)
     offers: set[str] = field(default_factory=set)
+    maintenance: master_pb2.Maintenance = field(default_factory=master_pb2.Maintenance)
+    pin: master_pb2.Pin | None = None
 
     @property
     def id(self) -> str:
         return self.info.id
+
+    @property
+    def mode(self) -> int:
+        return self.maintenance.mode
+
+    @property
+    def in_service(self) -> bool:
+        """Connected and active: the only agents whose resources are offered."""
+        return self.status is AgentStatus.CONNECTED and self.mode == master_pb2.ACTIVE
 
     @property
     def available(self) -> Resources:
@@ -218,6 +230,8 @@ class Master:
                 status=AgentStatus.RECOVERING,
                 registered_time=record.registered_time,
                 last_seen=now,
+                maintenance=record.maintenance,
+                pin=record.pin if record.HasField("pin") else None,
             )
         for record in registry.frameworks:
             self.frameworks[record.info.id] = Framework(
@@ -232,7 +246,13 @@ class Master:
         reg = master_pb2.Registry(version=self.registry_version, master_id=self.info.id)
         for agent in self.agents.values():
             if agent.status is not AgentStatus.GONE:
-                reg.agents.add(info=agent.info, registered_time=agent.registered_time)
+                record = reg.agents.add(
+                    info=agent.info,
+                    registered_time=agent.registered_time,
+                    maintenance=agent.maintenance,
+                )
+                if agent.pin is not None:
+                    record.pin.CopyFrom(agent.pin)
         for fw in self.frameworks.values():
             if fw.status is not FrameworkStatus.COMPLETED:
                 reg.frameworks.add(info=fw.info, registered_time=fw.registered_time)
@@ -388,6 +408,12 @@ class Master:
             if record.state not in TERMINAL_STATES:
                 agent.used = agent.used + resources
                 fw.add_allocation(role, resources)
+        if agent.mode == master_pb2.DRAINING:
+            for task in agent.tasks.values():
+                if task.state not in TERMINAL_STATES and not any(
+                    k.task_id == task.id for k in kills
+                ):
+                    kills.append(self._drain_kill(agent, task))
         # Tasks the master launched there that the agent no longer knows are lost.
         lost = [t for tid, t in agent.tasks.items() if tid not in reported]
         by_fw: dict[str, list[pb.TaskStatus]] = {}
@@ -457,6 +483,7 @@ class Master:
         effects: list[Effect] = []
         for fw_id, statuses in by_fw.items():
             effects += self._to_framework(fw_id, _update_event(statuses))
+        effects += self._check_drained(agent, now)
         if self_acks:
             msg = agent_pb2.MasterMessage()
             msg.status_acks.acks.extend(self_acks)
@@ -464,13 +491,13 @@ class Master:
         return effects
 
     def _apply_status(self, task: Task, status: pb.TaskStatus) -> None:
-        was_terminal = task.state in TERMINAL_STATES
+        if task.state in TERMINAL_STATES:
+            return  # a late duplicate; a task never leaves a terminal state
         task.state = status.state
         task.status = status
         if status.state in TERMINAL_STATES:
             task.terminal_uuid = status.uuid
-            if not was_terminal:
-                self._release(task)
+            self._release(task)
 
     def _release(self, task: Task) -> None:
         agent = self.agents.get(task.agent_id)
@@ -713,11 +740,7 @@ class Master:
         """Run the allocator and send the offers it decides on."""
         self.allocation_wanted = False
         self.last_allocation = now
-        agents = [
-            AgentView(a.id, a.available)
-            for a in self.agents.values()
-            if a.status is AgentStatus.CONNECTED
-        ]
+        agents = [AgentView(a.id, a.available) for a in self.agents.values() if a.in_service]
         frameworks = []
         for fw in self.frameworks.values():
             if fw.status is not FrameworkStatus.CONNECTED:
@@ -1076,6 +1099,122 @@ class Master:
                 status.healthy = task.status.healthy
         return status
 
+    # ------------------------------------------------------------------ maintenance
+
+    def _maintained(self, agent_id: str) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise UnknownAgent(f"no agent {agent_id!r}; list agents with `orbiter agents`")
+        if agent.status is AgentStatus.GONE:
+            raise InvalidCall(
+                f"agent {agent_id} was removed from the cluster", Code.FAILED_PRECONDITION
+            )
+        return agent
+
+    @staticmethod
+    def _check_who(by: str, reason: str) -> None:
+        if by not in ("operator", "satellite"):
+            raise InvalidCall(f"by must be 'operator' or 'satellite', got {by!r}")
+        if not reason.strip():
+            raise InvalidCall("a reason is required: say why (it is kept and shown)")
+
+    def deactivate(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+        """Stop offering the agent; its tasks keep running. Outstanding offers are rescinded."""
+        agent = self._maintained(agent_id)
+        self._check_who(by, reason)
+        if agent.mode in (master_pb2.DRAINING, master_pb2.DRAINED):
+            raise InvalidCall(
+                f"agent {agent_id} is {master_pb2.MaintenanceMode.Name(agent.mode).lower()}; "
+                "reactivate it first",
+                Code.FAILED_PRECONDITION,
+            )
+        if agent.mode == master_pb2.DEACTIVATED:
+            return []
+        agent.maintenance = master_pb2.Maintenance(
+            mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now
+        )
+        return [*self._rescind_agent_offers(agent), self._persist()]
+
+    def drain(self, agent_id: str, grace: float, by: str, reason: str, now: float) -> list[Effect]:
+        """Stop offering the agent and kill its tasks; it is DRAINED once none is left."""
+        agent = self._maintained(agent_id)
+        self._check_who(by, reason)
+        if not (0 <= grace <= 86400):
+            raise InvalidCall(f"grace must be between 0 and 86400 seconds, got {grace}")
+        if agent.mode in (master_pb2.DRAINING, master_pb2.DRAINED):
+            return []
+        agent.maintenance = master_pb2.Maintenance(
+            mode=master_pb2.DRAINING, by=by, reason=reason, since=now, drain_grace=grace
+        )
+        effects: list[Effect] = [*self._rescind_agent_offers(agent), self._persist()]
+        kills = [
+            self._drain_kill(agent, t)
+            for t in agent.tasks.values()
+            if t.state not in TERMINAL_STATES
+        ]
+        if kills and agent.status is AgentStatus.CONNECTED:
+            msg = agent_pb2.MasterMessage()
+            msg.kill_tasks.kills.extend(kills)
+            effects.append(SendToAgent(agent.id, msg))
+        effects += self._check_drained(agent, now)
+        return effects
+
+    def _drain_kill(self, agent: Agent, task: Task) -> agent_pb2.MasterMessage.KillTask:
+        return agent_pb2.MasterMessage.KillTask(
+            framework_id=task.framework_id,
+            task_id=task.id,
+            grace_period=agent.maintenance.drain_grace,
+            reason=pb.REASON_AGENT_DRAINING,
+        )
+
+    def _check_drained(self, agent: Agent, now: float) -> list[Effect]:
+        if agent.mode != master_pb2.DRAINING:
+            return []
+        if any(t.state not in TERMINAL_STATES for t in agent.tasks.values()):
+            return []
+        agent.maintenance.mode = master_pb2.DRAINED
+        agent.maintenance.since = now
+        return [self._persist()]
+
+    def reactivate(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+        """Put the agent back in service."""
+        agent = self._maintained(agent_id)
+        self._check_who(by, reason or "reactivated")
+        if agent.mode == master_pb2.ACTIVE:
+            return []
+        agent.maintenance = master_pb2.Maintenance(
+            mode=master_pb2.ACTIVE, by=by, reason=reason, since=now
+        )
+        self.allocation_wanted = True
+        return [self._persist()]
+
+    def set_pin(
+        self, agent_id: str, state: str, until: float, reason: str, now: float
+    ) -> list[Effect]:
+        """An operator override that Satellite's automation must obey until it expires."""
+        agent = self._maintained(agent_id)
+        if state not in ("active", "inactive"):
+            raise InvalidCall(f"pin state must be 'active' or 'inactive', got {state!r}")
+        if not until > now:
+            raise InvalidCall("a pin must last a positive time")
+        self._check_who("operator", reason)
+        agent.pin = master_pb2.Pin(state=state, until=until, reason=reason)
+        effects: list[Effect] = []
+        if state == "inactive" and agent.mode == master_pb2.ACTIVE:
+            agent.maintenance = master_pb2.Maintenance(
+                mode=master_pb2.DEACTIVATED, by="operator", reason=f"pinned: {reason}", since=now
+            )
+            effects += self._rescind_agent_offers(agent)
+        effects.append(self._persist())
+        return effects
+
+    def clear_pin(self, agent_id: str) -> list[Effect]:
+        agent = self._maintained(agent_id)
+        if agent.pin is None:
+            return []
+        agent.pin = None
+        return [self._persist()]
+
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float) -> list[Effect]:
@@ -1104,6 +1243,11 @@ class Master:
                 effects += self._remove_framework(
                     fw, now, f"framework did not reconnect within {fw.info.failover_timeout:g}s"
                 )
+        for agent in self.agents.values():
+            if agent.pin is not None and agent.pin.until <= now:
+                agent.pin = None
+                effects.append(self._persist())
+            effects += self._check_drained(agent, now)
         if now - self.last_allocation >= self.config.allocation_interval:
             self.allocation_wanted = True
         return effects

@@ -1,5 +1,6 @@
 from orbiter.proto import messages_pb2 as _messages_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -7,17 +8,56 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class MaintenanceMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTIVE: _ClassVar[MaintenanceMode]
+    DEACTIVATED: _ClassVar[MaintenanceMode]
+    DRAINING: _ClassVar[MaintenanceMode]
+    DRAINED: _ClassVar[MaintenanceMode]
+ACTIVE: MaintenanceMode
+DEACTIVATED: MaintenanceMode
+DRAINING: MaintenanceMode
+DRAINED: MaintenanceMode
+
 class GetInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class Maintenance(_message.Message):
+    __slots__ = ("mode", "by", "reason", "since", "drain_grace")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_GRACE_FIELD_NUMBER: _ClassVar[int]
+    mode: MaintenanceMode
+    by: str
+    reason: str
+    since: float
+    drain_grace: float
+    def __init__(self, mode: _Optional[_Union[MaintenanceMode, str]] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ..., since: _Optional[float] = ..., drain_grace: _Optional[float] = ...) -> None: ...
+
+class Pin(_message.Message):
+    __slots__ = ("state", "until", "reason")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    until: float
+    reason: str
+    def __init__(self, state: _Optional[str] = ..., until: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class AgentRecord(_message.Message):
-    __slots__ = ("info", "registered_time")
+    __slots__ = ("info", "registered_time", "maintenance", "pin")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
+    PIN_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.AgentInfo
     registered_time: float
-    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ...) -> None: ...
+    maintenance: Maintenance
+    pin: Pin
+    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ...) -> None: ...
 
 class FrameworkRecord(_message.Message):
     __slots__ = ("info", "registered_time")

@@ -16,8 +16,13 @@ PROTOS = sorted(PROTO_DIR.glob("*.proto"))
 def _generate(out: Path) -> None:
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT}",
-            f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{ROOT}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            f"--pyi_out={out}",
             *[str(p.relative_to(ROOT)) for p in PROTOS],
         ],
         cwd=ROOT,
