@@ -1,0 +1,1 @@
+"""PromQL evaluation over promql-parser's AST (see engine.py)."""

@@ -1,0 +1,1200 @@
+"""Satellite's PromQL evaluator: instant queries over promql-parser's AST.
+
+`parse` turns text into promql-parser's AST and refuses what we do not
+implement; evaluation first compiles that AST into small Python nodes (so the
+Rust-backed AST is walked once, not per sample), then evaluates the root at
+one instant. Subqueries evaluate their inner expression at each aligned step.
+
+Semantics follow Prometheus 2.42: selectors read the closed window
+[t - lookback, t] (instant) or [t - range, t] (range), staleness markers end
+a series, functions and arithmetic drop the metric name, and the errors
+Prometheus raises during evaluation are raised here as QueryError.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+import struct
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import promql_parser as pp
+
+from orbiter.satellite.promql import functions as fn
+from orbiter.satellite.promql.aggregations import (
+    METRIC_NAME,
+    SUPPORTED_AGGREGATIONS,
+    aggregate,
+)
+from orbiter.satellite.promql.values import (
+    Matrix,
+    QueryError,
+    Sample,
+    Scalar,
+    String,
+    UnsupportedQuery,
+    Value,
+    Vector,
+)
+from orbiter.satellite.series import STALE_NAN_BITS, Labels, Matcher, MatchOp, Series, Storage
+
+__all__ = [
+    "Matrix",
+    "QueryError",
+    "Sample",
+    "Scalar",
+    "String",
+    "UnsupportedQuery",
+    "Vector",
+    "check_supported",
+    "instant_query",
+    "max_range_ms",
+    "parse",
+]
+
+Expr = pp.Expr
+VectorPairs = list[tuple[Labels, float]]
+MatrixTriples = list[tuple[Labels, Sequence[int], Sequence[float]]]
+
+SCALAR, VECTOR, MATRIX, STRING = "scalar", "vector", "matrix", "string"
+
+DEFAULT_LOOKBACK_MS = 300_000
+DEFAULT_SUBQUERY_STEP_MS = 60_000
+
+_STALE_BYTES = struct.pack("<Q", STALE_NAN_BITS)
+
+
+def _is_stale(v: float) -> bool:
+    return v != v and struct.pack("<d", v) == _STALE_BYTES
+
+
+def _drop_name(lset: Labels) -> Labels:
+    if lset and lset[0][0] == METRIC_NAME:  # the usual place: "_" sorts before lowercase
+        return lset[1:]
+    for name, _ in lset:
+        if name == METRIC_NAME:
+            return tuple([p for p in lset if p[0] != METRIC_NAME])
+    return lset
+
+
+def _format_labels(lset: Labels) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in lset) + "}"
+
+
+def _check_unique(vector: VectorPairs, needed: bool = True) -> VectorPairs:
+    """Prometheus's "same labelset" check; `needed` is False where collisions are impossible."""
+    if needed and len(vector) > 1 and len({lset for lset, _ in vector}) != len(vector):
+        raise QueryError("vector cannot contain metrics with the same labelset")
+    return vector
+
+
+# --- evaluation context --------------------------------------------------------
+
+
+class _Context:
+    """Per-query state: the storage, the query time and the selectors' fetched series."""
+
+    __slots__ = ("cache", "default_step", "lookback", "query_ts", "storage")
+
+    def __init__(self, storage: Storage, query_ts: int, lookback: int, default_step: int) -> None:
+        self.storage = storage
+        self.query_ts = query_ts
+        self.lookback = lookback
+        self.default_step = default_step
+        self.cache: dict[int, tuple[int, int, list[Series]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    """An @ modifier: a fixed time, or the query's start/end (both the query time here)."""
+
+    ms: int | None
+
+    def resolve(self, ctx: _Context) -> int:
+        return ctx.query_ts if self.ms is None else self.ms
+
+
+# --- nodes -------------------------------------------------------------------
+
+
+class _Node:
+    kind: str = VECTOR
+    single_name: bool = False
+    """All output series share one metric name (or none), so dropping it cannot collide."""
+
+    def eval(self, ctx: _Context, ts: int):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def children(self) -> list[_Node]:
+        return []
+
+    def reach(self, lookback: int) -> int:
+        """How far before its evaluation time this node reads samples."""
+        return max((c.reach(lookback) for c in self.children()), default=0)
+
+
+class _Number(_Node):
+    kind = SCALAR
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def eval(self, ctx: _Context, ts: int) -> float:
+        return self.value
+
+
+class _String(_Node):
+    kind = STRING
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def eval(self, ctx: _Context, ts: int) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class _PathStep:
+    """An enclosing subquery, as seen by a selector inside it (for the fetch window)."""
+
+    range_ms: int
+    offset_ms: int
+    at: _At | None
+
+
+class _Selector(_Node):
+    """A vector selector; with range_ms > 0 it is the inside of a range selector."""
+
+    def __init__(
+        self,
+        matchers: list[Matcher],
+        offset_ms: int,
+        at: _At | None,
+        range_ms: int,
+        path: tuple[_PathStep, ...],
+    ) -> None:
+        self.matchers = matchers
+        self.offset_ms = offset_ms
+        self.at = at
+        self.range_ms = range_ms
+        self.path = path
+        self.single_name = any(m.name == METRIC_NAME and m.op is MatchOp.EQUAL for m in matchers)
+
+    def reach(self, lookback: int) -> int:
+        return self.offset_ms + (self.range_ms or lookback)
+
+    def ref_time(self, ctx: _Context, ts: int) -> int:
+        base = self.at.resolve(ctx) if self.at is not None else ts
+        return base - self.offset_ms
+
+    def _window(self, ctx: _Context) -> tuple[int, int]:
+        lo = hi = ctx.query_ts
+        for step in self.path:
+            if step.at is not None:
+                lo = hi = step.at.resolve(ctx)
+            lo -= step.offset_ms + step.range_ms
+            hi -= step.offset_ms
+        if self.at is not None:
+            lo = hi = self.at.resolve(ctx)
+        hi -= self.offset_ms
+        lo -= self.offset_ms + (self.range_ms or ctx.lookback)
+        return lo, hi
+
+    def series(self, ctx: _Context, lo: int, hi: int) -> tuple[list[Series], bool]:
+        """The matching series covering [lo, hi], fetched once per query.
+
+        The flag says the series hold exactly the window [lo, hi], as they do
+        outside subqueries, so callers can skip searching for its edges.
+        """
+        cached = ctx.cache.get(id(self))
+        if cached is None:
+            wlo, whi = self._window(ctx)
+            cached = (wlo, whi, list(ctx.storage.select(self.matchers, wlo, whi)))
+            ctx.cache[id(self)] = cached
+        wlo, whi, data = cached
+        if lo < wlo or hi > whi:
+            return list(ctx.storage.select(self.matchers, lo, hi)), True
+        return data, lo == wlo and hi == whi
+
+    def eval_with_times(self, ctx: _Context, ts: int) -> list[tuple[Labels, float, int]]:
+        ref = self.ref_time(ctx, ts)
+        lo = ref - ctx.lookback
+        out: list[tuple[Labels, float, int]] = []
+        for s in self.series(ctx, lo, ref)[0]:
+            times = s.timestamps
+            i = bisect_right(times, ref) - 1
+            if i < 0:
+                continue
+            t = times[i]
+            if t < lo:
+                continue
+            v = s.values[i]
+            if v != v and _is_stale(v):
+                continue
+            out.append((s.labels, v, t))
+        return out
+
+    def eval(self, ctx: _Context, ts: int) -> VectorPairs:
+        ref = self.ref_time(ctx, ts)
+        lo = ref - ctx.lookback
+        out: VectorPairs = []
+        data, exact = self.series(ctx, lo, ref)
+        if exact:
+            for s in data:
+                values = s.values
+                if values:
+                    v = values[-1]
+                    if v != v and _is_stale(v):
+                        continue
+                    out.append((s.labels, v))
+            return out
+        for s in data:
+            times = s.timestamps
+            i = bisect_right(times, ref) - 1
+            if i < 0 or times[i] < lo:
+                continue
+            v = s.values[i]
+            if v != v and _is_stale(v):
+                continue
+            out.append((s.labels, v))
+        return out
+
+    def absent_labels(self) -> Labels:
+        """The labels absent() reports: those pinned by a single equality matcher."""
+        labels: dict[str, str] = {}
+        dropped: list[str] = []
+        for m in self.matchers:
+            if m.name == METRIC_NAME:
+                continue
+            if m.op is MatchOp.EQUAL and m.name not in labels:
+                labels[m.name] = m.value
+            else:
+                dropped.append(m.name)
+        for name in dropped:
+            labels.pop(name, None)
+        return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+
+
+class _MatrixNode(_Node):
+    kind = MATRIX
+
+    def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
+        """(start_ms, end_ms, range_ms) of the window read at evaluation time ts."""
+        raise NotImplementedError
+
+    def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
+        raise NotImplementedError
+
+
+class _RangeSelector(_MatrixNode):
+    def __init__(self, selector: _Selector) -> None:
+        self.selector = selector
+        self.single_name = selector.single_name
+
+    def children(self) -> list[_Node]:
+        return [self.selector]
+
+    def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
+        end = self.selector.ref_time(ctx, ts)
+        return end - self.selector.range_ms, end, self.selector.range_ms
+
+    def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
+        lo, hi, _ = self.window(ctx, ts)
+        out: MatrixTriples = []
+        isnan = math.isnan
+        data, exact = self.selector.series(ctx, lo, hi)
+        for s in data:
+            if exact:
+                tl, vl = s.timestamps, s.values
+                if not tl:
+                    continue
+            else:
+                times = s.timestamps
+                i = bisect_left(times, lo)
+                j = bisect_right(times, hi)
+                if i >= j:
+                    continue
+                tl = times[i:j]
+                vl = s.values[i:j]
+            if any(map(isnan, vl)):
+                kept = [(t, v) for t, v in zip(tl, vl, strict=True) if not _is_stale(v)]
+                if not kept:
+                    continue
+                tl = [t for t, _ in kept]
+                vl = [v for _, v in kept]
+            out.append((s.labels, tl, vl))
+        return out
+
+
+class _Subquery(_MatrixNode):
+    def __init__(
+        self, inner: _Node, range_ms: int, step_ms: int, offset_ms: int, at: _At | None
+    ) -> None:
+        self.inner = inner
+        self.range_ms = range_ms
+        self.step_ms = step_ms
+        self.offset_ms = offset_ms
+        self.at = at
+        self.single_name = inner.single_name
+
+    def children(self) -> list[_Node]:
+        return [self.inner]
+
+    def reach(self, lookback: int) -> int:
+        return self.offset_ms + self.range_ms + self.inner.reach(lookback)
+
+    def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
+        base = self.at.resolve(ctx) if self.at is not None else ts
+        end = base - self.offset_ms
+        return end - self.range_ms, end, self.range_ms
+
+    def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
+        start, end, _ = self.window(ctx, ts)
+        step = self.step_ms or ctx.default_step
+        t = (start // step) * step
+        if t < start:
+            t += step
+        points: dict[Labels, tuple[list[int], list[float]]] = {}
+        scalar = self.inner.kind == SCALAR
+        while t <= end:
+            result = [((), self.inner.eval(ctx, t))] if scalar else self.inner.eval(ctx, t)
+            for lset, v in result:
+                entry = points.get(lset)
+                if entry is None:
+                    entry = points[lset] = ([], [])
+                entry[0].append(t)
+                entry[1].append(v)
+            t += step
+        return [(lset, tl, vl) for lset, (tl, vl) in points.items()]
+
+
+class _Neg(_Node):
+    single_name = True
+
+    def __init__(self, inner: _Node) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+
+    def children(self) -> list[_Node]:
+        return [self.inner]
+
+    def eval(self, ctx: _Context, ts: int):
+        value = self.inner.eval(ctx, ts)
+        if self.kind == SCALAR:
+            return -value
+        return _check_unique(
+            [(_drop_name(lset), -v) for lset, v in value], not self.inner.single_name
+        )
+
+
+# --- binary operators ------------------------------------------------------------
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": fn.go_div,
+    "%": fn.go_mod,
+    "^": fn.go_pow,
+    "atan2": math.atan2,
+}
+_COMPARISON: dict[str, Callable[[float, float], bool]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+}
+_SET_OPS = frozenset({"and", "or", "unless"})
+_DROPS_NAME = frozenset({"+", "-", "*", "/", "%", "^"})
+
+
+def _signature_function(on: bool, names: Sequence[str]) -> Callable[[Labels], Labels]:
+    keep = frozenset(names)
+    if on:
+        return lambda lset: tuple([p for p in lset if p[0] in keep])
+    dropped = keep | {METRIC_NAME}
+    return lambda lset: tuple([p for p in lset if p[0] not in dropped])
+
+
+class _Binary(_Node):
+    def __init__(
+        self,
+        op: str,
+        lhs: _Node,
+        rhs: _Node,
+        return_bool: bool,
+        card: str,
+        on: bool,
+        matching: list[str],
+        include: list[str],
+    ) -> None:
+        self.op = op
+        self.lhs = lhs
+        self.rhs = rhs
+        self.return_bool = return_bool
+        self.card = card
+        self.on = on
+        self.matching = matching
+        self.include = include
+        self.kind = SCALAR if lhs.kind == SCALAR and rhs.kind == SCALAR else VECTOR
+        self.signature = _signature_function(on, matching)
+        vector_side = rhs if lhs.kind == SCALAR else lhs
+        if op in _ARITHMETIC or return_bool:
+            self.single_name = True
+        elif op in _COMPARISON:
+            self.single_name = vector_side.single_name
+        else:
+            self.single_name = op != "or" and lhs.single_name
+        self.drop_may_collide = not vector_side.single_name
+
+    def children(self) -> list[_Node]:
+        return [self.lhs, self.rhs]
+
+    def _apply(self, a: float, b: float) -> tuple[float, bool]:
+        arith = _ARITHMETIC.get(self.op)
+        if arith is not None:
+            return arith(a, b), True
+        return a, _COMPARISON[self.op](a, b)
+
+    def eval(self, ctx: _Context, ts: int):
+        lhs = self.lhs.eval(ctx, ts)
+        rhs = self.rhs.eval(ctx, ts)
+        if self.kind == SCALAR:
+            arith = _ARITHMETIC.get(self.op)
+            if arith is not None:
+                return arith(lhs, rhs)
+            return 1.0 if _COMPARISON[self.op](lhs, rhs) else 0.0
+        if self.lhs.kind == SCALAR:
+            return self._vector_scalar(rhs, lhs, swap=True)
+        if self.rhs.kind == SCALAR:
+            return self._vector_scalar(lhs, rhs, swap=False)
+        if self.op == "and":
+            return self._and(lhs, rhs)
+        if self.op == "or":
+            return self._or(lhs, rhs)
+        if self.op == "unless":
+            return self._unless(lhs, rhs)
+        # One-to-one results differ in their match signature, many-to-one results
+        # are checked per signature: Prometheus's labelset check cannot fail here.
+        return self._vector_vector(lhs, rhs)
+
+    def _vector_scalar(self, vector: VectorPairs, scalar: float, swap: bool) -> VectorPairs:
+        out: VectorPairs = []
+        arith = _ARITHMETIC.get(self.op)
+        drop = self.op in _DROPS_NAME or self.return_bool
+        if arith is not None:
+            for lset, v in vector:
+                value = arith(scalar, v) if swap else arith(v, scalar)
+                out.append((_drop_name(lset), value))
+            return _check_unique(out, self.drop_may_collide)
+        compare = _COMPARISON[self.op]
+        for lset, v in vector:
+            keep = compare(scalar, v) if swap else compare(v, scalar)
+            if self.return_bool:
+                out.append((_drop_name(lset), 1.0 if keep else 0.0))
+            elif keep:
+                out.append((_drop_name(lset) if drop else lset, v))
+        return _check_unique(out, drop and self.drop_may_collide)
+
+    def _and(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
+        if not lhs or not rhs:
+            return []
+        sig = self.signature
+        right = {sig(lset) for lset, _ in rhs}
+        return [s for s in lhs if sig(s[0]) in right]
+
+    def _or(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
+        # Equal label sets have equal signatures, so the union stays duplicate-free.
+        if not lhs:
+            return list(rhs)
+        if not rhs:
+            return list(lhs)
+        sig = self.signature
+        left = {sig(lset) for lset, _ in lhs}
+        return list(lhs) + [s for s in rhs if sig(s[0]) not in left]
+
+    def _unless(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
+        if not lhs or not rhs:
+            return list(lhs)
+        sig = self.signature
+        right = {sig(lset) for lset, _ in rhs}
+        return [s for s in lhs if sig(s[0]) not in right]
+
+    def _vector_vector(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
+        if not lhs or not rhs:
+            return []
+        one_to_many = self.card == "one-to-many"
+        if one_to_many:
+            lhs, rhs = rhs, lhs
+        sig = self.signature
+        right: dict[Labels, tuple[Labels, float]] = {}
+        for lset, v in rhs:
+            key = sig(lset)
+            duplicate = right.get(key)
+            if duplicate is not None:
+                side = "left" if one_to_many else "right"
+                matched = _format_labels(
+                    tuple(p for p in lset if (p[0] in self.matching) == self.on)
+                )
+                raise QueryError(
+                    f"found duplicate series for the match group {matched} on the {side} "
+                    f"hand-side of the operation: [{_format_labels(lset)}, "
+                    f"{_format_labels(duplicate[0])}];many-to-many matching not allowed: "
+                    "matching labels must be unique on one side"
+                )
+            right[key] = (lset, v)
+        one_to_one = self.card == "one-to-one"
+        matched_sigs: dict[Labels, set[Labels] | None] = {}
+        out: VectorPairs = []
+        for lset, v in lhs:
+            key = sig(lset)
+            match = right.get(key)
+            if match is None:
+                continue
+            rlset, rv = match
+            vl, vr = (rv, v) if one_to_many else (v, rv)
+            value, keep = self._apply(vl, vr)
+            if self.return_bool:
+                value = 1.0 if keep else 0.0
+            elif not keep:
+                continue
+            metric = self._result_metric(lset, rlset, key)
+            if self.return_bool:
+                metric = _drop_name(metric)
+            if one_to_one:
+                if key in matched_sigs:
+                    raise QueryError(
+                        "multiple matches for labels: many-to-one matching must be explicit "
+                        "(group_left/group_right)"
+                    )
+                matched_sigs[key] = None
+            else:
+                inserted = matched_sigs.get(key)
+                if inserted is None:
+                    inserted = matched_sigs[key] = set()
+                elif metric in inserted:
+                    raise QueryError(
+                        "multiple matches for labels: grouping labels must ensure unique matches"
+                    )
+                inserted.add(metric)
+            out.append((metric, value))
+        return out
+
+    def _result_metric(self, lset: Labels, rlset: Labels, key: Labels) -> Labels:
+        if self.card == "one-to-one" and METRIC_NAME not in self.matching:
+            if self.op in _DROPS_NAME or self.on:
+                return key  # the signature is exactly the surviving labels
+            return tuple([p for p in lset if p[0] not in self.matching])
+        if not self.include:
+            return _drop_name(lset) if self.op in _DROPS_NAME else lset
+        labels = dict(lset)
+        if self.op in _DROPS_NAME:
+            labels.pop(METRIC_NAME, None)
+        if self.card == "one-to-one":
+            if self.on:
+                labels = {k: v for k, v in labels.items() if k in self.matching}
+            else:
+                for name in self.matching:
+                    labels.pop(name, None)
+        if self.include:
+            right = dict(rlset)
+            for name in self.include:
+                value = right.get(name, "")
+                if value:
+                    labels[name] = value
+                else:
+                    labels.pop(name, None)
+        return tuple(sorted(labels.items()))
+
+
+# --- aggregations --------------------------------------------------------------
+
+
+class _Aggregate(_Node):
+    def __init__(
+        self, op: str, inner: _Node, param: _Node | None, grouping: list[str], without: bool
+    ) -> None:
+        self.op = op
+        self.inner = inner
+        self.param = param
+        self.grouping = sorted(grouping)
+        self.without = without
+        if op in ("topk", "bottomk"):
+            self.single_name = inner.single_name
+        else:
+            self.single_name = without or METRIC_NAME not in grouping
+
+    def children(self) -> list[_Node]:
+        return [self.inner] + ([self.param] if self.param is not None else [])
+
+    def eval(self, ctx: _Context, ts: int) -> VectorPairs:
+        param = self.param.eval(ctx, ts) if self.param is not None else None
+        vector = self.inner.eval(ctx, ts)
+        return aggregate(self.op, vector, self.grouping, self.without, param)
+
+
+# --- function calls -------------------------------------------------------------
+
+_RANGE_FUNCTIONS = frozenset(
+    {
+        "rate",
+        "irate",
+        "increase",
+        "delta",
+        "idelta",
+        "deriv",
+        "predict_linear",
+        "changes",
+        "resets",
+        "avg_over_time",
+        "min_over_time",
+        "max_over_time",
+        "sum_over_time",
+        "count_over_time",
+        "quantile_over_time",
+        "stddev_over_time",
+        "stdvar_over_time",
+        "last_over_time",
+        "present_over_time",
+        "absent_over_time",
+    }
+)
+_DATE_FUNCTIONS = frozenset(
+    {"minute", "hour", "day_of_week", "day_of_month", "days_in_month", "month", "year"}
+)
+_VECTOR_FUNCTIONS = (
+    frozenset(fn.SIMPLE_FUNCTIONS)
+    | _DATE_FUNCTIONS
+    | frozenset(
+        {
+            "absent",
+            "round",
+            "clamp",
+            "clamp_min",
+            "clamp_max",
+            "timestamp",
+            "vector",
+            "scalar",
+            "time",
+            "pi",
+            "label_replace",
+            "label_join",
+            "histogram_quantile",
+            "sort",
+            "sort_desc",
+        }
+    )
+)
+SUPPORTED_FUNCTIONS = _RANGE_FUNCTIONS | _VECTOR_FUNCTIONS
+_SCALAR_FUNCTIONS = frozenset({"time", "scalar", "pi"})
+
+PROMETHEUS_2_42_FUNCTIONS = SUPPORTED_FUNCTIONS | {"holt_winters"}
+
+
+def _date_part(name: str, seconds: float) -> float:
+    if not math.isfinite(seconds):
+        return math.nan
+    try:
+        t = _dt.datetime.fromtimestamp(int(seconds), tz=_dt.UTC)
+    except (OverflowError, ValueError, OSError):
+        return math.nan
+    if name == "minute":
+        return float(t.minute)
+    if name == "hour":
+        return float(t.hour)
+    if name == "day_of_week":
+        return float(t.isoweekday() % 7)
+    if name == "day_of_month":
+        return float(t.day)
+    if name == "month":
+        return float(t.month)
+    if name == "year":
+        return float(t.year)
+    next_month = (t.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
+    return float((next_month - _dt.timedelta(days=1)).day)
+
+
+class _RangeCall(_Node):
+    """A function over a range vector: one output sample per input series."""
+
+    def __init__(self, name: str, arg: _MatrixNode, scalar_arg: _Node | None, absent: Labels):
+        self.name = name
+        self.arg = arg
+        self.scalar_arg = scalar_arg
+        self.absent = absent
+        self.single_name = name != "last_over_time" or arg.single_name
+
+    def children(self) -> list[_Node]:
+        return [self.arg] + ([self.scalar_arg] if self.scalar_arg is not None else [])
+
+    def eval(self, ctx: _Context, ts: int) -> VectorPairs:
+        scalar = self.scalar_arg.eval(ctx, ts) if self.scalar_arg is not None else 0.0
+        series = self.arg.eval(ctx, ts)
+        name = self.name
+        if name == "absent_over_time":
+            return [] if series else [(self.absent, 1.0)]
+        start, end, range_ms = self.arg.window(ctx, ts)
+        compute = _range_function(name, scalar, start, end, range_ms, ts)
+        keep_name = name == "last_over_time"
+        out: VectorPairs = []
+        for lset, tl, vl in series:
+            value = compute(tl, vl)
+            if value is None:
+                continue
+            out.append((lset if keep_name else _drop_name(lset), value))
+        return _check_unique(out, not keep_name and not self.arg.single_name)
+
+
+def _range_function(
+    name: str, scalar: float, start: int, end: int, range_ms: int, ts: int
+) -> Callable[[Sequence[int], Sequence[float]], float | None]:
+    range_s = range_ms / 1000
+    if name == "rate":
+        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, True, True)
+    if name == "increase":
+        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, True, False)
+    if name == "delta":
+        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, False, False)
+    if name == "irate":
+        return lambda t, v: fn.instant_value(t, v, True)
+    if name == "idelta":
+        return lambda t, v: fn.instant_value(t, v, False)
+    if name == "deriv":
+        return lambda t, v: fn.linear_regression(t, v, t[0])[0] if len(v) >= 2 else None
+    if name == "predict_linear":
+
+        def predict(t: Sequence[int], v: Sequence[float]) -> float | None:
+            if len(v) < 2:
+                return None
+            slope, intercept = fn.linear_regression(t, v, ts)
+            return slope * scalar + intercept
+
+        return predict
+    if name == "quantile_over_time":
+        return lambda t, v: fn.quantile(scalar, v)
+    simple: dict[str, Callable[[Sequence[float]], float]] = {
+        "changes": fn.changes,
+        "resets": fn.resets,
+        "avg_over_time": fn.avg_over_time,
+        "min_over_time": fn.min_over_time,
+        "max_over_time": fn.max_over_time,
+        "sum_over_time": fn.sum_over_time,
+        "count_over_time": lambda v: float(len(v)),
+        "stddev_over_time": fn.stddev_over_time,
+        "stdvar_over_time": fn.stdvar_over_time,
+        "last_over_time": lambda v: v[-1],
+        "present_over_time": lambda v: 1.0,
+    }
+    over = simple[name]
+    return lambda t, v: over(v)
+
+
+class _Call(_Node):
+    """A function over instant vectors, scalars and strings."""
+
+    def __init__(self, name: str, args: list[_Node]) -> None:
+        self.name = name
+        self.args = args
+        self.kind = SCALAR if name in _SCALAR_FUNCTIONS else VECTOR
+        self.regex: re.Pattern[str] | None = None
+        if name in ("label_replace", "label_join"):
+            self.single_name = False
+        elif name in ("sort", "sort_desc"):
+            self.single_name = args[0].single_name
+        else:
+            self.single_name = True
+        self.drop_may_collide = bool(args) and not args[0].single_name
+        if name == "label_replace":
+            self._check_label_replace()
+        if name == "label_join":
+            self._check_label_join()
+
+    def children(self) -> list[_Node]:
+        return list(self.args)
+
+    def _string_arg(self, i: int) -> str:
+        arg = self.args[i]
+        assert isinstance(arg, _String)
+        return arg.value
+
+    def _check_label_replace(self) -> None:
+        pattern = self._string_arg(4)
+        try:
+            self.regex = re.compile("^(?:" + pattern + ")$", re.DOTALL)
+        except re.error as e:
+            raise QueryError(f"invalid regular expression in label_replace(): {pattern}") from e
+        dst = self._string_arg(1)
+        if not fn.LABEL_NAME_RE.match(dst):
+            raise QueryError(f"invalid destination label name in label_replace(): {dst}")
+
+    def _check_label_join(self) -> None:
+        for i in range(3, len(self.args)):
+            src = self._string_arg(i)
+            if not fn.LABEL_NAME_RE.match(src):
+                raise QueryError(f"invalid source label name in label_join(): {src}")
+        dst = self._string_arg(1)
+        if not fn.LABEL_NAME_RE.match(dst):
+            raise QueryError(f"invalid destination label name in label_join(): {dst}")
+
+    def eval(self, ctx: _Context, ts: int):
+        name = self.name
+        if name == "time":
+            return ts / 1000
+        if name == "pi":
+            return math.pi
+        if name == "timestamp" and isinstance(self.args[0], _Selector):
+            triples = self.args[0].eval_with_times(ctx, ts)
+            return _check_unique(
+                [(_drop_name(lset), t / 1000) for lset, _, t in triples], self.drop_may_collide
+            )
+        args = [a.eval(ctx, ts) for a in self.args]
+        if name == "scalar":
+            vector = args[0]
+            return vector[0][1] if len(vector) == 1 else math.nan
+        if name == "vector":
+            return [((), args[0])]
+        if name in _DATE_FUNCTIONS:
+            if not args:
+                return [((), _date_part(name, ts / 1000))]
+            return _check_unique(
+                [(_drop_name(lset), _date_part(name, v)) for lset, v in args[0]],
+                self.drop_may_collide,
+            )
+        simple = fn.SIMPLE_FUNCTIONS.get(name)
+        if simple is not None:
+            return _check_unique(
+                [(_drop_name(lset), simple(v)) for lset, v in args[0]], self.drop_may_collide
+            )
+        needed = name in ("label_replace", "label_join") or self.drop_may_collide
+        return _check_unique(self._vector_function(ctx, ts, args), needed)
+
+    def _vector_function(self, ctx: _Context, ts: int, args: list) -> VectorPairs:
+        name = self.name
+        if name == "absent":
+            if args[0]:
+                return []
+            arg = self.args[0]
+            labels = arg.absent_labels() if isinstance(arg, _Selector) else ()
+            return [(labels, 1.0)]
+        if name == "round":
+            to_nearest = args[1] if len(args) > 1 else 1.0
+            return [(_drop_name(lset), fn.round_to(v, to_nearest)) for lset, v in args[0]]
+        if name == "clamp":
+            low, high = args[1], args[2]
+            if high < low:
+                return []
+            return [(_drop_name(lset), fn.go_max(low, fn.go_min(high, v))) for lset, v in args[0]]
+        if name == "clamp_min":
+            return [(_drop_name(lset), fn.go_max(args[1], v)) for lset, v in args[0]]
+        if name == "clamp_max":
+            return [(_drop_name(lset), fn.go_min(args[1], v)) for lset, v in args[0]]
+        if name == "timestamp":
+            return [(_drop_name(lset), ts / 1000) for lset, _ in args[0]]
+        if name == "label_replace":
+            return self._label_replace(args[0])
+        if name == "label_join":
+            return self._label_join(args)
+        if name == "histogram_quantile":
+            return _histogram_quantile(args[0], args[1])
+        if name == "sort":
+            return sorted(args[0], key=lambda s: (s[1] != s[1], s[1] if s[1] == s[1] else 0.0))
+        if name == "sort_desc":
+            return sorted(args[0], key=lambda s: (s[1] != s[1], -s[1] if s[1] == s[1] else 0.0))
+        raise UnsupportedQuery(f"function '{name}' is not supported")
+
+    def _label_replace(self, vector: VectorPairs) -> VectorPairs:
+        dst, replacement, src = self._string_arg(1), self._string_arg(2), self._string_arg(3)
+        regex = self.regex
+        assert regex is not None
+        out: VectorPairs = []
+        for lset, v in vector:
+            match = regex.match(dict(lset).get(src, ""))
+            if match is None:
+                out.append((lset, v))
+                continue
+            value = fn.expand_template(replacement, match)
+            labels = dict(lset)
+            labels.pop(dst, None)
+            if value:
+                labels[dst] = value
+            out.append((tuple(sorted(labels.items())), v))
+        return out
+
+    def _label_join(self, args: list) -> VectorPairs:
+        dst, separator = self._string_arg(1), self._string_arg(2)
+        sources = [self._string_arg(i) for i in range(3, len(self.args))]
+        out: VectorPairs = []
+        for lset, v in args[0]:
+            labels = dict(lset)
+            value = separator.join(labels.get(s, "") for s in sources)
+            if value:
+                labels[dst] = value
+            else:
+                labels.pop(dst, None)
+            out.append((tuple(sorted(labels.items())), v))
+        return out
+
+
+def _histogram_quantile(q: float, vector: VectorPairs) -> VectorPairs:
+    groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
+    for lset, v in vector:
+        le = None
+        for k, val in lset:
+            if k == "le":
+                le = val
+                break
+        if le is None:
+            continue
+        bound = fn.parse_go_float(le)
+        if bound is None:
+            continue
+        key = tuple(p for p in lset if p[0] != "le")
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = (
+                tuple(p for p in key if p[0] != METRIC_NAME),
+                [],
+            )
+        entry[1].append((bound, v))
+    return [(labels, fn.bucket_quantile(q, buckets)) for labels, buckets in groups.values()]
+
+
+# --- compilation ---------------------------------------------------------------
+
+_MATCH_OPS = {
+    "Equal": MatchOp.EQUAL,
+    "NotEqual": MatchOp.NOT_EQUAL,
+    "Re": MatchOp.REGEX,
+    "NotRe": MatchOp.NOT_REGEX,
+}
+
+
+def _ms(delta: _dt.timedelta | None) -> int:
+    if delta is None:
+        return 0
+    return (delta.days * 86_400_000) + (delta.seconds * 1000) + (delta.microseconds // 1000)
+
+
+def _at_of(node: object) -> _At | None:
+    try:
+        at = node.at  # type: ignore[attr-defined]
+    except BaseException as e:  # pyo3 panics on negative @ timestamps
+        if isinstance(e, Exception) or type(e).__name__ == "PanicException":
+            raise UnsupportedQuery("@ modifier with a negative timestamp is not supported") from e
+        raise
+    if at is None:
+        return None
+    kind = str(at.type)
+    if kind.endswith("Start") or kind.endswith("End"):
+        return _At(None)
+    try:
+        moment = at.at
+    except BaseException as e:
+        if isinstance(e, Exception) or type(e).__name__ == "PanicException":
+            raise UnsupportedQuery("@ modifier with a negative timestamp is not supported") from e
+        raise
+    epoch = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+    return _At(_ms(moment - epoch))
+
+
+def _unwrap(expr: Expr) -> Expr:
+    while isinstance(expr, pp.ParenExpr):
+        expr = expr.expr
+    return expr
+
+
+def _matchers_of(vs: pp.VectorSelector) -> list[Matcher]:
+    matchers_obj = vs.matchers
+    if matchers_obj.or_matchers:
+        raise UnsupportedQuery("'or' between label matchers is not supported")
+    out: list[Matcher] = []
+    if vs.name:
+        out.append(Matcher(METRIC_NAME, MatchOp.EQUAL, vs.name))
+    for m in matchers_obj.matchers:
+        op = _MATCH_OPS[str(m.op).rsplit(".", 1)[-1]]
+        if op in (MatchOp.REGEX, MatchOp.NOT_REGEX):
+            try:
+                re.compile(m.value)
+            except re.error as e:
+                raise UnsupportedQuery(
+                    f"regular expression {m.value!r} uses syntax this evaluator cannot run"
+                ) from e
+        out.append(Matcher(m.name, op, m.value))
+    return out
+
+
+def _selector(vs: pp.VectorSelector, range_ms: int, path: tuple[_PathStep, ...]) -> _Selector:
+    return _Selector(_matchers_of(vs), _ms(vs.offset), _at_of(vs), range_ms, path)
+
+
+def _compile(expr: Expr, path: tuple[_PathStep, ...] = ()) -> _Node:
+    expr = _unwrap(expr)
+    if isinstance(expr, pp.NumberLiteral):
+        return _Number(float(expr.val))
+    if isinstance(expr, pp.StringLiteral):
+        return _String(expr.val)
+    if isinstance(expr, pp.VectorSelector):
+        return _selector(expr, 0, path)
+    if isinstance(expr, pp.MatrixSelector):
+        return _RangeSelector(_selector(expr.vector_selector, _ms(expr.range), path))
+    if isinstance(expr, pp.SubqueryExpr):
+        at = _at_of(expr)
+        range_ms, offset_ms = _ms(expr.range), _ms(expr.offset)
+        inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at)))
+        return _Subquery(inner, range_ms, _ms(expr.step), offset_ms, at)
+    if isinstance(expr, pp.UnaryExpr):
+        return _Neg(_compile(expr.expr, path))
+    if isinstance(expr, pp.BinaryExpr):
+        return _compile_binary(expr, path)
+    if isinstance(expr, pp.AggregateExpr):
+        return _compile_aggregate(expr, path)
+    if isinstance(expr, pp.Call):
+        return _compile_call(expr, path)
+    raise UnsupportedQuery(f"expression {type(expr).__name__} is not supported")
+
+
+def _compile_binary(expr: pp.BinaryExpr, path: tuple[_PathStep, ...]) -> _Node:
+    op = str(expr.op)
+    if op not in _ARITHMETIC and op not in _COMPARISON and op not in _SET_OPS:
+        raise UnsupportedQuery(f"binary operator '{op}' is not supported")
+    lhs = _compile(expr.lhs, path)
+    rhs = _compile(expr.rhs, path)
+    modifier = expr.modifier
+    card = "many-to-many" if op in _SET_OPS else "one-to-one"
+    return_bool = False
+    on = False
+    matching: list[str] = []
+    include: list[str] = []
+    if modifier is not None:
+        fill = modifier.fill_values
+        if fill is not None and (fill.lhs is not None or fill.rhs is not None):
+            raise UnsupportedQuery("fill modifiers in binary operations are not supported")
+        return_bool = bool(modifier.return_bool)
+        card_text = repr(modifier.card)
+        if card_text.endswith("ManyToOne"):
+            card = "many-to-one"
+        elif card_text.endswith("OneToMany"):
+            card = "one-to-many"
+        elif card_text.endswith("ManyToMany"):
+            card = "many-to-many"
+        else:
+            card = "one-to-one"
+        if modifier.matching is not None:
+            on = str(modifier.matching.type).endswith("Include")
+            matching = list(modifier.matching.labels)
+        include = list(modifier.group_labels or [])
+    return _Binary(op, lhs, rhs, return_bool, card, on, matching, include)
+
+
+def _compile_aggregate(expr: pp.AggregateExpr, path: tuple[_PathStep, ...]) -> _Node:
+    op = str(expr.op)
+    if op not in SUPPORTED_AGGREGATIONS:
+        raise UnsupportedQuery(f"aggregation '{op}' is not supported")
+    inner = _compile(expr.expr, path)
+    param = _compile(expr.param, path) if expr.param is not None else None
+    grouping: list[str] = []
+    without = False
+    if expr.modifier is not None:
+        without = str(expr.modifier.type).endswith("Without")
+        grouping = list(expr.modifier.labels)
+    return _Aggregate(op, inner, param, grouping, without)
+
+
+def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
+    name = expr.func.name
+    if name not in SUPPORTED_FUNCTIONS:
+        raise UnsupportedQuery(f"function '{name}' is not supported")
+    raw_args = [_unwrap(a) for a in expr.args]
+    if name in _RANGE_FUNCTIONS:
+        matrix_index = next(
+            i for i, a in enumerate(raw_args) if isinstance(a, pp.MatrixSelector | pp.SubqueryExpr)
+        )
+        matrix = _compile(raw_args[matrix_index], path)
+        assert isinstance(matrix, _MatrixNode)
+        others = [_compile(a, path) for i, a in enumerate(raw_args) if i != matrix_index]
+        absent: Labels = ()
+        if name == "absent_over_time" and isinstance(matrix, _RangeSelector):
+            absent = matrix.selector.absent_labels()
+        return _RangeCall(name, matrix, others[0] if others else None, absent)
+    return _Call(name, [_compile(a, path) for a in raw_args])
+
+
+# --- public API ---------------------------------------------------------------
+
+_UNKNOWN_FUNCTION = re.compile(r"unknown function with name '([^']+)'")
+
+
+def _parse_text(expr: str) -> Expr:
+    try:
+        return pp.parse(expr)
+    except BaseException as e:
+        if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
+            raise
+        message = str(e)
+        unknown = _UNKNOWN_FUNCTION.search(message)
+        if unknown and unknown.group(1) in PROMETHEUS_2_42_FUNCTIONS:
+            raise UnsupportedQuery(f"function '{unknown.group(1)}' is not supported") from e
+        raise QueryError(message) from e
+
+
+@lru_cache(maxsize=1024)
+def _compiled_text(expr: str) -> _Node:
+    return _compile(_parse_text(expr))
+
+
+def _compiled(expr: str | Expr) -> _Node:
+    if isinstance(expr, str):
+        return _compiled_text(expr)
+    return _compile(expr)
+
+
+def parse(expr: str) -> Expr:
+    """promql-parser's AST for `expr`, once every construct in it is known to be supported."""
+    tree = _parse_text(expr)
+    _compiled_text(expr)
+    return tree
+
+
+def check_supported(expr: str) -> None:
+    """Raise UnsupportedQuery (naming the construct) or QueryError if `expr` cannot run here."""
+    _compiled_text(expr)
+
+
+def max_range_ms(expr: str | Expr, lookback_ms: int = DEFAULT_LOOKBACK_MS) -> int:
+    """How far back from the evaluation time `expr` reads samples (ranges, offsets, subqueries).
+
+    Instant selectors count the lookback delta. @ modifiers pin absolute times
+    and are not bounded by this figure.
+    """
+    return max(0, _compiled(expr).reach(lookback_ms))
+
+
+def instant_query(
+    expr: str | Expr,
+    storage: Storage,
+    t_ms: int,
+    lookback_ms: int = DEFAULT_LOOKBACK_MS,
+    *,
+    subquery_step_ms: int = DEFAULT_SUBQUERY_STEP_MS,
+) -> Value:
+    """Evaluate `expr` at `t_ms` against `storage`, as Prometheus's instant query does.
+
+    `subquery_step_ms` is the step of subqueries written without one
+    (Prometheus uses the global or rule group evaluation interval).
+    """
+    node = _compiled(expr)
+    ctx = _Context(storage, t_ms, lookback_ms, subquery_step_ms)
+    result = node.eval(ctx, t_ms)
+    if node.kind == SCALAR:
+        return Scalar(result, t_ms)
+    if node.kind == STRING:
+        return String(result, t_ms)
+    if node.kind == MATRIX:
+        return [Series(lset, tuple(tl), tuple(vl)) for lset, tl, vl in result]
+    return [Sample(lset, v, t_ms) for lset, v in result]

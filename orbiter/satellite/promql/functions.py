@@ -1,0 +1,496 @@
+"""The numeric core of PromQL's functions, with Go's float semantics.
+
+Python's math module raises where Go returns NaN or an infinity (log(0),
+fmod(x, 0), pow overflow, ...); every helper here returns what Prometheus
+(Go) returns instead, so results match `promtool test rules` bit for bit
+where the algorithms are the same.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+NAN = math.nan
+INF = math.inf
+
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+# --- Go float arithmetic ---------------------------------------------------
+
+
+def go_div(x: float, y: float) -> float:
+    if y == 0.0:
+        if x == 0.0 or x != x:
+            return NAN
+        negative = (x < 0) != (math.copysign(1.0, y) < 0)
+        return -INF if negative else INF
+    return x / y
+
+
+def go_mod(x: float, y: float) -> float:
+    try:
+        return math.fmod(x, y)
+    except ValueError:
+        return NAN
+
+
+def _is_odd_int(y: float) -> bool:
+    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+
+
+def go_pow(x: float, y: float) -> float:
+    try:
+        return math.pow(x, y)
+    except ValueError:
+        if x == 0.0:
+            return math.copysign(INF, x) if _is_odd_int(y) else INF
+        return NAN
+    except OverflowError:
+        return -INF if x < 0 and _is_odd_int(y) else INF
+
+
+def go_max(x: float, y: float) -> float:
+    if x == INF or y == INF:
+        return INF
+    if x != x or y != y:
+        return NAN
+    if x == 0.0 and x == y:
+        return y if math.copysign(1.0, x) < 0 else x
+    return x if x > y else y
+
+
+def go_min(x: float, y: float) -> float:
+    if x == -INF or y == -INF:
+        return -INF
+    if x != x or y != y:
+        return NAN
+    if x == 0.0 and x == y:
+        return x if math.copysign(1.0, x) < 0 else y
+    return x if x < y else y
+
+
+def go_floor(x: float) -> float:
+    return float(math.floor(x)) if math.isfinite(x) else x
+
+
+def go_ceil(x: float) -> float:
+    return float(math.ceil(x)) if math.isfinite(x) else x
+
+
+def _log_with(fn: Callable[[float], float]) -> Callable[[float], float]:
+    def log(x: float) -> float:
+        if x == 0.0:
+            return -INF
+        if x < 0:
+            return NAN
+        return fn(x)
+
+    return log
+
+
+def _guard(
+    fn: Callable[[float], float], overflow: Callable[[float], float]
+) -> Callable[[float], float]:
+    def guarded(x: float) -> float:
+        try:
+            return fn(x)
+        except ValueError:
+            return NAN
+        except OverflowError:
+            return overflow(x)
+
+    return guarded
+
+
+def _sqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0 or x != x else NAN
+
+
+def _atanh(x: float) -> float:
+    if x == 1.0:
+        return INF
+    if x == -1.0:
+        return -INF
+    try:
+        return math.atanh(x)
+    except ValueError:
+        return NAN
+
+
+def _sgn(x: float) -> float:
+    if x < 0:
+        return -1.0
+    if x > 0:
+        return 1.0
+    return x
+
+
+SIMPLE_FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "abs": abs,
+    "ceil": go_ceil,
+    "floor": go_floor,
+    "exp": _guard(math.exp, lambda x: INF),
+    "sqrt": _sqrt,
+    "ln": _log_with(math.log),
+    "log2": _log_with(math.log2),
+    "log10": _log_with(math.log10),
+    "sgn": _sgn,
+    "sin": _guard(math.sin, lambda x: NAN),
+    "cos": _guard(math.cos, lambda x: NAN),
+    "tan": _guard(math.tan, lambda x: NAN),
+    "asin": _guard(math.asin, lambda x: NAN),
+    "acos": _guard(math.acos, lambda x: NAN),
+    "atan": math.atan,
+    "sinh": _guard(math.sinh, lambda x: math.copysign(INF, x)),
+    "cosh": _guard(math.cosh, lambda x: INF),
+    "tanh": math.tanh,
+    "asinh": math.asinh,
+    "acosh": _guard(math.acosh, lambda x: NAN),
+    "atanh": _atanh,
+    "deg": lambda x: x * 180 / math.pi,
+    "rad": lambda x: x * math.pi / 180,
+}
+"""Functions that map each sample value on its own (and drop the metric name)."""
+
+
+def round_to(x: float, to_nearest: float) -> float:
+    """Prometheus's round(): ties go up; the inverse avoids float noise."""
+    inverse = go_div(1.0, to_nearest)
+    return go_div(go_floor(x * inverse + 0.5), inverse)
+
+
+def format_float(v: float) -> str:
+    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
+    if v != v:
+        return "NaN"
+    if v == INF:
+        return "+Inf"
+    if v == -INF:
+        return "-Inf"
+    text = format(Decimal(repr(v)).normalize(), "f")
+    return text
+
+
+def parse_go_float(text: str) -> float | None:
+    """Go's strconv.ParseFloat for bucket bounds; None where Go reports an error."""
+    if "_" in text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return float.fromhex(text)
+    except ValueError:
+        return None
+
+
+# --- summation ---------------------------------------------------------------
+
+
+def kahan_sum_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    t = total + inc
+    if abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+# --- range-vector functions: (timestamps, values) of one series -------------
+
+
+def extrapolated_rate(
+    ts: Sequence[int],
+    vs: Sequence[float],
+    range_start_ms: int,
+    range_end_ms: int,
+    range_s: float,
+    is_counter: bool,
+    is_rate: bool,
+) -> float | None:
+    """rate/increase/delta as Prometheus computes them: extrapolate to the window edges.
+
+    Extrapolation stops half an average sample interval beyond the first and
+    last samples unless they are close to the edge, and a counter is never
+    extrapolated below zero.
+    """
+    n = len(vs)
+    if n < 2:
+        return None
+    first_v = vs[0]
+    result = vs[-1] - first_v
+    if is_counter:
+        last = 0.0
+        for v in vs:
+            if v < last:
+                result += last
+            last = v
+    duration_to_start = (ts[0] - range_start_ms) / 1000
+    duration_to_end = (range_end_ms - ts[-1]) / 1000
+    sampled_interval = (ts[-1] - ts[0]) / 1000
+    average_between = sampled_interval / (n - 1)
+    if is_counter and result > 0 and first_v >= 0:
+        duration_to_zero = sampled_interval * (first_v / result)
+        if duration_to_zero < duration_to_start:
+            duration_to_start = duration_to_zero
+    threshold = average_between * 1.1
+    extrapolate_to = sampled_interval
+    extrapolate_to += duration_to_start if duration_to_start < threshold else average_between / 2
+    extrapolate_to += duration_to_end if duration_to_end < threshold else average_between / 2
+    result = result * go_div(extrapolate_to, sampled_interval)
+    if is_rate:
+        result = result / range_s
+    return result
+
+
+def instant_value(ts: Sequence[int], vs: Sequence[float], is_rate: bool) -> float | None:
+    """irate/idelta: from the last two samples only."""
+    if len(vs) < 2:
+        return None
+    last, previous = vs[-1], vs[-2]
+    result = last if is_rate and last < previous else last - previous
+    interval = ts[-1] - ts[-2]
+    if interval == 0:
+        return None
+    if is_rate:
+        result /= interval / 1000
+    return result
+
+
+def linear_regression(
+    ts: Sequence[int], vs: Sequence[float], intercept_ms: int
+) -> tuple[float, float]:
+    n = 0.0
+    sum_x = c_x = sum_y = c_y = sum_xy = c_xy = sum_x2 = c_x2 = 0.0
+    init_y = vs[0]
+    const_y = True
+    for t, v in zip(ts, vs, strict=True):
+        if const_y and v != init_y:
+            const_y = False
+        n += 1.0
+        x = (t - intercept_ms) / 1e3
+        sum_x, c_x = kahan_sum_inc(x, sum_x, c_x)
+        sum_y, c_y = kahan_sum_inc(v, sum_y, c_y)
+        sum_xy, c_xy = kahan_sum_inc(x * v, sum_xy, c_xy)
+        sum_x2, c_x2 = kahan_sum_inc(x * x, sum_x2, c_x2)
+    if const_y:
+        if math.isinf(init_y):
+            return NAN, NAN
+        return 0.0, init_y
+    sum_x += c_x
+    sum_y += c_y
+    sum_xy += c_xy
+    sum_x2 += c_x2
+    cov_xy = sum_xy - sum_x * sum_y / n
+    var_x = sum_x2 - sum_x * sum_x / n
+    slope = go_div(cov_xy, var_x)
+    intercept = sum_y / n - slope * sum_x / n
+    return slope, intercept
+
+
+def avg_over_time(vs: Sequence[float]) -> float:
+    mean = count = c = 0.0
+    for v in vs:
+        count += 1
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue
+            if not math.isinf(v) and v == v:
+                continue
+        mean, c = kahan_sum_inc(v / count - mean / count, mean, c)
+    if math.isinf(mean):
+        return mean
+    return mean + c
+
+
+def sum_over_time(vs: Sequence[float]) -> float:
+    total = c = 0.0
+    for v in vs:
+        total, c = kahan_sum_inc(v, total, c)
+    if math.isinf(total):
+        return total
+    return total + c
+
+
+def max_over_time(vs: Sequence[float]) -> float:
+    if not any(map(math.isnan, vs)):
+        return max(vs)
+    best = vs[0]
+    for v in vs:
+        if v > best or best != best:
+            best = v
+    return best
+
+
+def min_over_time(vs: Sequence[float]) -> float:
+    if not any(map(math.isnan, vs)):
+        return min(vs)
+    best = vs[0]
+    for v in vs:
+        if v < best or best != best:
+            best = v
+    return best
+
+
+def stdvar_over_time(vs: Sequence[float]) -> float:
+    count = mean = c_mean = aux = c_aux = 0.0
+    for v in vs:
+        count += 1
+        delta = v - (mean + c_mean)
+        mean, c_mean = kahan_sum_inc(delta / count, mean, c_mean)
+        aux, c_aux = kahan_sum_inc(delta * (v - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def stddev_over_time(vs: Sequence[float]) -> float:
+    return _sqrt(stdvar_over_time(vs))
+
+
+def changes(vs: Sequence[float]) -> float:
+    count = 0
+    prev = vs[0]
+    for cur in vs[1:]:
+        if cur != prev and not (cur != cur and prev != prev):
+            count += 1
+        prev = cur
+    return float(count)
+
+
+def resets(vs: Sequence[float]) -> float:
+    count = 0
+    prev = vs[0]
+    for cur in vs[1:]:
+        if cur < prev:
+            count += 1
+        prev = cur
+    return float(count)
+
+
+# --- quantiles -----------------------------------------------------------
+
+
+def _nan_first(v: float) -> tuple[int, float]:
+    return (0, 0.0) if v != v else (1, v)
+
+
+def quantile(q: float, values: Sequence[float]) -> float:
+    """The q-quantile of values by linear interpolation (quantile, quantile_over_time)."""
+    if not values or q != q:
+        return NAN
+    if q < 0:
+        return -INF
+    if q > 1:
+        return INF
+    ordered = sorted(values, key=_nan_first)
+    n = len(ordered)
+    rank = q * (n - 1)
+    lower = max(0.0, math.floor(rank))
+    upper = min(n - 1.0, lower + 1)
+    weight = rank - math.floor(rank)
+    return ordered[int(lower)] * (1 - weight) + ordered[int(upper)] * weight
+
+
+def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
+    """histogram_quantile over classic (upper bound, cumulative count) buckets.
+
+    Buckets with the same bound are merged and counts are forced to be
+    monotonic (Prometheus 2.42's fix for scrapes that raced bucket updates).
+    """
+    if q != q:
+        return NAN
+    if q < 0:
+        return -INF
+    if q > 1:
+        return INF
+    ordered = sorted(buckets, key=lambda b: b[0])
+    if ordered[-1][0] != INF:
+        return NAN
+    merged: list[list[float]] = []
+    for bound, count in ordered:
+        if merged and merged[-1][0] == bound:
+            merged[-1][1] += count
+        else:
+            merged.append([bound, count])
+    high = -INF
+    for b in merged:
+        if b[1] > high:
+            high = b[1]
+        elif b[1] < high:
+            b[1] = high
+    if len(merged) < 2:
+        return NAN
+    observations = merged[-1][1]
+    if observations == 0:
+        return NAN
+    rank = q * observations
+    # First bucket (excluding +Inf) whose count reaches the rank.
+    b = len(merged) - 1
+    lo, hi = 0, len(merged) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if merged[mid][1] >= rank:
+            hi = mid
+        else:
+            lo = mid + 1
+    b = lo
+    if b == len(merged) - 1:
+        return merged[-2][0]
+    if b == 0 and merged[0][0] <= 0:
+        return merged[0][0]
+    bucket_start = 0.0
+    bucket_end = merged[b][0]
+    count = merged[b][1]
+    if b > 0:
+        bucket_start = merged[b - 1][0]
+        count -= merged[b - 1][1]
+        rank -= merged[b - 1][1]
+    return bucket_start + (bucket_end - bucket_start) * go_div(rank, count)
+
+
+# --- label_replace -----------------------------------------------------------
+
+
+def _is_name_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def expand_template(template: str, match: re.Match[str]) -> str:
+    """Go's Regexp.ExpandString: $1, ${1}, $name, ${name}, $$; `$1x` names group "1x"."""
+    out: list[str] = []
+    rest = template
+    group_count = (match.re.groups or 0) + 1
+    while True:
+        before, dollar, after = rest.partition("$")
+        if not dollar:
+            break
+        out.append(before)
+        rest = after
+        if rest.startswith("$"):
+            out.append("$")
+            rest = rest[1:]
+            continue
+        brace = rest.startswith("{")
+        body = rest[1:] if brace else rest
+        i = 0
+        while i < len(body) and _is_name_char(body[i]):
+            i += 1
+        if i == 0 or (brace and (i >= len(body) or body[i] != "}")):
+            out.append("$")
+            continue
+        name = body[:i]
+        rest = body[i + 1 :] if brace else body[i:]
+        num = -1
+        if name.isascii() and name.isdigit() and not (name[0] == "0" and len(name) > 1):
+            num = int(name) if len(name) <= 8 else -1
+        if num >= 0:
+            if num < group_count and match.group(num) is not None:
+                out.append(match.group(num))
+        elif name in match.re.groupindex and match.group(name) is not None:
+            out.append(match.group(name))
+    out.append(rest)
+    return "".join(out)
