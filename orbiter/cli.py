@@ -26,6 +26,7 @@ import grpc
 from tabulate import tabulate
 
 from orbiter.attributes import InvalidAttributes, parse_attributes
+from orbiter.durations import format_duration, parse_duration
 from orbiter.resources import InvalidResources, Resources
 
 DEFAULT_MASTER = "127.0.0.1:5050"
@@ -69,6 +70,13 @@ def _non_negative(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
     return value
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _count(text: str) -> int:
@@ -268,6 +276,24 @@ def get_json(master: str, path: str, query: dict[str, str] | None = None) -> Any
         raise UsageError(f"cannot reach the master's HTTP API at {url}: {e.reason}") from None
 
 
+def post_json(master: str, path: str, body: dict[str, Any] | None, method: str = "POST") -> Any:
+    url = f"http://{master_http(master)}{path}"
+    data = json.dumps(body or {}).encode()
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode(errors="replace")
+        with contextlib.suppress(ValueError):
+            text = json.loads(text).get("error", text)
+        raise UsageError(text) from None
+    except urllib.error.URLError as e:
+        raise UsageError(f"cannot reach the master's HTTP API at {url}: {e.reason}") from None
+
+
 def _ago(t: float | None) -> str:
     if not t:
         return "-"
@@ -288,6 +314,23 @@ def _print(data: Any, rows: list[list[Any]], headers: list[str], as_json: bool) 
         print("(none)")
 
 
+def _mode(agent: dict[str, Any]) -> str:
+    m = agent["maintenance"]
+    text = m["mode"] + (f" by {m['by']}" if m["mode"] != "active" and m["by"] else "")
+    if agent.get("pin"):
+        text += f", pinned {agent['pin']['state']}"
+    return text
+
+
+def _why(agent: dict[str, Any]) -> str:
+    m = agent["maintenance"]
+    reason = m["reason"] if m["mode"] != "active" else ""
+    if agent.get("pin"):
+        left = format_duration(max(0.0, agent["pin"]["until"] - time.time()))
+        reason = "; ".join(x for x in (reason, f"pin ({left} left): {agent['pin']['reason']}") if x)
+    return reason[:60]
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     data = get_json(args.master, "/api/v1/agents")
     rows = [
@@ -295,14 +338,36 @@ def cmd_agents(args: argparse.Namespace) -> int:
             a["id"],
             a["hostname"],
             a["status"],
+            _mode(a),
             a["resources"]["text"],
             a["used"]["text"] or "-",
             a["tasks"],
             _ago(a["last_seen"]),
+            _why(a),
         ]
         for a in data["agents"]
     ]
-    _print(data, rows, ["ID", "HOST", "STATUS", "RESOURCES", "USED", "TASKS", "SEEN"], args.json)
+    headers = ["ID", "HOST", "LINK", "MODE", "RESOURCES", "USED", "TASKS", "SEEN", "WHY"]
+    _print(data, rows, headers, args.json)
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    agent = urllib.parse.quote(args.agent_id, safe="")
+    body: dict[str, Any] = {}
+    if getattr(args, "reason", ""):
+        body["reason"] = args.reason
+    if args.subcommand == "drain":
+        body["grace"] = args.grace
+    if args.subcommand == "pin":
+        body["state"] = args.state
+        body["for_seconds"] = args.duration
+    if args.subcommand == "unpin":
+        data = post_json(args.master, f"/api/v1/agents/{agent}/pin", None, method="DELETE")
+    else:
+        data = post_json(args.master, f"/api/v1/agents/{agent}/{args.subcommand}", body)
+    why = _why(data)
+    print(f"agent {data['id']}: {_mode(data)}" + (f" ({why})" if why else ""))
     return 0
 
 
@@ -481,6 +546,31 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", default="", help="only tasks on this agent")
     p.add_argument("--state", default="", help="only tasks in this state, e.g. TASK_RUNNING")
 
+    for name, helptext in (
+        ("deactivate", "stop offering an agent; its tasks keep running"),
+        ("drain", "stop offering an agent and kill its tasks"),
+        ("reactivate", "put an agent back in service"),
+        ("pin", "override Satellite's automation for an agent for a while"),
+        ("unpin", "remove an agent's pin"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        _add_master_flag(p)
+        p.add_argument("agent_id", metavar="AGENT")
+        if name in ("deactivate", "drain", "pin"):
+            p.add_argument("--reason", required=True, help="why (kept and shown)")
+        elif name == "reactivate":
+            p.add_argument("--reason", default="", help="why (kept and shown)")
+        if name == "drain":
+            p.add_argument(
+                "--grace",
+                type=_duration,
+                default=30.0,
+                help="time between SIGTERM and SIGKILL, e.g. 30s (default 30s)",
+            )
+        if name == "pin":
+            p.add_argument("--state", choices=["active", "inactive"], required=True)
+            p.add_argument("--for", dest="duration", type=_duration, required=True, help="e.g. 2h")
+
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
     p.add_argument("task_id")
@@ -507,6 +597,11 @@ def main(argv: list[str] | None = None) -> int:
             "tasks": cmd_tasks,
             "cat": cmd_cat,
             "execute": cmd_execute,
+            "deactivate": cmd_maintenance,
+            "drain": cmd_maintenance,
+            "reactivate": cmd_maintenance,
+            "pin": cmd_maintenance,
+            "unpin": cmd_maintenance,
         }[args.subcommand](args)
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)

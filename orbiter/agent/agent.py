@@ -403,10 +403,12 @@ class Agent:
         self._terminated(task, termination)
 
     def _terminated(self, task: AgentTask, t: Termination) -> None:
-        reason = t.reason
+        reason, message = t.reason, t.message
         if t.state == TS.TASK_KILLED and task.kill_reason:
             reason = task.kill_reason
-        self._update(task, t.state, t.message, reason, t.exit_code)
+            if reason == pb.REASON_AGENT_DRAINING:
+                message = f"{message} (the agent is draining)"
+        self._update(task, t.state, message, reason, t.exit_code)
 
     def _kill(self, kill: agent_pb2.MasterMessage.KillTask) -> None:
         task = self.tasks.get(kill.task_id)

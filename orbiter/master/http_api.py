@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orbiter.errors import OrbiterError
 from orbiter.master import views
 from orbiter.master.openapi import DOCUMENT
 from orbiter.proto import messages_pb2
@@ -51,6 +53,11 @@ class HttpServer:
         r.add_get("/api/v1/frameworks/{framework_id}", self.framework)
         r.add_get("/api/v1/tasks", self.tasks)
         r.add_get("/api/v1/tasks/{task_id}", self.task)
+        r.add_post("/api/v1/agents/{agent_id}/deactivate", self.deactivate)
+        r.add_post("/api/v1/agents/{agent_id}/drain", self.drain)
+        r.add_post("/api/v1/agents/{agent_id}/reactivate", self.reactivate)
+        r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
+        r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -164,3 +171,86 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
 <h2>Frameworks</h2><table><tr><th>id</th><th>name</th><th>status</th><th>tasks</th></tr>{fws}
 </table></body></html>"""
         return web.Response(text=page, content_type="text/html")
+
+    # ------------------------------------------------------------------ maintenance
+
+    async def _body(
+        self, request: web.Request, allowed: dict[str, type | tuple[type, ...]]
+    ) -> dict:
+        """The JSON body, checked against the fields this endpoint takes."""
+        if not request.can_read_body:
+            return {}
+        try:
+            body = await request.json()
+        except ValueError as e:
+            raise OrbiterError(f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise OrbiterError("the body must be a JSON object")
+        unknown = set(body) - set(allowed)
+        if unknown:
+            raise OrbiterError(
+                f"unknown field(s) {', '.join(sorted(unknown))}; this endpoint takes "
+                + ", ".join(sorted(allowed))
+            )
+        for name, kind in allowed.items():
+            if (name in body and not isinstance(body[name], kind)) or isinstance(
+                body.get(name), bool
+            ):
+                raise OrbiterError(f"field {name!r} has the wrong type")
+        return body
+
+    async def _maintain(self, request: web.Request, action: str) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        core = self.core
+        now = time.time()
+        try:
+            if action == "deactivate":
+                b = await self._body(request, {"reason": str, "by": str})
+                effects = core.deactivate(
+                    agent_id, b.get("by", "operator"), b.get("reason", ""), now
+                )
+            elif action == "drain":
+                b = await self._body(request, {"reason": str, "by": str, "grace": (int, float)})
+                effects = core.drain(
+                    agent_id,
+                    float(b.get("grace", 30.0)),
+                    b.get("by", "operator"),
+                    b.get("reason", ""),
+                    now,
+                )
+            elif action == "reactivate":
+                b = await self._body(request, {"reason": str, "by": str})
+                effects = core.reactivate(
+                    agent_id, b.get("by", "operator"), b.get("reason", "reactivated"), now
+                )
+            elif action == "pin":
+                b = await self._body(
+                    request, {"state": str, "for_seconds": (int, float), "reason": str}
+                )
+                if "for_seconds" not in b or "state" not in b:
+                    raise OrbiterError("state and for_seconds are required")
+                effects = core.set_pin(
+                    agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now
+                )
+            else:
+                effects = core.clear_pin(agent_id)
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        await self.server.durable()
+        return _json(views.agent_view(core.agents[agent_id]))
+
+    async def deactivate(self, request: web.Request) -> web.Response:
+        return await self._maintain(request, "deactivate")
+
+    async def drain(self, request: web.Request) -> web.Response:
+        return await self._maintain(request, "drain")
+
+    async def reactivate(self, request: web.Request) -> web.Response:
+        return await self._maintain(request, "reactivate")
+
+    async def pin(self, request: web.Request) -> web.Response:
+        return await self._maintain(request, "pin")
+
+    async def unpin(self, request: web.Request) -> web.Response:
+        return await self._maintain(request, "unpin")

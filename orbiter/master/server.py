@@ -89,6 +89,7 @@ class MasterServer:
         self._effects: collections.deque[Effect] = collections.deque()
         self._effects_ready = asyncio.Event()
         self._persisted_version = 0
+        self._persist_done = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._grpc: grpc.aio.Server | None = None
         self._http: http_api.HttpServer | None = None
@@ -239,6 +240,15 @@ class MasterServer:
         self.metrics.registry_writes.inc()
         self.metrics.registry_write_seconds.observe(time.perf_counter() - started)
         self._persisted_version = snapshot.version
+        self._persist_done.set()
+        self._persist_done = asyncio.Event()
+
+    async def durable(self) -> None:
+        """Return once every registry change made so far is on disk."""
+        assert self.core is not None
+        target = self.core.registry_version
+        while self._persisted_version < target:
+            await self._persist_done.wait()
 
     async def _run_timers(self) -> None:
         assert self.core is not None

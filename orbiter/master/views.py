@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orbiter.master.state import Agent, Framework, Master, Task
-from orbiter.proto import messages_pb2
+from orbiter.proto import master_pb2, messages_pb2
 from orbiter.resources import Resources
 
 
@@ -27,6 +27,23 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "registered_time": agent.registered_time,
         "last_seen": agent.last_seen,
         "version": agent.info.version,
+        "maintenance": maintenance_view(agent),
+        "pin": (
+            {"state": agent.pin.state, "until": agent.pin.until, "reason": agent.pin.reason}
+            if agent.pin is not None
+            else None
+        ),
+    }
+
+
+def maintenance_view(agent: Agent) -> dict[str, Any]:
+    m = agent.maintenance
+    return {
+        "mode": master_pb2.MaintenanceMode.Name(m.mode).lower(),
+        "by": m.by,
+        "reason": m.reason,
+        "since": m.since or None,
+        "drain_grace": m.drain_grace,
     }
 
 
