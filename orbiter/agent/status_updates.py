@@ -30,36 +30,41 @@ class StatusUpdateManager:
     def __init__(self, retry_min: float = 10.0, retry_max: float = 600.0) -> None:
         self.retry_min = retry_min
         self.retry_max = retry_max
-        self._streams: dict[str, _Stream] = {}
-        self._due: set[str] = set()
+        # Keyed by (framework id, task id): task ids are unique only within a framework.
+        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._due: set[tuple[str, str]] = set()
 
     def add(self, framework_id: str, status: messages_pb2.TaskStatus) -> messages_pb2.TaskStatus:
         """Queue an update; gives it a fresh uuid if it has none. Returns the queued status."""
         if not status.uuid:
             status.uuid = uuidlib.uuid4().bytes
-        stream = self._streams.get(status.task_id)
+        key = (framework_id, status.task_id)
+        stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[status.task_id] = _Stream(framework_id)
+            stream = self._streams[key] = _Stream(framework_id)
         stream.queue.append(status)
         if len(stream.queue) == 1:
             stream.next_send = 0.0
             stream.backoff = 0.0
-            self._due.add(status.task_id)
+            self._due.add(key)
         return status
 
-    def acknowledge(self, task_id: str, uuid: bytes) -> messages_pb2.TaskStatus | None:
+    def acknowledge(
+        self, framework_id: str, task_id: str, uuid: bytes
+    ) -> messages_pb2.TaskStatus | None:
         """Drop the head update if `uuid` is its; returns it, or None for a stale ack."""
-        stream = self._streams.get(task_id)
+        key = (framework_id, task_id)
+        stream = self._streams.get(key)
         if stream is None or not stream.queue or stream.queue[0].uuid != uuid:
             return None
         acked = stream.queue.popleft()
         if stream.queue:
             stream.next_send = 0.0
             stream.backoff = 0.0
-            self._due.add(task_id)
+            self._due.add(key)
         else:
-            del self._streams[task_id]
-            self._due.discard(task_id)
+            del self._streams[key]
+            self._due.discard(key)
         return acked
 
     def due(self, now: float) -> list[agent_pb2.StatusUpdate]:
@@ -89,18 +94,18 @@ class StatusUpdateManager:
 
     def resend_all(self) -> None:
         """After a reconnect: every head is due now."""
-        for task_id, stream in self._streams.items():
+        for key, stream in self._streams.items():
             stream.next_send = 0.0
             stream.backoff = 0.0
-            self._due.add(task_id)
+            self._due.add(key)
 
     def pending(self) -> Iterable[tuple[str, messages_pb2.TaskStatus]]:
         for stream in self._streams.values():
             for status in stream.queue:
                 yield stream.framework_id, status
 
-    def unacknowledged(self, task_id: str) -> int:
-        stream = self._streams.get(task_id)
+    def unacknowledged(self, framework_id: str, task_id: str) -> int:
+        stream = self._streams.get((framework_id, task_id))
         return len(stream.queue) if stream else 0
 
     def __len__(self) -> int:

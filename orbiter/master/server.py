@@ -37,6 +37,8 @@ from orbiter.master.metrics import MasterMetrics
 from orbiter.master.registry import FileRegistryStore, RegistryStore
 from orbiter.master.state import Master, MasterConfig
 from orbiter.proto import messages_pb2
+from orbiter.satellite.cluster import MasterCluster
+from orbiter.satellite.service import Satellite, SatelliteConfig
 
 log = logging.getLogger("orbiter.master")
 
@@ -52,6 +54,8 @@ class MasterSettings:
     work_dir: Path = field(default_factory=lambda: Path(".orbiter/master"))
     config: MasterConfig = field(default_factory=MasterConfig)
     advertise_host: str = ""
+    # Run Satellite inside the master with this configuration (None: no Satellite).
+    satellite: SatelliteConfig | None = None
 
 
 @dataclass(eq=False)
@@ -97,6 +101,14 @@ class MasterServer:
         self.metrics = MasterMetrics(self)
         self.stopped = asyncio.Event()
         self.info = messages_pb2.MasterInfo()
+        self.satellite: Satellite | None = None
+        if settings.satellite is not None:
+            self.satellite = Satellite(
+                settings.satellite,
+                MasterCluster(self),
+                settings.work_dir / "satellite",
+                registry=self.metrics.registry,
+            )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -144,6 +156,8 @@ class MasterServer:
         await self._http.start(s.host, http_port)
         await server.start()
         self._grpc = server
+        if self.satellite is not None:
+            await self.satellite.start()
         self._tasks = [
             asyncio.create_task(self._run_effects(), name="master-effects"),
             asyncio.create_task(self._run_timers(), name="master-timers"),
@@ -157,6 +171,8 @@ class MasterServer:
         )
 
     async def stop(self) -> None:
+        if self.satellite is not None:
+            await self.satellite.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -262,16 +278,21 @@ class MasterServer:
                 pass
             self._allocation_due.clear()
             now = time.time()
-            if now - last_tick >= TICK_SECONDS:
-                last_tick = now
-                self.submit(self.core.tick(now))
-            if self.core.allocation_wanted:
-                started = time.perf_counter()
-                effects = self.core.allocate(now)
-                self.metrics.allocation_runs.inc()
-                self.metrics.allocation_seconds.observe(time.perf_counter() - started)
-                self.submit(effects)
-                self._allocation_due.clear()
+            try:
+                if now - last_tick >= TICK_SECONDS:
+                    last_tick = now
+                    self.submit(self.core.tick(now))
+                if self.core.allocation_wanted:
+                    started = time.perf_counter()
+                    effects = self.core.allocate(now)
+                    self.metrics.allocation_runs.inc()
+                    self.metrics.allocation_seconds.observe(time.perf_counter() - started)
+                    self.submit(effects)
+                    self._allocation_due.clear()
+            except Exception:
+                # A bug must not stop every later timeout and offer: log it and go on.
+                log.exception("master timers failed; continuing")
+                self.core.allocation_wanted = False
 
     # ------------------------------------------------------------------ streams
 

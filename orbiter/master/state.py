@@ -125,7 +125,8 @@ class Agent:
     last_seen: float = 0.0
     used: Resources = field(default_factory=Resources.empty)
     offered: Resources = field(default_factory=Resources.empty)
-    tasks: dict[str, Task] = field(default_factory=dict)
+    # Keyed by (framework id, task id): task ids are unique only within a framework.
+    tasks: dict[tuple[str, str], Task] = field(default_factory=dict)
     offers: set[str] = field(default_factory=set)
     maintenance: master_pb2.Maintenance = field(default_factory=master_pb2.Maintenance)
     pin: master_pb2.Pin | None = None
@@ -145,7 +146,11 @@ class Agent:
 
     @property
     def available(self) -> Resources:
-        return self.total - self.used - self.offered
+        try:
+            return self.total - self.used - self.offered
+        except InvalidResources:
+            # The agent came back smaller than what its tasks hold: nothing to offer.
+            return Resources.empty()
 
 
 @dataclass(slots=True)
@@ -310,6 +315,23 @@ class Master:
                     f"agent {info.id} was removed from the cluster; restart it with an empty "
                     "--work-dir to register as a new agent"
                 )
+        left = total
+        for record in message.tasks:
+            if record.state in TERMINAL_STATES:
+                continue
+            try:
+                needs = Resources.from_proto(record.task.resources)
+            except InvalidResources as e:
+                raise RegistrationRefused(
+                    f"task {record.task.task_id}: {e}", Code.INVALID_ARGUMENT
+                ) from None
+            if not left.contains(needs):
+                raise RegistrationRefused(
+                    f"the agent's resources ({total.format()}) no longer hold its running tasks "
+                    f"(task {record.task.task_id} needs {needs.format()}); restart it with "
+                    "--resources that include them"
+                )
+            left = left - needs
         # Validation done; from here on the state changes.
         for other in same_address:
             effects += self._remove_agent(other, now, "replaced by a new agent at the same address")
@@ -317,6 +339,7 @@ class Master:
             agent = self.agents[info.id]
             if agent.status is AgentStatus.CONNECTED and agent.link_id != link_id:
                 effects.append(CloseAgentLink(agent.id, agent.link_id, "replaced by a newer link"))
+            effects += self._rescind_agent_offers(agent)  # made of the old resources
             agent.info = info
             agent.total = total
             agent.link_id = link_id
@@ -367,12 +390,13 @@ class Master:
         partition-aware frameworks get them back, as in Mesos).
         """
         effects: list[Effect] = []
-        reported: set[str] = set()
+        reported: set[tuple[str, str]] = set()
         kills: list[agent_pb2.MasterMessage.KillTask] = []
         for record in records:
             task_id = record.task.task_id
-            reported.add(task_id)
-            known = agent.tasks.get(task_id)
+            key = (record.framework_id, task_id)
+            reported.add(key)
+            known = agent.tasks.get(key)
             if known is not None:
                 if known.kill_pending:
                     known.kill_pending = False
@@ -403,7 +427,7 @@ class Master:
                 resources = Resources.empty()
             role = fw.roles[0]
             task = Task(record.task, fw.id, agent.id, role, resources, state=record.state)
-            agent.tasks[task_id] = task
+            agent.tasks[key] = task
             fw.tasks[task_id] = task
             if record.state not in TERMINAL_STATES:
                 agent.used = agent.used + resources
@@ -415,7 +439,7 @@ class Master:
                 ):
                     kills.append(self._drain_kill(agent, task))
         # Tasks the master launched there that the agent no longer knows are lost.
-        lost = [t for tid, t in agent.tasks.items() if tid not in reported]
+        lost = [t for key, t in agent.tasks.items() if key not in reported]
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in lost:
             status = self._master_status(
@@ -464,7 +488,7 @@ class Master:
         for update in updates:
             status = update.status
             fw = self.frameworks.get(update.framework_id)
-            task = agent.tasks.get(status.task_id)
+            task = agent.tasks.get((update.framework_id, status.task_id))
             if fw is None or fw.status is FrameworkStatus.COMPLETED:
                 # Nobody will ever acknowledge it; do it here so the agent stops retrying.
                 if status.uuid:
@@ -519,7 +543,7 @@ class Master:
     def _forget(self, task: Task) -> None:
         agent = self.agents.get(task.agent_id)
         if agent is not None:
-            agent.tasks.pop(task.id, None)
+            agent.tasks.pop((task.framework_id, task.id), None)
         fw = self.frameworks.get(task.framework_id)
         if fw is not None and fw.tasks.pop(task.id, None) is not None:
             fw.completed.append(task)
@@ -879,7 +903,7 @@ class Master:
             if not task_info.name:
                 task_info.name = task_info.task_id
             task = Task(task_info, fw.id, agent.id, role, resources)
-            agent.tasks[task.id] = task
+            agent.tasks[(fw.id, task.id)] = task
             fw.tasks[task.id] = task
             run.run_tasks.tasks.append(task_info)
         agent.used = agent.used + wanted

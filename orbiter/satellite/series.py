@@ -58,5 +58,6 @@ class Storage(Protocol):
     samples with the STALE_NAN_BITS NaN so the evaluator can honour them.
     """
 
-    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> Iterator[Series]:
-        ...
+    def select(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> Iterator[Series]: ...
