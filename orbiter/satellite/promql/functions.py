@@ -242,10 +242,11 @@ def extrapolated_rate(
     extrapolate_to = sampled_interval
     extrapolate_to += duration_to_start if duration_to_start < threshold else average_between / 2
     extrapolate_to += duration_to_end if duration_to_end < threshold else average_between / 2
-    result = result * go_div(extrapolate_to, sampled_interval)
+    # Same operation order as Prometheus 2.42 (factor first), so the last bits agree.
+    factor = go_div(extrapolate_to, sampled_interval)
     if is_rate:
-        result = result / range_s
-    return result
+        factor = factor / range_s
+    return result * factor
 
 
 def instant_value(ts: Sequence[int], vs: Sequence[float], is_rate: bool) -> float | None:

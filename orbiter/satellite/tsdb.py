@@ -1,0 +1,318 @@
+"""In-memory time series database: what scrapes write and rules read.
+
+Each series keeps its samples in two compact arrays (`array('q')` for
+millisecond timestamps, `array('d')` for values: 16 bytes a sample), trimmed
+from the front as samples fall out of retention, so a series is a ring
+buffer that never holds much more than `retention_ms` of data. A label index
+(name -> value -> set of series) answers selectors without scanning every
+series. Staleness follows Prometheus: a series that a target stops exposing,
+or every series of a target that goes down, gets the special stale NaN at
+once, and the evaluator stops seeing it from that point on.
+
+No clock is read here: times come in with the samples, and `gc(now_ms)` is
+told what time it is.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from orbiter.satellite.exposition import CachedSeries
+from orbiter.satellite.series import STALE_NAN_BITS, Labels, Matcher, MatchOp, Series
+
+__all__ = ["STALE_NAN", "TSDB", "AppendStats", "OutOfOrderSample", "is_stale_nan"]
+
+STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
+"""The staleness marker as a float; compare with `is_stale_nan`, never `==`."""
+
+_TRIM_SLACK_DIVISOR = 16
+"""A series is trimmed once its oldest sample is retention/16 past the cutoff: trimming is a
+memmove, so it is batched, at the price of holding up to 1/16 more than retention."""
+
+
+def is_stale_nan(value: float) -> bool:
+    """Whether value is Prometheus's staleness marker (a NaN with one exact bit pattern)."""
+    return value != value and struct.pack("<d", value) == struct.pack("<Q", STALE_NAN_BITS)
+
+
+class OutOfOrderSample(ValueError):
+    """A sample at or before the newest one of its series; Prometheus rejects these too."""
+
+    def __init__(self, labels: Labels, t_ms: int, newest_ms: int) -> None:
+        self.labels = labels
+        self.t_ms = t_ms
+        self.newest_ms = newest_ms
+        super().__init__(
+            f"sample at {t_ms} ms for {dict(labels)} is not after the newest one at"
+            f" {newest_ms} ms; samples of a series must be appended in time order"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendStats:
+    """What one scrape's append did (the scrape loop turns these into its own metrics)."""
+
+    appended: int
+    out_of_order: int
+    marked_stale: int
+
+
+class _MemSeries:
+    """One series' label set and samples; identity-hashed so the index can hold it in sets.
+
+    `owner` is the TSDB holding it, None once removed: a scrape cache's ref is
+    only trusted if it still points at a live series of this very TSDB.
+    """
+
+    __slots__ = ("labels", "owner", "ts", "vs")
+
+    def __init__(self, labels: Labels, owner: TSDB) -> None:
+        self.labels = labels
+        self.ts = array("q")
+        self.vs = array("d")
+        self.owner: TSDB | None = owner
+
+    def trim(self, cutoff_ms: int) -> None:
+        i = bisect_left(self.ts, cutoff_ms)
+        if i:
+            del self.ts[:i]
+            del self.vs[:i]
+
+    def is_stale(self) -> bool:
+        return bool(self.vs) and is_stale_nan(self.vs[-1])
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A matcher regex, fully anchored; `.` matches newlines, as in Prometheus 3."""
+    try:
+        return re.compile(f"(?:{pattern})", re.DOTALL)
+    except re.error as e:
+        raise ValueError(f"invalid regex {pattern!r} in label matcher: {e}") from None
+
+
+def _matches(m: Matcher, value: str) -> bool:
+    op = m.op
+    if op is MatchOp.EQUAL:
+        return value == m.value
+    if op is MatchOp.NOT_EQUAL:
+        return value != m.value
+    hit = _compiled(m.value).fullmatch(value) is not None
+    return hit if op is MatchOp.REGEX else not hit
+
+
+class TSDB:
+    """In-memory storage for Satellite; implements the `Storage` protocol the evaluator reads.
+
+    `retention_ms` must cover the longest range any loaded rule uses (plus
+    the lookback); raise it when rules load. Call `gc(now_ms)` now and then to
+    drop samples past retention and series with nothing left in it.
+    """
+
+    def __init__(self, retention_ms: int = 3_600_000) -> None:
+        self._retention_ms = 0
+        self.retention_ms = retention_ms
+        self._by_labels: dict[Labels, _MemSeries] = {}
+        self._index: dict[str, dict[str, set[_MemSeries]]] = {}
+        self._targets: dict[str, set[_MemSeries]] = {}
+
+    @property
+    def retention_ms(self) -> int:
+        return self._retention_ms
+
+    @retention_ms.setter
+    def retention_ms(self, value: int) -> None:
+        if value <= 0:
+            raise ValueError(f"retention must be positive, got {value} ms")
+        self._retention_ms = value
+
+    def __len__(self) -> int:
+        return len(self._by_labels)
+
+    @property
+    def sample_count(self) -> int:
+        return sum(len(s.ts) for s in self._by_labels.values())
+
+    # -- writing ---------------------------------------------------------------
+
+    def _series(self, labels: Labels) -> _MemSeries:
+        series = self._by_labels.get(labels)
+        if series is None:
+            series = _MemSeries(labels, self)
+            self._by_labels[labels] = series
+            index = self._index
+            for name, value in labels:
+                index.setdefault(name, {}).setdefault(value, set()).add(series)
+        return series
+
+    def append(self, labels: Labels, t_ms: int, value: float) -> None:
+        """Append one sample; raises OutOfOrderSample if t_ms is not after the series' newest."""
+        series = self._series(labels)
+        ts = series.ts
+        if ts and ts[-1] >= t_ms:
+            raise OutOfOrderSample(labels, t_ms, ts[-1])
+        ts.append(t_ms)
+        series.vs.append(value)
+        cutoff = t_ms - self._retention_ms
+        if ts[0] < cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR:
+            series.trim(cutoff)
+
+    def append_scrape(
+        self,
+        target: str,
+        samples: Sequence[tuple[CachedSeries | Labels, float, int | None]],
+        t_ms: int,
+    ) -> AppendStats:
+        """Append one successful scrape of target and mark its vanished series stale.
+
+        Rows come from `ScrapeCache.parse_into` (the fast way: the cache entry
+        keeps this TSDB's series object in `ref`) or carry a plain label set.
+        A sample without its own timestamp is stored at t_ms. As in Prometheus,
+        series exposed with explicit timestamps are not tracked for staleness.
+        Out-of-order samples are dropped and counted, not raised: one bad line
+        must not lose the rest of the scrape.
+        """
+        current: set[_MemSeries] = set()
+        track = current.add
+        cutoff = t_ms - self._retention_ms
+        trim_below = cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR
+        lookup = self._series
+        me = self
+        out_of_order = 0
+        for key, value, stamp in samples:
+            try:
+                series = key.ref  # type: ignore[union-attr]
+            except AttributeError:
+                series = lookup(key)  # type: ignore[arg-type]
+            else:
+                if series is None or series.owner is not me:
+                    series = key.ref = lookup(key.labels)  # type: ignore[union-attr]
+            if stamp is None:
+                stamp = t_ms
+                track(series)
+            ts = series.ts
+            if ts and ts[-1] >= stamp:
+                out_of_order += 1
+                continue
+            ts.append(stamp)
+            series.vs.append(value)
+            if ts[0] < trim_below:
+                series.trim(cutoff)
+        previous = self._targets.get(target, set())
+        self._targets[target] = current
+        marked = self._mark_stale(previous - current, t_ms)
+        return AppendStats(len(samples) - out_of_order, out_of_order, marked)
+
+    def mark_target_down(self, target: str, t_ms: int) -> int:
+        """A failed scrape: every series the target last exposed becomes stale now."""
+        return self._mark_stale(self._targets.pop(target, set()), t_ms)
+
+    def _mark_stale(self, vanished: Iterable[_MemSeries], t_ms: int) -> int:
+        marked = 0
+        for series in vanished:
+            ts = series.ts
+            if series.owner is not self or (ts and ts[-1] >= t_ms) or series.is_stale():
+                continue
+            ts.append(t_ms)
+            series.vs.append(STALE_NAN)
+            marked += 1
+        return marked
+
+    def gc(self, now_ms: int) -> int:
+        """Drop samples older than retention and series left with none; returns series removed.
+
+        A series with nothing newer than the cutoff (a stale one that has aged
+        out, or one nobody writes any more) is removed with its index entries,
+        so memory follows the active series, not every series ever seen.
+        """
+        cutoff = now_ms - self._retention_ms
+        doomed = []
+        for series in self._by_labels.values():
+            ts = series.ts
+            if not ts or ts[-1] < cutoff:
+                doomed.append(series)
+            elif ts[0] < cutoff:
+                series.trim(cutoff)
+        for series in doomed:
+            self._remove(series)
+        return len(doomed)
+
+    def _remove(self, series: _MemSeries) -> None:
+        series.owner = None
+        del self._by_labels[series.labels]
+        for name, value in series.labels:
+            values = self._index[name]
+            members = values[value]
+            members.discard(series)
+            if not members:
+                del values[value]
+                if not values:
+                    del self._index[name]
+        for tracked in self._targets.values():
+            tracked.discard(series)
+
+    # -- reading ---------------------------------------------------------------
+
+    def select(self, matchers: Sequence[Matcher], start_ms: int, end_ms: int) -> Iterator[Series]:
+        """Every series matching all matchers, with its samples in [start_ms, end_ms], by labels.
+
+        A missing label counts as the empty value, so `a=""` matches series
+        without `a` and `a!="x"` matches them too, as in Prometheus. Series with
+        no sample in the window are left out.
+        """
+        for series in sorted(self._matching(matchers), key=_labels_of):
+            ts = series.ts
+            lo = bisect_left(ts, start_ms)
+            hi = bisect_right(ts, end_ms)
+            if lo < hi:
+                yield Series(series.labels, ts[lo:hi], series.vs[lo:hi])
+
+    def label_values(self, name: str) -> list[str]:
+        """Values label `name` has on any stored series, sorted."""
+        return sorted(self._index.get(name, {}))
+
+    def _matching(self, matchers: Sequence[Matcher]) -> set[_MemSeries]:
+        """Series matching all matchers, found through the index (no scan of all series)."""
+        narrowing: list[set[_MemSeries]] = []
+        excluding: list[set[_MemSeries]] = []
+        for m in matchers:
+            values = self._index.get(m.name, {})
+            if m.op is MatchOp.EQUAL and m.value != "":
+                narrowing.append(values.get(m.value, set()))
+            elif m.op is MatchOp.NOT_EQUAL and m.value != "":
+                excluding.append(values.get(m.value, set()))
+            elif _matches(m, ""):
+                excluding.extend(s for v, s in values.items() if not _matches(m, v))
+            else:
+                narrowing.append(_union(s for v, s in values.items() if _matches(m, v)))
+        if narrowing:
+            narrowing.sort(key=len)
+            result = set(narrowing[0])
+            for members in narrowing[1:]:
+                if not result:
+                    break
+                result &= members
+        else:
+            result = set(self._by_labels.values())
+        for members in excluding:
+            if not result:
+                break
+            result -= members
+        return result
+
+
+def _union(sets: Iterable[set[_MemSeries]]) -> set[_MemSeries]:
+    out: set[_MemSeries] = set()
+    for members in sets:
+        out |= members
+    return out
+
+
+def _labels_of(series: _MemSeries) -> Labels:
+    return series.labels
