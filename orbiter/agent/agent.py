@@ -26,10 +26,12 @@ import psutil
 
 import orbiter
 from orbiter.agent import checkpoint
+from orbiter.agent.checks import CheckRunner, CheckSpec
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
 from orbiter.agent.containerizer.null import NullContainerizer
 from orbiter.agent.containerizer.process import ProcessContainerizer
 from orbiter.agent.host import detect_resources
+from orbiter.agent.hostmetrics import HostCollector
 from orbiter.agent.http_api import AgentHttp
 from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
@@ -73,6 +75,9 @@ class AgentSettings:
     hostname: str = ""
     advertise_host: str = ""
     status_retry_min: float = 10.0
+    # Disk usage of these paths (and the work dir) is exported for Satellite.
+    watch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
+    checks: list[CheckSpec] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -93,11 +98,17 @@ class Agent:
         self.containerizer: Containerizer = (
             NullContainerizer() if settings.containerizer == "null" else ProcessContainerizer()
         )
-        self.tasks: dict[str, AgentTask] = {}
+        # Keyed by (framework id, task id): task ids are unique only within a framework.
+        self.tasks: dict[tuple[str, str], AgentTask] = {}
         self.updates = StatusUpdateManager(retry_min=settings.status_retry_min)
         self.agent_id = ""
         self.resources = settings.resources or Resources.empty()
         self.metrics = AgentMetrics(self)
+        self.metrics.registry.register(
+            HostCollector(paths=[str(settings.work_dir), *settings.watch_paths])
+        )
+        self.checks = CheckRunner(settings.checks, cwd=settings.work_dir)
+        self.metrics.registry.register(self.checks.collector())
         self.registered = asyncio.Event()
         self.stopped = asyncio.Event()
         self.refused: str = ""
@@ -152,6 +163,7 @@ class Agent:
         self.http_address = f"{advertise}:{self._port}"
         self._save_meta()
         self._recover()
+        await self.checks.start()
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
     def _recover(self) -> None:
@@ -164,7 +176,7 @@ class Agent:
         """
         for sandbox, record in checkpoint.scan(self.settings.work_dir / "sandboxes"):
             task = AgentTask(record.framework_id, record.task, sandbox=sandbox)
-            self.tasks[record.task.task_id] = task
+            self.tasks[(record.framework_id, record.task.task_id)] = task
             if record.HasField("terminal"):
                 task.state = record.terminal.state
                 self.updates.add(record.framework_id, record.terminal)
@@ -189,6 +201,7 @@ class Agent:
                 *(t.container.kill(0.5) for t in self.tasks.values() if t.container is not None),
                 return_exceptions=True,
             )
+        await self.checks.stop()
         await self._http.stop()
         self.stopped.set()
 
@@ -315,15 +328,16 @@ class Agent:
                 self._kill(kill)
         elif kind == "status_acks":
             for ack in msg.status_acks.acks:
-                acked = self.updates.acknowledge(ack.task_id, ack.uuid)
+                key = (ack.framework_id, ack.task_id)
+                acked = self.updates.acknowledge(ack.framework_id, ack.task_id, ack.uuid)
                 if acked is not None and acked.state in TERMINAL:
-                    task = self.tasks.get(ack.task_id)
+                    task = self.tasks.get(key)
                     if (
                         task is not None
                         and task.state in TERMINAL
-                        and not self.updates.unacknowledged(ack.task_id)
+                        and not self.updates.unacknowledged(*key)
                     ):
-                        del self.tasks[ack.task_id]
+                        del self.tasks[key]
                         if task.sandbox is not None:
                             checkpoint.remove(task.sandbox)
             self._wake.set()
@@ -356,14 +370,15 @@ class Agent:
         if state in TERMINAL and task.sandbox is not None:
             checkpoint.write(task.sandbox, task.framework_id, task.info, None, status)
         self.counts[pb.TaskState.Name(state)] += 1
+        self.metrics.count_transition(state)
         self._wake.set()
 
     def _launch(self, framework_id: str, info: pb.TaskInfo) -> None:
-        if info.task_id in self.tasks:
+        if (framework_id, info.task_id) in self.tasks:
             log.warning("task %s is already on this agent; launch ignored", info.task_id)
             return
         task = AgentTask(framework_id, info, launched_at=time.time())
-        self.tasks[info.task_id] = task
+        self.tasks[(framework_id, info.task_id)] = task
         self.metrics.launches.inc()
         asyncio.get_running_loop().create_task(self._start(task))
 
@@ -411,7 +426,7 @@ class Agent:
         self._update(task, t.state, message, reason, t.exit_code)
 
     def _kill(self, kill: agent_pb2.MasterMessage.KillTask) -> None:
-        task = self.tasks.get(kill.task_id)
+        task = self.tasks.get((kill.framework_id, kill.task_id))
         if task is None:
             status = pb.TaskStatus(
                 task_id=kill.task_id,

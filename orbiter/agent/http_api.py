@@ -95,6 +95,7 @@ class AgentHttp:
                     for t in a.tasks.values()
                 ],
                 "status_updates_pending": len(a.updates),
+                "checks": a.checks.state(),
             }
         )
 
@@ -103,9 +104,10 @@ class AgentHttp:
         framework_id = request.query.get("framework_id", "")
         if not task_id:
             return _error(400, "task_id is required")
-        task = self.agent.tasks.get(task_id)
-        if task is not None:
-            framework_id = task.framework_id
+        if not framework_id:
+            owners = [fw for fw, tid in self.agent.tasks if tid == task_id]
+            if len(owners) == 1:
+                framework_id = owners[0]
         if not framework_id:
             return _error(
                 404,

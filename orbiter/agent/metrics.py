@@ -64,8 +64,30 @@ class AgentMetrics:
             "Tasks whose launch failed",
             registry=self.registry,
         )
+        # One counter per outcome, named as the alert rules use them (black-hole agent).
+        self._transitions = {
+            messages_pb2.TASK_RUNNING: "started",
+            messages_pb2.TASK_FINISHED: "finished",
+            messages_pb2.TASK_FAILED: "failed",
+            messages_pb2.TASK_ERROR: "failed",
+            messages_pb2.TASK_KILLED: "killed",
+            messages_pb2.TASK_LOST: "lost",
+        }
+        self._counters = {
+            name: Counter(
+                f"orbiter_agent_tasks_{name}",
+                f"Tasks on this agent that {'started running' if name == 'started' else name}",
+                registry=self.registry,
+            )
+            for name in ("started", "finished", "failed", "killed", "lost")
+        }
         self.registered = Gauge(
             "orbiter_agent_registered",
             "1 while registered with a master",
             registry=self.registry,
         )
+
+    def count_transition(self, state: int) -> None:
+        name = self._transitions.get(state)
+        if name is not None:
+            self._counters[name].inc()

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from orbiter.master.state import AgentStatus, FrameworkStatus
-from orbiter.proto import messages_pb2
+from orbiter.proto import master_pb2, messages_pb2
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -33,6 +33,29 @@ class _StateCollector(Collector):
         for status in AgentStatus:
             agents.add_metric([status.value], tally[status.value])
         yield agents
+        yield GaugeMetricFamily(
+            "orbiter_master_agents_registered",
+            "Agents admitted and not removed, whatever their link or maintenance mode",
+            value=sum(1 for a in core.agents.values() if a.status is not AgentStatus.GONE),
+        )
+        yield GaugeMetricFamily(
+            "orbiter_master_agents_active",
+            "Agents in service: connected and not deactivated, draining or drained",
+            value=sum(1 for a in core.agents.values() if a.in_service),
+        )
+        modes = GaugeMetricFamily(
+            "orbiter_master_agents_maintenance",
+            "Agents by maintenance mode and who set it",
+            labels=["mode", "by"],
+        )
+        tally_m = Tally(
+            (master_pb2.MaintenanceMode.Name(a.maintenance.mode).lower(), a.maintenance.by)
+            for a in core.agents.values()
+            if a.status is not AgentStatus.GONE
+        )
+        for (mode, by), n in sorted(tally_m.items()):
+            modes.add_metric([mode, by], n)
+        yield modes
         frameworks = GaugeMetricFamily(
             "orbiter_master_frameworks", "Frameworks by status", labels=["status"]
         )
