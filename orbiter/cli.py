@@ -130,59 +130,118 @@ async def _until_signalled() -> None:
 # ---------------------------------------------------------------------- servers
 
 
-def _master_settings(args: argparse.Namespace, work_dir: Path) -> Any:
+def _config(args: argparse.Namespace) -> Any:
+    """The configuration file's settings (validated), or the defaults."""
+    from orbiter.config import ConfigError, default_config, load_config
+
+    path = getattr(args, "config", None)
+    if not path:
+        return default_config()
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        raise UsageError(f"--config: {e}") from None
+
+
+def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> Any:
     from orbiter.master.server import MasterSettings
     from orbiter.master.state import MasterConfig
 
-    config = MasterConfig(
+    core = MasterConfig(
         offer_timeout=args.offer_timeout,
         agent_timeout=args.agent_timeout,
         agent_heartbeat_interval=min(5.0, args.agent_timeout / 3),
         allocation_interval=args.allocation_interval,
         framework_heartbeat_interval=args.framework_heartbeat_interval,
     )
+    satellite = None
+    if config.satellite_enabled and not args.no_satellite:
+        satellite = config.satellite
     return MasterSettings(
-        host=args.host, port=args.port, http_port=args.http_port, work_dir=work_dir, config=config
+        host=args.host,
+        port=args.port,
+        http_port=args.http_port,
+        work_dir=work_dir,
+        config=core,
+        satellite=satellite,
     )
+
+
+def _on_sighup(reload: Any) -> None:
+    """SIGHUP reloads the rule files; a bad file is refused and the old rules stay."""
+    from orbiter.satellite.rules import RuleFileInvalid
+
+    def handler() -> None:
+        try:
+            reload()
+        except (RuleFileInvalid, OSError) as e:
+            logging.getLogger("orbiter.satellite").error(
+                "rule reload refused, the old rules stay:\n%s", e
+            )
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, handler)
+
+
+async def _serve_until_stopped(stopped: asyncio.Event) -> bool:
+    """Wait for SIGINT/SIGTERM (True) or for the component to stop by itself (False)."""
+    stop = asyncio.create_task(_until_signalled())
+    ended = asyncio.create_task(stopped.wait())
+    await asyncio.wait({stop, ended}, return_when=asyncio.FIRST_COMPLETED)
+    return stop.done()
 
 
 async def _run_master(args: argparse.Namespace) -> int:
     from orbiter.master.server import MasterServer
 
-    server = MasterServer(_master_settings(args, Path(args.work_dir)))
-    await server.start()
+    config = _config(args)
+    server = MasterServer(_master_settings(args, Path(args.work_dir), config))
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
+    if server.satellite is not None:
+        _on_sighup(server.satellite.load_rules)
     print(
-        f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/",
+        f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
+        + ("  (satellite on)" if server.satellite is not None else ""),
         flush=True,
     )
-    stop = asyncio.create_task(_until_signalled())
-    stopped = asyncio.create_task(server.stopped.wait())
-    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    signalled = await _serve_until_stopped(server.stopped)
     await server.stop()
-    return 0 if stop.done() else 1
+    return 0 if signalled else 1
+
+
+def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> Any:
+    from orbiter.agent.agent import AgentSettings
+
+    values: dict[str, Any] = {
+        "master": args.master,
+        "work_dir": Path(args.work_dir),
+        "resources": _resources_flag(args.resources),
+        "attributes": _attributes_flag(getattr(args, "attributes", "")),
+        "containerizer": args.containerizer,
+        "host": args.host,
+        "watch_paths": list(config.agent.watch_paths),
+        "checks": list(config.agent.checks),
+    }
+    for name in ("http_port", "hostname"):
+        if hasattr(args, name):
+            values[name] = getattr(args, name)
+    values.update(overrides)
+    return AgentSettings(**values)
 
 
 async def _run_agent(args: argparse.Namespace) -> int:
-    from orbiter.agent.agent import Agent, AgentSettings
+    from orbiter.agent.agent import Agent
 
-    settings = AgentSettings(
-        master=args.master,
-        work_dir=Path(args.work_dir),
-        resources=_resources_flag(args.resources),
-        attributes=_attributes_flag(args.attributes),
-        containerizer=args.containerizer,
-        host=args.host,
-        http_port=args.http_port,
-        hostname=args.hostname,
-    )
-    agent = Agent(settings)
+    agent = Agent(_agent_settings(args, _config(args)))
     await agent.start()
     print(
-        f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}", flush=True
+        f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
+        flush=True,
     )
-    stop = asyncio.create_task(_until_signalled())
-    stopped = asyncio.create_task(agent.stopped.wait())
-    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    await _serve_until_stopped(agent.stopped)
     await agent.stop()
     if agent.refused:
         print(f"error: the master refused this agent: {agent.refused}", file=sys.stderr)
@@ -191,28 +250,49 @@ async def _run_agent(args: argparse.Namespace) -> int:
 
 
 async def _run_up(args: argparse.Namespace) -> int:
-    from orbiter.agent.agent import Agent, AgentSettings
-    from orbiter.agent.host import detect_resources
     from orbiter.master.server import MasterServer
 
+    config = _config(args)
     root = Path(args.work_dir)
-    server = MasterServer(_master_settings(args, root / "master"))
-    await server.start()
+    server = MasterServer(_master_settings(args, root / "master", config))
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
+    if server.satellite is not None:
+        _on_sighup(server.satellite.load_rules)
+    agents: list[Any] = []
+    try:
+        return await _up(args, config, root, server, agents)
+    finally:
+        print("stopping: killing tasks, stopping agents and master", flush=True)
+        for agent in agents:
+            await agent.stop(kill_tasks=True)
+        await server.stop()
+        print("stopped", flush=True)
+
+
+async def _up(
+    args: argparse.Namespace, config: Any, root: Path, server: Any, agents: list[Any]
+) -> int:
+    from orbiter.agent.agent import Agent
+    from orbiter.agent.host import detect_resources
+
     master = server.info.grpc_address
-    agents = []
     for i in range(args.agents):
         work = root / f"agent-{i}"
         resources = _resources_flag(args.resources) or detect_resources(work, args.agents, i)
-        agent = Agent(
-            AgentSettings(
-                master=master,
-                work_dir=work,
-                resources=resources,
-                containerizer=args.containerizer,
-                host=args.host,
-                attributes={"agent_index": str(i)},
-            )
+        args.master = master
+        settings = _agent_settings(
+            args,
+            config,
+            work_dir=work,
+            resources=resources,
+            attributes={"agent_index": str(i)},
+            http_port=0,
         )
+        agent = Agent(settings)
         await agent.start()
         agents.append(agent)
     for agent in agents:
@@ -222,6 +302,16 @@ async def _run_up(args: argparse.Namespace) -> int:
         ["master gRPC", master, "clients: --master / ORBITER_MASTER"],
         ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"],
     ]
+    if server.satellite is not None:
+        sat = server.satellite
+        rows.append(
+            [
+                "satellite",
+                "in the master",
+                f"{sum(len(g.rules) for g in sat.groups)} rules, scrape every "
+                f"{sat.config.scrape_interval:g}s; orbiter alerts",
+            ]
+        )
     for agent in agents:
         rows.append(
             [f"agent {agent.agent_id}", f"http://{agent.http_address}/", agent.resources.format()]
@@ -230,14 +320,46 @@ async def _run_up(args: argparse.Namespace) -> int:
     print(tabulate(rows, tablefmt="plain"))
     print(f"\nTry:  orbiter execute --master {master} --name hello --command 'echo hello'")
     print("      orbiter agents    orbiter tasks\nCtrl-C stops the cluster.", flush=True)
-    stop = asyncio.create_task(_until_signalled())
-    stopped = asyncio.create_task(server.stopped.wait())
-    await asyncio.wait({stop, stopped}, return_when=asyncio.FIRST_COMPLETED)
-    print("stopping: killing tasks, stopping agents and master", flush=True)
-    for agent in agents:
-        await agent.stop(kill_tasks=True)
-    await server.stop()
-    print("stopped", flush=True)
+    await _serve_until_stopped(server.stopped)
+    return 0
+
+
+async def _run_satellite(args: argparse.Namespace) -> int:
+    """Satellite on its own, watching and acting through the master's operator API."""
+    from aiohttp import web
+
+    from orbiter.satellite import http_api as satellite_http
+    from orbiter.satellite.cluster import HttpCluster
+    from orbiter.satellite.service import Satellite
+
+    config = _config(args)
+    cluster = HttpCluster(master_http(args.master))
+    satellite = Satellite(config.satellite, cluster, Path(args.work_dir))
+    await satellite.start()
+    _on_sighup(satellite.load_rules)
+    app = web.Application()
+    satellite_http.add_routes(app, satellite)
+
+    async def metrics(request: web.Request) -> web.Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return web.Response(
+            body=generate_latest(satellite.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.http_port)
+    await site.start()
+    print(
+        f"satellite watching master {args.master}; API http://{args.host}:{args.http_port}/",
+        flush=True,
+    )
+    await _serve_until_stopped(asyncio.Event())
+    await satellite.stop()
+    await cluster.close()
+    await runner.cleanup()
     return 0
 
 
@@ -430,6 +552,100 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return 0
 
 
+def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> Any:
+    """Ask the Satellite API: a standalone one (--satellite) or the master's."""
+    base = args.satellite or master_http(args.master)
+    url = f"http://{base}{path}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode(errors="replace")
+        if e.code == 404 and not args.satellite:
+            raise UsageError(
+                "this master runs no Satellite; start it without --no-satellite, or point "
+                "--satellite / ORBITER_SATELLITE at a standalone one"
+            ) from None
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(text)
+            text = parsed.get("error", text) + (
+                "\n" + parsed["details"] if parsed.get("details") else ""
+            )
+        raise UsageError(text) from None
+    except urllib.error.URLError as e:
+        raise UsageError(f"cannot reach Satellite at {url}: {e.reason}") from None
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    data = _satellite_json(args, "/api/v1/alerts")
+    rows = [
+        [
+            a["labels"].get("alertname", ""),
+            a["state"],
+            a["labels"].get("agent", "") or "-",
+            a["labels"].get("action", "") or "-",
+            _ago(a["fired_at"] or a["active_at"]),
+            (a["annotations"].get("summary", "") or "")[:70],
+        ]
+        for a in data["alerts"]
+    ]
+    _print(data, rows, ["ALERT", "STATE", "AGENT", "ACTION", "SINCE", "SUMMARY"], args.json)
+    return 0
+
+
+def cmd_satellite(args: argparse.Namespace) -> int:
+    if args.action is None:
+        return asyncio.run(_run_satellite(args))
+    if args.action == "targets":
+        data = _satellite_json(args, "/api/v1/satellite/targets")
+        rows = [
+            [
+                t["url"],
+                t["labels"].get("agent", t["labels"].get("job", "")),
+                "up" if t["up"] else "DOWN",
+                _ago(t["last_scrape"]),
+                t["samples"],
+                t["last_error"][:50],
+            ]
+            for t in data["targets"]
+        ]
+        _print(data, rows, ["URL", "AGENT", "STATE", "SCRAPED", "SAMPLES", "ERROR"], args.json)
+        return 0
+    data = _satellite_json(args, f"/api/v1/satellite/events?limit={args.limit}")
+    rows = [
+        [
+            time.strftime("%H:%M:%S", time.localtime(e["time"])),
+            e["outcome"],
+            e["action"],
+            e["agent"],
+            e["rule"],
+            e["reason"][:80],
+        ]
+        for e in data["events"]
+    ]
+    _print(data, rows, ["TIME", "OUTCOME", "ACTION", "AGENT", "RULE", "REASON"], args.json)
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from orbiter.satellite import rules_cli
+
+    if args.rules_command == "check":
+        return rules_cli.check_main(args.files)
+    if args.rules_command == "test":
+        return rules_cli.test_main(args.files)
+    data = _satellite_json(args, "/api/v1/rules/reload", {})
+    print(f"reloaded: {data['groups']} group(s), {data['rules']} rule(s)")
+    return 0
+
+
 def cmd_execute(args: argparse.Namespace) -> int:
     from orbiter.framework.execute import ExecuteSpec, execute
 
@@ -459,6 +675,14 @@ def _add_master_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_satellite_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--satellite",
+        default=os.environ.get("ORBITER_SATELLITE", ""),
+        help="HTTP address of a standalone Satellite (default: the one in the master)",
+    )
+
+
 def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
@@ -484,6 +708,12 @@ def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
         default=1.0,
         help="seconds between allocation rounds",
     )
+    p.add_argument(
+        "--config",
+        default=os.environ.get("ORBITER_CONFIG"),
+        help="YAML configuration file (env ORBITER_CONFIG)",
+    )
+    p.add_argument("--no-satellite", action="store_true", help="run without Satellite")
     p.add_argument(
         "--framework-heartbeat-interval",
         type=_positive,
@@ -517,6 +747,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    p.add_argument(
+        "--config",
+        default=os.environ.get("ORBITER_CONFIG"),
+        help="YAML configuration file: checks, watched paths (env ORBITER_CONFIG)",
+    )
 
     p = sub.add_parser("execute", help="run a command as tasks and follow them")
     _add_master_flag(p)
@@ -571,6 +806,35 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--state", choices=["active", "inactive"], required=True)
             p.add_argument("--for", dest="duration", type=_duration, required=True, help="e.g. 2h")
 
+    p = sub.add_parser(
+        "satellite",
+        help="run Satellite on its own (no ACTION), or list its events or targets",
+    )
+    p.add_argument("action", nargs="?", choices=["events", "targets"], help="what to list")
+    _add_master_flag(p)
+    _add_satellite_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--limit", type=_count, default=50, help="events to show (default 50)")
+    p.add_argument("--config", default=os.environ.get("ORBITER_CONFIG"), help="YAML config")
+    p.add_argument("--host", default="127.0.0.1", help="address for its HTTP API")
+    p.add_argument("--http-port", type=_port, default=5052, help="its HTTP API port")
+    p.add_argument("--work-dir", default=".orbiter/satellite", help="events, spool, history")
+
+    p = sub.add_parser("alerts", help="list active alerts")
+    _add_master_flag(p)
+    _add_satellite_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    p = sub.add_parser("rules", help="check, test or reload alert rule files")
+    rules = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    q = rules.add_parser("check", help="validate rule files like `promtool check rules`")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q = rules.add_parser("test", help="run rule unit tests like `promtool test rules`")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q = rules.add_parser("reload", help="reload the running Satellite's rule files")
+    _add_master_flag(q)
+    _add_satellite_flag(q)
+
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
     p.add_argument("task_id")
@@ -583,6 +847,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if hasattr(args, "master"):
             host_port(args.master)
+        if args.subcommand == "satellite" and args.action is None:
+            _setup_logging(args.verbose)
         if args.subcommand in ("up", "master", "agent"):
             _setup_logging(args.verbose)
             runner = {"up": _run_up, "master": _run_master, "agent": _run_agent}[args.subcommand]
@@ -602,6 +868,9 @@ def main(argv: list[str] | None = None) -> int:
             "reactivate": cmd_maintenance,
             "pin": cmd_maintenance,
             "unpin": cmd_maintenance,
+            "alerts": cmd_alerts,
+            "satellite": cmd_satellite,
+            "rules": cmd_rules,
         }[args.subcommand](args)
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)

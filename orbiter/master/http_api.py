@@ -18,6 +18,7 @@ from orbiter.errors import OrbiterError
 from orbiter.master import views
 from orbiter.master.openapi import DOCUMENT
 from orbiter.proto import messages_pb2
+from orbiter.satellite import http_api as satellite_http
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -58,6 +59,8 @@ class HttpServer:
         r.add_post("/api/v1/agents/{agent_id}/reactivate", self.reactivate)
         r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
+        if server.satellite is not None:
+            satellite_http.add_routes(self.app, server.satellite)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> None:

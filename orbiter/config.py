@@ -1,0 +1,278 @@
+"""Orbiter's YAML configuration file, validated before anything starts.
+
+A wrong key or value stops the process with the file, the line and what was
+expected (e.g. `orbiter.yml:7: satellite.policy.max_unhealthy_fraction must
+be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
+
+    satellite:
+      enabled: true
+      rule_files: [alerts/default.rules.yml]
+      scrape_interval: 15s
+      scrape_timeout: 10s
+      evaluation_interval: 15s
+      webhooks: [http://127.0.0.1:9099/alerts]
+      external_labels: {cluster: prod}
+      policy:
+        max_unhealthy_fraction: 0.3
+        max_actions_per_window: 5
+        window: 10m
+        min_active_agents: 1
+        cooldown: 5m
+        flap_limit: 3
+        flap_window: 1h
+        dry_run: false
+    agent:
+      watch_paths: [/tmp, /var/lib/docker]
+      checks:
+        - {name: disk-writable, command: "touch x && rm x", interval: 30s, timeout: 5s}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orbiter.agent.checks import CheckSpec
+from orbiter.durations import parse_duration
+from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
+from orbiter.satellite.service import SatelliteConfig
+
+DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "default.rules.yml"
+
+
+class ConfigError(ValueError):
+    """A configuration file that cannot be used; the message says where and what."""
+
+
+@dataclass
+class AgentConfig:
+    watch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
+    checks: list[CheckSpec] = field(default_factory=list)
+
+
+@dataclass
+class OrbiterConfig:
+    satellite: SatelliteConfig = field(default_factory=SatelliteConfig)
+    satellite_enabled: bool = True
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    source: str = "(defaults)"
+
+
+def default_config() -> OrbiterConfig:
+    cfg = OrbiterConfig()
+    if DEFAULT_RULES.exists():
+        cfg.satellite.rule_files = [str(DEFAULT_RULES)]
+    return cfg
+
+
+class _Reader:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {message}")
+
+    def mapping(self, node: yaml.Node, where: str, keys: set[str]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping of {', '.join(sorted(keys))}")
+        out: dict[str, yaml.Node] = {}
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode) or k.value not in keys:
+                raise self.fail(
+                    k,
+                    f"unknown key {where}.{getattr(k, 'value', '?')}; expected one of "
+                    + ", ".join(sorted(keys)),
+                )
+            if k.value in out:
+                raise self.fail(k, f"{where}.{k.value} is given twice")
+            out[k.value] = v
+        return out
+
+    def scalar(self, node: yaml.Node, where: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, f"{where} must be a single value")
+        return yaml.safe_load(yaml.serialize(node))
+
+    def string(self, node: yaml.Node, where: str) -> str:
+        v = self.scalar(node, where)
+        if not isinstance(v, str) or not v:
+            raise self.fail(node, f"{where} must be a non-empty string, got {v!r}")
+        return v
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        v = self.scalar(node, where)
+        if not isinstance(v, bool):
+            raise self.fail(node, f"{where} must be true or false, got {v!r}")
+        return v
+
+    def number(self, node: yaml.Node, where: str) -> float:
+        v = self.scalar(node, where)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            raise self.fail(node, f"{where} must be a number, got {v!r}")
+        return float(v)
+
+    def whole(self, node: yaml.Node, where: str) -> int:
+        v = self.scalar(node, where)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise self.fail(node, f"{where} must be a whole number >= 0, got {v!r}")
+        return v
+
+    def duration(self, node: yaml.Node, where: str, positive: bool = True) -> float:
+        v = self.scalar(node, where)
+        try:
+            seconds = parse_duration(str(v))
+        except ValueError as e:
+            raise self.fail(node, f"{where}: {e}") from None
+        if positive and seconds <= 0:
+            raise self.fail(node, f"{where} must be longer than 0s")
+        return seconds
+
+    def strings(self, node: yaml.Node, where: str) -> list[str]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"{where} must be a list of strings")
+        return [self.string(n, f"{where}[{i}]") for i, n in enumerate(node.value)]
+
+
+def load_config(path: str | Path) -> OrbiterConfig:
+    """Read and validate a configuration file; unset values keep their defaults."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the configuration file: {e.strerror}") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    cfg = default_config()
+    cfg.source = str(p)
+    if root is None:
+        return cfg
+    r = _Reader(str(p))
+    top = r.mapping(root, "the file", {"satellite", "agent"})
+    if "satellite" in top:
+        _satellite(r, top["satellite"], cfg, p.parent)
+    if "agent" in top:
+        _agent(r, top["agent"], cfg)
+    return cfg
+
+
+def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> None:
+    keys = {
+        "enabled",
+        "rule_files",
+        "scrape_interval",
+        "scrape_timeout",
+        "evaluation_interval",
+        "webhooks",
+        "external_labels",
+        "external_url",
+        "policy",
+    }
+    m = r.mapping(node, "satellite", keys)
+    s = cfg.satellite
+    if "enabled" in m:
+        cfg.satellite_enabled = r.boolean(m["enabled"], "satellite.enabled")
+    if "rule_files" in m:
+        files = r.strings(m["rule_files"], "satellite.rule_files")
+        s.rule_files = [str(base / f) if not Path(f).is_absolute() else f for f in files]
+        for f, n in zip(s.rule_files, m["rule_files"].value, strict=True):
+            if not Path(f).exists():
+                raise r.fail(n, f"satellite.rule_files: {f} does not exist")
+    for name in ("scrape_interval", "scrape_timeout", "evaluation_interval"):
+        if name in m:
+            setattr(s, name, r.duration(m[name], f"satellite.{name}"))
+    if s.scrape_timeout > s.scrape_interval:
+        where = m.get("scrape_timeout") or m.get("scrape_interval") or node
+        raise r.fail(where, "satellite.scrape_timeout must not exceed scrape_interval")
+    if "webhooks" in m:
+        s.webhooks = r.strings(m["webhooks"], "satellite.webhooks")
+        for url, n in zip(s.webhooks, m["webhooks"].value, strict=True):
+            if not url.startswith(("http://", "https://")):
+                raise r.fail(n, f"satellite.webhooks: {url!r} is not an http(s) URL")
+    if "external_labels" in m:
+        node_l = m["external_labels"]
+        if not isinstance(node_l, yaml.MappingNode):
+            raise r.fail(node_l, "satellite.external_labels must be a mapping of name: value")
+        s.external_labels = {
+            r.string(k, "satellite.external_labels key"): r.string(v, f"external_labels.{k.value}")
+            for k, v in node_l.value
+        }
+    if "external_url" in m:
+        s.external_url = r.string(m["external_url"], "satellite.external_url")
+    if "policy" in m:
+        s.policy = _policy(r, m["policy"])
+
+
+def _policy(r: _Reader, node: yaml.Node) -> PolicyConfig:
+    keys = {
+        "max_unhealthy_fraction",
+        "max_actions_per_window",
+        "window",
+        "min_active_agents",
+        "cooldown",
+        "flap_limit",
+        "flap_window",
+        "dry_run",
+    }
+    m = r.mapping(node, "satellite.policy", keys)
+    values: dict[str, Any] = {}
+    w = "satellite.policy."
+    if "max_unhealthy_fraction" in m:
+        values["max_unhealthy_fraction"] = r.number(
+            m["max_unhealthy_fraction"], w + "max_unhealthy_fraction"
+        )
+    for name in ("max_actions_per_window", "min_active_agents", "flap_limit"):
+        if name in m:
+            values[name] = r.whole(m[name], w + name)
+    if "window" in m:
+        values["window_seconds"] = r.duration(m["window"], w + "window")
+    if "cooldown" in m:
+        values["cooldown_seconds"] = r.duration(m["cooldown"], w + "cooldown", positive=False)
+    if "flap_window" in m:
+        values["flap_window_seconds"] = r.duration(m["flap_window"], w + "flap_window")
+    if "dry_run" in m:
+        values["dry_run"] = r.boolean(m["dry_run"], w + "dry_run")
+    policy = PolicyConfig(**values)
+    try:
+        policy.validate()
+    except InvalidPolicyConfig as e:
+        raise r.fail(node, f"satellite.policy: {e}") from None
+    return policy
+
+
+def _agent(r: _Reader, node: yaml.Node, cfg: OrbiterConfig) -> None:
+    m = r.mapping(node, "agent", {"watch_paths", "checks"})
+    if "watch_paths" in m:
+        cfg.agent.watch_paths = r.strings(m["watch_paths"], "agent.watch_paths")
+    if "checks" in m:
+        seq = m["checks"]
+        if not isinstance(seq, yaml.SequenceNode):
+            raise r.fail(seq, "agent.checks must be a list of checks")
+        checks = []
+        for i, n in enumerate(seq.value):
+            where = f"agent.checks[{i}]"
+            c = r.mapping(n, where, {"name", "command", "interval", "timeout"})
+            for req in ("name", "command"):
+                if req not in c:
+                    raise r.fail(n, f"{where} needs {req}")
+            spec = CheckSpec(
+                name=r.string(c["name"], where + ".name"),
+                command=r.string(c["command"], where + ".command"),
+                interval=r.duration(c["interval"], where + ".interval")
+                if "interval" in c
+                else 30.0,
+                timeout=r.duration(c["timeout"], where + ".timeout") if "timeout" in c else 10.0,
+            )
+            try:
+                spec.validate()
+            except ValueError as e:
+                raise r.fail(n, f"{where}: {e}") from None
+            if any(x.name == spec.name for x in checks):
+                raise r.fail(n, f"{where}: a check named {spec.name!r} is defined twice")
+            checks.append(spec)
+        cfg.agent.checks = checks

@@ -1,0 +1,145 @@
+"""The two ways Satellite reaches the cluster: inside the leading master, or
+over the master's operator HTTP API (`orbiter satellite --master ...`)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from orbiter.proto import master_pb2
+from orbiter.satellite.policy import Action, AgentSnapshot, Pin
+from orbiter.satellite.scrape import Target
+from orbiter.satellite.series import labels_of
+
+if TYPE_CHECKING:
+    from orbiter.master.server import MasterServer
+
+_MODES = {
+    master_pb2.ACTIVE: "active",
+    master_pb2.DEACTIVATED: "deactivated",
+    master_pb2.DRAINING: "draining",
+    master_pb2.DRAINED: "drained",
+}
+DRAIN_GRACE = 30.0
+
+
+def agent_target(agent_id: str, http_address: str) -> Target:
+    return Target(
+        f"http://{http_address}/metrics",
+        labels_of({"job": "agent", "instance": http_address, "agent": agent_id}),
+    )
+
+
+def master_target(http_address: str) -> Target:
+    return Target(
+        f"http://{http_address}/metrics", labels_of({"job": "master", "instance": http_address})
+    )
+
+
+class MasterCluster:
+    """Satellite inside the master: reads its state, acts through its state machine."""
+
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    async def targets(self) -> list[Target]:
+        core = self.server.core
+        assert core is not None
+        out = [master_target(self.server.info.http_address)]
+        for agent in core.agents.values():
+            if agent.status.value != "gone":
+                out.append(agent_target(agent.id, agent.info.http_address))
+        return out
+
+    async def agents(self) -> list[AgentSnapshot]:
+        core = self.server.core
+        assert core is not None
+        out = []
+        for a in core.agents.values():
+            if a.status.value == "gone":
+                continue
+            pin = Pin(a.pin.state, a.pin.until, a.pin.reason) if a.pin is not None else None
+            out.append(
+                AgentSnapshot(
+                    id=a.id,
+                    maintenance=_MODES[a.maintenance.mode],
+                    taken_out_by=a.maintenance.by if a.maintenance.mode else "",
+                    connected=a.status.value == "connected",
+                    pin=pin,
+                )
+            )
+        return out
+
+    async def act(self, agent_id: str, action: Action, reason: str) -> None:
+        core = self.server.core
+        assert core is not None
+        now = time.time()
+        if action is Action.DEACTIVATE:
+            effects = core.deactivate(agent_id, "satellite", reason, now)
+        elif action is Action.DRAIN:
+            effects = core.drain(agent_id, DRAIN_GRACE, "satellite", reason, now)
+        else:
+            effects = core.reactivate(agent_id, "satellite", reason, now)
+        self.server.submit(effects)
+        await self.server.durable()
+
+
+class HttpCluster:
+    """Satellite on its own: the master's operator API is its view and its hands."""
+
+    def __init__(self, http_address: str) -> None:
+        self.base = f"http://{http_address}"
+        self.http_address = http_address
+        self._session: aiohttp.ClientSession | None = None
+
+    def _s(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _agents(self) -> list[dict[str, Any]]:
+        async with self._s().get(f"{self.base}/api/v1/agents") as resp:
+            resp.raise_for_status()
+            return (await resp.json())["agents"]
+
+    async def targets(self) -> list[Target]:
+        agents = await self._agents()
+        return [master_target(self.http_address)] + [
+            agent_target(a["id"], a["http_address"]) for a in agents if a["status"] != "gone"
+        ]
+
+    async def agents(self) -> list[AgentSnapshot]:
+        out = []
+        for a in await self._agents():
+            if a["status"] == "gone":
+                continue
+            m = a["maintenance"]
+            pin = a.get("pin")
+            out.append(
+                AgentSnapshot(
+                    id=a["id"],
+                    maintenance=m["mode"],
+                    taken_out_by=m["by"] if m["mode"] != "active" else "",
+                    connected=a["status"] == "connected",
+                    pin=Pin(pin["state"], pin["until"], pin["reason"]) if pin else None,
+                )
+            )
+        return out
+
+    async def act(self, agent_id: str, action: Action, reason: str) -> None:
+        body: dict[str, Any] = {"by": "satellite", "reason": reason}
+        if action is Action.DRAIN:
+            body["grace"] = DRAIN_GRACE
+        url = f"{self.base}/api/v1/agents/{agent_id}/{action.value}"
+        async with self._s().post(url, json=body) as resp:
+            if resp.status >= 400:
+                raise RuntimeError((await resp.json()).get("error", f"HTTP {resp.status}"))
+
+
+__all__ = ["HttpCluster", "MasterCluster"]

@@ -1,0 +1,187 @@
+"""Scrape every target's /metrics into the TSDB, as Prometheus's scrape loop does.
+
+Each target gets its own loop on the shared asyncio loop, started and
+stopped as targets come and go. A successful scrape appends every sample
+with the target's labels added (job, instance, agent) and marks series that
+vanished stale; a failed one marks all the target's series stale. Either way
+`up`, `scrape_duration_seconds` and `scrape_samples_scraped` are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from orbiter.satellite.exposition import CachedSeries, ExpositionError, ScrapeCache
+from orbiter.satellite.series import Labels, labels_of
+from orbiter.satellite.tsdb import TSDB
+
+log = logging.getLogger("orbiter.satellite")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Something to scrape: its URL and the labels every sample of it gets."""
+
+    url: str
+    labels: Labels
+
+    @property
+    def instance(self) -> str:
+        return dict(self.labels).get("instance", self.url)
+
+
+class _WithTargetLabels:
+    """A scraped series with the target's labels merged in; the TSDB keeps its ref here."""
+
+    __slots__ = ("labels", "ref")
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.ref: object | None = None
+
+
+@dataclass
+class _TargetState:
+    target: Target
+    cache: ScrapeCache = field(default_factory=ScrapeCache)
+    merged: dict[CachedSeries, _WithTargetLabels] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    last_error: str = ""
+    last_scrape: float = 0.0
+    last_duration: float = 0.0
+    up: bool = False
+    samples: int = 0
+
+
+def merge_labels(series: Labels, target: Labels) -> Labels:
+    """Target labels win over the exposed ones, as with Prometheus's honor_labels: false."""
+    names = {k for k, _ in target}
+    return tuple(sorted([*(kv for kv in series if kv[0] not in names), *target]))
+
+
+class Scraper:
+    def __init__(
+        self,
+        tsdb: TSDB,
+        interval: float,
+        timeout: float,
+        on_scrape: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.tsdb = tsdb
+        self.interval = interval
+        self.timeout = timeout
+        self.targets: dict[str, _TargetState] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._on_scrape = on_scrape
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            headers={"Accept": "text/plain;version=0.0.4"},
+        )
+
+    async def stop(self) -> None:
+        for state in self.targets.values():
+            if state.task is not None:
+                state.task.cancel()
+        for state in self.targets.values():
+            if state.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await state.task
+        self.targets.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    def sync(self, targets: Sequence[Target]) -> None:
+        """Follow the cluster: start loops for new targets, stop those that left."""
+        wanted = {t.url: t for t in targets}
+        for url in list(self.targets):
+            if url not in wanted or wanted[url] != self.targets[url].target:
+                state = self.targets.pop(url)
+                if state.task is not None:
+                    state.task.cancel()
+                self.tsdb.mark_target_down(url, int(time.time() * 1000))
+        for url, target in wanted.items():
+            if url not in self.targets:
+                state = _TargetState(target)
+                self.targets[url] = state
+                state.task = asyncio.create_task(self._loop(state), name=f"scrape {url}")
+
+    async def _loop(self, state: _TargetState) -> None:
+        # Spread targets over the interval so scrapes do not all land at once.
+        offset = (hash(state.target.url) % 1000) / 1000 * self.interval
+        await asyncio.sleep(offset)
+        while True:
+            started = time.monotonic()
+            await self.scrape(state)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def scrape(self, state: _TargetState) -> None:
+        """One scrape of one target, recorded in the TSDB."""
+        assert self._session is not None
+        target = state.target
+        t_ms = int(time.time() * 1000)
+        started = time.perf_counter()
+        text = ""
+        try:
+            async with self._session.get(target.url) as resp:
+                if resp.status != 200:
+                    raise ConnectionError(f"HTTP {resp.status}")
+                text = await resp.text()
+            rows = state.cache.parse_into(text)
+        except (aiohttp.ClientError, TimeoutError, ConnectionError, ExpositionError) as e:
+            state.up = False
+            state.last_error = str(e) or type(e).__name__
+            self.tsdb.mark_target_down(target.url, t_ms)
+            samples = 0
+        else:
+            merged = state.merged
+            out = []
+            for series, value, stamp in rows:
+                ref = merged.get(series)
+                if ref is None:
+                    ref = merged[series] = _WithTargetLabels(
+                        merge_labels(series.labels, target.labels)
+                    )
+                out.append((ref, value, stamp))
+            if len(merged) > 2 * len(rows) + 100:  # series churned: keep only the live ones
+                state.merged = {series: merged[series] for series, _, _ in rows}
+            self.tsdb.append_scrape(target.url, out, t_ms)
+            state.up = True
+            state.last_error = ""
+            samples = len(rows)
+        duration = time.perf_counter() - started
+        state.last_scrape = time.time()
+        state.last_duration = duration
+        state.samples = samples
+        base = dict(target.labels)
+        for name, value in (
+            ("up", 1.0 if state.up else 0.0),
+            ("scrape_duration_seconds", duration),
+            ("scrape_samples_scraped", float(samples)),
+        ):
+            with contextlib.suppress(ValueError):
+                self.tsdb.append(labels_of({**base, "__name__": name}), t_ms, value)
+        if self._on_scrape is not None:
+            await self._on_scrape()
+
+    def status(self) -> list[dict[str, object]]:
+        return [
+            {
+                "url": s.target.url,
+                "labels": dict(s.target.labels),
+                "up": s.up,
+                "last_scrape": s.last_scrape or None,
+                "last_duration_seconds": s.last_duration,
+                "samples": s.samples,
+                "last_error": s.last_error,
+            }
+            for s in self.targets.values()
+        ]

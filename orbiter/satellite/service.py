@@ -1,0 +1,435 @@
+"""Satellite's shell: scrape, evaluate rules, notify, and act through the policy.
+
+Data flows one way: targets from the cluster → scrape → TSDB → rule groups
+(recording rules, alerts with ALERTS series) → notifications and action
+requests → the pure safety policy → maintenance calls on the master. Every
+policy decision, taken, refused or dry-run, becomes an event: kept in memory
+for the API, appended to an events file, and counted in metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
+from orbiter.alerts.payload import Notification
+from orbiter.satellite.policy import (
+    Action,
+    ActionRequest,
+    AgentSnapshot,
+    ClusterAlert,
+    Decision,
+    Outcome,
+    PolicyConfig,
+    PolicyState,
+    decide,
+)
+from orbiter.satellite.promql import engine
+from orbiter.satellite.rules import (
+    AlertState,
+    GroupState,
+    RuleGroup,
+    engine_query,
+    evaluate_group,
+    load_rule_files,
+)
+from orbiter.satellite.scrape import Scraper, Target
+from orbiter.satellite.tsdb import TSDB
+
+log = logging.getLogger("orbiter.satellite")
+
+EVENTS_KEPT = 1000
+LOOKBACK_MS = 300_000
+
+
+@dataclass
+class SatelliteConfig:
+    rule_files: list[str] = field(default_factory=list)
+    scrape_interval: float = 15.0
+    scrape_timeout: float = 10.0
+    evaluation_interval: float = 15.0
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    webhooks: list[str] = field(default_factory=list)
+    external_labels: dict[str, str] = field(default_factory=dict)
+    external_url: str = ""
+
+
+class Cluster(Protocol):
+    """How Satellite sees and acts on the cluster: in the master, or over its HTTP API."""
+
+    async def targets(self) -> list[Target]: ...
+
+    async def agents(self) -> list[AgentSnapshot]: ...
+
+    async def act(self, agent_id: str, action: Action, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    rule: str
+    agent: str
+    action: str
+    outcome: str
+    reason: str
+
+
+class Satellite:
+    def __init__(
+        self,
+        config: SatelliteConfig,
+        cluster: Cluster,
+        work_dir: Path,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.config = config
+        self.cluster = cluster
+        self.work_dir = work_dir
+        self.tsdb = TSDB()
+        self.groups: list[RuleGroup] = []
+        self.group_states: dict[tuple[str, str], GroupState] = {}
+        self.policy_state = PolicyState()
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self.cluster_alerts: dict[str, ClusterAlert] = {}
+        self.scraper = Scraper(self.tsdb, config.scrape_interval, config.scrape_timeout)
+        reg = registry or CollectorRegistry()
+        self.registry = reg
+        receivers: list[Any] = [LogReceiver()]
+        for i, url in enumerate(config.webhooks):
+            receivers.append(
+                WebhookReceiver(
+                    f"webhook-{i}",
+                    url,
+                    work_dir / "spool",
+                    registry=reg,
+                    external_url=config.external_url,
+                )
+            )
+        self.notifier = Notifier(receivers)
+        self._task: asyncio.Task[None] | None = None
+        self.last_evaluation = 0.0
+        self.evaluated = asyncio.Event()
+        self.m_decisions = Counter(
+            "orbiter_satellite_decisions",
+            "Policy decisions by action and outcome",
+            ["action", "outcome"],
+            registry=reg,
+        )
+        self.m_eval_seconds = Histogram(
+            "orbiter_satellite_evaluation_duration_seconds",
+            "Time one evaluation round of every rule group takes",
+            registry=reg,
+            buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.m_rule_failures = Counter(
+            "orbiter_satellite_rule_evaluation_failures",
+            "Rule evaluations that failed",
+            registry=reg,
+        )
+        self.m_series = Gauge(
+            "orbiter_satellite_series", "Series held in Satellite's TSDB", registry=reg
+        )
+        self.m_alerts = Gauge(
+            "orbiter_satellite_alerts", "Active alerts by state", ["state"], registry=reg
+        )
+
+    # ------------------------------------------------------------------ rules
+
+    def load_rules(self) -> list[RuleGroup]:
+        """Load every rule file; raises RuleFileInvalid and keeps the old rules if any is bad."""
+        groups = load_rule_files(self.config.rule_files)
+        longest = max((engine.max_range_ms(r.expr) for g in groups for r in g.rules), default=0)
+        self.tsdb.retention_ms = max(longest + LOOKBACK_MS, 3_600_000)
+        old = self.group_states
+        self.group_states = {
+            (g.file, g.name): old.get((g.file, g.name)) or GroupState.initial(g) for g in groups
+        }
+        # A group whose rules changed starts over, as Prometheus does on reload.
+        for g in groups:
+            state = self.group_states[(g.file, g.name)]
+            if len(state.alerts) != len(g.rules):
+                self.group_states[(g.file, g.name)] = GroupState.initial(g)
+        self.groups = groups
+        log.info(
+            "loaded %d rule group(s), %d rule(s) from %d file(s)",
+            len(groups),
+            sum(len(g.rules) for g in groups),
+            len(self.config.rule_files),
+        )
+        return groups
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._load_events()
+        self._load_policy_state()
+        self.load_rules()
+        await self.scraper.start()
+        await self.notifier.start()
+        self._task = asyncio.create_task(self._run(), name="satellite")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self.scraper.stop()
+        await self.notifier.stop()
+
+    async def _run(self) -> None:
+        interval = self.config.evaluation_interval
+        while True:
+            started = time.monotonic()
+            try:
+                self.scraper.sync(await self.cluster.targets())
+                await self.evaluate(time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("satellite round failed")
+            await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
+
+    # ------------------------------------------------------------------ one round
+
+    async def evaluate(self, now: float) -> None:
+        """Evaluate every group at `now`, notify, and let the policy act."""
+        t_ms = int(now * 1000)
+        started = time.perf_counter()
+        transitions: list[Notification] = []
+        requests: list[ActionRequest] = []
+        counts = {"pending": 0, "firing": 0}
+        step = int(self.config.evaluation_interval * 1000)
+        query = engine_query(self.tsdb, LOOKBACK_MS, subquery_step_ms=step)
+        for group in self.groups:
+            key = (group.file, group.name)
+            before = self.group_states[key]
+            result = evaluate_group(
+                group,
+                before,
+                self.tsdb,
+                t_ms,
+                query,
+                external_labels=self.config.external_labels,
+                external_url=self.config.external_url,
+            )
+            for failure in result.failures:
+                self.m_rule_failures.inc()
+                log.warning("rule %s in %s: %s", failure.rule.name, group.name, failure.error)
+            self.group_states[key] = result.state
+            for alerts in result.state.alerts:
+                for alert in alerts.values():
+                    if alert.state is AlertState.PENDING:
+                        counts["pending"] += 1
+                    elif alert.state is AlertState.FIRING:
+                        counts["firing"] += 1
+                        request = _action_request(alert.labels, alert.annotations)
+                        if request is not None:
+                            requests.append(request)
+                        if alert.fired_at_ms == t_ms:
+                            transitions.append(self._notification(alert, "firing"))
+                    elif alert.resolved_at_ms == t_ms and alert.fired_at_ms is not None:
+                        transitions.append(self._notification(alert, "resolved"))
+        for state, n in counts.items():
+            self.m_alerts.labels(state).set(n)
+        self.m_series.set(len(self.tsdb))
+        transitions += await self._apply_policy(requests, now)
+        if transitions:
+            try:
+                await self.notifier.notify(transitions)
+            except NotifyFailed as e:  # other receivers still got them; this one is logged
+                log.error("%s", e)
+        self.tsdb.gc(t_ms)
+        self.m_eval_seconds.observe(time.perf_counter() - started)
+        self.last_evaluation = now
+        self.evaluated.set()
+        self.evaluated = asyncio.Event()
+
+    async def _apply_policy(self, requests: list[ActionRequest], now: float) -> list[Notification]:
+        agents = await self.cluster.agents()
+        result = decide(self.config.policy, self.policy_state, agents, requests, now)
+        self.policy_state = result.state
+        for decision in result.decisions:
+            if decision.outcome is Outcome.TAKEN:
+                try:
+                    await self.cluster.act(decision.agent_id, decision.action, decision.reason)
+                except Exception as e:  # the master refused or is away: record it, go on
+                    log.error(
+                        "could not %s agent %s: %s", decision.action.value, decision.agent_id, e
+                    )
+                    decision = Decision(
+                        decision.time,
+                        decision.agent_id,
+                        decision.action,
+                        decision.rule,
+                        Outcome.REFUSED,
+                        f"{decision.reason}; the master refused: {e}",
+                    )
+            self._record(decision)
+        self._save_policy_state()
+        notifications: list[Notification] = []
+        current = {f"{a.name}/{a.agent_id}": a for a in result.alerts}
+        for name, alert in current.items():
+            if name not in self.cluster_alerts:
+                notifications.append(self._cluster_notification(alert, "firing", now))
+        for name, alert in self.cluster_alerts.items():
+            if name not in current:
+                notifications.append(self._cluster_notification(alert, "resolved", now))
+        self.cluster_alerts = current
+        return notifications
+
+    # ------------------------------------------------------------------ memory
+
+    @property
+    def _policy_path(self) -> Path:
+        return self.work_dir / "policy.json"
+
+    def _load_policy_state(self) -> None:
+        try:
+            self.policy_state = PolicyState.from_dict(json.loads(self._policy_path.read_text()))
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning(
+                "ignoring unreadable %s (%s); starting with no history", self._policy_path, e
+            )
+
+    def _save_policy_state(self) -> None:
+        tmp = self._policy_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.policy_state.to_dict()))
+        os.replace(tmp, self._policy_path)
+
+    # ------------------------------------------------------------------ events
+
+    @property
+    def _events_path(self) -> Path:
+        return self.work_dir / "events.jsonl"
+
+    def _load_events(self) -> None:
+        try:
+            lines = self._events_path.read_text().splitlines()[-EVENTS_KEPT:]
+        except FileNotFoundError:
+            return
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError):
+                self.events.append(Event(**json.loads(line)))
+
+    def _record(self, d: Decision) -> None:
+        event = Event(d.time, d.rule, d.agent_id, d.action.value, d.outcome.value, d.reason)
+        self.events.append(event)
+        self.m_decisions.labels(event.action, event.outcome).inc()
+        log.info(
+            "decision: %s %s agent %s (rule %s): %s",
+            event.outcome,
+            event.action,
+            event.agent,
+            event.rule,
+            event.reason,
+        )
+        with self._events_path.open("a") as f:
+            f.write(json.dumps(asdict(event)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    # ------------------------------------------------------------------ views
+
+    def _notification(self, alert: Any, status: str) -> Notification:
+        labels = dict(alert.labels)
+        return Notification(
+            labels=labels,
+            annotations=dict(alert.annotations),
+            status=status,
+            starts_at=alert.active_at_ms / 1000,
+            ends_at=(alert.resolved_at_ms / 1000) if alert.resolved_at_ms else None,
+            generator_url=self.config.external_url,
+        )
+
+    def _cluster_notification(self, alert: ClusterAlert, status: str, now: float) -> Notification:
+        return Notification(
+            labels={
+                "alertname": alert.name,
+                "severity": "critical",
+                "source": "satellite",
+                **({"agent": alert.agent_id} if alert.agent_id else {}),
+            },
+            annotations={"summary": alert.summary},
+            status=status,
+            starts_at=now,
+            ends_at=now if status == "resolved" else None,
+            generator_url=self.config.external_url,
+        )
+
+    def active_alerts(self) -> list[dict[str, Any]]:
+        out = []
+        for alerts in (a for s in self.group_states.values() for a in s.alerts):
+            for alert in alerts.values():
+                if alert.state is AlertState.INACTIVE:
+                    continue
+                out.append(
+                    {
+                        "labels": dict(alert.labels),
+                        "annotations": dict(alert.annotations),
+                        "state": alert.state.value,
+                        "value": alert.value,
+                        "active_at": alert.active_at_ms / 1000,
+                        "fired_at": alert.fired_at_ms / 1000 if alert.fired_at_ms else None,
+                    }
+                )
+        for alert in self.cluster_alerts.values():
+            out.append(
+                {
+                    "labels": {
+                        "alertname": alert.name,
+                        "source": "satellite",
+                        **({"agent": alert.agent_id} if alert.agent_id else {}),
+                    },
+                    "annotations": {"summary": alert.summary},
+                    "state": "firing",
+                    "value": 1.0,
+                    "active_at": None,
+                    "fired_at": None,
+                }
+            )
+        return out
+
+    def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [asdict(e) for e in list(self.events)[-limit:]]
+
+    def rule_views(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "file": g.file,
+                "group": g.name,
+                "interval": g.interval_ms / 1000 if g.interval_ms else None,
+                "rules": [
+                    {"name": r.name, "kind": type(r).__name__, "expr": r.expr} for r in g.rules
+                ],
+            }
+            for g in self.groups
+        ]
+
+
+def _action_request(
+    labels: Sequence[tuple[str, str]], annotations: Sequence[tuple[str, str]]
+) -> ActionRequest | None:
+    """The action a firing alert asks for: labels `action` (deactivate|drain) and `agent`."""
+    lab = dict(labels)
+    action = lab.get("action")
+    agent = lab.get("agent")
+    if not agent or action not in ("deactivate", "drain"):
+        return None
+    ann = dict(annotations)
+    reason = ann.get("summary") or ann.get("description") or lab.get("alertname", "")
+    return ActionRequest(agent, Action(action), lab.get("alertname", ""), reason)
