@@ -609,7 +609,7 @@ def cmd_satellite(args: argparse.Namespace) -> int:
             [
                 t["url"],
                 t["labels"].get("agent", t["labels"].get("job", "")),
-                "up" if t["up"] else "DOWN",
+                {True: "up", False: "DOWN", None: "not yet"}[t["up"]],
                 _ago(t["last_scrape"]),
                 t["samples"],
                 t["last_error"][:50],

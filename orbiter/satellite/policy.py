@@ -495,7 +495,7 @@ class _Run:
             self.out.add(agent.id)
             self.active = active_after
             self.takeout_times.append(self.now)
-            if True:
+            if not c.dry_run:
                 self.history.append(ActionRecord(self.now, agent.id, req.action))
                 self.tracked[agent.id] = Tracked(req.rule, None)
 
@@ -531,7 +531,7 @@ class _Run:
                 and r.action is Action.REACTIVATE
                 and r.time > now - c.flap_window_seconds
             )
-            if len(cycles) >= c.flap_limit:
+            if len(cycles) > c.flap_limit:
                 until = _time(cycles[-c.flap_limit] + c.flap_window_seconds)
                 text = (
                     f"flapping: agent {agent.id} went out and came back {len(cycles)} times"

@@ -177,7 +177,7 @@ class Scraper:
             {
                 "url": s.target.url,
                 "labels": dict(s.target.labels),
-                "up": s.up,
+                "up": s.up if s.last_scrape else None,
                 "last_scrape": s.last_scrape or None,
                 "last_duration_seconds": s.last_duration,
                 "samples": s.samples,
