@@ -73,7 +73,9 @@ class Scraper:
         interval: float,
         timeout: float,
         on_scrape: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self.tsdb = tsdb
         self.interval = interval
         self.timeout = timeout
@@ -127,7 +129,7 @@ class Scraper:
         """One scrape of one target, recorded in the TSDB."""
         assert self._session is not None
         target = state.target
-        t_ms = int(time.time() * 1000)
+        t_ms = int(self._clock() * 1000)
         started = time.perf_counter()
         text = ""
         try:
@@ -158,7 +160,7 @@ class Scraper:
             state.last_error = ""
             samples = len(rows)
         duration = time.perf_counter() - started
-        state.last_scrape = time.time()
+        state.last_scrape = self._clock()
         state.last_duration = duration
         state.samples = samples
         base = dict(target.labels)

@@ -1,0 +1,108 @@
+"""The configuration file: good files load; a mistake names the file, line and what is wanted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orbiter.config import ConfigError, default_config, load_config
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "my.rules.yml").write_text("groups: []\n")
+    path = tmp_path / "orbiter.yml"
+    path.write_text(text)
+    return path
+
+
+def test_a_full_file_loads_with_durations_and_relative_rule_files(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+satellite:
+  rule_files: [my.rules.yml]
+  scrape_interval: 30s
+  scrape_timeout: 5s
+  evaluation_interval: 1m
+  webhooks: [http://127.0.0.1:9099/hook]
+  external_labels: {cluster: prod}
+  policy:
+    max_unhealthy_fraction: 0.2
+    max_actions_per_window: 3
+    window: 15m
+    min_active_agents: 2
+    cooldown: 2m
+    flap_limit: 4
+    flap_window: 2h
+    dry_run: true
+agent:
+  watch_paths: [/tmp, /var]
+  checks:
+    - {name: ok, command: "true", interval: 10s, timeout: 2s}
+""",
+    )
+    cfg = load_config(path)
+    s = cfg.satellite
+    assert s.rule_files == [str(tmp_path / "my.rules.yml")]
+    assert (s.scrape_interval, s.scrape_timeout, s.evaluation_interval) == (30.0, 5.0, 60.0)
+    assert s.webhooks == ["http://127.0.0.1:9099/hook"]
+    assert s.external_labels == {"cluster": "prod"}
+    p = s.policy
+    assert (p.max_unhealthy_fraction, p.max_actions_per_window, p.window_seconds) == (0.2, 3, 900)
+    assert (p.min_active_agents, p.cooldown_seconds, p.flap_limit) == (2, 120, 4)
+    assert (p.flap_window_seconds, p.dry_run) == (7200, True)
+    assert cfg.agent.watch_paths == ["/tmp", "/var"]
+    assert [(c.name, c.interval, c.timeout) for c in cfg.agent.checks] == [("ok", 10.0, 2.0)]
+
+
+def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg.satellite.rule_files == default_config().satellite.rule_files
+    assert cfg.satellite_enabled
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "expected"),
+    [
+        ("satelite: {}\n", 1, "unknown key the file.satelite; expected one of agent, satellite"),
+        ("satellite:\n  scrape_interval: soon\n", 2, "'soon' is not a duration"),
+        ("satellite:\n  scrape_interval: 0s\n", 2, "must be longer than 0s"),
+        ("satellite:\n  scrape_interval: 5s\n  scrape_timeout: 10s\n", 3, "must not exceed"),
+        ("satellite:\n  rule_files: [missing.yml]\n", 2, "missing.yml does not exist"),
+        ("satellite:\n  webhooks: [ftp://x]\n", 2, "is not an http(s) URL"),
+        (
+            "satellite:\n  policy:\n    max_unhealthy_fraction: 3\n",
+            3,
+            "max_unhealthy_fraction must be a number from 0 to 1",
+        ),
+        ("satellite:\n  policy:\n    dry_run: maybe\n", 3, "dry_run must be true or false"),
+        ("satellite:\n  policy:\n    panic: 1\n", 3, "unknown key satellite.policy.panic"),
+        ("satellite:\n  enabled: 1\n", 2, "satellite.enabled must be true or false"),
+        ("agent:\n  checks:\n    - {name: x}\n", 3, "agent.checks[0] needs command"),
+        ("agent:\n  checks:\n    - {name: 'a b', command: 'true'}\n", 3, "agent.checks[0]"),
+        (
+            "agent:\n  checks:\n    - {name: a, command: 'true'}\n"
+            "    - {name: a, command: 'true'}\n",
+            4,
+            "defined twice",
+        ),
+        ("agent:\n  watch_paths: /tmp\n", 2, "agent.watch_paths must be a list of strings"),
+        ("satellite: [1, 2]\n", 1, "satellite must be a mapping"),
+    ],
+)
+def test_a_mistake_names_the_file_line_and_what_was_expected(
+    tmp_path: Path, text: str, line: int, expected: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert str(e.value).startswith(f"{path}:{line}: ")
+    assert expected in str(e.value)
+
+
+def test_a_missing_file_and_broken_yaml_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load_config(tmp_path / "nope.yml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "satellite: [\n"))
