@@ -309,7 +309,7 @@ class _Builder:
         self.seen: dict[Key, str] = {}
         self.merge = merge
 
-    def add(self, where: str, name: str, role: str, value: _Stored) -> None:
+    def add(self, where: object, name: str, role: str, value: _Stored) -> None:
         kind = _kind(value)
         want = _WELL_KNOWN_KIND.get(name)
         if want is not None and want != kind:
@@ -581,7 +581,7 @@ class Resources:
 
         builder = _Builder(merge=True)
         for i, msg in enumerate(resources):
-            where = f"resources[{i}] (name {msg.name!r}, role {msg.role!r})"
+            where = _Where(i, msg)
             try:
                 _validate_name(msg.name)
                 role = validate_role(msg.role)
@@ -603,6 +603,19 @@ class Resources:
             except InvalidResources as e:
                 raise InvalidResources(f"bad resource {where}: {e}") from None
         return builder.build()
+
+
+class _Where:
+    """Names a resource in an error message; formatted only if there is an error."""
+
+    __slots__ = ("i", "msg")
+
+    def __init__(self, i: int, msg: messages_pb2.Resource) -> None:
+        self.i = i
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"resources[{self.i}] (name {self.msg.name!r}, role {self.msg.role!r})"
 
 
 def _minus(have: _Stored | None, need: _Stored, key: Key) -> _Stored:

@@ -18,6 +18,8 @@ import signal
 import socket
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,6 +122,12 @@ class Agent:
         self.master_info = pb.MasterInfo()
         self.started = time.time()
         self.counts: Counter[str] = Counter()
+        # One thread, so checkpoint writes and removals land in the order they were asked.
+        self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-checkpoint")
+
+    def _on_disk(self, fn: Callable[..., object], *args: object) -> None:
+        """Run a checkpoint write off the loop, in order with every other one."""
+        asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,6 +210,7 @@ class Agent:
                 return_exceptions=True,
             )
         await self.checks.stop()
+        await asyncio.to_thread(self._disk.shutdown, wait=True)
         await self._http.stop()
         self.stopped.set()
 
@@ -339,7 +348,7 @@ class Agent:
                     ):
                         del self.tasks[key]
                         if task.sandbox is not None:
-                            checkpoint.remove(task.sandbox)
+                            self._on_disk(checkpoint.remove, task.sandbox)
             self._wake.set()
         elif kind == "shutdown":
             raise AgentRefused(msg.shutdown.message)
@@ -368,7 +377,9 @@ class Agent:
             status.exit_code = exit_code
         self.updates.add(task.framework_id, status)
         if state in TERMINAL and task.sandbox is not None:
-            checkpoint.write(task.sandbox, task.framework_id, task.info, None, status)
+            self._on_disk(
+                checkpoint.write, task.sandbox, task.framework_id, task.info, None, status
+            )
         self.counts[pb.TaskState.Name(state)] += 1
         self.metrics.count_transition(state)
         self._wake.set()
@@ -397,7 +408,7 @@ class Agent:
         }
         try:
             if sandbox is not None:
-                sandbox.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(sandbox.mkdir, parents=True, exist_ok=True)
                 env["ORBITER_SANDBOX"] = env["MESOS_SANDBOX"] = str(sandbox)
             task.sandbox = sandbox
             container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
@@ -409,7 +420,7 @@ class Agent:
             return
         task.container = container
         if sandbox is not None:
-            checkpoint.write(sandbox, task.framework_id, task.info, container.pid)
+            self._on_disk(checkpoint.write, sandbox, task.framework_id, task.info, container.pid)
         if task.kill_requested:
             await container.kill(0)
         else:

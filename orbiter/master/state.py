@@ -130,6 +130,8 @@ class Agent:
     offers: set[str] = field(default_factory=set)
     maintenance: master_pb2.Maintenance = field(default_factory=master_pb2.Maintenance)
     pin: master_pb2.Pin | None = None
+    _available: Resources | None = None
+    total_quantities: dict[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -144,13 +146,23 @@ class Agent:
         """Connected and active: the only agents whose resources are offered."""
         return self.status is AgentStatus.CONNECTED and self.mode == master_pb2.ACTIVE
 
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name in ("total", "used", "offered"):
+            # Allocation reads these for every agent many times a second: cache, invalidate here.
+            object.__setattr__(self, "_available", None)
+            if name == "total":
+                object.__setattr__(self, "total_quantities", value.quantities())  # type: ignore[attr-defined]
+
     @property
     def available(self) -> Resources:
-        try:
-            return self.total - self.used - self.offered
-        except InvalidResources:
-            # The agent came back smaller than what its tasks hold: nothing to offer.
-            return Resources.empty()
+        if self._available is None:
+            try:
+                self._available = self.total - self.used - self.offered
+            except InvalidResources:
+                # The agent came back smaller than what its tasks hold: nothing to offer.
+                self._available = Resources.empty()
+        return self._available
 
 
 @dataclass(slots=True)
@@ -221,6 +233,7 @@ class Master:
         self.last_allocation = 0.0
         self.start_time = now
         self._ids = itertools.count(1)
+        self._by_address: dict[str, set[str]] = {}
         self._id_prefix = info.id[:8]
 
     # ------------------------------------------------------------------ registry
@@ -238,6 +251,7 @@ class Master:
                 maintenance=record.maintenance,
                 pin=record.pin if record.HasField("pin") else None,
             )
+            self._by_address.setdefault(record.info.http_address, set()).add(record.info.id)
         for record in registry.frameworks:
             self.frameworks[record.info.id] = Framework(
                 info=record.info,
@@ -295,10 +309,8 @@ class Master:
         effects: list[Effect] = []
         same_address = [
             a
-            for a in self.agents.values()
-            if a.info.http_address == info.http_address
-            and a.id != info.id
-            and a.status is not AgentStatus.GONE
+            for a in (self.agents[i] for i in self._by_address.get(info.http_address, ()))
+            if a.id != info.id and a.status is not AgentStatus.GONE
         ]
         for other in same_address:
             if other.status is AgentStatus.CONNECTED:
@@ -340,6 +352,7 @@ class Master:
             if agent.status is AgentStatus.CONNECTED and agent.link_id != link_id:
                 effects.append(CloseAgentLink(agent.id, agent.link_id, "replaced by a newer link"))
             effects += self._rescind_agent_offers(agent)  # made of the old resources
+            self._index_address(agent, info.http_address)
             agent.info = info
             agent.total = total
             agent.link_id = link_id
@@ -363,11 +376,17 @@ class Master:
                 last_seen=now,
             )
             self.agents[agent_id] = agent
+            self._index_address(agent, info.http_address)
             effects.append(self._persist())
             effects.append(self._registered(agent_id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now)
         self.allocation_wanted = True
         return agent.id, effects
+
+    def _index_address(self, agent: Agent, address: str) -> None:
+        """Keep the address -> agents index, so registration does not scan every agent."""
+        self._by_address.get(agent.info.http_address, set()).discard(agent.id)
+        self._by_address.setdefault(address, set()).add(agent.id)
 
     def _registered(self, agent_id: str) -> SendToAgent:
         msg = agent_pb2.MasterMessage()
@@ -628,6 +647,7 @@ class Master:
         for fw_id, statuses in by_fw.items():
             effects += self._to_framework(fw_id, _update_event(statuses))
         agent.status = AgentStatus.GONE
+        self._by_address.get(agent.info.http_address, set()).discard(agent.id)
         effects.append(self._persist())
         return effects
 
@@ -822,7 +842,7 @@ class Master:
         total: dict[str, float] = {}
         for agent in self.agents.values():
             if agent.status is AgentStatus.CONNECTED:
-                for name, q in agent.total.quantities().items():
+                for name, q in agent.total_quantities.items():
                     total[name] = total.get(name, 0.0) + q
         return total
 

@@ -78,7 +78,14 @@ Semantics, in the order `decide` applies them:
   still re-examined every evaluation, so it is taken as soon as the limits allow.
 - **Cluster alerts are levels.** `PolicyResult.alerts` holds the alerts true *now*
   (the freeze, each agent held for flapping), every evaluation, like a rule's output:
-  they resolve when they stop appearing.
+  they resolve when they stop appearing. A flapping alert carries the agent's id.
+
+The policy trusts that a TAKEN decision is applied before the next evaluation: if the
+master refused it, the agent still looks untouched, the request is decided again, and
+the retry counts against the rate limit once more. `PolicyState.to_dict`/`from_dict`
+give a JSON form so the shell can keep the history (rate window, flap cycles, cool-down
+timers, the freeze) across a restart or a leader failover; without it, the cool-downs
+start afresh and the rate and flap history is forgotten.
 """
 
 from __future__ import annotations
@@ -531,7 +538,7 @@ class _Run:
                 and r.action is Action.REACTIVATE
                 and r.time > now - c.flap_window_seconds
             )
-            if len(cycles) > c.flap_limit:
+            if len(cycles) >= c.flap_limit:
                 until = _time(cycles[-c.flap_limit] + c.flap_window_seconds)
                 text = (
                     f"flapping: agent {agent.id} went out and came back {len(cycles)} times"

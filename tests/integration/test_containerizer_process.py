@@ -39,8 +39,9 @@ async def run(
 
 
 async def read_fifo(path: Path, timeout: float = TIMEOUT) -> str:
-    """Wait for a task to write a line into the FIFO at `path` (created here)."""
-    os.mkfifo(path)
+    """Wait for a task to write a line into the FIFO at `path` (made before the launch)."""
+    if not path.exists():
+        os.mkfifo(path)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     loop = asyncio.get_running_loop()
     readable = asyncio.Event()
@@ -211,6 +212,7 @@ async def test_kill_of_a_plain_sleep_takes_sigterm_and_is_quick(tmp_path):
 
 async def test_kill_of_a_task_ignoring_sigterm_sigkills_the_whole_group_after_grace(tmp_path):
     line = 'trap "" TERM; sleep 100 & echo $! > ready; wait'
+    os.mkfifo(tmp_path / "ready")  # before the launch: the task may write at once
     container = await ProcessContainerizer().launch(shell(line), tmp_path, ENV)
     child = int(await read_fifo(tmp_path / "ready"))
     started = time.monotonic()
@@ -226,6 +228,7 @@ async def test_kill_of_a_task_ignoring_sigterm_sigkills_the_whole_group_after_gr
 
 async def test_processes_left_in_the_group_die_with_the_leader(tmp_path):
     line = "sleep 100 & echo $! > ready; exit 0"
+    os.mkfifo(tmp_path / "ready")  # before the launch: the task may write at once
     container = await ProcessContainerizer().launch(shell(line), tmp_path, ENV)
     child = int(await read_fifo(tmp_path / "ready"))
 
@@ -271,6 +274,7 @@ async def test_kill_is_idempotent_and_concurrent_kills_share_one_outcome(tmp_pat
 
 async def test_a_shorter_second_kill_brings_sigkill_forward(tmp_path):
     line = 'trap "" TERM; echo up > ready; while :; do sleep 1; done'
+    os.mkfifo(tmp_path / "ready")  # before the launch: the task may write at once
     container = await ProcessContainerizer().launch(shell(line), tmp_path, ENV)
     await read_fifo(tmp_path / "ready")
 

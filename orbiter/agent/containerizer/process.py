@@ -268,6 +268,18 @@ class ProcessContainerizer:
         argv = command_argv(task.command)
         run_as = resolve_user(task.command.user, os.geteuid())
         environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
+        # File creation and fork/exec block for milliseconds on a busy disk: off the loop.
+        popen = await asyncio.to_thread(self._spawn, task, argv, run_as, environment, sandbox)
+        return ProcessContainer(task.task_id, popen)
+
+    @staticmethod
+    def _spawn(
+        task: pb.TaskInfo,
+        argv: Argv,
+        run_as: RunAs | None,
+        environment: dict[str, str],
+        sandbox: Path,
+    ) -> subprocess.Popen[bytes]:
         if not sandbox.is_dir():
             raise LaunchError(f"sandbox {str(sandbox)!r} is not a directory")
         if run_as is not None:
@@ -297,4 +309,4 @@ class ProcessContainerizer:
             raise LaunchError(f"cannot start task {task.task_id!r}: {exc}") from exc
         finally:
             os.close(stdout)
-        return ProcessContainer(task.task_id, popen)
+        return popen
