@@ -182,6 +182,19 @@ def _on_sighup(reload: Any) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, handler)
 
 
+STOP_TIMEOUT = 15.0
+
+
+async def _bounded(stop: Any, what: str) -> None:
+    """Stop a component, but never hang the process on it: log and move on after a while."""
+    try:
+        await asyncio.wait_for(stop, STOP_TIMEOUT)
+    except TimeoutError:
+        logging.getLogger("orbiter").error(
+            "%s did not stop within %.0fs; exiting anyway", what, STOP_TIMEOUT
+        )
+
+
 async def _serve_until_stopped(stopped: asyncio.Event) -> bool:
     """Wait for SIGINT/SIGTERM (True) or for the component to stop by itself (False)."""
     stop = asyncio.create_task(_until_signalled())
@@ -208,7 +221,7 @@ async def _run_master(args: argparse.Namespace) -> int:
         flush=True,
     )
     signalled = await _serve_until_stopped(server.stopped)
-    await server.stop()
+    await _bounded(server.stop(), "the master")
     return 0 if signalled else 1
 
 
@@ -242,7 +255,7 @@ async def _run_agent(args: argparse.Namespace) -> int:
         flush=True,
     )
     await _serve_until_stopped(agent.stopped)
-    await agent.stop()
+    await _bounded(agent.stop(), "the agent")
     if agent.refused:
         print(f"error: the master refused this agent: {agent.refused}", file=sys.stderr)
         return 1
@@ -268,8 +281,8 @@ async def _run_up(args: argparse.Namespace) -> int:
     finally:
         print("stopping: killing tasks, stopping agents and master", flush=True)
         for agent in agents:
-            await agent.stop(kill_tasks=True)
-        await server.stop()
+            await _bounded(agent.stop(kill_tasks=True), f"agent {agent.agent_id}")
+        await _bounded(server.stop(), "the master")
         print("stopped", flush=True)
 
 
@@ -348,7 +361,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
         )
 
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.http_port)
     await site.start()
@@ -357,7 +370,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
         flush=True,
     )
     await _serve_until_stopped(asyncio.Event())
-    await satellite.stop()
+    await _bounded(satellite.stop(), "satellite")
     await cluster.close()
     await runner.cleanup()
     return 0
