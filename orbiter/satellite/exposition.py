@@ -4,9 +4,10 @@ Scraping an agent every few seconds yields nearly the same text each time:
 the same series in the same order, only the values move. So, like
 Prometheus's `scrapeCache`, a `ScrapeCache` remembers the series part of every
 line (everything before the value) and maps it to its parsed label set; a
-repeated line then costs a `str.rfind`, a slice, a dict lookup and a
-`float()`. Only lines never seen before go through the careful parser below,
-which follows Prometheus's text format and agrees with prometheus-client's
+repeated line then costs a `str.rpartition`, a dict lookup and a `float()`;
+a repeated `# HELP` / `# TYPE` line costs two lookups and is skipped. Only
+lines never seen before go through the careful parser below, which follows
+Prometheus's text format and agrees with prometheus-client's
 `text_string_to_metric_families` on valid input (see
 tests/unit/test_exposition.py for the differences on invalid input: this
 parser is stricter, as Prometheus is).
@@ -341,8 +342,10 @@ class ScrapeCache:
     def __init__(self) -> None:
         self._entries: dict[str, CachedSeries] = {}
         self._by_labels: dict[Labels, CachedSeries] = {}
-        self._comments: set[str] = set()
-        self._previous: set[CachedSeries] = set()
+        # Comment lines already parsed, split as the hot loop splits every line:
+        # everything before the last space -> the rest. A blank line counts as one.
+        self._comment_tails: dict[str, str] = {"": ""}
+        self._previous: list[CachedSeries] = []
         self._gone_last_time: set[CachedSeries] = set()
         self._learned: list[str] = []
         self.metadata: dict[str, MetricMetadata] = {}
@@ -354,6 +357,7 @@ class ScrapeCache:
     def parse_into(self, text: str) -> list[ScrapedRow]:
         """Parse one scrape's text; raises ExpositionError (and then learns no series from it)."""
         get = self._entries.get
+        known_comment = self._comment_tails.get
         rows: list[ScrapedRow] = []
         append = rows.append
         line = ""
@@ -368,7 +372,7 @@ class ScrapeCache:
                     if "_" in value:
                         raise ValueError
                     append((entry, float(value), None))
-                else:
+                elif known_comment(series) != value:
                     row = self._other_line(line)
                     if row is not None:
                         append(row)
@@ -386,10 +390,10 @@ class ScrapeCache:
         if not stripped:
             return None
         if stripped[0] == "#":
-            if line not in self._comments:
-                _parse_comment(stripped, self.metadata)
-                if len(self._comments) < _MAX_REMEMBERED_COMMENTS:
-                    self._comments.add(line)
+            _parse_comment(stripped, self.metadata)
+            head, space, tail = line.rpartition(" ")
+            if space and len(self._comment_tails) < _MAX_REMEMBERED_COMMENTS:
+                self._comment_tails[head] = tail
             return None
         series, tokens = _split_sample_line(stripped)
         entry = self._entries.get(series) or self._learn(series)
@@ -421,14 +425,19 @@ class ScrapeCache:
         self._learned.clear()
 
     def _finish(self, rows: list[ScrapedRow]) -> None:
-        current = set(map(itemgetter(0), rows))
-        gone = self._previous - current
+        entries = list(map(itemgetter(0), rows))
+        previous = self._previous
+        self._previous = entries
+        if entries == previous and not self._gone_last_time:  # the usual scrape: same series
+            self.disappeared = []
+            return
+        current = set(entries)
+        gone = set(previous).difference(current)
         for entry in self._gone_last_time - current:
             for key in entry.keys:
                 self._entries.pop(key, None)
             self._by_labels.pop(entry.labels, None)
         self._gone_last_time = gone
-        self._previous = current
         self.disappeared = sorted(entry.labels for entry in gone)
 
 

@@ -5,7 +5,9 @@ millisecond timestamps, `array('d')` for values: 16 bytes a sample), trimmed
 from the front as samples fall out of retention, so a series is a ring
 buffer that never holds much more than `retention_ms` of data. A label index
 (name -> value -> set of series) answers selectors without scanning every
-series. Staleness follows Prometheus: a series that a target stops exposing,
+series, and the sorted matches of each selector are kept until a series of
+that metric name comes or goes, so a rule evaluated every round does not
+search and sort again. Staleness follows Prometheus: a series that a target stops exposing,
 or every series of a target that goes down, gets the special stale NaN at
 once, and the evaluator stops seeing it from that point on.
 
@@ -30,6 +32,9 @@ __all__ = ["STALE_NAN", "TSDB", "AppendStats", "OutOfOrderSample", "is_stale_nan
 
 STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
 """The staleness marker as a float; compare with `is_stale_nan`, never `==`."""
+
+_MAX_SELECTIONS = 4096
+"""Selectors whose sorted matches are remembered; past this the memory is simply cleared."""
 
 _TRIM_SLACK_DIVISOR = 16
 """A series is trimmed once its oldest sample is retention/16 past the cutoff: trimming is a
@@ -120,7 +125,16 @@ class TSDB:
         self.retention_ms = retention_ms
         self._by_labels: dict[Labels, _MemSeries] = {}
         self._index: dict[str, dict[str, set[_MemSeries]]] = {}
-        self._targets: dict[str, set[_MemSeries]] = {}
+        # Per target, the series of its last scrape in scrape order (a list: the next
+        # scrape of the same series compares equal at C speed, and only a changed scrape
+        # pays for set arithmetic). Removed series may linger here; staleness skips them.
+        self._targets: dict[str, list[_MemSeries]] = {}
+        # Selector -> (generation it was computed at, matching series sorted by labels).
+        # A generation counts series created or removed: per metric name for selectors
+        # that pin `__name__`, over all series for the others.
+        self._selections: dict[tuple[Matcher, ...], tuple[int, list[_MemSeries]]] = {}
+        self._generation = 0
+        self._name_generation: dict[str, int] = {}
 
     @property
     def retention_ms(self) -> int:
@@ -149,7 +163,16 @@ class TSDB:
             index = self._index
             for name, value in labels:
                 index.setdefault(name, {}).setdefault(value, set()).add(series)
+            self._changed(labels)
         return series
+
+    def _changed(self, labels: Labels) -> None:
+        """A series with these labels came or went: selections that could hold it are stale."""
+        self._generation += 1
+        for name, value in labels:
+            if name == "__name__":
+                self._name_generation[value] = self._name_generation.get(value, 0) + 1
+                break
 
     def append(self, labels: Labels, t_ms: int, value: float) -> None:
         """Append one sample; raises OutOfOrderSample if t_ms is not after the series' newest."""
@@ -178,8 +201,8 @@ class TSDB:
         Out-of-order samples are dropped and counted, not raised: one bad line
         must not lose the rest of the scrape.
         """
-        current: set[_MemSeries] = set()
-        track = current.add
+        current: list[_MemSeries] = []
+        track = current.append
         cutoff = t_ms - self._retention_ms
         trim_below = cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR
         lookup = self._series
@@ -204,14 +227,16 @@ class TSDB:
             series.vs.append(value)
             if ts[0] < trim_below:
                 series.trim(cutoff)
-        previous = self._targets.get(target, set())
+        previous = self._targets.get(target)
         self._targets[target] = current
-        marked = self._mark_stale(previous - current, t_ms)
+        marked = 0
+        if previous and previous != current:  # list equality: identity first, at C speed
+            marked = self._mark_stale(set(previous).difference(current), t_ms)
         return AppendStats(len(samples) - out_of_order, out_of_order, marked)
 
     def mark_target_down(self, target: str, t_ms: int) -> int:
         """A failed scrape: every series the target last exposed becomes stale now."""
-        return self._mark_stale(self._targets.pop(target, set()), t_ms)
+        return self._mark_stale(set(self._targets.pop(target, ())), t_ms)
 
     def _mark_stale(self, vanished: Iterable[_MemSeries], t_ms: int) -> int:
         marked = 0
@@ -254,8 +279,7 @@ class TSDB:
                 del values[value]
                 if not values:
                     del self._index[name]
-        for tracked in self._targets.values():
-            tracked.discard(series)
+        self._changed(series.labels)
 
     # -- reading ---------------------------------------------------------------
 
@@ -266,12 +290,70 @@ class TSDB:
         without `a` and `a!="x"` matches them too, as in Prometheus. Series with
         no sample in the window are left out.
         """
-        for series in sorted(self._matching(matchers), key=_labels_of):
+        for labels, ts, vs in self.select_windows(matchers, start_ms, end_ms):
+            yield Series(labels, ts, vs)
+
+    def select_windows(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> list[tuple[Labels, array[int], array[float]]]:
+        """`select` as (labels, timestamps, values) tuples: what the evaluator reads in bulk.
+
+        The arrays are copies of the window, so appends during evaluation cannot
+        change what a query already read.
+        """
+        out = []
+        append = out.append
+        for series in self._selection(matchers):
             ts = series.ts
-            lo = bisect_left(ts, start_ms)
-            hi = bisect_right(ts, end_ms)
+            if not ts:
+                continue
+            hi = len(ts) if ts[-1] <= end_ms else bisect_right(ts, end_ms)
+            lo = 0 if ts[0] >= start_ms else bisect_left(ts, start_ms, 0, hi)
             if lo < hi:
-                yield Series(series.labels, ts[lo:hi], series.vs[lo:hi])
+                append((series.labels, ts[lo:hi], series.vs[lo:hi]))
+        return out
+
+    def select_latest(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> list[tuple[Labels, int, float]]:
+        """Per matching series, its newest sample in [start_ms, end_ms] as (labels, t, value).
+
+        What an instant selector reads; staleness markers are returned like any
+        sample. Series with no sample in the window are left out, as in `select`.
+        """
+        out = []
+        append = out.append
+        for series in self._selection(matchers):
+            ts = series.ts
+            if not ts:
+                continue
+            if ts[-1] <= end_ms:
+                i = len(ts) - 1
+            else:
+                i = bisect_right(ts, end_ms) - 1
+                if i < 0:
+                    continue
+            t = ts[i]
+            if t >= start_ms:
+                append((series.labels, t, series.vs[i]))
+        return out
+
+    def _selection(self, matchers: Sequence[Matcher]) -> list[_MemSeries]:
+        """The series matching all matchers sorted by labels, remembered between calls."""
+        key = tuple(matchers)
+        generation = self._generation
+        for m in key:
+            if m.name == "__name__" and m.op is MatchOp.EQUAL and m.value:
+                generation = self._name_generation.get(m.value, 0)
+                break
+        cached = self._selections.get(key)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        found = sorted(self._matching(key), key=_labels_of)
+        if len(self._selections) >= _MAX_SELECTIONS:
+            self._selections.clear()
+        self._selections[key] = (generation, found)
+        return found
 
     def label_values(self, name: str) -> list[str]:
         """Values label `name` has on any stored series, sorted."""

@@ -9,6 +9,12 @@ Semantics follow Prometheus 2.42: selectors read the closed window
 [t - lookback, t] (instant) or [t - range, t] (range), staleness markers end
 a series, functions and arithmetic drop the metric name, and the errors
 Prometheus raises during evaluation are raised here as QueryError.
+
+Any `Storage` works. One that also offers `select_windows` (like `select`,
+returning (labels, timestamps, values) tuples) and `select_latest` (each
+series' newest sample in the window as (labels, t, value)), as the TSDB does,
+is read through those: an instant selector then costs one sample per series
+instead of a copied window and a `Series` object.
 """
 
 from __future__ import annotations
@@ -95,17 +101,30 @@ def _check_unique(vector: VectorPairs, needed: bool = True) -> VectorPairs:
 # --- evaluation context --------------------------------------------------------
 
 
+Window = tuple[Labels, Sequence[int], Sequence[float]]
+"""One selected series as the evaluator holds it: labels, timestamps, values."""
+
+
 class _Context:
     """Per-query state: the storage, the query time and the selectors' fetched series."""
 
-    __slots__ = ("cache", "default_step", "lookback", "query_ts", "storage")
+    __slots__ = ("cache", "default_step", "latest", "lookback", "query_ts", "storage", "windows")
 
     def __init__(self, storage: Storage, query_ts: int, lookback: int, default_step: int) -> None:
         self.storage = storage
         self.query_ts = query_ts
         self.lookback = lookback
         self.default_step = default_step
-        self.cache: dict[int, tuple[int, int, list[Series]]] = {}
+        self.cache: dict[int, tuple[int, int, list[Window]]] = {}
+        self.windows: Callable[..., list[Window]] | None = getattr(storage, "select_windows", None)
+        self.latest: Callable[..., list[tuple[Labels, int, float]]] | None = getattr(
+            storage, "select_latest", None
+        )
+
+    def select(self, matchers: list[Matcher], lo: int, hi: int) -> list[Window]:
+        if self.windows is not None:
+            return self.windows(matchers, lo, hi)
+        return [(s.labels, s.timestamps, s.values) for s in self.storage.select(matchers, lo, hi)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +223,7 @@ class _Selector(_Node):
         lo -= self.offset_ms + (self.range_ms or ctx.lookback)
         return lo, hi
 
-    def series(self, ctx: _Context, lo: int, hi: int) -> tuple[list[Series], bool]:
+    def series(self, ctx: _Context, lo: int, hi: int) -> tuple[list[Window], bool]:
         """The matching series covering [lo, hi], fetched once per query.
 
         The flag says the series hold exactly the window [lo, hi], as they do
@@ -213,54 +232,64 @@ class _Selector(_Node):
         cached = ctx.cache.get(id(self))
         if cached is None:
             wlo, whi = self._window(ctx)
-            cached = (wlo, whi, list(ctx.storage.select(self.matchers, wlo, whi)))
+            cached = (wlo, whi, ctx.select(self.matchers, wlo, whi))
             ctx.cache[id(self)] = cached
         wlo, whi, data = cached
         if lo < wlo or hi > whi:
-            return list(ctx.storage.select(self.matchers, lo, hi)), True
+            return ctx.select(self.matchers, lo, hi), True
         return data, lo == wlo and hi == whi
 
     def eval_with_times(self, ctx: _Context, ts: int) -> list[tuple[Labels, float, int]]:
         ref = self.ref_time(ctx, ts)
         lo = ref - ctx.lookback
         out: list[tuple[Labels, float, int]] = []
-        for s in self.series(ctx, lo, ref)[0]:
-            times = s.timestamps
+        if not self.path and ctx.latest is not None:  # evaluated once: read one sample each
+            for lset, t, v in ctx.latest(self.matchers, lo, ref):
+                if v != v and _is_stale(v):
+                    continue
+                out.append((lset, v, t))
+            return out
+        for lset, times, values in self.series(ctx, lo, ref)[0]:
             i = bisect_right(times, ref) - 1
             if i < 0:
                 continue
             t = times[i]
             if t < lo:
                 continue
-            v = s.values[i]
+            v = values[i]
             if v != v and _is_stale(v):
                 continue
-            out.append((s.labels, v, t))
+            out.append((lset, v, t))
         return out
 
     def eval(self, ctx: _Context, ts: int) -> VectorPairs:
         ref = self.ref_time(ctx, ts)
         lo = ref - ctx.lookback
         out: VectorPairs = []
+        append = out.append
+        if not self.path and ctx.latest is not None:  # evaluated once: read one sample each
+            for lset, _, v in ctx.latest(self.matchers, lo, ref):
+                if v != v and _is_stale(v):
+                    continue
+                append((lset, v))
+            return out
         data, exact = self.series(ctx, lo, ref)
         if exact:
-            for s in data:
-                values = s.values
+            for lset, _, values in data:
                 if values:
                     v = values[-1]
                     if v != v and _is_stale(v):
                         continue
-                    out.append((s.labels, v))
+                    append((lset, v))
             return out
-        for s in data:
-            times = s.timestamps
+        for lset, times, values in data:
             i = bisect_right(times, ref) - 1
             if i < 0 or times[i] < lo:
                 continue
-            v = s.values[i]
+            v = values[i]
             if v != v and _is_stale(v):
                 continue
-            out.append((s.labels, v))
+            append((lset, v))
         return out
 
     def absent_labels(self) -> Labels:
@@ -307,26 +336,26 @@ class _RangeSelector(_MatrixNode):
         out: MatrixTriples = []
         isnan = math.isnan
         data, exact = self.selector.series(ctx, lo, hi)
-        for s in data:
+        append = out.append
+        for item in data:
+            lset, tl, vl = item
             if exact:
-                tl, vl = s.timestamps, s.values
                 if not tl:
                     continue
             else:
-                times = s.timestamps
-                i = bisect_left(times, lo)
-                j = bisect_right(times, hi)
+                i = bisect_left(tl, lo)
+                j = bisect_right(tl, hi)
                 if i >= j:
                     continue
-                tl = times[i:j]
-                vl = s.values[i:j]
+                tl = tl[i:j]
+                vl = vl[i:j]
+                item = (lset, tl, vl)
             if any(map(isnan, vl)):
                 kept = [(t, v) for t, v in zip(tl, vl, strict=True) if not _is_stale(v)]
                 if not kept:
                     continue
-                tl = [t for t, _ in kept]
-                vl = [v for _, v in kept]
-            out.append((s.labels, tl, vl))
+                item = (lset, [t for t, _ in kept], [v for _, v in kept])
+            append(item)
         return out
 
 
@@ -943,24 +972,25 @@ class _Call(_Node):
 
 def _histogram_quantile(q: float, vector: VectorPairs) -> VectorPairs:
     groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
+    bounds: dict[str, float | None] = {}  # a histogram repeats the same few `le` values
     for lset, v in vector:
         le = None
-        for k, val in lset:
-            if k == "le":
-                le = val
+        for pair in lset:
+            if pair[0] == "le":
+                le = pair
                 break
         if le is None:
             continue
-        bound = fn.parse_go_float(le)
+        text = le[1]
+        bound = bounds.get(text, bounds)
+        if bound is bounds:
+            bound = bounds[text] = fn.parse_go_float(text)
         if bound is None:
             continue
-        key = tuple(p for p in lset if p[0] != "le")
+        key = tuple([p for p in lset if p is not le])
         entry = groups.get(key)
         if entry is None:
-            entry = groups[key] = (
-                tuple(p for p in key if p[0] != METRIC_NAME),
-                [],
-            )
+            entry = groups[key] = (_drop_name(key), [])
         entry[1].append((bound, v))
     return [(labels, fn.bucket_quantile(q, buckets)) for labels, buckets in groups.values()]
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from operator import le
 
 NAN = math.nan
 INF = math.inf
@@ -193,6 +194,7 @@ def parse_go_float(text: str) -> float | None:
 
 
 def kahan_sum_inc(inc: float, total: float, c: float) -> tuple[float, float]:
+    """One step of Kahan-Babuska summation (the loops below inline it: it is their hot path)."""
     t = total + inc
     if abs(total) >= abs(inc):
         c += (total - t) + inc
@@ -224,7 +226,7 @@ def extrapolated_rate(
         return None
     first_v = vs[0]
     result = vs[-1] - first_v
-    if is_counter:
+    if is_counter and not all(map(le, vs, vs[1:])):  # the scan only where a value drops
         last = 0.0
         for v in vs:
             if v < last:
@@ -275,10 +277,21 @@ def linear_regression(
             const_y = False
         n += 1.0
         x = (t - intercept_ms) / 1e3
-        sum_x, c_x = kahan_sum_inc(x, sum_x, c_x)
-        sum_y, c_y = kahan_sum_inc(v, sum_y, c_y)
-        sum_xy, c_xy = kahan_sum_inc(x * v, sum_xy, c_xy)
-        sum_x2, c_x2 = kahan_sum_inc(x * x, sum_x2, c_x2)
+        # kahan_sum_inc, inlined for each of the four sums.
+        s = sum_x + x
+        c_x += ((sum_x - s) + x) if abs(sum_x) >= abs(x) else ((x - s) + sum_x)
+        sum_x = s
+        s = sum_y + v
+        c_y += ((sum_y - s) + v) if abs(sum_y) >= abs(v) else ((v - s) + sum_y)
+        sum_y = s
+        xv = x * v
+        s = sum_xy + xv
+        c_xy += ((sum_xy - s) + xv) if abs(sum_xy) >= abs(xv) else ((xv - s) + sum_xy)
+        sum_xy = s
+        xx = x * x
+        s = sum_x2 + xx
+        c_x2 += ((sum_x2 - s) + xx) if abs(sum_x2) >= abs(xx) else ((xx - s) + sum_x2)
+        sum_x2 = s
     if const_y:
         if math.isinf(init_y):
             return NAN, NAN
@@ -296,14 +309,18 @@ def linear_regression(
 
 def avg_over_time(vs: Sequence[float]) -> float:
     mean = count = c = 0.0
+    isinf = math.isinf
     for v in vs:
         count += 1
-        if math.isinf(mean):
-            if math.isinf(v) and (mean > 0) == (v > 0):
+        if isinf(mean):
+            if isinf(v) and (mean > 0) == (v > 0):
                 continue
-            if not math.isinf(v) and v == v:
+            if not isinf(v) and v == v:
                 continue
-        mean, c = kahan_sum_inc(v / count - mean / count, mean, c)
+        inc = v / count - mean / count
+        t = mean + inc
+        c += ((mean - t) + inc) if abs(mean) >= abs(inc) else ((inc - t) + mean)
+        mean = t
     if math.isinf(mean):
         return mean
     return mean + c
@@ -312,7 +329,9 @@ def avg_over_time(vs: Sequence[float]) -> float:
 def sum_over_time(vs: Sequence[float]) -> float:
     total = c = 0.0
     for v in vs:
-        total, c = kahan_sum_inc(v, total, c)
+        t = total + v
+        c += ((total - t) + v) if abs(total) >= abs(v) else ((v - t) + total)
+        total = t
     if math.isinf(total):
         return total
     return total + c
@@ -343,8 +362,14 @@ def stdvar_over_time(vs: Sequence[float]) -> float:
     for v in vs:
         count += 1
         delta = v - (mean + c_mean)
-        mean, c_mean = kahan_sum_inc(delta / count, mean, c_mean)
-        aux, c_aux = kahan_sum_inc(delta * (v - (mean + c_mean)), aux, c_aux)
+        inc = delta / count
+        t = mean + inc
+        c_mean += ((mean - t) + inc) if abs(mean) >= abs(inc) else ((inc - t) + mean)
+        mean = t
+        inc = delta * (v - (mean + c_mean))
+        t = aux + inc
+        c_aux += ((aux - t) + inc) if abs(aux) >= abs(inc) else ((inc - t) + aux)
+        aux = t
     return (aux + c_aux) / count
 
 
@@ -387,7 +412,7 @@ def quantile(q: float, values: Sequence[float]) -> float:
         return -INF
     if q > 1:
         return INF
-    ordered = sorted(values, key=_nan_first)
+    ordered = sorted(values, key=_nan_first) if any(map(math.isnan, values)) else sorted(values)
     n = len(ordered)
     rank = q * (n - 1)
     lower = max(0.0, math.floor(rank))
