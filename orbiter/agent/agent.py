@@ -312,7 +312,8 @@ class Agent:
                 timeout = min(timeout, max(retry - now, 0.0))
             if timeout > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):  # not wait_for: see server.py
+                        await self._wake.wait()
                 # A burst of task events lands together: one message for all of them.
                 await asyncio.sleep(SEND_BATCH_SECONDS)
             self._wake.clear()

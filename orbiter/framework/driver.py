@@ -163,7 +163,8 @@ class SchedulerDriver:
         try:
             while True:
                 try:
-                    event = await asyncio.wait_for(call.read(), timeout)
+                    async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancel
+                        event = await call.read()
                 except TimeoutError:
                     log.warning("no heartbeat from the master for %.0fs; reconnecting", timeout)
                     call.cancel()

@@ -64,7 +64,8 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(box.queue.get(), interval)
+                    async with asyncio.timeout(interval):  # not wait_for: see server.py
+                        item = await box.queue.get()
                 except TimeoutError:
                     yield heartbeat
                     continue

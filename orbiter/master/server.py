@@ -143,6 +143,8 @@ class MasterServer:
         grpc_api.add_services(server, self)
         try:
             with socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET) as probe:
+                # As gRPC binds: reuse a port whose old connections are in TIME_WAIT.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind((s.host, grpc_port))  # grpc would only log the failure to stderr
             bound = server.add_insecure_port(f"{s.host}:{grpc_port}")
         except (OSError, RuntimeError):
@@ -270,8 +272,11 @@ class MasterServer:
         assert self.core is not None
         last_tick = 0.0
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # arrives as the event is set, and stop() would then wait forever.
             try:
-                await asyncio.wait_for(self._allocation_due.wait(), TICK_SECONDS)
+                async with asyncio.timeout(TICK_SECONDS):
+                    await self._allocation_due.wait()
                 # Let a burst of events land before allocating once for all of them.
                 await asyncio.sleep(ALLOCATION_BATCH_SECONDS)
             except TimeoutError:
