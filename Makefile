@@ -23,11 +23,15 @@ lint:
 proto:
 	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
 
+# Benchmarks print medians of 3 runs and where the time goes (py-spy profiles).
 bench: deps
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
+	$(PYTHON) bench/satellite.py
 
 bench-quick: deps
-	$(PYTHON) bench/launch.py --quick
+	$(PYTHON) bench/launch.py --quick --no-profile
+	$(PYTHON) bench/satellite.py --quick --no-profile
 
 clean:
 	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache
