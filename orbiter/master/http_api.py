@@ -240,7 +240,10 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
         self.server.submit(effects)
-        await self.server.durable()
+        try:
+            await self.server.durable()
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
         return _json(views.agent_view(core.agents[agent_id]))
 
     async def deactivate(self, request: web.Request) -> web.Response:

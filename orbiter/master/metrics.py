@@ -115,6 +115,11 @@ class MasterMetrics:
         self.registry_writes = Counter(
             "orbiter_master_registry_writes", "Registry snapshots written", registry=self.registry
         )
+        self.registry_write_failures = Counter(
+            "orbiter_master_registry_write_failures",
+            "Registry writes that failed and were retried",
+            registry=self.registry,
+        )
         self.registry_write_seconds = Histogram(
             "orbiter_master_registry_write_duration_seconds",
             "Time one registry write takes, fsync included",

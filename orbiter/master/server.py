@@ -94,6 +94,7 @@ class MasterServer:
         self._effects_ready = asyncio.Event()
         self._persisted_version = 0
         self._persist_done = asyncio.Event()
+        self.fenced = ""  # set when another master wrote the registry: we must not act
         self._tasks: list[asyncio.Task[None]] = []
         self._grpc: grpc.aio.Server | None = None
         self._http: http_api.HttpServer | None = None
@@ -246,15 +247,30 @@ class MasterServer:
             self._effects_ready.clear()
 
     async def _persist(self) -> None:
+        """Write the registry; a failed write is retried, nothing after it goes out meanwhile.
+
+        Another master having written it (RegistryConflict) is final: this master
+        stops, and callers waiting for durability are released with an error.
+        """
         assert self.core is not None
-        snapshot = self.core.registry()
-        started = time.perf_counter()
-        try:
-            await asyncio.to_thread(self.store.store, snapshot)
-        except RegistryConflict as e:
-            log.critical("%s", e)
-            self.stopped.set()
-            raise
+        backoff = 0.1
+        while True:
+            snapshot = self.core.registry()
+            started = time.perf_counter()
+            try:
+                await asyncio.to_thread(self.store.store, snapshot)
+                break
+            except RegistryConflict as e:
+                log.critical("%s", e)
+                self.fenced = str(e)
+                self.stopped.set()
+                self._persist_done.set()
+                raise
+            except OSError as e:
+                self.metrics.registry_write_failures.inc()
+                log.error("registry write failed (%s); retrying in %.1fs", e, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
         self.metrics.registry_writes.inc()
         self.metrics.registry_write_seconds.observe(time.perf_counter() - started)
         self._persisted_version = snapshot.version
@@ -266,6 +282,8 @@ class MasterServer:
         assert self.core is not None
         target = self.core.registry_version
         while self._persisted_version < target:
+            if self.fenced:
+                raise RegistryConflict(self.fenced)
             await self._persist_done.wait()
 
     async def _run_timers(self) -> None:

@@ -172,6 +172,8 @@ class Framework:
     registered_time: float
     stream_id: str = ""
     disconnected_at: float = 0.0
+    # After a master restart, time to resubscribe even with failover_timeout 0.
+    recovery_grace: float = 0.0
     tasks: dict[str, Task] = field(default_factory=dict)
     completed: deque[Task] = field(default_factory=lambda: deque(maxlen=COMPLETED_TASKS_KEPT))
     offers: set[str] = field(default_factory=set)
@@ -258,6 +260,7 @@ class Master:
                 status=FrameworkStatus.DISCONNECTED,
                 registered_time=record.registered_time,
                 disconnected_at=now,
+                recovery_grace=self.config.agent_timeout,
             )
 
     def registry(self) -> master_pb2.Registry:
@@ -694,6 +697,7 @@ class Master:
             fw.info = new_info
             fw.status = FrameworkStatus.CONNECTED
             fw.stream_id = stream_id
+            fw.recovery_grace = 0.0
         else:
             fw_id = self._new_id("F")
             new_info = pb.FrameworkInfo()
@@ -1173,7 +1177,7 @@ class Master:
                 Code.FAILED_PRECONDITION,
             )
         if agent.mode == master_pb2.DEACTIVATED:
-            return []
+            return self._take_over(agent, by, reason)
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now
         )
@@ -1186,7 +1190,7 @@ class Master:
         if not (0 <= grace <= 86400):
             raise InvalidCall(f"grace must be between 0 and 86400 seconds, got {grace}")
         if agent.mode in (master_pb2.DRAINING, master_pb2.DRAINED):
-            return []
+            return self._take_over(agent, by, reason)
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DRAINING, by=by, reason=reason, since=now, drain_grace=grace
         )
@@ -1202,6 +1206,15 @@ class Master:
             effects.append(SendToAgent(agent.id, msg))
         effects += self._check_drained(agent, now)
         return effects
+
+    def _take_over(self, agent: Agent, by: str, reason: str) -> list[Effect]:
+        """An operator repeating what Satellite did makes it theirs: Satellite never undoes it."""
+        m = agent.maintenance
+        if by != "operator" or (m.by == "operator" and m.reason == reason):
+            return []
+        m.by = "operator"
+        m.reason = reason
+        return [self._persist()]
 
     def _drain_kill(self, agent: Agent, task: Task) -> agent_pb2.MasterMessage.KillTask:
         return agent_pb2.MasterMessage.KillTask(
@@ -1280,9 +1293,8 @@ class Master:
             if offer.expires <= now:
                 effects += self._rescind(offer)
         for fw in list(self.frameworks.values()):
-            if (
-                fw.status is FrameworkStatus.DISCONNECTED
-                and now - fw.disconnected_at > fw.info.failover_timeout
+            if fw.status is FrameworkStatus.DISCONNECTED and now - fw.disconnected_at > max(
+                fw.info.failover_timeout, fw.recovery_grace
             ):
                 effects += self._remove_framework(
                     fw, now, f"framework did not reconnect within {fw.info.failover_timeout:g}s"

@@ -111,6 +111,9 @@ class Scraper:
                     state.task.cancel()
                 self.tsdb.mark_target_down(url, int(time.time() * 1000))
         for url, target in wanted.items():
+            state = self.targets.get(url)
+            if state is not None and state.task is not None and state.task.done():
+                del self.targets[url]  # its loop ended unexpectedly: start it again
             if url not in self.targets:
                 state = _TargetState(target)
                 self.targets[url] = state
@@ -122,7 +125,12 @@ class Scraper:
         await asyncio.sleep(offset)
         while True:
             started = time.monotonic()
-            await self.scrape(state)
+            try:
+                await self.scrape(state)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scrape loop of %s", state.target.url)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
 
     async def scrape(self, state: _TargetState) -> None:
@@ -138,7 +146,13 @@ class Scraper:
                     raise ConnectionError(f"HTTP {resp.status}")
                 text = await resp.text()
             rows = state.cache.parse_into(text)
-        except (aiohttp.ClientError, TimeoutError, ConnectionError, ExpositionError) as e:
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # any failure is a failed scrape: up=0, never a dead loop
+            if not isinstance(
+                e, aiohttp.ClientError | TimeoutError | ConnectionError | ExpositionError
+            ):
+                log.warning("scrape of %s failed: %r", target.url, e)
             state.up = False
             state.last_error = str(e) or type(e).__name__
             self.tsdb.mark_target_down(target.url, t_ms)

@@ -103,6 +103,9 @@ class Satellite:
         self.policy_state = PolicyState()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.cluster_alerts: dict[str, ClusterAlert] = {}
+        self._next_due: dict[tuple[str, str], float] = {}
+        # Notifications made outside a round (rules removed by a reload), sent with the next.
+        self._pending: list[Notification] = []
         self.scraper = Scraper(self.tsdb, config.scrape_interval, config.scrape_timeout)
         reg = registry or CollectorRegistry()
         self.registry = reg
@@ -148,19 +151,48 @@ class Satellite:
     # ------------------------------------------------------------------ rules
 
     def load_rules(self) -> list[RuleGroup]:
-        """Load every rule file; raises RuleFileInvalid and keeps the old rules if any is bad."""
+        """Load every rule file; raises RuleFileInvalid and keeps the old rules if any is bad.
+
+        A rule that stays (same group, same name) keeps its alerts; the firing
+        alerts of rules that went away are sent out resolved at the next round,
+        so receivers do not show them firing forever.
+        """
         groups = load_rule_files(self.config.rule_files)
         longest = max((engine.max_range_ms(r.expr) for g in groups for r in g.rules), default=0)
         self.tsdb.retention_ms = max(longest + LOOKBACK_MS, 3_600_000)
-        old = self.group_states
-        self.group_states = {
-            (g.file, g.name): old.get((g.file, g.name)) or GroupState.initial(g) for g in groups
+        old_rules = {
+            (key, rule.name, type(rule).__name__): (alerts, previous)
+            for g in self.groups
+            for key in [(g.file, g.name)]
+            if key in self.group_states
+            for rule, alerts, previous in zip(
+                g.rules,
+                self.group_states[key].alerts,
+                self.group_states[key].previous,
+                strict=True,
+            )
         }
-        # A group whose rules changed starts over, as Prometheus does on reload.
+        states: dict[tuple[str, str], GroupState] = {}
+        kept: set[tuple[tuple[str, str], str, str]] = set()
         for g in groups:
-            state = self.group_states[(g.file, g.name)]
-            if len(state.alerts) != len(g.rules):
-                self.group_states[(g.file, g.name)] = GroupState.initial(g)
+            key = (g.file, g.name)
+            alerts, previous = [], []
+            for rule in g.rules:
+                rule_key = (key, rule.name, type(rule).__name__)
+                old = old_rules.get(rule_key) if rule_key not in kept else None
+                kept.add(rule_key)
+                alerts.append(old[0] if old else {})
+                previous.append(old[1] if old else frozenset())
+            states[key] = GroupState(tuple(alerts), tuple(previous))
+        now = time.time()
+        for rule_key, (alerts, _) in old_rules.items():
+            if rule_key in kept:
+                continue
+            for alert in alerts.values():
+                if alert.state is AlertState.FIRING:
+                    self._pending.append(self._notification(alert, "resolved", ends_at=now))
+        self.group_states = states
+        self._next_due = {k: t for k, t in self._next_due.items() if k in states}
         self.groups = groups
         log.info(
             "loaded %d rule group(s), %d rule(s) from %d file(s)",
@@ -189,10 +221,11 @@ class Satellite:
         await self.scraper.stop()
         await self.notifier.stop()
 
+    def _interval(self, group: RuleGroup) -> float:
+        return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
+
     async def _run(self) -> None:
-        interval = self.config.evaluation_interval
         while True:
-            started = time.monotonic()
             try:
                 self.scraper.sync(await self.cluster.targets())
                 await self.evaluate(time.time())
@@ -200,21 +233,28 @@ class Satellite:
                 raise
             except Exception:
                 log.exception("satellite round failed")
-            await asyncio.sleep(max(0.05, interval - (time.monotonic() - started)))
+            now = time.time()
+            wake = min(self._next_due.values(), default=now + self.config.evaluation_interval)
+            await asyncio.sleep(min(max(0.05, wake - now), self.config.evaluation_interval))
 
     # ------------------------------------------------------------------ one round
 
-    async def evaluate(self, now: float) -> None:
-        """Evaluate every group at `now`, notify, and let the policy act."""
+    async def evaluate(self, now: float, every_group: bool = False) -> None:
+        """Evaluate the groups due at `now` (each on its own interval), notify, act."""
         t_ms = int(now * 1000)
         started = time.perf_counter()
-        transitions: list[Notification] = []
+        transitions, self._pending = self._pending, []
         requests: list[ActionRequest] = []
         counts = {"pending": 0, "firing": 0}
-        step = int(self.config.evaluation_interval * 1000)
-        query = engine_query(self.tsdb, LOOKBACK_MS, subquery_step_ms=step)
         for group in self.groups:
             key = (group.file, group.name)
+            interval = self._interval(group)
+            if not every_group and self._next_due.get(key, 0.0) > now:
+                self._collect(self.group_states[key], t_ms, counts, requests, None)
+                continue
+            self._next_due[key] = now + interval
+            # Prometheus's default subquery step is the group's evaluation interval.
+            query = engine_query(self.tsdb, LOOKBACK_MS, subquery_step_ms=int(interval * 1000))
             before = self.group_states[key]
             result = evaluate_group(
                 group,
@@ -229,38 +269,61 @@ class Satellite:
                 self.m_rule_failures.inc()
                 log.warning("rule %s in %s: %s", failure.rule.name, group.name, failure.error)
             self.group_states[key] = result.state
-            for alerts in result.state.alerts:
-                for alert in alerts.values():
-                    if alert.state is AlertState.PENDING:
-                        counts["pending"] += 1
-                    elif alert.state is AlertState.FIRING:
-                        counts["firing"] += 1
-                        request = _action_request(alert.labels, alert.annotations)
-                        if request is not None:
-                            requests.append(request)
-                        if alert.fired_at_ms == t_ms:
-                            transitions.append(self._notification(alert, "firing"))
-                    elif alert.resolved_at_ms == t_ms and alert.fired_at_ms is not None:
-                        transitions.append(self._notification(alert, "resolved"))
+            self._collect(result.state, t_ms, counts, requests, transitions)
         for state, n in counts.items():
             self.m_alerts.labels(state).set(n)
         self.m_series.set(len(self.tsdb))
-        transitions += await self._apply_policy(requests, now)
-        if transitions:
-            try:
-                await self.notifier.notify(transitions)
-            except NotifyFailed as e:  # other receivers still got them; this one is logged
-                log.error("%s", e)
+        # Alerts go out first: a policy step that fails (master away) must not lose them.
+        await self._notify(transitions)
+        try:
+            await self._notify(await self._apply_policy(requests, now))
+        except Exception:
+            log.exception("the safety policy step failed; it runs again next round")
         self.tsdb.gc(t_ms)
         self.m_eval_seconds.observe(time.perf_counter() - started)
         self.last_evaluation = now
         self.evaluated.set()
         self.evaluated = asyncio.Event()
 
+    def _collect(
+        self,
+        state: GroupState,
+        t_ms: int,
+        counts: dict[str, int],
+        requests: list[ActionRequest],
+        transitions: list[Notification] | None,
+    ) -> None:
+        """Count a group's alerts, gather its action requests and (if just evaluated) changes."""
+        for alerts in state.alerts:
+            for alert in alerts.values():
+                if alert.state is AlertState.PENDING:
+                    counts["pending"] += 1
+                elif alert.state is AlertState.FIRING:
+                    counts["firing"] += 1
+                    request = _action_request(alert.labels, alert.annotations)
+                    if request is not None:
+                        requests.append(request)
+                    if transitions is not None and alert.fired_at_ms == t_ms:
+                        transitions.append(self._notification(alert, "firing"))
+                elif (
+                    transitions is not None
+                    and alert.resolved_at_ms == t_ms
+                    and alert.fired_at_ms is not None
+                ):
+                    transitions.append(self._notification(alert, "resolved"))
+
+    async def _notify(self, notifications: list[Notification]) -> None:
+        if not notifications:
+            return
+        try:
+            await self.notifier.notify(notifications)
+        except NotifyFailed as e:  # the other receivers got them; this one is logged
+            log.error("%s", e)
+
     async def _apply_policy(self, requests: list[ActionRequest], now: float) -> list[Notification]:
         agents = await self.cluster.agents()
         result = decide(self.config.policy, self.policy_state, agents, requests, now)
-        self.policy_state = result.state
+        failed = False
         for decision in result.decisions:
             if decision.outcome is Outcome.TAKEN:
                 try:
@@ -269,6 +332,7 @@ class Satellite:
                     log.error(
                         "could not %s agent %s: %s", decision.action.value, decision.agent_id, e
                     )
+                    failed = True
                     decision = Decision(
                         decision.time,
                         decision.agent_id,
@@ -277,8 +341,12 @@ class Satellite:
                         Outcome.REFUSED,
                         f"{decision.reason}; the master refused: {e}",
                     )
-            self._record(decision)
-        self._save_policy_state()
+            await self._record(decision)
+        if not failed:
+            # The policy's memory (history, cool-downs) only moves on when what it decided
+            # happened; after a refusal the same question is asked again next round.
+            self.policy_state = result.state
+            await asyncio.to_thread(self._save_policy_state)
         notifications: list[Notification] = []
         current = {f"{a.name}/{a.agent_id}": a for a in result.alerts}
         for name, alert in current.items():
@@ -308,7 +376,10 @@ class Satellite:
 
     def _save_policy_state(self) -> None:
         tmp = self._policy_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.policy_state.to_dict()))
+        with tmp.open("w") as f:
+            f.write(json.dumps(self.policy_state.to_dict()))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self._policy_path)
 
     # ------------------------------------------------------------------ events
@@ -326,7 +397,7 @@ class Satellite:
             with contextlib.suppress(ValueError, TypeError):
                 self.events.append(Event(**json.loads(line)))
 
-    def _record(self, d: Decision) -> None:
+    async def _record(self, d: Decision) -> None:
         event = Event(d.time, d.rule, d.agent_id, d.action.value, d.outcome.value, d.reason)
         self.events.append(event)
         self.m_decisions.labels(event.action, event.outcome).inc()
@@ -338,6 +409,9 @@ class Satellite:
             event.rule,
             event.reason,
         )
+        await asyncio.to_thread(self._append_event, event)
+
+    def _append_event(self, event: Event) -> None:
         with self._events_path.open("a") as f:
             f.write(json.dumps(asdict(event)) + "\n")
             f.flush()
@@ -345,14 +419,16 @@ class Satellite:
 
     # ------------------------------------------------------------------ views
 
-    def _notification(self, alert: Any, status: str) -> Notification:
+    def _notification(self, alert: Any, status: str, ends_at: float | None = None) -> Notification:
         labels = dict(alert.labels)
+        if ends_at is None and alert.resolved_at_ms:
+            ends_at = alert.resolved_at_ms / 1000
         return Notification(
             labels=labels,
             annotations=dict(alert.annotations),
             status=status,
             starts_at=alert.active_at_ms / 1000,
-            ends_at=(alert.resolved_at_ms / 1000) if alert.resolved_at_ms else None,
+            ends_at=ends_at,
             generator_url=self.config.external_url,
         )
 

@@ -34,6 +34,8 @@ async def serve(body: dict[str, object]) -> tuple[web.AppRunner, int]:
     async def metrics(request: web.Request) -> web.Response:
         if body["status"] != 200:
             return web.Response(status=int(body["status"]))
+        if body.get("raw") is not None:
+            return web.Response(body=body["raw"], content_type="text/plain", charset="utf-8")
         return web.Response(text=str(body["text"]))
 
     app = web.Application()
@@ -104,3 +106,25 @@ async def test_a_target_that_cannot_be_reached_is_down() -> None:
         assert scraper.status()[0]["up"] is False
     finally:
         await scraper.stop()
+
+
+async def test_a_body_that_is_not_utf8_is_a_failed_scrape_not_a_dead_loop() -> None:
+    body: dict[str, object] = {"status": 200, "text": BODY}
+    runner, port = await serve(body)
+    tsdb = TSDB()
+    ticks = iter(range(1_000_000, 2_000_000, 15))
+    scraper = Scraper(tsdb, interval=60, timeout=2, clock=lambda: float(next(ticks)))
+    await scraper.start()
+    target = Target(f"http://127.0.0.1:{port}/metrics", labels_of({"job": "agent"}))
+    try:
+        scraper.sync([target])
+        state = scraper.targets[target.url]
+        state.task.cancel()
+        body["text"] = None
+        body["raw"] = b"orbiter_host_load1 \xff\xfe\n"
+        await scraper.scrape(state)
+        assert list(newest(tsdb, "up").values()) == [0.0]
+        assert scraper.status()[0]["last_error"]
+    finally:
+        await scraper.stop()
+        await runner.cleanup()

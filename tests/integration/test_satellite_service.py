@@ -1,0 +1,153 @@
+"""Satellite's round, driven by hand with a fake cluster: group intervals, reloads that
+resolve removed alerts, alerts that go out even when the master is away, and a policy
+that only moves on when its action happened."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from orbiter.alerts.payload import Notification
+from orbiter.satellite.policy import Action, AgentSnapshot, Outcome, PolicyConfig
+from orbiter.satellite.scrape import Target
+from orbiter.satellite.series import Matcher, MatchOp
+from orbiter.satellite.service import Satellite, SatelliteConfig
+
+T0 = 1_800_000_000.0
+
+
+class FakeCluster:
+    """Three agents; `act` records calls, or fails while `refuse` is set."""
+
+    def __init__(self) -> None:
+        self.snapshots = [
+            AgentSnapshot("S1", "active", "", True),
+            AgentSnapshot("S2", "active", "", True),
+            AgentSnapshot("S3", "active", "", True),
+        ]
+        self.acted: list[tuple[str, Action]] = []
+        self.refuse = False
+        self.away = False
+
+    async def targets(self) -> list[Target]:
+        return []
+
+    async def agents(self) -> list[AgentSnapshot]:
+        if self.away:
+            raise ConnectionError("master away")
+        return self.snapshots
+
+    async def act(self, agent_id: str, action: Action, reason: str) -> None:
+        if self.refuse:
+            raise RuntimeError("master says no")
+        self.acted.append((agent_id, action))
+
+
+class Recorder:
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.got: list[Notification] = []
+
+    async def send(self, batch: Sequence[Notification]) -> None:
+        self.got.extend(batch)
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def satellite(tmp_path: Path, rules: str) -> tuple[Satellite, FakeCluster, Recorder]:
+    path = tmp_path / "r.rules.yml"
+    path.write_text(rules)
+    cluster = FakeCluster()
+    config = SatelliteConfig(
+        rule_files=[str(path)],
+        evaluation_interval=1.0,
+        policy=PolicyConfig(max_unhealthy_fraction=0.5),  # 1 of the 3 agents may go out
+    )
+    sat = Satellite(config, cluster, tmp_path / "s")
+    sat.work_dir.mkdir(parents=True)
+    sat.load_rules()
+    recorder = Recorder()
+    sat.notifier.receivers = [recorder]  # type: ignore[attr-defined]
+    return sat, cluster, recorder
+
+
+def recorded_times(sat: Satellite, name: str) -> list[float]:
+    (series,) = sat.tsdb.select([Matcher("__name__", MatchOp.EQUAL, name)], 0, 2**62)
+    return [t / 1000 for t in series.timestamps]
+
+
+async def test_each_group_runs_on_its_own_interval(tmp_path: Path) -> None:
+    sat, _, _ = await satellite(
+        tmp_path,
+        """groups:
+  - name: slow
+    interval: 5s
+    rules: [{record: slow_seen, expr: vector(1)}]
+  - name: fast
+    rules: [{record: fast_seen, expr: vector(1)}]
+""",
+    )
+    for dt in range(7):
+        await sat.evaluate(T0 + dt)
+    assert recorded_times(sat, "fast_seen") == [T0 + dt for dt in range(7)]
+    assert recorded_times(sat, "slow_seen") == [T0, T0 + 5]
+
+
+async def test_a_reload_that_drops_a_firing_alert_sends_it_resolved(tmp_path: Path) -> None:
+    sat, _, recorder = await satellite(
+        tmp_path, "groups:\n  - name: g\n    rules: [{alert: Always, expr: vector(1)}]\n"
+    )
+    await sat.evaluate(T0)
+    assert [(n.alertname, n.status) for n in recorder.got] == [("Always", "firing")]
+    (tmp_path / "r.rules.yml").write_text("groups:\n  - name: g\n    rules: []\n")
+    sat.load_rules()
+    await sat.evaluate(T0 + 1)
+    assert [(n.alertname, n.status) for n in recorder.got][1:] == [("Always", "resolved")]
+    assert recorder.got[1].ends_at is not None
+
+
+async def test_a_reload_keeps_the_state_of_rules_that_stay(tmp_path: Path) -> None:
+    rule = "{alert: Slow, expr: vector(1), for: 2s}"
+    sat, _, recorder = await satellite(tmp_path, f"groups:\n  - name: g\n    rules: [{rule}]\n")
+    await sat.evaluate(T0)
+    (tmp_path / "r.rules.yml").write_text(
+        f"groups:\n  - name: g\n    rules: [{{record: r, expr: vector(2)}}, {rule}]\n"
+    )
+    sat.load_rules()
+    await sat.evaluate(T0 + 2)  # pending since T0, so it fires now rather than starting over
+    assert [(n.alertname, n.status) for n in recorder.got] == [("Slow", "firing")]
+
+
+async def test_alerts_go_out_even_when_the_master_is_away(tmp_path: Path) -> None:
+    sat, cluster, recorder = await satellite(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n"
+        "      - {alert: Sick, expr: vector(1), labels: {agent: S1, action: deactivate}}\n",
+    )
+    cluster.away = True
+    await sat.evaluate(T0)
+    assert [(n.alertname, n.status) for n in recorder.got] == [("Sick", "firing")]
+    assert not cluster.acted
+    cluster.away = False
+    await sat.evaluate(T0 + 1)
+    assert cluster.acted == [("S1", Action.DEACTIVATE)]
+
+
+async def test_the_policy_moves_on_only_when_its_action_happened(tmp_path: Path) -> None:
+    sat, cluster, _ = await satellite(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n"
+        "      - {alert: Sick, expr: vector(1), labels: {agent: S1, action: deactivate}}\n",
+    )
+    cluster.refuse = True
+    await sat.evaluate(T0)
+    assert [e.outcome for e in sat.events] == [Outcome.REFUSED.value]
+    assert "master says no" in sat.events[-1].reason
+    assert not sat.policy_state.history  # nothing recorded as done
+    cluster.refuse = False
+    await sat.evaluate(T0 + 1)
+    assert cluster.acted == [("S1", Action.DEACTIVATE)]
+    assert [r.agent_id for r in sat.policy_state.history] == ["S1"]
