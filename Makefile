@@ -1,5 +1,8 @@
 # Orbiter: `make up` runs a single-node cluster, `make test` runs every test.
-PYTHON ?= python3
+# Everything runs from the virtual environment .venv that `make deps` builds.
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
 PROTOS := $(wildcard orbiter/proto/*.proto)
 
 .PHONY: deps up test test-fast lint proto bench bench-quick clean
@@ -8,7 +11,7 @@ deps:
 	@./scripts/install-deps.sh
 
 up: deps
-	orbiter up
+	$(VENV)/bin/orbiter up
 
 test: deps lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider

@@ -27,7 +27,9 @@ from tabulate import tabulate
 
 from orbiter.attributes import InvalidAttributes, parse_attributes
 from orbiter.durations import format_duration, parse_duration
+from orbiter.errors import OrbiterError
 from orbiter.resources import InvalidResources, Resources
+from orbiter.satellite.rules import RuleFileInvalid
 
 DEFAULT_MASTER = "127.0.0.1:5050"
 
@@ -395,25 +397,11 @@ def master_http(master: str, timeout: float = 5.0) -> str:
     return info.http_address
 
 
-def get_json(master: str, path: str, query: dict[str, str] | None = None) -> Any:
-    url = f"http://{master_http(master)}{path}"
-    if query:
-        url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as e:
-        body = e.read().decode(errors="replace")
-        with contextlib.suppress(ValueError):
-            body = json.loads(body).get("error", body)
-        raise UsageError(body) from None
-    except urllib.error.URLError as e:
-        raise UsageError(f"cannot reach the master's HTTP API at {url}: {e.reason}") from None
-
-
-def post_json(master: str, path: str, body: dict[str, Any] | None, method: str = "POST") -> Any:
-    url = f"http://{master_http(master)}{path}"
-    data = json.dumps(body or {}).encode()
+def http_json(
+    url: str, method: str = "GET", body: Any = None, what: str = "the master's HTTP API"
+) -> Any:
+    """One JSON request; a refusal becomes a UsageError carrying the server's message."""
+    data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
     )
@@ -421,12 +409,38 @@ def post_json(master: str, path: str, body: dict[str, Any] | None, method: str =
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.load(resp)
     except urllib.error.HTTPError as e:
-        text = e.read().decode(errors="replace")
-        with contextlib.suppress(ValueError):
-            text = json.loads(text).get("error", text)
-        raise UsageError(text) from None
+        raise HttpRefusal(e.code, _error_text(e.read().decode(errors="replace"))) from None
     except urllib.error.URLError as e:
-        raise UsageError(f"cannot reach the master's HTTP API at {url}: {e.reason}") from None
+        raise UsageError(f"cannot reach {what} at {url}: {e.reason}") from None
+
+
+class HttpRefusal(UsageError):
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _error_text(body: str) -> str:
+    """The message of an {"error": ..., "details": ...} body, or the body as it is."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(parsed, dict) or "error" not in parsed:
+        return body
+    details = parsed.get("details")
+    return str(parsed["error"]) + (f"\n{details}" if details else "")
+
+
+def get_json(master: str, path: str, query: dict[str, str] | None = None) -> Any:
+    url = f"http://{master_http(master)}{path}"
+    if query:
+        url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    return http_json(url)
+
+
+def post_json(master: str, path: str, body: dict[str, Any] | None, method: str = "POST") -> Any:
+    return http_json(f"http://{master_http(master)}{path}", method, body or {})
 
 
 def _ago(t: float | None) -> str:
@@ -549,7 +563,11 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 def cmd_cat(args: argparse.Namespace) -> int:
     data = get_json(args.master, f"/api/v1/tasks/{urllib.parse.quote(args.task_id)}")
-    task = data["tasks"][-1]
+    tasks = [t for t in data["tasks"] if not args.framework or t["framework_id"] == args.framework]
+    if not tasks:
+        raise UsageError(f"framework {args.framework} has no task {args.task_id!r}")
+    # Task ids repeat across frameworks (each `orbiter execute` is one): newest by default.
+    task = max(tasks, key=lambda t: t["updated"] or 0.0)
     agent = get_json(args.master, f"/api/v1/agents/{task['agent_id']}")
     query = urllib.parse.urlencode(
         {"task_id": task["id"], "framework_id": task["framework_id"], "path": args.file}
@@ -568,32 +586,17 @@ def cmd_cat(args: argparse.Namespace) -> int:
 def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> Any:
     """Ask the Satellite API: a standalone one (--satellite) or the master's."""
     base = args.satellite or master_http(args.master)
-    url = f"http://{base}{path}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        url,
-        data=data,
-        method="POST" if data is not None else "GET",
-        headers={"Content-Type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as e:
-        text = e.read().decode(errors="replace")
-        if e.code == 404 and not args.satellite:
+        return http_json(
+            f"http://{base}{path}", "POST" if body is not None else "GET", body, "Satellite"
+        )
+    except HttpRefusal as e:
+        if e.status == 404 and not args.satellite:
             raise UsageError(
                 "this master runs no Satellite; start it without --no-satellite, or point "
                 "--satellite / ORBITER_SATELLITE at a standalone one"
             ) from None
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(text)
-            text = parsed.get("error", text) + (
-                "\n" + parsed["details"] if parsed.get("details") else ""
-            )
-        raise UsageError(text) from None
-    except urllib.error.URLError as e:
-        raise UsageError(f"cannot reach Satellite at {url}: {e.reason}") from None
+        raise
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -852,6 +855,9 @@ def parser() -> argparse.ArgumentParser:
     _add_master_flag(p)
     p.add_argument("task_id")
     p.add_argument("file", nargs="?", default="stdout", help="stdout (default) or stderr")
+    p.add_argument(
+        "--framework", default="", help="the task's framework (default: the newest such task)"
+    )
     return top
 
 
@@ -888,6 +894,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
         return 2
+    except (OrbiterError, RuleFileInvalid) as e:
+        print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
         return 1

@@ -39,6 +39,7 @@ import yaml
 from orbiter.agent.checks import CheckSpec
 from orbiter.durations import parse_duration
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
+from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.service import SatelliteConfig
 
 DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "default.rules.yml"
@@ -183,9 +184,17 @@ def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> N
         for f, n in zip(s.rule_files, m["rule_files"].value, strict=True):
             if not Path(f).exists():
                 raise r.fail(n, f"satellite.rule_files: {f} does not exist")
+        try:
+            load_rule_files(s.rule_files)  # refuse a broken rule file before anything starts
+        except RuleFileInvalid as e:
+            raise r.fail(
+                m["rule_files"], f"satellite.rule_files: a rule file is invalid:\n{e}"
+            ) from None
     for name in ("scrape_interval", "scrape_timeout", "evaluation_interval"):
         if name in m:
             setattr(s, name, r.duration(m[name], f"satellite.{name}"))
+    if "scrape_timeout" not in m:
+        s.scrape_timeout = min(s.scrape_timeout, s.scrape_interval)  # as Prometheus does
     if s.scrape_timeout > s.scrape_interval:
         where = m.get("scrape_timeout") or m.get("scrape_interval") or node
         raise r.fail(where, "satellite.scrape_timeout must not exceed scrape_interval")

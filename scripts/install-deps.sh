@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
-# Installs everything Orbiter needs on a fresh Debian machine (run as root):
-# the Debian packages the tests talk to for real, then the Python package
-# with its test extras. Safe to run again: it skips what is already there.
+# Installs everything Orbiter needs on a fresh Debian machine (run as root, or
+# with sudo for the Debian packages): the Debian packages the tests talk to for
+# real, then a virtual environment in .venv with the package and its test
+# extras (Debian's own Python refuses system-wide pip installs, PEP 668).
+# Safe to run again: it skips what is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # Debian packages and the command each provides. Add a package here when a
-# test starts using its server; the tests fail (never skip) when it is missing.
+# test starts using its server; the tests fail (never skip) in CI when it is missing.
 DEBS=(prometheus:promtool)
+
+apt_install() {
+    echo "==> apt-get install $*"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # Debian's postinst scripts try to start services; tests start their own.
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    $SUDO rm -f /usr/sbin/policy-rc.d
+}
 
 missing=()
 for entry in "${DEBS[@]}"; do
-    pkg=${entry%%:*}
-    cmd=${entry##*:}
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    command -v "${entry##*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
 done
-if ((${#missing[@]})); then
-    echo "==> apt-get install ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    # Debian's postinst scripts try to start services; tests start their own.
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    rm -f /usr/sbin/policy-rc.d
-fi
+if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 
 PYTHON=${PYTHON:-python3}
-echo "==> pip install -e .[test,satellite]"
-"$PYTHON" -m pip install -q --disable-pip-version-check -e '.[test,satellite]' 2>&1 \
-    | grep -v -e '^WARNING: Running pip as' -e 'is ignored: it is neither' || true
+if [ ! -x .venv/bin/python ]; then
+    echo "==> $PYTHON -m venv .venv"
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        rm -rf .venv
+        apt_install python3-venv
+        "$PYTHON" -m venv .venv
+    fi
+fi
+echo "==> .venv: pip install -e .[test,satellite]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,satellite]'

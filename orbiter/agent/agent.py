@@ -40,23 +40,13 @@ from orbiter.agent.status_updates import StatusUpdateManager
 from orbiter.attributes import to_proto as attributes_to_proto
 from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
+from orbiter.taskstates import TERMINAL_STATES
 
 pb = messages_pb2
 TS = pb.TaskState
 log = logging.getLogger("orbiter.agent")
 
-TERMINAL = frozenset(
-    {
-        TS.TASK_FINISHED,
-        TS.TASK_FAILED,
-        TS.TASK_KILLED,
-        TS.TASK_ERROR,
-        TS.TASK_LOST,
-        TS.TASK_DROPPED,
-        TS.TASK_GONE,
-        TS.TASK_GONE_BY_OPERATOR,
-    }
-)
+TERMINAL = TERMINAL_STATES
 DEFAULT_KILL_GRACE = 3.0
 SEND_BATCH_SECONDS = 0.005
 
@@ -456,7 +446,10 @@ class Agent:
             return
         task.kill_reason = kill.reason or pb.REASON_TASK_KILLED
         task.kill_requested = True
-        grace = kill.grace_period or task.info.kill_grace_period or DEFAULT_KILL_GRACE
+        if kill.HasField("grace_period"):
+            grace = kill.grace_period  # 0 means now
+        else:
+            grace = task.info.kill_grace_period or DEFAULT_KILL_GRACE
         if task.container is not None:
             if task.state == TS.TASK_RUNNING:
                 self._update(task, TS.TASK_KILLING, "kill requested")

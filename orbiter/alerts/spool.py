@@ -91,8 +91,9 @@ class Spool:
         self._size = 0
         self._next_seq = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(self.path.with_name(self.path.name + ".lock"),
-                                os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock_fd = os.open(
+            self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644
+        )
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -143,7 +144,8 @@ class Spool:
         if good_end < len(content):
             log.warning(
                 "spool %s: dropping %d bytes of a torn last line (a write cut short by a crash)",
-                self.path, len(content) - good_end,
+                self.path,
+                len(content) - good_end,
             )
             os.ftruncate(fd, good_end)
             os.fsync(fd)

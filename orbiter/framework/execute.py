@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orbiter.framework.driver import CallError, Scheduler, SchedulerDriver, task_info
-from orbiter.master.state import TERMINAL_STATES
 from orbiter.proto import messages_pb2
 from orbiter.resources import Resources
+from orbiter.taskstates import TERMINAL_STATES
 
 pb = messages_pb2
 

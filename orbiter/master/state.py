@@ -37,23 +37,11 @@ from orbiter.master.effects import (
 )
 from orbiter.proto import agent_pb2, master_pb2, messages_pb2, scheduler_pb2
 from orbiter.resources import InvalidResources, Resources
+from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
 
 pb = messages_pb2
 TS = pb.TaskState
 
-TERMINAL_STATES = frozenset(
-    {
-        TS.TASK_FINISHED,
-        TS.TASK_FAILED,
-        TS.TASK_KILLED,
-        TS.TASK_ERROR,
-        TS.TASK_LOST,
-        TS.TASK_DROPPED,
-        TS.TASK_GONE,
-        TS.TASK_GONE_BY_OPERATOR,
-    }
-)
-"""States a task never leaves; its resources are free again."""
 
 DEFAULT_ROLE = "*"
 DEFAULT_REFUSE_SECONDS = 5.0
@@ -511,6 +499,8 @@ class Master:
             status = update.status
             fw = self.frameworks.get(update.framework_id)
             task = agent.tasks.get((update.framework_id, status.task_id))
+            if status.state not in KNOWN_STATES:
+                fw = None  # a state no one can act on: acknowledge it here and drop it
             if fw is None or fw.status is FrameworkStatus.COMPLETED:
                 # Nobody will ever acknowledge it; do it here so the agent stops retrying.
                 if status.uuid:
@@ -1037,12 +1027,11 @@ class Master:
             task.kill_pending = True
             return []
         msg = agent_pb2.MasterMessage()
-        msg.kill_tasks.kills.add(
-            framework_id=fw.id,
-            task_id=task_id,
-            grace_period=grace_period or 0.0,
-            reason=pb.REASON_TASK_KILLED,
+        kill = msg.kill_tasks.kills.add(
+            framework_id=fw.id, task_id=task_id, reason=pb.REASON_TASK_KILLED
         )
+        if grace_period is not None:
+            kill.grace_period = grace_period
         return [SendToAgent(agent.id, msg)]
 
     def acknowledge(

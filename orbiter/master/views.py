@@ -55,7 +55,7 @@ def framework_view(fw: Framework) -> dict[str, Any]:
         "principal": fw.info.principal,
         "status": fw.status.value,
         "failover_timeout": fw.info.failover_timeout,
-        "capabilities": [messages_pb2.Capability.Name(c) for c in fw.info.capabilities],
+        "capabilities": [_name(messages_pb2.Capability, c) for c in fw.info.capabilities],
         "tasks": len(fw.tasks),
         "offers": len(fw.offers),
         "allocated": {
@@ -66,6 +66,14 @@ def framework_view(fw: Framework) -> dict[str, Any]:
     }
 
 
+def _name(enum: Any, value: int) -> str:
+    """An enum value's name, or its number if an agent sent one we do not know."""
+    try:
+        return enum.Name(value)
+    except ValueError:
+        return str(value)
+
+
 def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
     status = task.status
     return {
@@ -74,11 +82,11 @@ def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
         "framework_id": task.framework_id,
         "agent_id": task.agent_id,
         "hostname": hostnames.get(task.agent_id, ""),
-        "state": messages_pb2.TaskState.Name(task.state),
+        "state": _name(messages_pb2.TaskState, task.state),
         "resources": resources_view(task.resources),
         "role": task.role,
         "message": status.message if status is not None else "",
-        "reason": messages_pb2.TaskReason.Name(status.reason) if status is not None else "",
+        "reason": _name(messages_pb2.TaskReason, status.reason) if status is not None else "",
         "exit_code": status.exit_code
         if status is not None and status.HasField("exit_code")
         else None,
@@ -104,7 +112,7 @@ def tasks_view(
         for task in tasks:
             if agent_id and task.agent_id != agent_id:
                 continue
-            if state and messages_pb2.TaskState.Name(task.state) != state:
+            if state and _name(messages_pb2.TaskState, task.state) != state:
                 continue
             out.append(task_view(task, hostnames))
     return out
