@@ -4,8 +4,8 @@ Per task, updates form a queue; only the head is in flight. The head is
 (re)sent until the master passes back the framework's acknowledgement for
 its uuid, then the next update goes. Retries back off from `retry_min` to
 `retry_max`. A reconnect makes every head due again at once. The agent
-checkpoints `pending()` so a restarted agent resends what was never
-acknowledged.
+checkpoints each task's terminal update until it is acknowledged, so a
+restarted agent resends it (earlier updates are superseded by it).
 """
 
 from __future__ import annotations
