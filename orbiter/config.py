@@ -24,7 +24,8 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
     agent:
       watch_paths: [/tmp, /var/lib/docker]
       checks:
-        - {name: disk-writable, command: "touch x && rm x", interval: 30s, timeout: 5s}
+        - {builtin: disk-writable}          # shipped: disk-writable, zombie-count, clock-sane
+        - {name: nfs, command: "stat -t /mnt/nfs", interval: 30s, timeout: 5s}
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from orbiter.agent.checks import CheckSpec
+from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.durations import parse_duration
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
@@ -265,7 +266,31 @@ def _agent(r: _Reader, node: yaml.Node, cfg: OrbiterConfig) -> None:
         checks = []
         for i, n in enumerate(seq.value):
             where = f"agent.checks[{i}]"
-            c = r.mapping(n, where, {"name", "command", "interval", "timeout"})
+            c = r.mapping(n, where, {"name", "command", "interval", "timeout", "builtin"})
+            if "builtin" in c:
+                name = r.string(c["builtin"], where + ".builtin")
+                if name not in BUILTIN_CHECKS or set(c) - {"builtin", "interval", "timeout"}:
+                    raise r.fail(
+                        n,
+                        f"{where}: builtin takes one of {', '.join(sorted(BUILTIN_CHECKS))}, "
+                        "optionally with interval and timeout",
+                    )
+                base = BUILTIN_CHECKS[name]
+                c = {k: v for k, v in c.items() if k != "builtin"}
+                spec = CheckSpec(
+                    name=base.name,
+                    command=base.command,
+                    interval=r.duration(c["interval"], where + ".interval")
+                    if "interval" in c
+                    else base.interval,
+                    timeout=r.duration(c["timeout"], where + ".timeout")
+                    if "timeout" in c
+                    else base.timeout,
+                )
+                if any(x.name == spec.name for x in checks):
+                    raise r.fail(n, f"{where}: a check named {spec.name!r} is defined twice")
+                checks.append(spec)
+                continue
             for req in ("name", "command"):
                 if req not in c:
                     raise r.fail(n, f"{where} needs {req}")

@@ -106,3 +106,17 @@ def test_a_missing_file_and_broken_yaml_are_named(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "satellite: [\n"))
+
+
+def test_builtin_checks_are_named_and_may_set_their_interval(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            "agent:\n  checks:\n    - {builtin: disk-writable, interval: 5s}\n"
+            "    - {builtin: clock-sane}\n",
+        )
+    )
+    assert (cfg.agent.checks[0].name, cfg.agent.checks[0].interval) == ("disk-writable", 5.0)
+    assert cfg.agent.checks[1].name == "clock-sane"
+    with pytest.raises(ConfigError, match="builtin takes one of clock-sane, disk-writable"):
+        load_config(write(tmp_path, "agent:\n  checks:\n    - {builtin: nope}\n"))
