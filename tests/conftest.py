@@ -19,28 +19,31 @@ importing this file (several conftest.py files may share the module name).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from proctools import (
+    STOP_TIMEOUT,
+    PortInUse,
+    Processes,
+    ProcessFailed,
+    async_poll_until,
+    poll_until,
+    tail,
+)
 
 ORBITER = [sys.executable, "-m", "orbiter.cli"]
 START_TIMEOUT = 20.0
-STOP_TIMEOUT = 8.0
-LOG_TAIL_LINES = 40
 
 T = TypeVar("T")
 
@@ -66,67 +69,6 @@ def get_text(url: str, timeout: float = 5.0) -> str:
         return resp.read().decode()
 
 
-def _describe(what: str | None, check: Callable[..., object]) -> str:
-    return what or getattr(check, "__name__", repr(check))
-
-
-def poll_until(
-    check: Callable[[], T],
-    timeout: float = 10.0,
-    what: str | None = None,
-    interval: float = 0.05,
-) -> T:
-    """Poll `check` until it returns something truthy, and return that; fail after `timeout`.
-
-    OSError from `check` (a server not listening yet, an HTTP error) counts as
-    "not yet"; the last value or error is in the failure message.
-    """
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            last = check()
-        except OSError as e:
-            last = e
-        else:
-            if last:
-                return last  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {_describe(what, check)}; "
-                f"last seen: {last!r}"
-            )
-        time.sleep(interval)
-
-
-async def async_poll_until(
-    check: Callable[[], T | Awaitable[T]],
-    timeout: float = 10.0,
-    what: str | None = None,
-    interval: float = 0.02,
-) -> T:
-    """`poll_until` for async tests: `check` may be sync or async; the loop keeps running."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            value = check()
-            if inspect.isawaitable(value):
-                value = await value
-            last = value
-        except OSError as e:
-            last = e
-        else:
-            if last:
-                return last  # type: ignore[return-value]
-        if time.monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout:g}s waiting for {_describe(what, check)}; "
-                f"last seen: {last!r}"
-            )
-        await asyncio.sleep(interval)
-
-
 @pytest.fixture
 def wait_until() -> Callable[..., Any]:
     """wait_until(check, timeout=10, what=None): poll until check() is truthy; return it."""
@@ -139,71 +81,7 @@ def async_wait_until() -> Callable[..., Awaitable[Any]]:
     return async_poll_until
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except FileNotFoundError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 # ---------------------------------------------------------------------- processes
-
-
-class ProcessFailed(RuntimeError):
-    """A process the test started exited before it was ready; the message has its log."""
-
-
-class PortInUse(ProcessFailed):
-    """Another process took the port between picking it and listening on it."""
-
-
-@dataclass
-class Processes:
-    """Every process a test started, so teardown can stop them whatever happened."""
-
-    logs: list[Path] = field(default_factory=list)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    # Process groups left behind by agents killed with SIGKILL (each task leads its own).
-    orphan_groups: set[int] = field(default_factory=set)
-    # Processes that ignored SIGTERM until the deadline (printed at teardown).
-    hung: list[str] = field(default_factory=list)
-
-    def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        # Nothing from the caller's ORBITER_* settings (master, config file) leaks in.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_")}
-        env["PYTHONUNBUFFERED"] = "1"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-        self.procs.append(proc)
-        self.logs.append(log)
-        return proc
-
-    def stop_all(self) -> None:
-        """SIGTERM everything still running, SIGKILL what has not exited by the deadline."""
-        live = [p for p in reversed(self.procs) if p.poll() is None]
-        for proc in live:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc in live:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.hung.append(" ".join(map(str, proc.args)))
-                proc.kill()
-                proc.wait()
-        for pgid in self.orphan_groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-        for args in self.hung:
-            print(f"did not exit within {STOP_TIMEOUT:g}s of SIGTERM, killed: {args}")
-
-    def report(self) -> str:
-        return "\n".join(f"----- {log} -----\n{_tail(log)}" for log in dict.fromkeys(self.logs))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -265,9 +143,9 @@ class MasterProcess:
 
         def ready() -> bool:
             if proc.poll() is not None:
-                tail = _tail(self.log)
-                kind = PortInUse if "in use" in tail else ProcessFailed
-                raise kind(f"master exited with {proc.returncode} before it was ready:\n{tail}")
+                log = tail(self.log)
+                kind = PortInUse if "in use" in log else ProcessFailed
+                raise kind(f"master exited with {proc.returncode} before it was ready:\n{log}")
             return get_json(f"{self.url}/health", timeout=1.0)["status"] == "ok"
 
         poll_until(ready, START_TIMEOUT, f"master at {self.address} to answer /health")
@@ -396,7 +274,7 @@ class AgentProcess:
             if self.proc.poll() is not None:
                 raise ProcessFailed(
                     f"agent exited with {self.proc.returncode} before registering:\n"
-                    f"{_tail(self.log)}"
+                    f"{tail(self.log)}"
                 )
             try:
                 agent_id = self.meta().get("agent_id")

@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,13 +23,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import yaml
 from aiohttp import web
+from proctools import Processes, poll_until, tail
 
 from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.proto import messages_pb2 as pb
@@ -97,34 +97,6 @@ def call(method: str, url: str, body: Any = None, timeout: float = 5.0) -> Any:
         raise HttpFailed(e.code, parsed) from None
 
 
-def poll_until(check: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
-    """Call `check` until it returns something truthy and return that; fail after `timeout`.
-
-    For fixtures (conftest's `wait_until` does the same for tests). OSError counts as
-    "not yet"; the failure message has the last value seen.
-    """
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while True:
-        try:
-            last = check()
-        except OSError as e:
-            last = e
-        else:
-            if last:
-                return last
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
-
-
 class Registry(Protocol):
     """What the process classes need from a process registry (conftest's `Processes`)."""
 
@@ -133,48 +105,8 @@ class Registry(Protocol):
     def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]: ...
 
 
-@dataclass
-class ProcessGroup:
+class ProcessGroup(Processes):
     """A process registry for module-scoped clusters (conftest's `processes` is per test)."""
-
-    logs: list[Path] = field(default_factory=list)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    orphan_groups: set[int] = field(default_factory=set)
-    # The command lines of processes that ignored SIGTERM for STOP_TIMEOUT (then SIGKILLed).
-    hung: list[str] = field(default_factory=list)
-
-    def start(self, args: list[str], log: Path) -> subprocess.Popen[bytes]:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("ORBITER_MASTER", None)
-        env.pop("ORBITER_SATELLITE", None)
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-        self.procs.append(proc)
-        self.logs.append(log)
-        return proc
-
-    def stop_all(self) -> None:
-        live = [p for p in reversed(self.procs) if p.poll() is None]
-        for proc in live:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for proc in live:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.hung.append(" ".join(map(str, proc.args)))
-                proc.kill()
-                proc.wait()
-        for pgid in self.orphan_groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, signal.SIGKILL)
-
-    def report(self) -> str:
-        return "\n".join(f"----- {log} -----\n{tail(log)}" for log in dict.fromkeys(self.logs))
 
 
 # ---------------------------------------------------------------------- configuration
