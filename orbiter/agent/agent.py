@@ -400,6 +400,10 @@ class Agent:
         try:
             if sandbox is not None:
                 await asyncio.to_thread(sandbox.mkdir, parents=True, exist_ok=True)
+                # Known before it runs, so a restarted agent finds it even if we die mid-launch.
+                await asyncio.get_running_loop().run_in_executor(
+                    self._disk, checkpoint.write, sandbox, task.framework_id, task.info, None
+                )
                 env["ORBITER_SANDBOX"] = env["MESOS_SANDBOX"] = str(sandbox)
             task.sandbox = sandbox
             container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
@@ -469,13 +473,25 @@ class Agent:
 
 
 def _kill_leftover(pid: int, sandbox: Path) -> None:
-    """Kill the process group of a task the previous agent run started, if it is still ours."""
-    if pid <= 0:
-        return
-    try:
-        proc = psutil.Process(pid)
-        if Path(proc.cwd()) != sandbox.resolve():
-            return  # the pid was reused by something else
-        os.killpg(pid, signal.SIGKILL)
-    except (psutil.Error, ProcessLookupError, PermissionError):
-        pass
+    """Kill the process group of a task the previous agent run started, if it is still ours.
+
+    Without a pid (the agent died between checkpointing and starting the task) the
+    task's processes are found by their working directory, the sandbox.
+    """
+    home = sandbox.resolve()
+    if pid > 0:
+        candidates = [pid]
+    else:
+        candidates = []
+        for proc in psutil.process_iter(["cwd"]):
+            with contextlib.suppress(psutil.Error, TypeError):
+                if proc.info["cwd"] and Path(proc.info["cwd"]) == home:
+                    candidates.append(proc.pid)
+    for candidate in candidates:
+        try:
+            proc = psutil.Process(candidate)
+            if Path(proc.cwd()) != home:
+                continue  # the pid was reused by something else
+            os.killpg(os.getpgid(candidate), signal.SIGKILL)
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            pass
