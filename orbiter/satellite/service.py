@@ -51,6 +51,7 @@ from orbiter.satellite.tsdb import TSDB
 log = logging.getLogger("orbiter.satellite")
 
 EVENTS_KEPT = 1000
+TARGET_SYNC_SECONDS = 1.0
 LOOKBACK_MS = 300_000
 
 
@@ -228,14 +229,20 @@ class Satellite:
         while True:
             try:
                 self.scraper.sync(await self.cluster.targets())
-                await self.evaluate(time.time())
+                now = time.time()
+                due = any(t <= now for t in self._next_due.values()) or len(self._next_due) < len(
+                    self.groups
+                )
+                if due or now - self.last_evaluation >= self.config.evaluation_interval:
+                    await self.evaluate(now)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("satellite round failed")
             now = time.time()
             wake = min(self._next_due.values(), default=now + self.config.evaluation_interval)
-            await asyncio.sleep(min(max(0.05, wake - now), self.config.evaluation_interval))
+            # Wake at least every second to follow agents as they come and go.
+            await asyncio.sleep(min(max(0.05, wake - now), TARGET_SYNC_SECONDS))
 
     # ------------------------------------------------------------------ one round
 
