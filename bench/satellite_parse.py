@@ -27,15 +27,14 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from satellite import RUNS, interleaved_rates  # bench/satellite.py: one way to time
 
 from orbiter.satellite.exposition import ScrapeCache, parse
 from orbiter.satellite.tsdb import TSDB
 
-RUNS = 3
 MIN_RUN_SECONDS = 0.3
 
 
@@ -90,25 +89,6 @@ class AgentMetrics:
         return generate_latest(self.registry).decode()
 
 
-def interleaved_rates(works: dict[str, Callable[[], int]]) -> dict[str, float]:
-    """Median over RUNS of samples/s per work; runs interleave so load on the box hits all alike.
-
-    Each run repeats a work for at least MIN_RUN_SECONDS.
-    """
-    rates: dict[str, list[float]] = {name: [] for name in works}
-    for _ in range(RUNS):
-        for name, work in works.items():
-            gc.collect()
-            done = 0
-            start = time.process_time()
-            elapsed = 0.0
-            while elapsed < MIN_RUN_SECONDS:
-                done += work()
-                elapsed = time.process_time() - start
-            rates[name].append(done / elapsed)
-    return {name: statistics.median(values) for name, values in rates.items()}
-
-
 def client_samples(text: str) -> int:
     return sum(len(f.samples) for f in text_string_to_metric_families(text))
 
@@ -138,12 +118,15 @@ def throughput(texts: list[str]) -> dict[str, float]:
         db.append_scrape("agent-1:5051", rows, clock[0])
         return len(rows)
 
-    return interleaved_rates({
-        "prometheus_client text parser": reference,
-        "orbiter parse() (no cache)": cold,
-        "orbiter ScrapeCache.parse_into (warm)": warm,
-        "orbiter parse_into + TSDB.append_scrape": ingest,
-    })
+    return interleaved_rates(
+        {
+            "prometheus_client text parser": reference,
+            "orbiter parse() (no cache)": cold,
+            "orbiter ScrapeCache.parse_into (warm)": warm,
+            "orbiter parse_into + TSDB.append_scrape": ingest,
+        },
+        MIN_RUN_SECONDS,
+    )
 
 
 def memory(series: int, samples_per_series: int = 240, step_ms: int = 15_000) -> dict[str, float]:

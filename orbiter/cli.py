@@ -205,11 +205,11 @@ async def _serve_until_stopped(stopped: asyncio.Event) -> bool:
     return stop.done()
 
 
-async def _run_master(args: argparse.Namespace) -> int:
+async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -> Any:
+    """A started master (its Satellite reloading rules on SIGHUP), or nothing left running."""
     from orbiter.master.server import MasterServer
 
-    config = _config(args)
-    server = MasterServer(_master_settings(args, Path(args.work_dir), config))
+    server = MasterServer(_master_settings(args, work_dir, config))
     try:
         await server.start()
     except BaseException:
@@ -217,6 +217,12 @@ async def _run_master(args: argparse.Namespace) -> int:
         raise
     if server.satellite is not None:
         _on_sighup(server.satellite.load_rules)
+    return server
+
+
+async def _run_master(args: argparse.Namespace) -> int:
+    config = _config(args)
+    server = await _start_master(args, Path(args.work_dir), config)
     print(
         f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
         + ("  (satellite on)" if server.satellite is not None else ""),
@@ -265,18 +271,9 @@ async def _run_agent(args: argparse.Namespace) -> int:
 
 
 async def _run_up(args: argparse.Namespace) -> int:
-    from orbiter.master.server import MasterServer
-
     config = _config(args)
     root = Path(args.work_dir)
-    server = MasterServer(_master_settings(args, root / "master", config))
-    try:
-        await server.start()
-    except BaseException:
-        await server.stop()
-        raise
-    if server.satellite is not None:
-        _on_sighup(server.satellite.load_rules)
+    server = await _start_master(args, root / "master", config)
     agents: list[Any] = []
     try:
         return await _up(args, config, root, server, agents)

@@ -400,16 +400,11 @@ def _parse_duration(s: str) -> float:
 # comparison built-ins follow Go's rules: no implicit int/float mixing
 
 
+_KINDS = {"bool": "bool", "int": "int", "float64": "float", "string": "string"}
+
+
 def _kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "string"
-    return "other"
+    return _KINDS.get(_go_type(v), "other")
 
 
 def _eq(a: Any, *bs: Any) -> bool:
