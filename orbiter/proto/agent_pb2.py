@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from orbiter.proto import messages_pb2 as orbiter_dot_proto_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19orbiter/proto/agent.proto\x12\norbiter.v1\x1a\x1corbiter/proto/messages.proto\"l\n\nTaskRecord\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\"\n\x04task\x18\x02 \x01(\x0b\x32\x14.orbiter.v1.TaskInfo\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.orbiter.v1.TaskState\"L\n\x0cStatusUpdate\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0b\x32\x16.orbiter.v1.TaskStatus\"\xec\x02\n\x0c\x41gentMessage\x12\x35\n\x08register\x18\x01 \x01(\x0b\x32!.orbiter.v1.AgentMessage.RegisterH\x00\x12\x37\n\theartbeat\x18\x02 \x01(\x0b\x32\".orbiter.v1.AgentMessage.HeartbeatH\x00\x12@\n\x0estatus_updates\x18\x03 \x01(\x0b\x32&.orbiter.v1.AgentMessage.StatusUpdatesH\x00\x1aV\n\x08Register\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.orbiter.v1.AgentInfo\x12%\n\x05tasks\x18\x02 \x03(\x0b\x32\x16.orbiter.v1.TaskRecord\x1a\x0b\n\tHeartbeat\x1a:\n\rStatusUpdates\x12)\n\x07updates\x18\x01 \x03(\x0b\x32\x18.orbiter.v1.StatusUpdateB\t\n\x07message\"\x8d\x07\n\rMasterMessage\x12:\n\nregistered\x18\x01 \x01(\x0b\x32$.orbiter.v1.MasterMessage.RegisteredH\x00\x12\x37\n\trun_tasks\x18\x02 \x01(\x0b\x32\".orbiter.v1.MasterMessage.RunTasksH\x00\x12\x39\n\nkill_tasks\x18\x03 \x01(\x0b\x32#.orbiter.v1.MasterMessage.KillTasksH\x00\x12;\n\x0bstatus_acks\x18\x04 \x01(\x0b\x32$.orbiter.v1.MasterMessage.StatusAcksH\x00\x12\x36\n\x08shutdown\x18\x05 \x01(\x0b\x32\".orbiter.v1.MasterMessage.ShutdownH\x00\x1ao\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12+\n\x0bmaster_info\x18\x03 \x01(\x0b\x32\x16.orbiter.v1.MasterInfo\x1as\n\x08RunTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12,\n\tframework\x18\x02 \x01(\x0b\x32\x19.orbiter.v1.FrameworkInfo\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.orbiter.v1.TaskInfo\x1a\x85\x01\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x19\n\x0cgrace_period\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12&\n\x06reason\x18\x04 \x01(\x0e\x32\x16.orbiter.v1.TaskReasonB\x0f\n\r_grace_period\x1a>\n\tKillTasks\x12\x31\n\x05kills\x18\x01 \x03(\x0b\x32\".orbiter.v1.MasterMessage.KillTask\x1a@\n\tStatusAck\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a?\n\nStatusAcks\x12\x31\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32#.orbiter.v1.MasterMessage.StatusAck\x1a\x1b\n\x08Shutdown\x12\x0f\n\x07message\x18\x01 \x01(\tB\t\n\x07message\"\x81\x01\n\x0eTaskCheckpoint\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\"\n\x04task\x18\x02 \x01(\x0b\x32\x14.orbiter.v1.TaskInfo\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12(\n\x08terminal\x18\x04 \x01(\x0b\x32\x16.orbiter.v1.TaskStatus2O\n\tAgentLink\x12\x42\n\x07\x43onnect\x12\x18.orbiter.v1.AgentMessage\x1a\x19.orbiter.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19orbiter/proto/agent.proto\x12\norbiter.v1\x1a\x1corbiter/proto/messages.proto\"l\n\nTaskRecord\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\"\n\x04task\x18\x02 \x01(\x0b\x32\x14.orbiter.v1.TaskInfo\x12$\n\x05state\x18\x03 \x01(\x0e\x32\x15.orbiter.v1.TaskState\"L\n\x0cStatusUpdate\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12&\n\x06status\x18\x02 \x01(\x0b\x32\x16.orbiter.v1.TaskStatus\"\xec\x02\n\x0c\x41gentMessage\x12\x35\n\x08register\x18\x01 \x01(\x0b\x32!.orbiter.v1.AgentMessage.RegisterH\x00\x12\x37\n\theartbeat\x18\x02 \x01(\x0b\x32\".orbiter.v1.AgentMessage.HeartbeatH\x00\x12@\n\x0estatus_updates\x18\x03 \x01(\x0b\x32&.orbiter.v1.AgentMessage.StatusUpdatesH\x00\x1aV\n\x08Register\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.orbiter.v1.AgentInfo\x12%\n\x05tasks\x18\x02 \x03(\x0b\x32\x16.orbiter.v1.TaskRecord\x1a\x0b\n\tHeartbeat\x1a:\n\rStatusUpdates\x12)\n\x07updates\x18\x01 \x03(\x0b\x32\x18.orbiter.v1.StatusUpdateB\t\n\x07message\"\xf7\x07\n\rMasterMessage\x12:\n\nregistered\x18\x01 \x01(\x0b\x32$.orbiter.v1.MasterMessage.RegisteredH\x00\x12\x37\n\trun_tasks\x18\x02 \x01(\x0b\x32\".orbiter.v1.MasterMessage.RunTasksH\x00\x12\x39\n\nkill_tasks\x18\x03 \x01(\x0b\x32#.orbiter.v1.MasterMessage.KillTasksH\x00\x12;\n\x0bstatus_acks\x18\x04 \x01(\x0b\x32$.orbiter.v1.MasterMessage.StatusAcksH\x00\x12\x36\n\x08shutdown\x18\x05 \x01(\x0b\x32\".orbiter.v1.MasterMessage.ShutdownH\x00\x12\x41\n\x0eresend_updates\x18\x06 \x01(\x0b\x32\'.orbiter.v1.MasterMessage.ResendUpdatesH\x00\x1ao\n\nRegistered\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\"\n\x1aheartbeat_interval_seconds\x18\x02 \x01(\x01\x12+\n\x0bmaster_info\x18\x03 \x01(\x0b\x32\x16.orbiter.v1.MasterInfo\x1as\n\x08RunTasks\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12,\n\tframework\x18\x02 \x01(\x0b\x32\x19.orbiter.v1.FrameworkInfo\x12#\n\x05tasks\x18\x03 \x03(\x0b\x32\x14.orbiter.v1.TaskInfo\x1a\x85\x01\n\x08KillTask\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x19\n\x0cgrace_period\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12&\n\x06reason\x18\x04 \x01(\x0e\x32\x16.orbiter.v1.TaskReasonB\x0f\n\r_grace_period\x1a>\n\tKillTasks\x12\x31\n\x05kills\x18\x01 \x03(\x0b\x32\".orbiter.v1.MasterMessage.KillTask\x1a@\n\tStatusAck\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x0c\n\x04uuid\x18\x03 \x01(\x0c\x1a?\n\nStatusAcks\x12\x31\n\x04\x61\x63ks\x18\x01 \x03(\x0b\x32#.orbiter.v1.MasterMessage.StatusAck\x1a\x1b\n\x08Shutdown\x12\x0f\n\x07message\x18\x01 \x01(\t\x1a%\n\rResendUpdates\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\tB\t\n\x07message\"\x81\x01\n\x0eTaskCheckpoint\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\"\n\x04task\x18\x02 \x01(\x0b\x32\x14.orbiter.v1.TaskInfo\x12\x0b\n\x03pid\x18\x03 \x01(\x05\x12(\n\x08terminal\x18\x04 \x01(\x0b\x32\x16.orbiter.v1.TaskStatus2O\n\tAgentLink\x12\x42\n\x07\x43onnect\x12\x18.orbiter.v1.AgentMessage\x1a\x19.orbiter.v1.MasterMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,23 +45,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_start=555
   _globals['_AGENTMESSAGE_STATUSUPDATES']._serialized_end=613
   _globals['_MASTERMESSAGE']._serialized_start=627
-  _globals['_MASTERMESSAGE']._serialized_end=1536
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=937
-  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1048
-  _globals['_MASTERMESSAGE_RUNTASKS']._serialized_start=1050
-  _globals['_MASTERMESSAGE_RUNTASKS']._serialized_end=1165
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1168
-  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1301
-  _globals['_MASTERMESSAGE_KILLTASKS']._serialized_start=1303
-  _globals['_MASTERMESSAGE_KILLTASKS']._serialized_end=1365
-  _globals['_MASTERMESSAGE_STATUSACK']._serialized_start=1367
-  _globals['_MASTERMESSAGE_STATUSACK']._serialized_end=1431
-  _globals['_MASTERMESSAGE_STATUSACKS']._serialized_start=1433
-  _globals['_MASTERMESSAGE_STATUSACKS']._serialized_end=1496
-  _globals['_MASTERMESSAGE_SHUTDOWN']._serialized_start=1498
-  _globals['_MASTERMESSAGE_SHUTDOWN']._serialized_end=1525
-  _globals['_TASKCHECKPOINT']._serialized_start=1539
-  _globals['_TASKCHECKPOINT']._serialized_end=1668
-  _globals['_AGENTLINK']._serialized_start=1670
-  _globals['_AGENTLINK']._serialized_end=1749
+  _globals['_MASTERMESSAGE']._serialized_end=1642
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_start=1004
+  _globals['_MASTERMESSAGE_REGISTERED']._serialized_end=1115
+  _globals['_MASTERMESSAGE_RUNTASKS']._serialized_start=1117
+  _globals['_MASTERMESSAGE_RUNTASKS']._serialized_end=1232
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_start=1235
+  _globals['_MASTERMESSAGE_KILLTASK']._serialized_end=1368
+  _globals['_MASTERMESSAGE_KILLTASKS']._serialized_start=1370
+  _globals['_MASTERMESSAGE_KILLTASKS']._serialized_end=1432
+  _globals['_MASTERMESSAGE_STATUSACK']._serialized_start=1434
+  _globals['_MASTERMESSAGE_STATUSACK']._serialized_end=1498
+  _globals['_MASTERMESSAGE_STATUSACKS']._serialized_start=1500
+  _globals['_MASTERMESSAGE_STATUSACKS']._serialized_end=1563
+  _globals['_MASTERMESSAGE_SHUTDOWN']._serialized_start=1565
+  _globals['_MASTERMESSAGE_SHUTDOWN']._serialized_end=1592
+  _globals['_MASTERMESSAGE_RESENDUPDATES']._serialized_start=1594
+  _globals['_MASTERMESSAGE_RESENDUPDATES']._serialized_end=1631
+  _globals['_TASKCHECKPOINT']._serialized_start=1645
+  _globals['_TASKCHECKPOINT']._serialized_end=1774
+  _globals['_AGENTLINK']._serialized_start=1776
+  _globals['_AGENTLINK']._serialized_end=1855
 # @@protoc_insertion_point(module_scope)

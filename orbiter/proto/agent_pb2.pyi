@@ -51,7 +51,7 @@ class AgentMessage(_message.Message):
     def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ...) -> None: ...
 
 class MasterMessage(_message.Message):
-    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown")
+    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates")
     class Registered(_message.Message):
         __slots__ = ("agent_id", "heartbeat_interval_seconds", "master_info")
         AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -105,17 +105,24 @@ class MasterMessage(_message.Message):
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
         message: str
         def __init__(self, message: _Optional[str] = ...) -> None: ...
+    class ResendUpdates(_message.Message):
+        __slots__ = ("framework_id",)
+        FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+        framework_id: str
+        def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     RUN_TASKS_FIELD_NUMBER: _ClassVar[int]
     KILL_TASKS_FIELD_NUMBER: _ClassVar[int]
     STATUS_ACKS_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    RESEND_UPDATES_FIELD_NUMBER: _ClassVar[int]
     registered: MasterMessage.Registered
     run_tasks: MasterMessage.RunTasks
     kill_tasks: MasterMessage.KillTasks
     status_acks: MasterMessage.StatusAcks
     shutdown: MasterMessage.Shutdown
-    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ...) -> None: ...
+    resend_updates: MasterMessage.ResendUpdates
+    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ..., resend_updates: _Optional[_Union[MasterMessage.ResendUpdates, _Mapping]] = ...) -> None: ...
 
 class TaskCheckpoint(_message.Message):
     __slots__ = ("framework_id", "task", "pid", "terminal")

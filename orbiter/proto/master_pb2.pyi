@@ -48,16 +48,30 @@ class Pin(_message.Message):
     def __init__(self, state: _Optional[str] = ..., until: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentRecord(_message.Message):
-    __slots__ = ("info", "registered_time", "maintenance", "pin")
+    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
     PIN_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_SINCE_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.AgentInfo
     registered_time: float
     maintenance: Maintenance
     pin: Pin
-    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ...) -> None: ...
+    unreachable_since: float
+    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ...) -> None: ...
+
+class GoneAgent(_message.Message):
+    __slots__ = ("id", "removed_at", "by", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_AT_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    removed_at: float
+    by: str
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., removed_at: _Optional[float] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class FrameworkRecord(_message.Message):
     __slots__ = ("info", "registered_time")
@@ -68,13 +82,17 @@ class FrameworkRecord(_message.Message):
     def __init__(self, info: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., registered_time: _Optional[float] = ...) -> None: ...
 
 class Registry(_message.Message):
-    __slots__ = ("version", "master_id", "agents", "frameworks")
+    __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MASTER_ID_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORKS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    GONE_AGENTS_FIELD_NUMBER: _ClassVar[int]
     version: int
     master_id: str
     agents: _containers.RepeatedCompositeFieldContainer[AgentRecord]
     frameworks: _containers.RepeatedCompositeFieldContainer[FrameworkRecord]
-    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ...) -> None: ...
+    format: int
+    gone_agents: _containers.RepeatedCompositeFieldContainer[GoneAgent]
+    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ..., format: _Optional[int] = ..., gone_agents: _Optional[_Iterable[_Union[GoneAgent, _Mapping]]] = ...) -> None: ...
