@@ -341,6 +341,9 @@ class Agent:
                         if task.sandbox is not None:
                             self._on_disk(checkpoint.remove, task.sandbox)
             self._wake.set()
+        elif kind == "resend_updates":
+            self.updates.resend_framework(msg.resend_updates.framework_id)
+            self._wake.set()
         elif kind == "shutdown":
             raise AgentRefused(msg.shutdown.message)
 

@@ -94,10 +94,16 @@ class StatusUpdateManager:
 
     def resend_all(self) -> None:
         """After a reconnect: every head is due now."""
+        for framework_id in {s.framework_id for s in self._streams.values()}:
+            self.resend_framework(framework_id)
+
+    def resend_framework(self, framework_id: str) -> None:
+        """The framework (re)subscribed: its heads are due now, their backoff starts over."""
         for key, stream in self._streams.items():
-            stream.next_send = 0.0
-            stream.backoff = 0.0
-            self._due.add(key)
+            if stream.framework_id == framework_id:
+                stream.next_send = 0.0
+                stream.backoff = 0.0
+                self._due.add(key)
 
     def pending(self) -> Iterable[tuple[str, messages_pb2.TaskStatus]]:
         for stream in self._streams.values():

@@ -72,6 +72,26 @@ class MasterConfig:
     agent_timeout: float = 15.0
     framework_heartbeat_interval: float = 15.0
     allocation_interval: float = 1.0
+    # After a master restart or failover, agents known from the registry that
+    # have not re-registered within this are marked unreachable.
+    agent_reregister_timeout: float = 15.0
+    # Agents unreachable longer than this are removed for good (Mesos's
+    # registry_max_agent_age); 0 keeps them until an operator removes them.
+    agent_removal_age: float = 7 * 86400.0
+
+
+GONE_AGENTS_KEPT = 1000
+EVENTS_KEPT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """Something an operator wants to read about later: an agent's lifecycle, by whom and why."""
+
+    time: float
+    kind: str
+    agent_id: str
+    message: str
 
 
 @dataclass(slots=True)
@@ -118,6 +138,12 @@ class Agent:
     offers: set[str] = field(default_factory=set)
     maintenance: master_pb2.Maintenance = field(default_factory=master_pb2.Maintenance)
     pin: master_pb2.Pin | None = None
+    # When the master marked it unreachable (0: never, or it came back).
+    unreachable_since: float = 0.0
+    # Tasks whose end the master reported itself (lost while the agent was
+    # unreachable): the agent's own later updates for them are dropped, so the
+    # framework never sees a second terminal state.
+    ended_by_master: set[tuple[str, str]] = field(default_factory=set)
     _available: Resources | None = None
     total_quantities: dict[str, float] = field(default_factory=dict)
 
@@ -225,21 +251,33 @@ class Master:
         self._ids = itertools.count(1)
         self._by_address: dict[str, set[str]] = {}
         self._id_prefix = info.id[:8]
+        # Agents removed for good, newest last; their ids are never admitted again.
+        self.gone: dict[str, master_pb2.GoneAgent] = {}
+        self.events: deque[ClusterEvent] = deque(maxlen=EVENTS_KEPT)
+
+    def _event(self, now: float, kind: str, agent_id: str, message: str) -> None:
+        self.events.append(ClusterEvent(now, kind, agent_id, message))
 
     # ------------------------------------------------------------------ registry
 
     def recover(self, registry: master_pb2.Registry, now: float) -> None:
         """Load what survived a restart: admitted agents and framework records."""
         self.registry_version = registry.version
+        for gone in registry.gone_agents:
+            self.gone[gone.id] = gone
         for record in registry.agents:
+            unreachable = record.unreachable_since > 0
             self.agents[record.info.id] = Agent(
                 info=record.info,
                 total=Resources.from_proto(record.info.resources),
-                status=AgentStatus.RECOVERING,
+                # An agent that was unreachable stays so: its tasks were reported lost.
+                status=AgentStatus.UNREACHABLE if unreachable else AgentStatus.RECOVERING,
                 registered_time=record.registered_time,
                 last_seen=now,
                 maintenance=record.maintenance,
                 pin=record.pin if record.HasField("pin") else None,
+                unreachable_since=record.unreachable_since,
+                ended_by_master={(k.framework_id, k.task_id) for k in record.ended_by_master},
             )
             self._by_address.setdefault(record.info.http_address, set()).add(record.info.id)
         for record in registry.frameworks:
@@ -248,7 +286,7 @@ class Master:
                 status=FrameworkStatus.DISCONNECTED,
                 registered_time=record.registered_time,
                 disconnected_at=now,
-                recovery_grace=self.config.agent_timeout,
+                recovery_grace=max(self.config.agent_timeout, self.config.agent_reregister_timeout),
             )
 
     def registry(self) -> master_pb2.Registry:
@@ -260,12 +298,16 @@ class Master:
                     info=agent.info,
                     registered_time=agent.registered_time,
                     maintenance=agent.maintenance,
+                    unreachable_since=agent.unreachable_since,
                 )
                 if agent.pin is not None:
                     record.pin.CopyFrom(agent.pin)
+                for fw_id, task_id in sorted(agent.ended_by_master):
+                    record.ended_by_master.add(framework_id=fw_id, task_id=task_id)
         for fw in self.frameworks.values():
             if fw.status is not FrameworkStatus.COMPLETED:
                 reg.frameworks.add(info=fw.info, registered_time=fw.registered_time)
+        reg.gone_agents.extend(self.gone.values())
         return reg
 
     def _persist(self) -> PersistRegistry:
@@ -313,7 +355,9 @@ class Master:
                 )
         if info.id:
             existing = self.agents.get(info.id)
-            if existing is not None and existing.status is AgentStatus.GONE:
+            if info.id in self.gone or (
+                existing is not None and existing.status is AgentStatus.GONE
+            ):
                 raise RegistrationRefused(
                     f"agent {info.id} was removed from the cluster; restart it with an empty "
                     "--work-dir to register as a new agent"
@@ -349,7 +393,14 @@ class Master:
             agent.link_id = link_id
             agent.last_seen = now
             was_unreachable = agent.status is AgentStatus.UNREACHABLE
+            if was_unreachable:
+                self._event(
+                    now, "agent_reregistered", agent.id, "came back after being unreachable"
+                )
+            elif agent.status is AgentStatus.RECOVERING:
+                self._event(now, "agent_reregistered", agent.id, "re-registered after failover")
             agent.status = AgentStatus.CONNECTED
+            agent.unreachable_since = 0.0
             effects.append(self._persist())
             effects.append(self._registered(agent.id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now, was_unreachable)
@@ -368,6 +419,7 @@ class Master:
             )
             self.agents[agent_id] = agent
             self._index_address(agent, info.http_address)
+            self._event(now, "agent_registered", agent_id, f"{info.hostname} ({info.http_address})")
             effects.append(self._persist())
             effects.append(self._registered(agent_id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now)
@@ -395,13 +447,20 @@ class Master:
     ) -> list[Effect]:
         """Merge the tasks an agent reports with what the master knew of it.
 
-        Tasks of frameworks that are gone are killed; so are tasks that came back
-        from an unreachable agent whose framework was told they were lost (only
-        partition-aware frameworks get them back, as in Mesos).
+        Tasks of frameworks that are gone are killed. Tasks that come back from
+        an agent the master had marked unreachable were reported TASK_LOST to
+        frameworks that are not partition-aware: they are killed and whatever
+        the agent later says of them is dropped, so the framework never sees a
+        second end. Partition-aware frameworks were told TASK_UNREACHABLE (not
+        an end) and get the task back with its current state, as in Mesos.
         """
         effects: list[Effect] = []
         reported: set[tuple[str, str]] = set()
         kills: list[agent_pb2.MasterMessage.KillTask] = []
+        back: dict[str, list[pb.TaskStatus]] = {}
+        # Keep only what the agent still holds: the rest it has forgotten.
+        ended_earlier = agent.ended_by_master
+        agent.ended_by_master = set()
         for record in records:
             task_id = record.task.task_id
             key = (record.framework_id, task_id)
@@ -419,17 +478,22 @@ class Master:
                     )
                 continue
             fw = self.frameworks.get(record.framework_id)
-            lost_earlier = was_unreachable and fw is not None and not fw.partition_aware
+            lost_earlier = key in ended_earlier or (
+                was_unreachable and fw is not None and not fw.partition_aware
+            )
             if fw is None or fw.status is FrameworkStatus.COMPLETED or lost_earlier:
-                kills.append(
-                    agent_pb2.MasterMessage.KillTask(
-                        framework_id=record.framework_id,
-                        task_id=task_id,
-                        reason=pb.REASON_FRAMEWORK_REMOVED
-                        if not lost_earlier
-                        else pb.REASON_AGENT_DISCONNECTED,
+                if lost_earlier:
+                    agent.ended_by_master.add(key)
+                if record.state not in TERMINAL_STATES:
+                    kills.append(
+                        agent_pb2.MasterMessage.KillTask(
+                            framework_id=record.framework_id,
+                            task_id=task_id,
+                            reason=pb.REASON_AGENT_DISCONNECTED
+                            if lost_earlier
+                            else pb.REASON_FRAMEWORK_REMOVED,
+                        )
                     )
-                )
                 continue
             try:
                 resources = Resources.from_proto(record.task.resources)
@@ -442,22 +506,36 @@ class Master:
             if record.state not in TERMINAL_STATES:
                 agent.used = agent.used + resources
                 fw.add_allocation(role, resources)
+                if was_unreachable:
+                    back.setdefault(fw.id, []).append(
+                        self._master_status(
+                            task,
+                            record.state,
+                            pb.REASON_AGENT_REREGISTERED,
+                            f"agent {agent.id} is reachable again and still runs the task",
+                            now,
+                        )
+                    )
         if agent.mode == master_pb2.DRAINING:
             for task in agent.tasks.values():
                 if task.state not in TERMINAL_STATES and not any(
-                    k.task_id == task.id for k in kills
+                    k.task_id == task.id and k.framework_id == task.framework_id for k in kills
                 ):
                     kills.append(self._drain_kill(agent, task))
         # Tasks the master launched there that the agent no longer knows are lost.
         lost = [t for key, t in agent.tasks.items() if key not in reported]
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in lost:
+            if task.state in TERMINAL_STATES:
+                # Its end was already sent; only the acknowledgement was missing.
+                self._forget(task)
+                continue
             status = self._master_status(
                 task, TS.TASK_LOST, pb.REASON_AGENT_RESTARTED, "agent restarted without it", now
             )
             by_fw.setdefault(task.framework_id, []).append(status)
             self._end_task(task, status)
-        for fw_id, statuses in by_fw.items():
+        for fw_id, statuses in [*by_fw.items(), *back.items()]:
             effects += self._to_framework(fw_id, _update_event(statuses))
         if kills:
             msg = agent_pb2.MasterMessage()
@@ -501,6 +579,13 @@ class Master:
             task = agent.tasks.get((update.framework_id, status.task_id))
             if status.state not in KNOWN_STATES:
                 fw = None  # a state no one can act on: acknowledge it here and drop it
+            elif task is None or (task.state in TERMINAL_STATES and status.state != task.state):
+                # The master holds every task it launched or adopted until its end is
+                # acknowledged. An update for any other task is a late duplicate of an
+                # acknowledged end, or a task whose end the master reported itself
+                # (lost with an unreachable agent): forwarding it would give the
+                # framework a second end.
+                fw = None
             if fw is None or fw.status is FrameworkStatus.COMPLETED:
                 # Nobody will ever acknowledge it; do it here so the agent stops retrying.
                 if status.uuid:
@@ -528,7 +613,11 @@ class Master:
 
     def _apply_status(self, task: Task, status: pb.TaskStatus) -> None:
         if task.state in TERMINAL_STATES:
-            return  # a late duplicate; a task never leaves a terminal state
+            # A resend of the end (or the end of a task adopted as ended at
+            # re-registration): the acknowledgement that forgets it carries this uuid.
+            task.terminal_uuid = status.uuid
+            task.status = status
+            return
         task.state = status.state
         task.status = status
         if status.state in TERMINAL_STATES:
@@ -596,20 +685,28 @@ class Master:
         fw.remove_allocation(offer.role, offer.resources)
         self.allocation_wanted = True
 
-    def _mark_unreachable(self, agent: Agent, now: float) -> list[Effect]:
+    def _mark_unreachable(self, agent: Agent, now: float, why: str) -> list[Effect]:
         agent.status = AgentStatus.UNREACHABLE
+        agent.unreachable_since = now
+        self._event(now, "agent_unreachable", agent.id, why)
         effects = self._rescind_agent_offers(agent)
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in list(agent.tasks.values()):
+            if task.state in TERMINAL_STATES:
+                # Ended, and that end was (or will be, on resubscription) sent; the
+                # agent resends it if the acknowledgement never reached it.
+                self._forget(task)
+                continue
             fw = self.frameworks.get(task.framework_id)
             aware = fw is not None and fw.partition_aware
             state = TS.TASK_UNREACHABLE if aware else TS.TASK_LOST
+            if not aware:
+                agent.ended_by_master.add((task.framework_id, task.id))
             status = self._master_status(
                 task,
                 state,
                 pb.REASON_AGENT_DISCONNECTED,
-                f"agent {agent.id} ({agent.info.hostname}) is unreachable: no contact for "
-                f"{self.config.agent_timeout:g}s",
+                f"agent {agent.id} ({agent.info.hostname}) is unreachable: {why}",
                 now,
             )
             by_fw.setdefault(task.framework_id, []).append(status)
@@ -623,26 +720,56 @@ class Master:
         for fw in self.frameworks.values():
             if fw.status is FrameworkStatus.CONNECTED:
                 effects += self._to_framework(fw.id, failure)
+        effects.append(self._persist())
         return effects
 
-    def _remove_agent(self, agent: Agent, now: float, why: str) -> list[Effect]:
+    def _remove_agent(self, agent: Agent, now: float, why: str, by: str = "master") -> list[Effect]:
+        """Take the agent out of the cluster for good; its tasks end as Mesos's mark-gone does."""
         effects: list[Effect] = []
         if agent.status is AgentStatus.CONNECTED:
             effects.append(CloseAgentLink(agent.id, agent.link_id, why, shutdown=True))
         effects += self._rescind_agent_offers(agent)
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in list(agent.tasks.values()):
+            if task.state in TERMINAL_STATES:
+                self._forget(task)
+                continue
+            fw = self.frameworks.get(task.framework_id)
+            if fw is None or not fw.partition_aware:
+                state = TS.TASK_LOST
+            else:
+                state = TS.TASK_GONE_BY_OPERATOR if by == "operator" else TS.TASK_GONE
             status = self._master_status(
-                task, TS.TASK_GONE, pb.REASON_AGENT_REMOVED, f"agent {agent.id} removed: {why}", now
+                task, state, pb.REASON_AGENT_REMOVED, f"agent {agent.id} removed: {why}", now
             )
             by_fw.setdefault(task.framework_id, []).append(status)
             self._end_task(task, status)
         for fw_id, statuses in by_fw.items():
             effects += self._to_framework(fw_id, _update_event(statuses))
         agent.status = AgentStatus.GONE
+        agent.ended_by_master.clear()
         self._by_address.get(agent.info.http_address, set()).discard(agent.id)
+        self.gone[agent.id] = master_pb2.GoneAgent(id=agent.id, removed_at=now, by=by, reason=why)
+        while len(self.gone) > GONE_AGENTS_KEPT:
+            oldest = next(iter(self.gone))
+            del self.gone[oldest]
+            old = self.agents.get(oldest)
+            if old is not None and old.status is AgentStatus.GONE:
+                del self.agents[oldest]
+        self._event(now, "agent_removed", agent.id, f"by {by}: {why}")
         effects.append(self._persist())
         return effects
+
+    def remove_agent(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+        """An operator says the agent is gone for good (Mesos: mark agent gone).
+
+        Its tasks end (TASK_GONE_BY_OPERATOR for partition-aware frameworks,
+        TASK_LOST for the others), it is told to shut down if connected, and its
+        id is never admitted again.
+        """
+        agent = self._maintained(agent_id)
+        self._check_who(by, reason)
+        return self._remove_agent(agent, now, reason, by)
 
     # ------------------------------------------------------------------ frameworks
 
@@ -707,6 +834,16 @@ class Master:
         event.subscribed.heartbeat_interval_seconds = self.config.framework_heartbeat_interval
         event.subscribed.master_info.CopyFrom(self.info)
         effects.append(SendToFramework(fw.id, event))
+        if info.id:
+            # Updates the agents hold for it went nowhere while it was away: have them
+            # resent now, not at their next retry (which backs off to minutes).
+            holders = {t.agent_id for t in fw.tasks.values()}
+            for agent_id in sorted(holders):
+                agent = self.agents.get(agent_id)
+                if agent is not None and agent.status is AgentStatus.CONNECTED:
+                    msg = agent_pb2.MasterMessage()
+                    msg.resend_updates.framework_id = fw.id
+                    effects.append(SendToAgent(agent_id, msg))
         self.allocation_wanted = True
         return fw.id, stream_id, effects
 
@@ -1087,6 +1224,23 @@ class Master:
                 statuses.append(self._reconciled(task, now))
                 continue
             agent = self.agents.get(req.agent_id) if req.agent_id else None
+            gone = self.gone.get(req.agent_id)
+            if gone is not None:
+                state = TS.TASK_LOST
+                if fw.partition_aware:
+                    state = TS.TASK_GONE_BY_OPERATOR if gone.by == "operator" else TS.TASK_GONE
+                statuses.append(
+                    pb.TaskStatus(
+                        task_id=req.task_id,
+                        agent_id=req.agent_id,
+                        state=state,
+                        reason=pb.REASON_RECONCILIATION,
+                        message=f"agent {req.agent_id} was removed: {gone.reason}",
+                        source=pb.SOURCE_MASTER,
+                        timestamp=now,
+                    )
+                )
+                continue
             if agent is not None and agent.status in (
                 AgentStatus.DISCONNECTED,
                 AgentStatus.RECOVERING,
@@ -1266,18 +1420,31 @@ class Master:
     def tick(self, now: float) -> list[Effect]:
         """Carry out everything whose time has come: timeouts and expiries."""
         effects: list[Effect] = []
-        timeout = self.config.agent_timeout
+        cfg = self.config
+        timeout = cfg.agent_timeout
         for agent in list(self.agents.values()):
             silent = now - agent.last_seen
             if agent.status is AgentStatus.CONNECTED and silent > timeout:
                 effects.append(CloseAgentLink(agent.id, agent.link_id, "no heartbeat"))
                 agent.status = AgentStatus.DISCONNECTED
                 effects += self._rescind_agent_offers(agent)
+            elif agent.status is AgentStatus.DISCONNECTED and silent > timeout:
+                effects += self._mark_unreachable(agent, now, f"no contact for {timeout:g}s")
+            elif agent.status is AgentStatus.RECOVERING and silent > cfg.agent_reregister_timeout:
+                effects += self._mark_unreachable(
+                    agent,
+                    now,
+                    f"did not re-register within {cfg.agent_reregister_timeout:g}s of the "
+                    "master's failover",
+                )
             elif (
-                agent.status in (AgentStatus.DISCONNECTED, AgentStatus.RECOVERING)
-                and silent > timeout
+                agent.status is AgentStatus.UNREACHABLE
+                and cfg.agent_removal_age > 0
+                and now - agent.unreachable_since > cfg.agent_removal_age
             ):
-                effects += self._mark_unreachable(agent, now)
+                effects += self._remove_agent(
+                    agent, now, f"unreachable for more than {cfg.agent_removal_age:g}s"
+                )
         for offer in list(self.offers.values()):
             if offer.expires <= now:
                 effects += self._rescind(offer)

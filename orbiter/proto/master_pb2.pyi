@@ -48,18 +48,28 @@ class Pin(_message.Message):
     def __init__(self, state: _Optional[str] = ..., until: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentRecord(_message.Message):
-    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since")
+    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since", "ended_by_master")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
     PIN_FIELD_NUMBER: _ClassVar[int]
     UNREACHABLE_SINCE_FIELD_NUMBER: _ClassVar[int]
+    ENDED_BY_MASTER_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.AgentInfo
     registered_time: float
     maintenance: Maintenance
     pin: Pin
     unreachable_since: float
-    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ...) -> None: ...
+    ended_by_master: _containers.RepeatedCompositeFieldContainer[TaskKey]
+    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ..., ended_by_master: _Optional[_Iterable[_Union[TaskKey, _Mapping]]] = ...) -> None: ...
+
+class TaskKey(_message.Message):
+    __slots__ = ("framework_id", "task_id")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    task_id: str
+    def __init__(self, framework_id: _Optional[str] = ..., task_id: _Optional[str] = ...) -> None: ...
 
 class GoneAgent(_message.Message):
     __slots__ = ("id", "removed_at", "by", "reason")

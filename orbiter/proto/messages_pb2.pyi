@@ -55,6 +55,7 @@ class TaskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_AGENT_UNKNOWN: _ClassVar[TaskReason]
     REASON_AGENT_DRAINING: _ClassVar[TaskReason]
     REASON_AGENT_SHUTDOWN: _ClassVar[TaskReason]
+    REASON_AGENT_REREGISTERED: _ClassVar[TaskReason]
 CAPABILITY_UNSPECIFIED: Capability
 PARTITION_AWARE: Capability
 MULTI_ROLE: Capability
@@ -92,6 +93,7 @@ REASON_TASK_UNKNOWN: TaskReason
 REASON_AGENT_UNKNOWN: TaskReason
 REASON_AGENT_DRAINING: TaskReason
 REASON_AGENT_SHUTDOWN: TaskReason
+REASON_AGENT_REREGISTERED: TaskReason
 
 class Range(_message.Message):
     __slots__ = ("begin", "end")

@@ -1700,3 +1700,170 @@ def test_resources_are_never_overcommitted_and_allocations_add_up(steps):
     for action in steps:
         sim.step(action)
         check_accounting(sim.m)
+
+
+# ================================================================ one end per task
+
+
+def _unreachable(c: Cluster, agent_index: int = 0, at: float = 3.0) -> str:
+    agent_id = c.agents[agent_index]
+    c.master.agent_disconnected(agent_id, agent_index + 1, at)
+    c.master.tick(at + CONFIG.agent_timeout + 1)
+    assert c.master.agents[agent_id].status is AgentStatus.UNREACHABLE
+    return agent_id
+
+
+def test_a_task_lost_with_an_unreachable_agent_never_ends_a_second_time():
+    c = cluster(n_agents=1)
+    agent_id = running(c, "t1")
+    _unreachable(c)
+    record = agent_pb2.TaskRecord(
+        framework_id=c.fw.framework_id, task=task("t1"), state=TS.TASK_RUNNING
+    )
+    _, effects = c.master.agent_register(9, register_msg(agent_id=agent_id, tasks=(record,)), 40.0)
+    assert [k.task_id for k in to_agent(effects, agent_id, "kill_tasks")[0].kill_tasks.kills] == [
+        "t1"
+    ]
+
+    # The kill ends it on the agent; the master drops that end and acknowledges it itself.
+    effects = c.master.status_updates(
+        agent_id, 9, [update(c.fw.framework_id, agent_id, "t1", TS.TASK_KILLED)], 41.0
+    )
+
+    assert statuses_for(effects, c.fw.framework_id) == []
+    (acks,) = to_agent(effects, agent_id, "status_acks")
+    assert [a.task_id for a in acks.status_acks.acks] == ["t1"]
+
+
+def test_a_new_leader_remembers_which_tasks_it_reported_lost():
+    c = cluster(n_agents=1)
+    agent_id = running(c, "t1")
+    _unreachable(c)
+    new = make_master(now=100.0, master_id="bbbbbbbb0000")
+    new.recover(c.master.registry(), 100.0)
+    assert new.agents[agent_id].status is AgentStatus.UNREACHABLE
+    new.subscribe(fw_info(fw_id=c.fw.framework_id), 100.5)
+    record = agent_pb2.TaskRecord(
+        framework_id=c.fw.framework_id, task=task("t1"), state=TS.TASK_FINISHED
+    )
+
+    new.agent_register(3, register_msg(agent_id=agent_id, tasks=(record,)), 101.0)
+    effects = new.status_updates(
+        agent_id, 3, [update(c.fw.framework_id, agent_id, "t1", TS.TASK_FINISHED)], 102.0
+    )
+
+    assert statuses_for(effects, c.fw.framework_id) == []
+    assert new.agents[agent_id].tasks == {}
+
+
+def test_a_partition_aware_framework_gets_its_task_back_with_its_state():
+    c = cluster(n_agents=1, partition_aware=True)
+    agent_id = running(c, "t1")
+    _unreachable(c)
+    record = agent_pb2.TaskRecord(
+        framework_id=c.fw.framework_id, task=task("t1"), state=TS.TASK_RUNNING
+    )
+
+    _, effects = c.master.agent_register(9, register_msg(agent_id=agent_id, tasks=(record,)), 40.0)
+
+    (status,) = statuses_for(effects, c.fw.framework_id)
+    assert (status.state, status.reason) == (TS.TASK_RUNNING, pb.REASON_AGENT_REREGISTERED)
+    assert not to_agent(effects, agent_id, "kill_tasks")
+
+
+def test_an_agent_that_does_not_come_back_after_failover_is_unreachable_after_its_timeout():
+    cfg = MasterConfig(agent_timeout=15.0, agent_reregister_timeout=5.0)
+    c = cluster(n_agents=1)
+    running(c, "t1")
+    new = Master(pb.MasterInfo(id="bbbbbbbb0000"), cfg, 100.0)
+    new.recover(c.master.registry(), 100.0)
+    fw_id, stream, _ = new.subscribe(fw_info(fw_id=c.fw.framework_id), 100.0)
+    header = scheduler_pb2.CallHeader(framework_id=fw_id, stream_id=stream)
+    req = scheduler_pb2.ReconcileRequest.Task(task_id="t1", agent_id=c.agents[0])
+    assert new.reconcile(header, [req], 101.0) == [], "no answer while the agent may come back"
+
+    effects = new.tick(105.5)
+
+    assert new.agents[c.agents[0]].status is AgentStatus.UNREACHABLE
+    assert any(isinstance(e, PersistRegistry) for e in effects)
+    (status,) = statuses_for(new.reconcile(header, [req], 106.0), fw_id)
+    assert (status.task_id, status.state) == ("t1", TS.TASK_LOST)
+
+
+def test_an_update_for_a_task_the_master_does_not_hold_is_acknowledged_not_forwarded():
+    c = cluster(n_agents=1)
+    agent_id = c.agents[0]
+    effects = c.master.status_updates(
+        agent_id, 1, [update(c.fw.framework_id, agent_id, "never", TS.TASK_FAILED)], 5.0
+    )
+    assert statuses_for(effects, c.fw.framework_id) == []
+    assert to_agent(effects, agent_id, "status_acks")
+
+
+def test_a_task_adopted_as_ended_is_forgotten_once_its_end_is_acknowledged():
+    c = cluster(n_agents=1)
+    running(c, "t1")
+    new = make_master(now=100.0, master_id="bbbbbbbb0000")
+    new.recover(c.master.registry(), 100.0)
+    agent_id = c.agents[0]
+    record = agent_pb2.TaskRecord(
+        framework_id=c.fw.framework_id, task=task("t1"), state=TS.TASK_FINISHED
+    )
+    new.agent_register(2, register_msg(agent_id=agent_id, tasks=(record,)), 101.0)
+    fw_id, stream, effects = new.subscribe(fw_info(fw_id=c.fw.framework_id), 102.0)
+    (resend,) = to_agent(effects, agent_id, "resend_updates")
+    assert resend.resend_updates.framework_id == fw_id
+    header = scheduler_pb2.CallHeader(framework_id=fw_id, stream_id=stream)
+    u = update(fw_id, agent_id, "t1", TS.TASK_FINISHED)
+    (status,) = statuses_for(new.status_updates(agent_id, 2, [u], 103.0), fw_id)
+
+    new.acknowledge(header, [ack(agent_id, "t1", status.uuid)])
+
+    assert new.frameworks[fw_id].tasks == {}
+    assert new.agents[agent_id].tasks == {}
+
+
+@pytest.mark.parametrize(
+    ("partition_aware", "state"), [(False, TS.TASK_LOST), (True, TS.TASK_GONE_BY_OPERATOR)]
+)
+def test_an_operator_removes_an_agent_for_good(partition_aware, state):
+    c = cluster(n_agents=1, partition_aware=partition_aware)
+    agent_id = running(c, "t1")
+
+    effects = c.master.remove_agent(agent_id, "operator", "disk died", 10.0)
+
+    (status,) = statuses_for(effects, c.fw.framework_id)
+    assert status.state == state
+    assert [g.id for g in c.master.registry().gone_agents] == [agent_id]
+    assert agent_id not in [a.info.id for a in c.master.registry().agents]
+    assert c.master.events[-1].kind == "agent_removed"
+    with pytest.raises(RegistrationRefused, match="removed"):
+        c.master.agent_register(5, register_msg(agent_id=agent_id), 11.0)
+    with pytest.raises(InvalidCall, match="was removed"):
+        c.master.remove_agent(agent_id, "operator", "again", 12.0)
+
+
+def test_removing_an_agent_needs_a_reason_and_changes_nothing_without_one():
+    c = cluster(n_agents=1)
+    before = c.master.registry()
+    with pytest.raises(InvalidCall, match="reason is required"):
+        c.master.remove_agent(c.agents[0], "operator", " ", 12.0)
+    assert c.master.registry() == before
+    assert c.master.agents[c.agents[0]].status is AgentStatus.CONNECTED
+
+
+def test_an_agent_unreachable_longer_than_the_removal_age_is_removed():
+    cfg = MasterConfig(agent_timeout=15.0, agent_removal_age=100.0)
+    m = Master(pb.MasterInfo(id="aaaaaaaa0000"), cfg, 0.0)
+    agent_id, _ = m.agent_register(1, register_msg(), 0.0)
+    m.agent_disconnected(agent_id, 1, 1.0)
+    m.tick(20.0)
+    assert m.agents[agent_id].status is AgentStatus.UNREACHABLE
+
+    m.tick(110.0)
+    assert m.agents[agent_id].status is AgentStatus.UNREACHABLE
+    m.tick(121.0)
+
+    assert m.agents[agent_id].status is AgentStatus.GONE
+    assert m.registry().gone_agents[0].by == "master"
+    assert "unreachable for more than 100s" in m.events[-1].message
