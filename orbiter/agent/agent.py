@@ -38,8 +38,10 @@ from orbiter.agent.http_api import AgentHttp
 from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
 from orbiter.attributes import to_proto as attributes_to_proto
+from orbiter.discovery import MasterLocator
 from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
+from orbiter.streams import raise_if_failed
 from orbiter.taskstates import TERMINAL_STATES
 
 pb = messages_pb2
@@ -110,6 +112,8 @@ class Agent:
         self._http = AgentHttp(self)
         self.http_address = ""
         self.master_info = pb.MasterInfo()
+        # The leading master: settings.master itself, or whoever ZooKeeper names.
+        self.locator = MasterLocator(settings.master)
         self.started = time.time()
         self.counts: Counter[str] = Counter()
         # One thread, so checkpoint writes and removals land in the order they were asked.
@@ -161,6 +165,7 @@ class Agent:
         self.http_address = f"{advertise}:{self._port}"
         self._save_meta()
         self._recover()
+        await self.locator.start()
         await self.checks.start()
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
@@ -194,6 +199,7 @@ class Agent:
             self._run_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._run_task
+        await self.locator.close()
         if kill_tasks:
             await asyncio.gather(
                 *(t.container.kill(0.5) for t in self.tasks.values() if t.container is not None),
@@ -223,7 +229,7 @@ class Agent:
         backoff = 0.2
         while True:
             try:
-                await self._session()
+                await self._follow_leader()
                 backoff = 0.2
             except AgentRefused as e:
                 self.refused = str(e)
@@ -239,7 +245,7 @@ class Agent:
                     log.error("master refused this agent: %s", self.refused)
                     self.stopped.set()
                     return
-                log.warning("link to master %s lost: %s", self.settings.master, e.details())
+                log.warning("link to master %s lost: %s", self.locator.current(), e.details())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -249,9 +255,32 @@ class Agent:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
-    async def _session(self) -> None:
+    async def _follow_leader(self) -> None:
+        """One session with the current leader, cut short when ZooKeeper names another."""
+        master = await self.locator.address()
+        changed = self.locator.changed
+        if self.locator.current() != master:
+            return  # replaced while we looked
+        session = asyncio.create_task(self._session(master))
+        watch = asyncio.create_task(changed.wait())
+        try:
+            await asyncio.wait({session, watch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            session.cancel()
+            raise
+        finally:
+            watch.cancel()
+        if not session.done():
+            log.info("leading master changed; reconnecting to %s", self.locator.current())
+            session.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await session
+            return
+        session.result()
+
+    async def _session(self, master: str) -> None:
         async with grpc.aio.insecure_channel(
-            self.settings.master,
+            master,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -262,7 +291,7 @@ class Agent:
             await call.write(self._register_message())
             first = await call.read()
             if first is grpc.aio.EOF:
-                await call  # raises the status the master aborted with
+                await raise_if_failed(call)  # the status the master aborted with
                 raise ConnectionError("master closed the link before answering Register")
             if first.HasField("shutdown"):
                 raise AgentRefused(first.shutdown.message)
@@ -273,7 +302,7 @@ class Agent:
                 self.agent_id = reg.agent_id
                 self._save_meta()
             self.master_info.CopyFrom(reg.master_info)
-            log.info("registered with master %s as agent %s", self.settings.master, self.agent_id)
+            log.info("registered with master %s as agent %s", master, self.agent_id)
             self.registered.set()
             self.metrics.registered.set(1)
             self.updates.resend_all()
@@ -289,7 +318,7 @@ class Agent:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await sender
-            await call
+            await raise_if_failed(call)
 
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, heartbeat: float) -> None:
         last_sent = time.monotonic()

@@ -4,6 +4,15 @@ The driver subscribes, keeps the event stream alive (reconnecting with
 backoff and failing over to the same framework id), watches the master's
 heartbeats, calls your callbacks, and acknowledges status updates for you
 after your `status_update` returns (one batched Acknowledge per event).
+
+It also keeps the framework from waiting forever: it remembers the tasks it
+launched, and after every (re)subscription asks the master for the state of
+those not known to have ended (explicit reconciliation, as Mesos advises),
+again with backoff until each is answered. Reconciliation never repeats a
+task's end to your `status_update` (an agent's resend of it, which needs an
+acknowledgement, does come again). `master` may be
+`host:port` or `zk://hosts/path`, in which case the driver follows whichever
+master ZooKeeper names as leader.
 """
 
 from __future__ import annotations
@@ -17,12 +26,18 @@ from typing import Any
 
 import grpc
 
+from orbiter.discovery import MasterLocator
 from orbiter.proto import messages_pb2, scheduler_pb2, scheduler_pb2_grpc
+from orbiter.streams import raise_if_failed
+from orbiter.taskstates import TERMINAL_STATES
 
 pb = messages_pb2
 log = logging.getLogger("orbiter.framework")
 
 MISSED_HEARTBEATS = 3
+RECONCILE_FIRST_RETRY = 1.0
+RECONCILE_MAX_RETRY = 30.0
+ENDED_KEPT = 10_000
 
 
 class CallError(Exception):
@@ -104,6 +119,12 @@ class SchedulerDriver:
         self._stub: scheduler_pb2_grpc.SchedulerStub | None = None
         self._stopping = False
         self._fatal: str = ""
+        self.locator = MasterLocator(master)
+        # task id -> agent id of every launched task not known to have ended.
+        self.active_tasks: dict[str, str] = {}
+        self._ended: dict[str, int] = {}  # task id -> its end, to deliver it once
+        self._offer_agents: dict[str, str] = {}
+        self._unanswered: set[str] = set()
 
     @property
     def header(self) -> scheduler_pb2.CallHeader:
@@ -111,17 +132,29 @@ class SchedulerDriver:
 
     # ------------------------------------------------------------------ running
 
-    async def run(self) -> str:
-        """Run until stop() or a fatal error; returns the fatal error text or ''."""
+    def _dial(self, address: str) -> None:
         self._channel = grpc.aio.insecure_channel(
-            self.master,
+            address,
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        self._dialed = address
+
+    _dialed = ""
+
+    async def run(self) -> str:
+        """Run until stop() or a fatal error; returns the fatal error text or ''."""
+        await self.locator.start()
+        self._dial(await self.locator.address())
         backoff = 0.2
         try:
             while not self._stopping:
                 try:
+                    address = await self.locator.address()
+                    if address != self._dialed:
+                        assert self._channel is not None
+                        await self._channel.close()
+                        self._dial(address)
                     await self._session()
                     backoff = 0.2
                 except grpc.aio.AioRpcError as e:
@@ -143,7 +176,9 @@ class SchedulerDriver:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
         finally:
-            await self._channel.close()
+            if self._channel is not None:
+                await self._channel.close()
+            await self.locator.close()
         return self._fatal
 
     def stop(self) -> None:
@@ -160,6 +195,10 @@ class SchedulerDriver:
         call = self._stub.Subscribe(scheduler_pb2.SubscribeRequest(framework_info=self.framework))
         self._call = call
         timeout: float | None = None
+        reconciler: asyncio.Task[None] | None = None
+        # Cancelling a read would cancel the whole call, so a leader change is noticed
+        # by a watcher that ends the call, not by polling with timeouts.
+        watcher = asyncio.create_task(self._end_on_leader_change(call, self.locator.changed))
         try:
             while True:
                 try:
@@ -169,8 +208,12 @@ class SchedulerDriver:
                     log.warning("no heartbeat from the master for %.0fs; reconnecting", timeout)
                     call.cancel()
                     return
+                except asyncio.CancelledError:
+                    if watcher.done() and not self._stopping:
+                        return  # the watcher ended the call: resubscribe to the new leader
+                    raise
                 if event is grpc.aio.EOF:
-                    await call
+                    await raise_if_failed(call)
                     return
                 if event.type == scheduler_pb2.Event.SUBSCRIBED:
                     sub = event.subscribed
@@ -182,6 +225,9 @@ class SchedulerDriver:
                     await _maybe_await(
                         self.scheduler.subscribed(self, sub.framework_id, sub.master_info)
                     )
+                    if reconciler is not None:
+                        reconciler.cancel()
+                    reconciler = asyncio.create_task(self._reconcile_until_answered())
                 else:
                     await self._dispatch(event)
         except asyncio.CancelledError:
@@ -189,18 +235,75 @@ class SchedulerDriver:
                 raise
         finally:
             self._call = None
+            watcher.cancel()
+            if reconciler is not None:
+                reconciler.cancel()
+
+    async def _end_on_leader_change(self, call: Any, changed: asyncio.Event) -> None:
+        await changed.wait()
+        log.info("the leading master changed; resubscribing")
+        call.cancel()
+
+    async def _reconcile_until_answered(self) -> None:
+        """Ask for every task not known to have ended until the master has answered each.
+
+        The master says nothing of tasks on agents that may still come back
+        (after a failover); those are asked again with backoff until it does.
+        """
+        delay = RECONCILE_FIRST_RETRY
+        self._unanswered = set(self.active_tasks)
+        while self._unanswered and not self._stopping:
+            pairs = [(t, self.active_tasks[t]) for t in self._unanswered if t in self.active_tasks]
+            if not pairs:
+                return
+            try:
+                await self.reconcile(pairs)
+            except CallError as e:
+                log.warning("reconciliation refused: %s", e)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONCILE_MAX_RETRY)
+
+    def _track(self, status: pb.TaskStatus) -> bool:
+        """Note what the update says of the task; False if it repeats an end already delivered."""
+        task_id = status.task_id
+        self._unanswered.discard(task_id)
+        ended = self._ended.get(task_id)
+        if ended is not None and status.uuid and status.state == ended:
+            return True  # the agent resending the end: it needs its acknowledgement
+        if ended is not None:
+            if ended != status.state:
+                log.error(
+                    "task %s: master reported %s after %s; not delivered",
+                    task_id,
+                    pb.TaskState.Name(status.state),
+                    pb.TaskState.Name(ended),
+                )
+            return False
+        if status.state in TERMINAL_STATES:
+            self.active_tasks.pop(task_id, None)
+            self._ended[task_id] = status.state
+            if len(self._ended) > ENDED_KEPT:
+                del self._ended[next(iter(self._ended))]
+        elif task_id in self.active_tasks and status.agent_id:
+            self.active_tasks[task_id] = status.agent_id
+        return True
 
     async def _dispatch(self, event: scheduler_pb2.Event) -> None:
         E = scheduler_pb2.Event
         s = self.scheduler
         if event.type == E.OFFERS:
+            for offer in event.offers.offers:
+                self._offer_agents[offer.id] = offer.agent_id
             await _maybe_await(s.offers(self, list(event.offers.offers)))
         elif event.type == E.RESCIND:
+            self._offer_agents.pop(event.rescind.offer_id, None)
             await _maybe_await(s.rescinded(self, event.rescind.offer_id))
         elif event.type == E.UPDATE:
             acks = []
             for status in event.update.statuses:
-                await _maybe_await(s.status_update(self, status))
+                if self._track(status):
+                    await _maybe_await(s.status_update(self, status))
                 if status.uuid:
                     acks.append(
                         scheduler_pb2.Acknowledgement(
@@ -234,7 +337,26 @@ class SchedulerDriver:
         req.operations.extend(operations)
         if refuse_seconds is not None:
             req.filters.refuse_seconds = refuse_seconds
-        await self._unary("Accept", req)
+        agent_id = next((self._offer_agents[o] for o in offer_ids if o in self._offer_agents), "")
+        launched = [
+            t.task_id
+            for op in operations
+            if op.type == scheduler_pb2.Operation.LAUNCH
+            for t in op.launch.task_infos
+        ]
+        for task_id in launched:
+            # Tracked before the call: if the master dies mid-call, reconciliation asks.
+            self.active_tasks[task_id] = agent_id
+            self._ended.pop(task_id, None)
+        for offer_id in offer_ids:
+            self._offer_agents.pop(offer_id, None)
+        try:
+            await self._unary("Accept", req)
+        except CallError as e:
+            if e.code != grpc.StatusCode.UNAVAILABLE:
+                for task_id in launched:  # refused: nothing was launched
+                    self.active_tasks.pop(task_id, None)
+            raise
 
     async def launch(
         self,

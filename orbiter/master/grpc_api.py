@@ -223,10 +223,42 @@ class MasterService(master_pb2_grpc.MasterServicer):
         return info
 
 
+class LeaderOnly(grpc.aio.ServerInterceptor):
+    """Only an acting leader answers: a standby (or a leader cut off from ZooKeeper)
+    refuses every call with UNAVAILABLE and a message naming the leader."""
+
+    def __init__(self, server: MasterServer) -> None:
+        self.server = server
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        server = self.server
+        if handler is None or (server.core is not None and not server.paused):
+            return handler
+        message = server.not_acting_reason()
+
+        async def refuse(request, context):
+            await context.abort(grpc.StatusCode.UNAVAILABLE, message)
+
+        if handler.request_streaming and handler.response_streaming:
+            make = grpc.stream_stream_rpc_method_handler
+        elif handler.request_streaming:
+            make = grpc.stream_unary_rpc_method_handler
+        elif handler.response_streaming:
+            make = grpc.unary_stream_rpc_method_handler
+        else:
+            make = grpc.unary_unary_rpc_method_handler
+        return make(
+            refuse,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
 def add_services(grpc_server: grpc.aio.Server, server: MasterServer) -> None:
     scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerService(server), grpc_server)
     agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkService(server), grpc_server)
     master_pb2_grpc.add_MasterServicer_to_server(MasterService(server), grpc_server)
 
 
-__all__ = ["add_services", "master_pb2"]
+__all__ = ["LeaderOnly", "add_services", "master_pb2"]

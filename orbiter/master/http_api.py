@@ -41,7 +41,7 @@ def _error(status: int, message: str) -> web.Response:
 class HttpServer:
     def __init__(self, server: MasterServer) -> None:
         self.server = server
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[self._follow_leader])
         r = self.app.router
         r.add_get("/", self.index)
         r.add_get("/health", self.health)
@@ -59,6 +59,8 @@ class HttpServer:
         r.add_post("/api/v1/agents/{agent_id}/reactivate", self.reactivate)
         r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
+        r.add_post("/api/v1/agents/{agent_id}/remove", self.remove)
+        r.add_get("/api/v1/events", self.events)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
         self._runner: web.AppRunner | None = None
@@ -84,8 +86,55 @@ class HttpServer:
     def core(self):
         return self.server.core
 
+    @web.middleware
+    async def _follow_leader(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """A standby answers /health and /metrics itself and sends the rest to the leader."""
+        server = self.server
+        if server.core is not None and not server.paused:
+            return await handler(request)
+        if request.path in ("/health", "/metrics"):
+            return await handler(request)
+        if server.core is not None:  # leading, but cut off from ZooKeeper
+            return _error(503, server.not_acting_reason())
+        leader = server.leader
+        if leader is None or leader.id == server.info.id:
+            return _error(503, server.not_acting_reason())
+        raise web.HTTPTemporaryRedirect(f"http://{leader.http_address}{request.path_qs}")
+
     async def health(self, request: web.Request) -> web.Response:
-        return _json({"status": "ok", "leader": True, "master_id": self.server.info.id})
+        server = self.server
+        leader = server.leader
+        body: dict[str, Any] = {
+            "status": "ok",
+            "role": server.role,
+            "leader": server.core is not None,
+            "master_id": server.info.id,
+        }
+        if leader is not None:
+            body["leading_master"] = {
+                "id": leader.id,
+                "grpc_address": leader.grpc_address,
+                "http_address": leader.http_address,
+            }
+        return _json(body)
+
+    async def events(self, request: web.Request) -> web.Response:
+        """The master's recent cluster events (agents registered, unreachable, removed...)."""
+        return _json({"events": [views.event_view(e) for e in self.core.events]})
+
+    async def remove(self, request: web.Request) -> web.Response:
+        agent_id = request.match_info["agent_id"]
+        try:
+            b = await self._body(request, {"reason": str})
+            effects = self.core.remove_agent(agent_id, "operator", b.get("reason", ""), time.time())
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        try:
+            await self.server.durable()
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        return _json(views.agent_view(self.core.agents[agent_id]))
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.server.metrics.registry)

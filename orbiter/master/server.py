@@ -19,10 +19,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 
 import orbiter
+from orbiter.discovery import LeaderInfo, leader_path
 from orbiter.errors import OrbiterError, RegistryConflict
 from orbiter.master import grpc_api, http_api
 from orbiter.master.effects import (
@@ -40,6 +42,12 @@ from orbiter.proto import messages_pb2
 from orbiter.satellite.cluster import MasterCluster
 from orbiter.satellite.service import Satellite, SatelliteConfig
 
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
+    from orbiter.master.election import Election
+    from orbiter.zk import ZkAddress
+
 log = logging.getLogger("orbiter.master")
 
 TICK_SECONDS = 0.25
@@ -56,6 +64,14 @@ class MasterSettings:
     advertise_host: str = ""
     # Run Satellite inside the master with this configuration (None: no Satellite).
     satellite: SatelliteConfig | None = None
+
+
+@dataclass(frozen=True)
+class ZkHandle:
+    """A started kazoo client and the zk:// address whose root it has claimed."""
+
+    client: KazooClient
+    address: ZkAddress
 
 
 @dataclass(eq=False)
@@ -81,11 +97,33 @@ def _free_port(host: str) -> int:
 
 
 class MasterServer:
-    """A running master: gRPC API, operator HTTP API, timers, registry."""
+    """A running master: gRPC API, operator HTTP API, timers, registry.
 
-    def __init__(self, settings: MasterSettings, store: RegistryStore | None = None) -> None:
+    Standalone it leads from the start. With ZooKeeper (`zk`) it starts as a
+    standby (its APIs refuse or redirect to the leader) and leads once elected;
+    losing the lead for good (session expired, or another master wrote the
+    registry) sets `stopped` with `fenced` saying why, and the process exits.
+    """
+
+    def __init__(
+        self,
+        settings: MasterSettings,
+        store: RegistryStore | None = None,
+        zk: ZkHandle | None = None,
+    ) -> None:
         self.settings = settings
+        self.zk = zk
+        self.master_id = uuid.uuid4().hex
+        if store is None and zk is not None:
+            from orbiter.zkstore import ZkRegistryStore
+
+            store = ZkRegistryStore(zk.client, zk.address.path, self.master_id)
         self.store = store or FileRegistryStore(settings.work_dir / "registry.pb")
+        self.election: Election | None = None
+        self.leader: LeaderInfo | None = None
+        self.paused = False
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         self.core: Master | None = None
         self.framework_streams: dict[str, Outbox] = {}
         self.agent_links: dict[str, Outbox] = {}
@@ -109,37 +147,142 @@ class MasterServer:
                 MasterCluster(self),
                 settings.work_dir / "satellite",
                 registry=self.metrics.registry,
+                **self._satellite_store(),
             )
+
+    def _satellite_store(self) -> dict[str, object]:
+        """With ZooKeeper, Satellite's state lives there too: a new leader's Satellite
+        goes on from where the old one stopped (pending `for`s, actions taken)."""
+        if self.zk is None:
+            return {}
+        from orbiter.zkstore import ZkBlobStore
+
+        path = f"{self.zk.address.path}/satellite"
+        return {"store": ZkBlobStore(self.zk.client, path, self.master_id)}
+
+    # ------------------------------------------------------------------ leadership
+
+    @property
+    def role(self) -> str:
+        if self.core is None:
+            return "standby"
+        return "leader (paused: no ZooKeeper)" if self.paused else "leader"
+
+    def not_acting_reason(self) -> str:
+        if self.core is not None:
+            return (
+                f"master {self.info.id[:8]} lost contact with ZooKeeper and is not acting "
+                "until it is back (or another master is elected); retry shortly"
+            )
+        leader = self.leader
+        if leader is None or leader.id == self.info.id:
+            return (
+                f"master {self.info.id[:8]} is a standby and no leader is elected yet; "
+                "retry shortly"
+            )
+        return (
+            f"master {self.info.id[:8]} is a standby; the leader is {leader.id[:8]} at "
+            f"{leader.grpc_address} (gRPC), http://{leader.http_address}/ (HTTP)"
+        )
+
+    def _leader_changed(self, data: bytes | None, stat: object) -> None:
+        """kazoo's thread (a DataWatch on <path>/leader): hand it to the loop."""
+        leader = None
+        if data:
+            with contextlib.suppress(ValueError, TypeError):
+                leader = LeaderInfo.from_json(data)
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._set_leader, leader)
+
+    def _set_leader(self, leader: LeaderInfo | None) -> None:
+        if self.core is None or leader is not None:
+            self.leader = leader
+
+    def _suspended(self) -> None:
+        if self.core is not None:
+            log.warning("not acting until ZooKeeper is back: calls refused, effects held")
+        self.paused = True
+        self._resumed.clear()
+
+    def _resumed_contact(self) -> None:
+        if self.paused and self.core is not None:
+            log.info("acting again: the ZooKeeper session survived")
+        self.paused = False
+        self._resumed.set()
+
+    def step_down(self, reason: str) -> None:
+        """Stop acting for good; the process exits (run masters under a supervisor)."""
+        if self.core is None:
+            # A standby whose session expired cannot campaign any more either.
+            log.error("standby lost its ZooKeeper session: %s", reason)
+        else:
+            log.critical("stepping down: %s", reason)
+        self.paused = True
+        self.fenced = self.fenced or reason
+        self.stopped.set()
+
+    async def _campaign(self) -> None:
+        from orbiter.master.election import Election
+
+        assert self.zk is not None
+        self.election = Election(
+            self.zk.client,
+            self.zk.address,
+            on_suspended=self._suspended,
+            on_resumed=self._resumed_contact,
+            on_lost=self.step_down,
+        )
+        log.info("master %s is a standby; campaigning at %s", self.info.id[:8], self.zk.address)
+        await self.election.campaign(self.info.id)
+        if self.stopped.is_set():
+            return
+        log.info("master %s elected leader", self.info.id[:8])
+        try:
+            await self._lead()
+        except RegistryConflict as e:
+            self.step_down(str(e))
+            return
+        except Exception as e:
+            log.exception("could not take the lead")
+            self.step_down(f"could not take the lead: {e}")
+            return
+        self.leader = LeaderInfo(
+            id=self.info.id,
+            hostname=self.info.hostname,
+            grpc_address=self.info.grpc_address,
+            http_address=self.info.http_address,
+            version=self.info.version,
+            elected_at=time.time(),
+        )
+        await self.election.publish(self.leader)
+        log.info("master %s leads; published at %s", self.info.id[:8], leader_path(self.zk.address))
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         s = self.settings
+        self._loop = asyncio.get_running_loop()
         s.work_dir.mkdir(parents=True, exist_ok=True)
-        registry = await asyncio.to_thread(self.store.load)
-        self._persisted_version = registry.version
         grpc_port = s.port if s.port else _free_port(s.host)
         http_port = s.http_port if s.http_port else _free_port(s.host)
         advertise = s.advertise_host or (
             s.host if s.host not in ("0.0.0.0", "::") else socket.gethostname()
         )
         self.info = messages_pb2.MasterInfo(
-            id=uuid.uuid4().hex,
+            id=self.master_id,
             hostname=socket.gethostname(),
             grpc_address=f"{advertise}:{grpc_port}",
             http_address=f"{advertise}:{http_port}",
             version=orbiter.__version__,
             start_time=time.time(),
         )
-        now = time.time()
-        self.core = Master(self.info, s.config, now)
-        self.core.recover(registry, now)
         server = grpc.aio.server(
+            interceptors=[grpc_api.LeaderOnly(self)],
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         grpc_api.add_services(server, self)
         try:
@@ -159,12 +302,11 @@ class MasterServer:
         await self._http.start(s.host, http_port)
         await server.start()
         self._grpc = server
-        if self.satellite is not None:
-            await self.satellite.start()
-        self._tasks = [
-            asyncio.create_task(self._run_effects(), name="master-effects"),
-            asyncio.create_task(self._run_timers(), name="master-timers"),
-        ]
+        if self.zk is None:
+            await self._lead()
+        else:
+            self.zk.client.DataWatch(leader_path(self.zk.address))(self._leader_changed)
+            self._tasks.append(asyncio.create_task(self._campaign(), name="master-campaign"))
         log.info(
             "master %s listening: gRPC %s, HTTP %s, work dir %s",
             self.info.id[:8],
@@ -173,8 +315,23 @@ class MasterServer:
             s.work_dir,
         )
 
-    async def stop(self) -> None:
+    async def _lead(self) -> None:
+        """Take the lead: recover the registry, then run timers, effects and Satellite."""
+        registry = await asyncio.to_thread(self.store.load)
+        self._persisted_version = registry.version
+        now = time.time()
+        core = Master(self.info, self.settings.config, now)
+        core.recover(registry, now)
+        self.core = core
+        self._tasks += [
+            asyncio.create_task(self._run_effects(), name="master-effects"),
+            asyncio.create_task(self._run_timers(), name="master-timers"),
+        ]
         if self.satellite is not None:
+            await self.satellite.start()
+
+    async def stop(self) -> None:
+        if self.satellite is not None and self.core is not None:
             await self.satellite.stop()
         for task in self._tasks:
             task.cancel()
@@ -187,6 +344,9 @@ class MasterServer:
             await self._grpc.stop(grace=1.0)
         if self._http is not None:
             await self._http.stop()
+        if self.election is not None and self.election.leading and not self.fenced:
+            # A clean stop hands the lead over now, not when the session expires.
+            await self.election.resign()
         self.stopped.set()
 
     # ------------------------------------------------------------------ events
@@ -198,7 +358,7 @@ class MasterServer:
     def submit(self, effects: list[Effect]) -> None:
         if not effects:
             return
-        if not self._effects:
+        if not self._effects and not self.paused:
             # Nothing queued: sends can go out at once, in order, up to a registry write.
             for i, effect in enumerate(effects):
                 if isinstance(effect, PersistRegistry):
@@ -237,6 +397,8 @@ class MasterServer:
         while True:
             await self._effects_ready.wait()
             while self._effects:
+                # Cut off from ZooKeeper another master may lead: hold everything.
+                await self._resumed.wait()
                 effect = self._effects[0]
                 if isinstance(effect, PersistRegistry):
                     if effect.version > self._persisted_version:
@@ -300,6 +462,8 @@ class MasterServer:
             except TimeoutError:
                 pass
             self._allocation_due.clear()
+            if self.paused:
+                continue
             now = time.time()
             try:
                 if now - last_tick >= TICK_SECONDS:

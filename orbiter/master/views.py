@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orbiter.master.state import Agent, Framework, Master, Task
+from orbiter.master.state import Agent, ClusterEvent, Framework, Master, Task
 from orbiter.proto import master_pb2, messages_pb2
 from orbiter.resources import Resources
 
@@ -26,6 +26,7 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "tasks": len(agent.tasks),
         "registered_time": agent.registered_time,
         "last_seen": agent.last_seen,
+        "unreachable_since": agent.unreachable_since or None,
         "version": agent.info.version,
         "maintenance": maintenance_view(agent),
         "pin": (
@@ -133,4 +134,13 @@ def state_view(core: Master) -> dict[str, Any]:
         "frameworks": [framework_view(f) for f in core.frameworks.values()],
         "tasks": tasks_view(core),
         "offers": len(core.offers),
+    }
+
+
+def event_view(event: ClusterEvent) -> dict[str, Any]:
+    return {
+        "time": event.time,
+        "kind": event.kind,
+        "agent_id": event.agent_id,
+        "message": event.message,
     }
