@@ -108,6 +108,8 @@ class HttpServer:
             "status": "ok",
             "role": server.role,
             "leader": server.core is not None,
+            # False while a leader is cut off from ZooKeeper and holds everything back.
+            "acting": server.core is not None and not server.paused,
             "master_id": server.info.id,
         }
         if leader is not None:

@@ -75,6 +75,39 @@ DOCUMENT: dict[str, Any] = {
             ],
         ),
         "/api/v1/tasks/{task_id}": _get("Tasks with this id", "TaskList", [_path("task_id")]),
+        "/api/v1/events": _get(
+            "Cluster events: agents registered, unreachable, back, removed", "EventList"
+        ),
+        "/api/v1/agents/{agent_id}/remove": {
+            "post": {
+                "summary": "Remove an agent for good (Mesos: mark agent gone); its tasks end "
+                "and its id is never admitted again",
+                "parameters": [_path("agent_id")],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["reason"],
+                                "properties": {"reason": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The removed agent",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Agent"}}
+                        },
+                    },
+                    "400": {"$ref": "#/components/responses/Error"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                    "409": {"$ref": "#/components/responses/Error"},
+                },
+            }
+        },
     },
     "components": {
         "responses": {
@@ -91,7 +124,37 @@ DOCUMENT: dict[str, Any] = {
             },
             "Health": {
                 "type": "object",
-                "properties": {"status": {"type": "string"}, "leader": {"type": "boolean"}},
+                "properties": {
+                    "status": {"type": "string"},
+                    "role": {"type": "string", "enum": ["leader", "standby"]},
+                    "leader": {"type": "boolean"},
+                    "master_id": {"type": "string"},
+                    "leading_master": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "grpc_address": {"type": "string"},
+                            "http_address": {"type": "string"},
+                        },
+                    },
+                },
+            },
+            "EventList": {
+                "type": "object",
+                "properties": {
+                    "events": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "time": {"type": "number"},
+                                "kind": {"type": "string"},
+                                "agent_id": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    }
+                },
             },
             "Resources": RESOURCES,
             "Agent": {

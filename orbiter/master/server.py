@@ -164,9 +164,7 @@ class MasterServer:
 
     @property
     def role(self) -> str:
-        if self.core is None:
-            return "standby"
-        return "leader (paused: no ZooKeeper)" if self.paused else "leader"
+        return "standby" if self.core is None else "leader"
 
     def not_acting_reason(self) -> str:
         if self.core is not None:
