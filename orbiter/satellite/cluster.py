@@ -66,7 +66,7 @@ class MasterCluster:
                     id=a.id,
                     maintenance=_MODES[a.maintenance.mode],
                     taken_out_by=a.maintenance.by if a.maintenance.mode else "",
-                    connected=a.status.value == "connected",
+                    status=a.status.value,
                     pin=pin,
                 )
             )
@@ -126,7 +126,7 @@ class HttpCluster:
                     id=a["id"],
                     maintenance=m["mode"],
                     taken_out_by=m["by"] if m["mode"] != "active" else "",
-                    connected=a["status"] == "connected",
+                    status=a["status"],
                     pin=Pin(pin["state"], pin["until"], pin["reason"]) if pin else None,
                 )
             )

@@ -14,9 +14,22 @@ Semantics, in the order `decide` applies them:
   collapse into the strongest (drain beats deactivate; on a tie, the first rule by
   name). Agents are handled in id order, so the outcome does not depend on the order
   of `firing`.
-- **Out of service.** An agent counts as out of service when its maintenance state is
-  not "active" *or* it is not connected, whatever the reason (Satellite, an operator,
-  a crash, a partition).
+- **The budget: who counts.** `AgentSnapshot.status` is the master's view of the
+  agent's link: "connected", "disconnected" (link lost, the master waits for it),
+  "recovering" (known from the registry after a master failover, not re-registered
+  yet), "unreachable" (the master gave up on it and reported its tasks lost) or
+  "gone" (removed). An agent counts as *out of service* when its maintenance state is
+  not "active" (whoever took it out: Satellite, an operator) *or* it is unreachable.
+  A disconnected or recovering agent is in service: the master has not given up on
+  it, and counting it would let a master failover (every agent is "recovering" for a
+  few seconds) or a network blip fill the budget, refuse every take-out and turn a
+  couple of firing alerts into a panic freeze. Gone agents are not counted at all,
+  neither as out nor in the total, so machines that died for good and were removed
+  cannot switch automation off forever; a request for one is refused. The total (the
+  denominator of `max_unhealthy_fraction`) is every agent that is not gone. Every
+  decision, taken or refused, ends with what was counted, e.g. "budget: 2 of 10
+  agents out of service (deactivated: a1 by satellite; unreachable: a7); max 30%
+  allows 3; not counted: 1 recovering".
 - **Nothing to do.** An agent whose maintenance state is already as strong as the
   request (deactivated/draining/drained for deactivate; draining/drained for drain)
   gets no decision, so a long-firing alert does not spam events. A deactivated agent
@@ -45,8 +58,8 @@ Semantics, in the order `decide` applies them:
      (an unreachable agent, an upgrade): when the cluster is already over the limit,
      Satellite adds nothing, so that a healed partition does not come back with its
      agents deactivated.
-  2. minimum: after the action, at least `min_active_agents` agents are active and
-     connected.
+  2. minimum: after the action, at least `min_active_agents` agents are in service
+     (maintenance active and not unreachable, as above).
   3. rate: at most `max_actions_per_window` take-outs in any window of `window_seconds`
      (an action at `now - window_seconds` is just outside). Reactivations do not count:
      the limit guards against removing capacity too fast, and reactivations restore it;
@@ -103,6 +116,8 @@ SATELLITE = "satellite"
 """The `taken_out_by` value of agents Satellite took out itself."""
 
 MAINTENANCE_STATES = ("active", "deactivated", "draining", "drained")
+AGENT_STATUSES = ("connected", "disconnected", "recovering", "unreachable", "gone")
+"""The master's AgentStatus values; see "The budget" in the module doc for what counts."""
 PIN_STATES = ("active", "inactive")
 
 PANIC_ALERT = "SatellitePanicFreeze"
@@ -147,12 +162,15 @@ class Pin:
 
 @dataclass(frozen=True)
 class AgentSnapshot:
-    """What the policy needs to know about one agent at evaluation time."""
+    """What the policy needs to know about one agent at evaluation time.
+
+    `status` is the master's AgentStatus value (one of AGENT_STATUSES).
+    """
 
     id: str
     maintenance: str
     taken_out_by: str
-    connected: bool
+    status: str = "connected"
     pin: Pin | None = None
 
     def __post_init__(self) -> None:
@@ -161,10 +179,20 @@ class AgentSnapshot:
                 f"agent {self.id}: maintenance must be one of {', '.join(MAINTENANCE_STATES)},"
                 f" got {self.maintenance!r}"
             )
+        if self.status not in AGENT_STATUSES:
+            raise ValueError(
+                f"agent {self.id}: status must be one of {', '.join(AGENT_STATUSES)},"
+                f" got {self.status!r}"
+            )
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "connected"
 
     @property
     def in_service(self) -> bool:
-        return self.maintenance == "active" and self.connected
+        """Counted as in service by the budget: active and not given up on by the master."""
+        return self.maintenance == "active" and self.status not in ("unreachable", "gone")
 
     def pinned(self, state: str, now: float) -> Pin | None:
         """The operator's pin to `state`, if one is in force at `now`."""
@@ -373,14 +401,22 @@ class _Run:
     ) -> None:
         self.config, self.state, self.now = config, state, now
         self.agents: dict[str, AgentSnapshot] = {}
+        self.gone: set[str] = set()
+        seen: set[str] = set()
         for a in agents:
-            if a.id in self.agents:
+            if a.id in seen:
                 raise ValueError(f"agent {a.id} appears twice in the snapshot")
-            self.agents[a.id] = a
+            seen.add(a.id)
+            if a.status == "gone":
+                self.gone.add(a.id)
+            else:
+                self.agents[a.id] = a
         self.total = len(self.agents)
         self.allowed = allowed_out(config, self.total)
-        self.out = {a.id for a in agents if not a.in_service}
+        self.out = {a.id for a in self.agents.values() if not a.in_service}
         self.active = self.total - len(self.out)
+        self.taken_now: dict[str, Action] = {}
+        self._budget: str | None = None
         horizon = now - max(config.window_seconds, config.flap_window_seconds)
         self.history = [r for r in state.history if r.time > horizon]
         self.takeout_times = sorted(
@@ -401,14 +437,49 @@ class _Run:
     ) -> None:
         if outcome is Outcome.TAKEN and self.config.dry_run:
             outcome, why = Outcome.DRY_RUN, "dry-run"
-        d = Decision(self.now, agent_id, action, rule, outcome, reason)
-        if outcome is Outcome.TAKEN:
-            self.decisions.append(d)
-            return
-        key = (agent_id, action)
-        self.reported[key] = (rule, why)
-        if self.state.reported.get(key) != (rule, why):
-            self.decisions.append(d)
+        if outcome is not Outcome.TAKEN:
+            key = (agent_id, action)
+            self.reported[key] = (rule, why)
+            if self.state.reported.get(key) == (rule, why):
+                return
+        reason = f"{reason}; {self.budget()}"
+        self.decisions.append(Decision(self.now, agent_id, action, rule, outcome, reason))
+
+    def budget(self) -> str:
+        """What the fraction limit counts right now, for the end of every decision's reason."""
+        if self._budget is not None:
+            return self._budget
+        out: dict[str, list[str]] = {}
+        for agent_id in sorted(self.out):
+            a = self.agents[agent_id]
+            if agent_id in self.taken_now:
+                kind = (
+                    "deactivated" if self.taken_now[agent_id] is Action.DEACTIVATE else "draining"
+                )
+                out.setdefault(kind, []).append(f"{agent_id} by {SATELLITE} (this round)")
+            elif a.maintenance != "active":
+                who = f"{agent_id} by {a.taken_out_by or 'someone'}"
+                if a.status == "unreachable":
+                    who += " (unreachable)"
+                out.setdefault(a.maintenance, []).append(who)
+            else:
+                out.setdefault(a.status, []).append(agent_id)
+        order = [*MAINTENANCE_STATES, *AGENT_STATUSES]
+        counted = "; ".join(f"{k}: {_listed(out[k])}" for k in sorted(out, key=order.index))
+        text = f"budget: {len(self.out)} of {self.total} agents out of service"
+        if counted:
+            text += f" ({counted})"
+        text += f"; max {_pct(self.config.max_unhealthy_fraction)} allows {self.allowed}"
+        waiting: dict[str, int] = {}
+        for a in self.agents.values():
+            if a.id not in self.out and a.status in ("disconnected", "recovering"):
+                waiting[a.status] = waiting.get(a.status, 0) + 1
+        if waiting:
+            text += "; not counted: " + ", ".join(f"{n} {s}" for s, n in sorted(waiting.items()))
+        if self.gone:
+            text += f"; {len(self.gone)} gone agent(s) left out"
+        self._budget = text
+        return text
 
     def refuse(self, req: ActionRequest, why: str, reason: str) -> None:
         self.emit(req.agent_id, req.action, req.rule, Outcome.REFUSED, why, reason)
@@ -419,7 +490,9 @@ class _Run:
         candidates: list[tuple[AgentSnapshot, ActionRequest]] = []
         for agent_id, req in requests.items():
             agent = self.agents.get(agent_id)
-            if agent is None:
+            if agent_id in self.gone:
+                self.refuse(req, "gone", f"agent {agent_id} is gone (removed from the cluster)")
+            elif agent is None:
                 self.refuse(req, "unknown-agent", f"no agent {agent_id!r} is registered")
             elif _STRENGTH[agent.maintenance] >= _ACTION_STRENGTH[req.action]:
                 continue
@@ -500,6 +573,8 @@ class _Run:
                 f" {c.max_actions_per_window} in {window}",
             )
             self.out.add(agent.id)
+            self.taken_now[agent.id] = req.action
+            self._budget = None
             self.active = active_after
             self.takeout_times.append(self.now)
             if not c.dry_run:
@@ -571,6 +646,12 @@ class _Run:
 
 def _pin_text(pin: Pin) -> str:
     return f"pinned {pin.state} by operator until {_time(pin.until)}: {pin.reason}"
+
+
+def _listed(items: Sequence[str], most: int = 5) -> str:
+    """The first `most` items, then how many more: a failover must not make a huge event."""
+    shown = ", ".join(items[:most])
+    return shown + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def _pct(x: float) -> str:

@@ -4,7 +4,13 @@ Data flows one way: targets from the cluster → scrape → TSDB → rule groups
 (recording rules, alerts with ALERTS series) → notifications and action
 requests → the pure safety policy → maintenance calls on the master. Every
 policy decision, taken, refused or dry-run, becomes an event: kept in memory
-for the API, appended to an events file, and counted in metrics.
+for the API and counted in metrics.
+
+What a successor needs (the policy's memory, recent events, every alert's `for`
+progress) is one document in a BlobStore (`durable_state` describes it), written
+after every round that changed it, before a round's first action and after each
+action. The write is conditional: when it fails with RegistryConflict another
+Satellite (a new leader's) owns the state, and this one takes no further action.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -25,6 +33,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
 from orbiter.alerts.payload import Notification
+from orbiter.blobstore import BlobStore, FileBlobStore
+from orbiter.errors import RegistryConflict
+from orbiter.satellite.durable_state import (
+    EVENTS_KEPT,
+    Event,
+    SatelliteState,
+    SavedGroup,
+    StateDocumentInvalid,
+    decode,
+    encode,
+    match_group,
+    restore_group,
+    saved_group,
+)
 from orbiter.satellite.policy import (
     Action,
     ActionRequest,
@@ -50,9 +72,12 @@ from orbiter.satellite.tsdb import TSDB
 
 log = logging.getLogger("orbiter.satellite")
 
-EVENTS_KEPT = 1000
 TARGET_SYNC_SECONDS = 1.0
 LOOKBACK_MS = 300_000
+CLAIM_ATTEMPTS = 3
+STATE_HEARTBEAT_SECONDS = 60.0
+"""The state document is rewritten at least this often, so that its groups' `evaluated_at`
+tells a successor how long nobody watched (a failover, or a long outage)."""
 
 
 @dataclass
@@ -65,6 +90,9 @@ class SatelliteConfig:
     webhooks: list[str] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
+    # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
+    for_grace_period: float = 600.0
+    for_outage_tolerance: float = 3600.0
 
 
 class Cluster(Protocol):
@@ -77,16 +105,6 @@ class Cluster(Protocol):
     async def act(self, agent_id: str, action: Action, reason: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class Event:
-    time: float
-    rule: str
-    agent: str
-    action: str
-    outcome: str
-    reason: str
-
-
 class Satellite:
     def __init__(
         self,
@@ -94,10 +112,21 @@ class Satellite:
         cluster: Cluster,
         work_dir: Path,
         registry: CollectorRegistry | None = None,
+        store: BlobStore | None = None,
     ) -> None:
         self.config = config
         self.cluster = cluster
         self.work_dir = work_dir
+        self.store: BlobStore = store or FileBlobStore(work_dir / "state.json")
+        self.fenced = ""  # set when another Satellite wrote the state: this one must not act
+        self._writer = f"{socket.gethostname()}:{os.getpid()}"
+        # The predecessor's alerts, merged in at the first round with data (see _data_ready).
+        self._unrestored: list[SavedGroup] | None = None
+        self._evaluated_at: dict[tuple[str, str], int] = {}
+        self._saved_progress: tuple[object, ...] | None = None
+        self._saved_at = -math.inf
+        self._store_lock = asyncio.Lock()
+        self._started: float | None = None
         self.tsdb = TSDB()
         self.groups: list[RuleGroup] = []
         self.group_states: dict[tuple[str, str], GroupState] = {}
@@ -148,6 +177,17 @@ class Satellite:
         self.m_alerts = Gauge(
             "orbiter_satellite_alerts", "Active alerts by state", ["state"], registry=reg
         )
+        self.m_state_writes = Counter(
+            "orbiter_satellite_state_writes",
+            "Writes of Satellite's state document by result (ok, failed, conflict)",
+            ["result"],
+            registry=reg,
+        )
+        self.m_fenced = Gauge(
+            "orbiter_satellite_fenced",
+            "1 when another Satellite owns the state and this one takes no action",
+            registry=reg,
+        )
 
     # ------------------------------------------------------------------ rules
 
@@ -194,6 +234,7 @@ class Satellite:
                     self._pending.append(self._notification(alert, "resolved", ends_at=now))
         self.group_states = states
         self._next_due = {k: t for k, t in self._next_due.items() if k in states}
+        self._evaluated_at = {k: t for k, t in self._evaluated_at.items() if k in states}
         self.groups = groups
         log.info(
             "loaded %d rule group(s), %d rule(s) from %d file(s)",
@@ -207,8 +248,8 @@ class Satellite:
 
     async def start(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self._load_events()
-        self._load_policy_state()
+        self._started = time.monotonic()
+        await self.restore()
         self.load_rules()
         await self.scraper.start()
         await self.notifier.start()
@@ -250,6 +291,8 @@ class Satellite:
         """Evaluate the groups due at `now` (each on its own interval), notify, act."""
         t_ms = int(now * 1000)
         started = time.perf_counter()
+        if self._unrestored is not None and self._data_ready():
+            self._restore_alerts(t_ms)
         transitions, self._pending = self._pending, []
         requests: list[ActionRequest] = []
         counts = {"pending": 0, "firing": 0}
@@ -260,6 +303,7 @@ class Satellite:
                 self._collect(self.group_states[key], t_ms, counts, requests, None)
                 continue
             self._next_due[key] = now + interval
+            self._evaluated_at[key] = t_ms
             # Prometheus's default subquery step is the group's evaluation interval.
             query = engine_query(self.tsdb, LOOKBACK_MS, subquery_step_ms=int(interval * 1000))
             before = self.group_states[key]
@@ -286,6 +330,7 @@ class Satellite:
             await self._notify(await self._apply_policy(requests, now))
         except Exception:
             log.exception("the safety policy step failed; it runs again next round")
+        await self._persist(now)
         self.tsdb.gc(t_ms)
         self.m_eval_seconds.observe(time.perf_counter() - started)
         self.last_evaluation = now
@@ -328,32 +373,47 @@ class Satellite:
             log.error("%s", e)
 
     async def _apply_policy(self, requests: list[ActionRequest], now: float) -> list[Notification]:
+        if self.fenced:
+            return []
         agents = await self.cluster.agents()
         result = decide(self.config.policy, self.policy_state, agents, requests, now)
-        failed = False
+        acting = any(d.outcome is Outcome.TAKEN for d in result.decisions)
+        if acting and not await self._persist(now, force=True):
+            # The write is the fence: a Satellite that cannot write first (deposed, or its
+            # store is away) does not act. The same question is asked again next round.
+            log.error("Satellite takes no action this round: its state could not be saved")
+            return []
+        failed = stopped = False
         for decision in result.decisions:
-            if decision.outcome is Outcome.TAKEN:
-                try:
-                    await self.cluster.act(decision.agent_id, decision.action, decision.reason)
-                except Exception as e:  # the master refused or is away: record it, go on
-                    log.error(
-                        "could not %s agent %s: %s", decision.action.value, decision.agent_id, e
-                    )
-                    failed = True
-                    decision = Decision(
-                        decision.time,
-                        decision.agent_id,
-                        decision.action,
-                        decision.rule,
-                        Outcome.REFUSED,
-                        f"{decision.reason}; the master refused: {e}",
-                    )
-            await self._record(decision)
+            if decision.outcome is not Outcome.TAKEN:
+                self._record(decision)
+                continue
+            if stopped:
+                break
+            try:
+                await self.cluster.act(decision.agent_id, decision.action, decision.reason)
+            except Exception as e:  # the master refused or is away: record it, go on
+                log.error("could not %s agent %s: %s", decision.action.value, decision.agent_id, e)
+                failed = True
+                decision = Decision(
+                    decision.time,
+                    decision.agent_id,
+                    decision.action,
+                    decision.rule,
+                    Outcome.REFUSED,
+                    f"{decision.reason}; the master refused: {e}",
+                )
+            self._record(decision)
+            # Each action is on record before the next: a successor that takes over in
+            # between knows it happened (rate and flap history included).
+            if not await self._persist(
+                now, force=True, policy=self.policy_state if failed else result.state
+            ):
+                failed = stopped = True  # not on record: no further action this round
         if not failed:
             # The policy's memory (history, cool-downs) only moves on when what it decided
             # happened; after a refusal the same question is asked again next round.
             self.policy_state = result.state
-            await asyncio.to_thread(self._save_policy_state)
         notifications: list[Notification] = []
         current = {f"{a.name}/{a.agent_id}": a for a in result.alerts}
         for name, alert in current.items():
@@ -365,46 +425,178 @@ class Satellite:
         self.cluster_alerts = current
         return notifications
 
-    # ------------------------------------------------------------------ memory
+    # ------------------------------------------------------------------ durable state
 
-    @property
-    def _policy_path(self) -> Path:
-        return self.work_dir / "policy.json"
+    async def restore(self) -> None:
+        """Take over the state the previous Satellite left: policy memory, events, alerts.
 
-    def _load_policy_state(self) -> None:
-        try:
-            self.policy_state = PolicyState.from_dict(json.loads(self._policy_path.read_text()))
-        except FileNotFoundError:
-            pass
-        except (ValueError, KeyError, TypeError) as e:
-            log.warning(
-                "ignoring unreadable %s (%s); starting with no history", self._policy_path, e
+        The policy's memory and the events apply at once; the alerts wait for the first
+        round with data (`_data_ready`). The document is then written back at once, which
+        claims it: from here on a predecessor that is still running (deposed, not yet
+        stopped) gets RegistryConflict and stops acting. A write that lands between our
+        read and our claim is the predecessor's last: read again. With no document but
+        the files of an older Orbiter (policy.json, events.jsonl), those are read once,
+        written as the document and renamed `*.migrated`.
+        """
+        for _ in range(CLAIM_ATTEMPTS):
+            # Off the loop: a file read, or a ZooKeeper round trip.
+            state, legacy = await asyncio.to_thread(self._load_state)
+            if state is not None:
+                self.policy_state = state.policy
+                self.events.clear()
+                self.events.extend(state.events)
+                self._unrestored = list(state.groups) or None
+            now = time.time()
+            claim = self._document(now, None)
+            try:
+                await asyncio.to_thread(self.store.store, encode(claim))
+            except RegistryConflict as e:
+                log.warning("Satellite's state changed while it was taken over (%s); again", e)
+                continue
+            except Exception as e:  # the store is away: the first round writes it again
+                log.error("could not claim Satellite's state: %s; trying again next round", e)
+                break
+            self._saved_progress, self._saved_at = claim.progress(), now
+            self.m_state_writes.labels("ok").inc()
+            if legacy:
+                await asyncio.to_thread(_rename_migrated, legacy)
+            break
+        else:
+            self._fence("the state kept changing while this Satellite took it over")
+            return
+        if state is not None:
+            log.info(
+                "resumed Satellite's state%s: %d event(s), %d action(s) in history, %d alert(s)",
+                f" saved by {state.writer}" if state.writer else "",
+                len(state.events),
+                len(state.policy.history),
+                sum(len(a) for g in state.groups for a in g.rules.values()),
             )
 
-    def _save_policy_state(self) -> None:
-        tmp = self._policy_path.with_suffix(".tmp")
-        with tmp.open("w") as f:
-            f.write(json.dumps(self.policy_state.to_dict()))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._policy_path)
+    def _load_state(self) -> tuple[SatelliteState | None, list[Path]]:
+        data = self.store.load()
+        if data is not None:
+            try:
+                return decode(data), []
+            except StateDocumentInvalid as e:
+                log.warning("ignoring Satellite's state document (%s); starting with no history", e)
+                return None, []
+        return self._legacy_state()
+
+    def _legacy_state(self) -> tuple[SatelliteState | None, list[Path]]:
+        """What an older Orbiter kept in policy.json and events.jsonl, if anything."""
+        policy_path, events_path = self.work_dir / "policy.json", self.work_dir / "events.jsonl"
+        found = [p for p in (policy_path, events_path) if p.exists()]
+        if not found:
+            return None, []
+        policy = PolicyState()
+        if policy_path.exists():
+            try:
+                policy = PolicyState.from_dict(json.loads(policy_path.read_text()))
+            except (ValueError, KeyError, TypeError) as e:
+                log.warning("ignoring unreadable %s (%s); starting with no history", policy_path, e)
+        events: list[Event] = []
+        if events_path.exists():
+            for line in events_path.read_text().splitlines()[-EVENTS_KEPT:]:
+                with contextlib.suppress(ValueError, TypeError):
+                    events.append(Event(**json.loads(line)))
+        return SatelliteState(policy, tuple(events)), found
+
+    def _data_ready(self) -> bool:
+        """Whether every target has been scraped since start, so restored alerts are judged
+        on data, not on an empty TSDB (Prometheus waits one more evaluation for the same
+        reason). A target that never answers holds this back for a few intervals at most."""
+        if all(t.last_scrape for t in self.scraper.targets.values()):
+            return True
+        waited = math.inf if self._started is None else time.monotonic() - self._started
+        return waited > 2 * self.config.scrape_interval + self.config.scrape_timeout
+
+    def _restore_alerts(self, t_ms: int) -> None:
+        saved, self._unrestored = self._unrestored or [], None
+        grace = round(self.config.for_grace_period * 1000)
+        tolerance = round(self.config.for_outage_tolerance * 1000)
+        for group in self.groups:
+            i = match_group(group, self.groups, saved)
+            if i < 0:
+                continue
+            found = saved.pop(i)
+            key = (group.file, group.name)
+            self.group_states[key] = restore_group(
+                group, self.group_states[key], found, t_ms, grace_ms=grace, tolerance_ms=tolerance
+            )
+            self._evaluated_at[key] = min(
+                self._evaluated_at.get(key, found.evaluated_at_ms), found.evaluated_at_ms
+            )
+        for group in saved:
+            log.info(
+                "no rule group %s in %s any more: its saved alerts are dropped",
+                group.name,
+                group.file,
+            )
+
+    def _document(self, now: float, policy: PolicyState | None) -> SatelliteState:
+        if self._unrestored is not None:
+            groups = tuple(self._unrestored)  # not merged yet: hand on what was saved
+        else:
+            groups = tuple(
+                g
+                for group in self.groups
+                if (key := (group.file, group.name)) in self._evaluated_at
+                for g in [saved_group(group, self.group_states[key], self._evaluated_at[key])]
+                if g.rules
+            )
+        return SatelliteState(
+            policy if policy is not None else self.policy_state,
+            tuple(self.events),
+            groups,
+            now,
+            self._writer,
+        )
+
+    async def _persist(
+        self, now: float, *, force: bool = False, policy: PolicyState | None = None
+    ) -> bool:
+        """Write the state document if it changed (or if `force`, or the heartbeat is due).
+
+        False when it was not written; after a RegistryConflict, also sets `fenced`.
+        """
+        if self.fenced:
+            return False
+        async with self._store_lock:
+            state = self._document(now, policy)
+            progress = state.progress()
+            if (
+                not force
+                and progress == self._saved_progress
+                and now - self._saved_at < STATE_HEARTBEAT_SECONDS
+            ):
+                return True
+            data = encode(state)
+            try:
+                # Off the loop: an fsync, or a ZooKeeper round trip.
+                await asyncio.to_thread(self.store.store, data)
+            except RegistryConflict as e:
+                self._fence(str(e))
+                return False
+            except Exception as e:  # the store is away: keep going, write again next round
+                self.m_state_writes.labels("failed").inc()
+                log.error("could not save Satellite's state: %s; trying again next round", e)
+                return False
+            self.m_state_writes.labels("ok").inc()
+            self._saved_progress, self._saved_at = progress, now
+            return True
+
+    def _fence(self, why: str) -> None:
+        self.fenced = why
+        self.m_fenced.set(1)
+        self.m_state_writes.labels("conflict").inc()
+        log.critical(
+            "another Satellite wrote the state (%s): this one takes no further action", why
+        )
 
     # ------------------------------------------------------------------ events
 
-    @property
-    def _events_path(self) -> Path:
-        return self.work_dir / "events.jsonl"
-
-    def _load_events(self) -> None:
-        try:
-            lines = self._events_path.read_text().splitlines()[-EVENTS_KEPT:]
-        except FileNotFoundError:
-            return
-        for line in lines:
-            with contextlib.suppress(ValueError, TypeError):
-                self.events.append(Event(**json.loads(line)))
-
-    async def _record(self, d: Decision) -> None:
+    def _record(self, d: Decision) -> None:
         event = Event(d.time, d.rule, d.agent_id, d.action.value, d.outcome.value, d.reason)
         self.events.append(event)
         self.m_decisions.labels(event.action, event.outcome).inc()
@@ -416,13 +608,6 @@ class Satellite:
             event.rule,
             event.reason,
         )
-        await asyncio.to_thread(self._append_event, event)
-
-    def _append_event(self, event: Event) -> None:
-        with self._events_path.open("a") as f:
-            f.write(json.dumps(asdict(event)) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
 
     # ------------------------------------------------------------------ views
 
@@ -516,3 +701,8 @@ def _action_request(
     ann = dict(annotations)
     reason = ann.get("summary") or ann.get("description") or lab.get("alertname", "")
     return ActionRequest(agent, Action(action), lab.get("alertname", ""), reason)
+
+
+def _rename_migrated(paths: Sequence[Path]) -> None:
+    for p in paths:
+        p.replace(p.with_name(p.name + ".migrated"))

@@ -504,7 +504,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         "the deactivation refused",
     )
     assert refused[0]["reason"].startswith("pinned active by operator until ")
-    assert refused[0]["reason"].endswith(": e2e: hands off")
+    assert ": e2e: hands off; budget: " in refused[0]["reason"]
     wait_evaluations(master, wait_until, 2)
     assert mode(master, target.agent_id)["mode"] == "active"
     assert [e["outcome"] for e in events_since(master, started, target.agent_id)] == ["refused"]
@@ -527,7 +527,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         "the reactivation refused",
     )
     assert held[0]["reason"].startswith("pinned inactive by operator until ")
-    assert held[0]["reason"].endswith(": e2e: keep out")
+    assert ": e2e: keep out; budget: " in held[0]["reason"]
     assert held[0]["time"] - cleared >= COOLDOWN
     wait_evaluations(master, wait_until, 2)
     m = mode(master, target.agent_id)

@@ -21,9 +21,9 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.snapshots = [
-            AgentSnapshot("S1", "active", "", True),
-            AgentSnapshot("S2", "active", "", True),
-            AgentSnapshot("S3", "active", "", True),
+            AgentSnapshot("S1", "active", "", "connected"),
+            AgentSnapshot("S2", "active", "", "connected"),
+            AgentSnapshot("S3", "active", "", "connected"),
         ]
         self.acted: list[tuple[str, Action]] = []
         self.refuse = False

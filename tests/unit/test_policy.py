@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orbiter.satellite.policy import (
+    AGENT_STATUSES,
     FLAPPING_ALERT,
     PANIC_ALERT,
     PIN_STATES,
@@ -36,20 +37,25 @@ T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 # Building blocks
 
 
-def ok(i: str, pin: Pin | None = None) -> AgentSnapshot:
-    return AgentSnapshot(i, "active", "", True, pin)
+def ok(i: str, pin: Pin | None = None, status: str = "connected") -> AgentSnapshot:
+    return AgentSnapshot(i, "active", "", status, pin)
 
 
 def down(i: str) -> AgentSnapshot:
-    return AgentSnapshot(i, "active", "", False)
+    """An agent the master gave up on: unreachable, its tasks reported lost."""
+    return AgentSnapshot(i, "active", "", "unreachable")
 
 
 def sat(i: str, maintenance: str = "deactivated", pin: Pin | None = None) -> AgentSnapshot:
-    return AgentSnapshot(i, maintenance, SATELLITE, True, pin)
+    return AgentSnapshot(i, maintenance, SATELLITE, "connected", pin)
 
 
 def op(i: str, maintenance: str = "deactivated") -> AgentSnapshot:
-    return AgentSnapshot(i, maintenance, "operator", True)
+    return AgentSnapshot(i, maintenance, "operator", "connected")
+
+
+def gone(i: str) -> AgentSnapshot:
+    return AgentSnapshot(i, "active", "", "gone")
 
 
 def fleet(n: int, *special: AgentSnapshot) -> list[AgentSnapshot]:
@@ -149,6 +155,34 @@ ONE_STEP = [
     case("deactivating an unreachable agent does not add to the out-of-service count",
          fleet(10, down("d0"), down("d1"), down("d2")), [req("d0")],
          "d0 deactivate taken: 3 of 10 agents out of service after this (30%"),
+    case("unreachable agents count against the budget, and the event says so",
+         fleet(10, down("u0"), down("u1"), down("u2")), [req("h0")],
+         "h0 deactivate refused: would put 4 of 10 agents (40%) out of service; limit is 30%"
+         " (3 agents); budget: 3 of 10 agents out of service (unreachable: u0, u1, u2);"
+         " max 30% allows 3"),
+    case("recovering and disconnected agents do not count against the budget",
+         fleet(10, ok("r0", status="recovering"), ok("r1", status="recovering"),
+               ok("r2", status="recovering"), ok("x", status="disconnected")), [req("h0")],
+         "h0 deactivate taken: take-out 1 of 5 in 10m; budget: 0 of 10 agents out of service;"
+         " max 30% allows 3; not counted: 1 disconnected, 3 recovering"),
+    case("a failover (every agent recovering) is no panic: two requests fit the budget",
+         [ok(f"r{i}", status="recovering") for i in range(10)], [req("r0"), req("r1")],
+         "r0 deactivate taken: 1 of 10 agents out of service after this",
+         "r1 deactivate taken: budget: 1 of 10 agents out of service (deactivated: r0 by"
+         " satellite (this round)); max 30% allows 3; not counted: 9 recovering"),
+    case("gone agents are neither out nor in the total; a request for one is refused",
+         [*fleet(10), gone("g0"), gone("g1"), gone("g2"), gone("g3")], [req("g0"), req("h0")],
+         "g0 deactivate refused: agent g0 is gone (removed from the cluster)",
+         "h0 deactivate taken: budget: 0 of 10 agents out of service; max 30% allows 3;"
+         " 4 gone agent(s) left out"),
+    case("the budget names who is out and why, a few at a time",
+         fleet(10, sat("s"), op("o", "drained"),
+               AgentSnapshot("x", "deactivated", "operator", "unreachable"),
+               *(down(f"d{i}") for i in range(6))), [req("h0")],
+         "h0 deactivate refused: budget: 9 of 10 agents out of service (deactivated: s by"
+         " satellite, x by operator (unreachable); drained: o by operator; unreachable: d0, d1,"
+         " d2, d3, d4 and 1 more); max 100% allows 10",
+         max_unhealthy_fraction=1.0),
     case("panic freeze: more requests than room means acting on none",
          fleet(10), [req("h0", "drain"), req("h1"), req("h2"), req("h3")],
          "h0 drain refused: panic freeze: 4 in-service agent(s) asked to be taken out,"
@@ -197,7 +231,8 @@ def test_decision_carries_rule_action_and_time() -> None:
             "DiskFull",
             Outcome.TAKEN,
             "DiskFull firing (h3 looks unwell); within limits: 1 of 10 agents out of service after"
-            " this (10%, limit 30%), 9 active (minimum 1), take-out 1 of 5 in 10m",
+            " this (10%, limit 30%), 9 active (minimum 1), take-out 1 of 5 in 10m;"
+            " budget: 0 of 10 agents out of service; max 30% allows 3",
         ),
     )
 
@@ -290,13 +325,17 @@ def test_flapping_agent_stays_out_and_raises_an_alert_until_the_window_passes() 
     bad, good = [req("h0")], []
     steps = play(world, [(0, bad), (10, good), (20, bad), (30, good), (40, bad), (50, good)])
     assert steps == [TAKEN_A, BACK_A, TAKEN_A, BACK_A, TAKEN_A, [("h0", "reactivate", "refused")]]
-    assert world.log[-1].reason == (
+    flapping = (
         "flapping: agent h0 went out and came back 2 times in the last 16m40s (flap_limit 2);"
         " kept out until 2023-11-14T22:30:10Z"
     )
+    assert world.log[-1].reason == (
+        f"{flapping}; budget: 1 of 10 agents out of service (deactivated: h0 by satellite);"
+        " max 30% allows 3"
+    )
     held = world.step(T0 + 60, good)
     assert held.decisions == ()
-    assert held.alerts == (ClusterAlert(FLAPPING_ALERT, world.log[-1].reason, "h0"),)
+    assert held.alerts == (ClusterAlert(FLAPPING_ALERT, flapping, "h0"),)
     assert seen(world.step(T0 + 1009, good)) == []
     released = world.step(T0 + 1010, good)
     assert seen(released) == BACK_A
@@ -413,8 +452,8 @@ def test_pinned_inactive_is_not_reactivated_until_the_pin_expires() -> None:
     world = World(by_id([agent, *fleet(9)]), PolicyConfig(cooldown_seconds=0))
     steps = play(world, [(0, []), (500, []), (1000, [])])
     assert steps == [[("s", "reactivate", "refused")], [], [("s", "reactivate", "taken")]]
-    assert world.log[0].reason == (
-        "pinned inactive by operator until 2023-11-14T22:30:00Z: kernel test"
+    assert world.log[0].reason.startswith(
+        "pinned inactive by operator until 2023-11-14T22:30:00Z: kernel test; budget: "
     )
 
 
@@ -486,7 +525,9 @@ def test_defaults_are_valid_and_match_the_issue() -> None:
 
 def test_bad_snapshots_and_requests_are_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="maintenance must be one of"):
-        AgentSnapshot("a", "broken", "", True)
+        AgentSnapshot("a", "broken", "", "connected")
+    with pytest.raises(ValueError, match="status must be one of connected, disconnected"):
+        AgentSnapshot("a", "active", "", True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pin state must be 'active' or 'inactive'"):
         Pin("maybe", T0, "")
     with pytest.raises(ValueError, match="not reactivate"):
@@ -526,6 +567,7 @@ MAINTENANCE = [("active", "")] + [
 PINS = [None] + [Pin(state, T0 + t, "test") for state in PIN_STATES for t in (500, 2000)]
 FIRING = [(i, a) for i in range(10) for a in TAKE_OUTS]
 OPERATOR = [(i, what) for i in range(10) for what in ("deactivate", "reactivate")]
+STATUS_CHANGES = [((i, status),) for i in range(10) for status in AGENT_STATUSES]
 
 
 @dataclass(frozen=True)
@@ -533,7 +575,8 @@ class Step:
     dt: float
     toggle: tuple[tuple[int, Action], ...]  # alerts that start or stop firing
     all_clear: bool  # every alert resolves
-    flip_connection: tuple[int, ...]
+    status_change: tuple[tuple[int, str], ...]  # (agent index, new status)
+    failover: bool  # a new master: every connected or disconnected agent is recovering
     operator: tuple[int, str] | None  # (agent index, "deactivate" | "reactivate")
 
 
@@ -552,7 +595,7 @@ configs = st.builds(
 agent_rows = st.lists(
     st.tuples(
         st.sampled_from([MAINTENANCE[0]] * 20 + MAINTENANCE[1:]),
-        st.sampled_from([False] * 9 + [True]),
+        st.sampled_from(["connected"] * 12 + list(AGENT_STATUSES[1:])),
         st.sampled_from([None] * 4 + PINS[1:]),
     ),
     min_size=1,
@@ -563,7 +606,8 @@ steps = st.builds(
     dt=st.sampled_from([0.0, 15.0, 30.0, 60.0, 299.0, 300.0, 1000.0]),
     toggle=st.lists(st.sampled_from(FIRING), max_size=2).map(tuple),
     all_clear=st.sampled_from([False] * 4 + [True]),
-    flip_connection=st.sampled_from([()] * 10 + [(i,) for i in range(10)]),
+    status_change=st.sampled_from([()] * 40 + STATUS_CHANGES),
+    failover=st.sampled_from([False] * 6 + [True]),
     operator=st.sampled_from([None] * 20 + OPERATOR),
 )
 
@@ -571,8 +615,8 @@ steps = st.builds(
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[PolicyConfig, list[AgentSnapshot], list[Step]]:
     agents = [
-        AgentSnapshot(i, maintenance, by, not unreachable, pin_)
-        for i, ((maintenance, by), unreachable, pin_) in zip(IDS, draw(agent_rows), strict=False)
+        AgentSnapshot(i, maintenance, by, status, pin_)
+        for i, ((maintenance, by), status, pin_) in zip(IDS, draw(agent_rows), strict=False)
     ]
     return draw(configs), agents, draw(st.lists(steps, min_size=1, max_size=8))
 
@@ -582,6 +626,7 @@ class Observed:
     """One evaluation as the properties see it: before, what was decided, after."""
 
     now: float
+    state: PolicyState
     before: dict[str, AgentSnapshot]
     firing: tuple[ActionRequest, ...]
     result: PolicyResult
@@ -598,9 +643,11 @@ def simulate(
     alerts: set[tuple[str, Action]] = set()
     for s in script:
         now += s.dt
-        for i in s.flip_connection:
+        for i, status in s.status_change:
             a = world[ids[i % len(ids)]]
-            world[a.id] = replace(a, connected=not a.connected)
+            world[a.id] = replace(a, status=status)
+        if s.failover:
+            world = {k: recovering(a) for k, a in world.items()}
         if s.operator is not None:
             i, what = s.operator
             a = world[ids[i % len(ids)]]
@@ -620,7 +667,7 @@ def simulate(
         for d in result.decisions:
             if d.outcome is Outcome.TAKEN:
                 world[d.agent_id] = applied(world[d.agent_id], d.action)
-        out.append(Observed(now, before, firing, result, dict(world)))
+        out.append(Observed(now, state, before, firing, result, dict(world)))
         state = result.state
     return out
 
@@ -629,8 +676,24 @@ def taken(o: Observed, *actions: Action) -> list[Decision]:
     return [d for d in o.result.decisions if d.outcome is Outcome.TAKEN and d.action in actions]
 
 
+def recovering(agent: AgentSnapshot) -> AgentSnapshot:
+    """The agent as a new master sees it before it re-registers (unreachable ones stay so)."""
+    if agent.status in ("connected", "disconnected"):
+        return replace(agent, status="recovering")
+    return agent
+
+
+def live(agents: dict[str, AgentSnapshot]) -> int:
+    """The denominator of the budget: every agent that is not gone."""
+    return sum(a.status != "gone" for a in agents.values())
+
+
 def count_out(agents: dict[str, AgentSnapshot]) -> int:
-    return sum(not a.in_service for a in agents.values())
+    """The documented budget, spelled out rather than read from `in_service`."""
+    return sum(
+        a.status != "gone" and (a.maintenance != "active" or a.status == "unreachable")
+        for a in agents.values()
+    )
 
 
 PROPERTY = settings(max_examples=100, deadline=None)
@@ -642,7 +705,7 @@ def test_never_takes_out_more_than_the_allowed_share(scenario) -> None:  # type:
     config, agents, script = scenario
     for o in simulate(config, agents, script):
         if taken(o, *TAKE_OUTS):
-            assert count_out(o.after) <= allowed_out(config, len(o.after))
+            assert count_out(o.after) <= allowed_out(config, live(o.after))
 
 
 @PROPERTY
@@ -651,7 +714,7 @@ def test_never_leaves_fewer_than_min_active_agents(scenario) -> None:  # type: i
     config, agents, script = scenario
     for o in simulate(config, agents, script):
         if taken(o, *TAKE_OUTS):
-            assert len(o.after) - count_out(o.after) >= config.min_active_agents
+            assert live(o.after) - count_out(o.after) >= config.min_active_agents
 
 
 @PROPERTY
@@ -753,3 +816,34 @@ def test_state_round_trips_and_decisions_are_deterministic(scenario) -> None:  #
     assert simulate(config, agents, script) == observed
     final = observed[-1].result.state
     assert PolicyState.from_dict(final.to_dict()) == final
+
+
+def outcomes(result: PolicyResult) -> list[tuple[str, str, str, str]]:
+    return [(d.agent_id, d.action.value, d.rule, d.outcome.value) for d in result.decisions]
+
+
+@PROPERTY
+@given(scenarios())
+def test_a_failover_never_causes_an_action_or_a_panic_freeze(scenario) -> None:  # type: ignore[no-untyped-def]
+    """Every agent recovering (a new master, before they re-register) decides as before."""
+    config, agents, script = scenario
+    for o in simulate(config, agents, script):
+        during = {k: recovering(a) for k, a in o.before.items()}
+        failover = decide(config, o.state, list(during.values()), o.firing, o.now)
+        assert outcomes(failover) == outcomes(o.result)
+        assert failover.state.frozen == o.result.state.frozen
+        assert [a.name for a in failover.alerts] == [a.name for a in o.result.alerts]
+
+
+@PROPERTY
+@given(scenarios())
+def test_every_decision_says_what_the_budget_counted(scenario) -> None:  # type: ignore[no-untyped-def]
+    config, agents, script = scenario
+    for o in simulate(config, agents, script):
+        if not o.result.decisions:
+            continue
+        first = o.result.decisions[0].reason
+        n, total = count_out(o.before), live(o.before)
+        assert f"; budget: {n} of {total} agents out of service" in first
+        assert f"allows {allowed_out(config, total)}" in first
+        assert all("; budget: " in d.reason for d in o.result.decisions)
