@@ -43,7 +43,8 @@ from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.service import SatelliteConfig
 
-DEFAULT_RULES = Path(__file__).resolve().parent.parent / "alerts" / "default.rules.yml"
+# Inside the package, so an installed Orbiter finds them; the repository's alerts/ links here.
+DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "default.rules.yml"
 
 
 class ConfigError(ValueError):
@@ -65,9 +66,9 @@ class OrbiterConfig:
 
 
 def default_config() -> OrbiterConfig:
+    """Satellite with the shipped rules: a missing file is a broken install, and says so."""
     cfg = OrbiterConfig()
-    if DEFAULT_RULES.exists():
-        cfg.satellite.rule_files = [str(DEFAULT_RULES)]
+    cfg.satellite.rule_files = [str(DEFAULT_RULES)]
     return cfg
 
 

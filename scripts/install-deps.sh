@@ -40,5 +40,5 @@ if [ ! -x .venv/bin/python ]; then
         "$PYTHON" -m venv .venv
     fi
 fi
-echo "==> .venv: pip install -e .[test,satellite]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,satellite]'
+echo "==> .venv: pip install -e .[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
