@@ -31,6 +31,7 @@ bench: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
 	$(PYTHON) bench/satellite.py
+	$(PYTHON) bench/chaos.py
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
