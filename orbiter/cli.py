@@ -220,16 +220,31 @@ async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -
     return server
 
 
+def _hold_work_dirs(*dirs: Path) -> contextlib.ExitStack:
+    """Lock each work dir before anything is written there or a port bound (WorkDirBusy)."""
+    from orbiter.workdir import WorkDirLock
+
+    locks = contextlib.ExitStack()
+    try:
+        for work_dir in dirs:
+            locks.enter_context(WorkDirLock(work_dir))
+    except BaseException:
+        locks.close()
+        raise
+    return locks
+
+
 async def _run_master(args: argparse.Namespace) -> int:
     config = _config(args)
-    server = await _start_master(args, Path(args.work_dir), config)
-    print(
-        f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
-        + ("  (satellite on)" if server.satellite is not None else ""),
-        flush=True,
-    )
-    signalled = await _serve_until_stopped(server.stopped)
-    await _bounded(server.stop(), "the master")
+    with _hold_work_dirs(Path(args.work_dir)):
+        server = await _start_master(args, Path(args.work_dir), config)
+        print(
+            f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
+            + ("  (satellite on)" if server.satellite is not None else ""),
+            flush=True,
+        )
+        signalled = await _serve_until_stopped(server.stopped)
+        await _bounded(server.stop(), "the master")
     return 0 if signalled else 1
 
 
@@ -256,14 +271,16 @@ def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> 
 async def _run_agent(args: argparse.Namespace) -> int:
     from orbiter.agent.agent import Agent
 
-    agent = Agent(_agent_settings(args, _config(args)))
-    await agent.start()
-    print(
-        f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
-        flush=True,
-    )
-    await _serve_until_stopped(agent.stopped)
-    await _bounded(agent.stop(), "the agent")
+    config = _config(args)
+    with _hold_work_dirs(Path(args.work_dir)):
+        agent = Agent(_agent_settings(args, config))
+        await agent.start()
+        print(
+            f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
+            flush=True,
+        )
+        await _serve_until_stopped(agent.stopped)
+        await _bounded(agent.stop(), "the agent")
     if agent.refused:
         print(f"error: the master refused this agent: {agent.refused}", file=sys.stderr)
         return 1
@@ -273,16 +290,19 @@ async def _run_agent(args: argparse.Namespace) -> int:
 async def _run_up(args: argparse.Namespace) -> int:
     config = _config(args)
     root = Path(args.work_dir)
-    server = await _start_master(args, root / "master", config)
-    agents: list[Any] = []
-    try:
-        return await _up(args, config, root, server, agents)
-    finally:
-        print("stopping: killing tasks, stopping agents and master", flush=True)
-        for agent in agents:
-            await _bounded(agent.stop(kill_tasks=True), f"agent {agent.agent_id}")
-        await _bounded(server.stop(), "the master")
-        print("stopped", flush=True)
+    # The parts' own dirs too, so a lone `orbiter master` or `agent` pointed inside is refused.
+    parts = [root / "master", *(root / f"agent-{i}" for i in range(args.agents))]
+    with _hold_work_dirs(root, *parts):
+        server = await _start_master(args, root / "master", config)
+        agents: list[Any] = []
+        try:
+            return await _up(args, config, root, server, agents)
+        finally:
+            print("stopping: killing tasks, stopping agents and master", flush=True)
+            for agent in agents:
+                await _bounded(agent.stop(kill_tasks=True), f"agent {agent.agent_id}")
+            await _bounded(server.stop(), "the master")
+            print("stopped", flush=True)
 
 
 async def _up(
