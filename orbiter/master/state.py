@@ -147,6 +147,10 @@ class Agent:
     _available: Resources | None = None
     total_quantities: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # __init__ assigns total_quantities' default after total: compute it again.
+        object.__setattr__(self, "total_quantities", self.total.quantities())
+
     @property
     def id(self) -> str:
         return self.info.id

@@ -183,7 +183,8 @@ TestMasterUnderFailures = MasterUnderFailures.TestCase
 
 def launched_and_running(world: World, framework: int, agent: int = 0) -> str:
     """Launch one task for the framework on the given agent, RUNNING on both sides."""
-    for _ in range(len(world.agents)):
+    # Which agent an offer comes from is the allocator's choice: try a few times.
+    for _ in range(4 * len(world.agents)):
         world.framework_launches(framework)
         task_id = max(world.frameworks[framework].launched, key=lambda t: int(t[1:]), default="")
         if task_id and world.task_agent[(world.frameworks[framework].id, task_id)] == agent:

@@ -1867,3 +1867,9 @@ def test_an_agent_unreachable_longer_than_the_removal_age_is_removed():
     assert m.agents[agent_id].status is AgentStatus.GONE
     assert m.registry().gone_agents[0].by == "master"
     assert "unreachable for more than 100s" in m.events[-1].message
+
+
+def test_a_newly_registered_agent_counts_in_the_cluster_total_for_fair_shares():
+    m = make_master()
+    m.agent_register(1, register_msg(), 0.0)
+    assert m.total_quantities() == Resources.parse(AGENT_RES).quantities()
