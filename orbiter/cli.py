@@ -41,6 +41,19 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------- parsing helpers
 
 
+def master_address(text: str, flag: str = "--master") -> str:
+    """HOST:PORT of a master, or zk://hosts/path to follow the leader ZooKeeper names."""
+    from orbiter.zk import InvalidZkAddress, is_zk_url, parse_zk_url
+
+    if is_zk_url(text):
+        try:
+            parse_zk_url(text)
+        except InvalidZkAddress as e:
+            raise UsageError(f"{flag}: {e}") from None
+        return text
+    return host_port(text, flag)
+
+
 def host_port(text: str, flag: str = "--master") -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -72,6 +85,22 @@ def _non_negative(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a number >= 0")
     return value
+
+
+def _zk_url(text: str) -> str:
+    from orbiter.zk import InvalidZkAddress, parse_zk_url
+
+    if not text:
+        return ""
+    try:
+        parse_zk_url(text)
+    except InvalidZkAddress as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def _non_negative_duration(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0s") else _duration(text)
 
 
 def _duration(text: str) -> float:
@@ -155,6 +184,8 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         agent_heartbeat_interval=min(5.0, args.agent_timeout / 3),
         allocation_interval=args.allocation_interval,
         framework_heartbeat_interval=args.framework_heartbeat_interval,
+        agent_reregister_timeout=args.agent_reregister_timeout,
+        agent_removal_age=args.agent_removal_age,
     )
     satellite = None
     if config.satellite_enabled and not args.no_satellite:
@@ -209,7 +240,9 @@ async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -
     """A started master (its Satellite reloading rules on SIGHUP), or nothing left running."""
     from orbiter.master.server import MasterServer
 
-    server = MasterServer(_master_settings(args, work_dir, config))
+    settings = _master_settings(args, work_dir, config)
+    zk = await _zookeeper(args) if args.zk else None
+    server = MasterServer(settings, zk=zk)
     try:
         await server.start()
     except BaseException:
@@ -218,6 +251,22 @@ async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -
     if server.satellite is not None:
         _on_sighup(server.satellite.load_rules)
     return server
+
+
+async def _zookeeper(args: argparse.Namespace) -> Any:
+    """Connect to the ensemble of --zk and claim its path, or stop with what went wrong."""
+    from orbiter.master.server import ZkHandle
+    from orbiter.zk import claim_root, connect, parse_zk_url
+
+    address = parse_zk_url(args.zk)
+    # kazoo blocks while it connects and claims: a thread, the loop has nothing else yet.
+    client = await asyncio.to_thread(connect, address, args.zk_session_timeout, 10.0)
+    try:
+        await asyncio.to_thread(claim_root, client, address.path)
+    except BaseException:
+        await asyncio.to_thread(client.stop)
+        raise
+    return ZkHandle(client, address)
 
 
 def _hold_work_dirs(*dirs: Path) -> contextlib.ExitStack:
@@ -245,6 +294,8 @@ async def _run_master(args: argparse.Namespace) -> int:
         )
         signalled = await _serve_until_stopped(server.stopped)
         await _bounded(server.stop(), "the master")
+    if server.fenced:
+        print(f"orbiter master: stepped down: {server.fenced}", file=sys.stderr)
     return 0 if signalled else 1
 
 
@@ -311,7 +362,8 @@ async def _up(
     from orbiter.agent.agent import Agent
     from orbiter.agent.host import detect_resources
 
-    master = server.info.grpc_address
+    # With --zk the agents follow whoever leads, not this process's master.
+    master = args.zk or server.info.grpc_address
     for i in range(args.agents):
         work = root / f"agent-{i}"
         resources = _resources_flag(args.resources) or detect_resources(work, args.agents, i)
@@ -366,6 +418,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
 
     config = _config(args)
     cluster = HttpCluster(master_http(args.master))
+    follow = asyncio.create_task(_follow_leader_http(args.master, cluster))
     satellite = Satellite(config.satellite, cluster, Path(args.work_dir))
     await satellite.start()
     _on_sighup(satellite.load_rules)
@@ -390,9 +443,33 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     )
     await _serve_until_stopped(asyncio.Event())
     await _bounded(satellite.stop(), "satellite")
+    follow.cancel()
     await cluster.close()
     await runner.cleanup()
     return 0
+
+
+async def _follow_leader_http(master: str, cluster: Any) -> None:
+    """With zk://, point a standalone Satellite at each new leader's operator API."""
+    from orbiter.discovery import MasterLocator
+
+    locator = MasterLocator(master)
+    if not locator.follows_zookeeper:
+        return
+    await locator.start()
+    try:
+        while True:
+            changed = locator.changed
+            await changed.wait()
+            leader = locator.leader
+            if leader is not None and leader.http_address != cluster.http_address:
+                logging.getLogger("orbiter.satellite").info(
+                    "following the new leader at http://%s/", leader.http_address
+                )
+                cluster.http_address = leader.http_address
+                cluster.base = f"http://{leader.http_address}"
+    finally:
+        await locator.close()
 
 
 # ---------------------------------------------------------------------- clients
@@ -400,13 +477,22 @@ async def _run_satellite(args: argparse.Namespace) -> int:
 
 def master_http(master: str, timeout: float = 5.0) -> str:
     """The master's operator HTTP address, asked of the master over gRPC."""
+    from orbiter.discovery import leader_once
     from orbiter.proto import master_pb2, master_pb2_grpc
+    from orbiter.zk import is_zk_url
 
+    if is_zk_url(master):
+        try:
+            return leader_once(master, timeout).http_address
+        except OrbiterError as e:
+            raise UsageError(str(e)) from None
     with grpc.insecure_channel(master) as channel:
         stub = master_pb2_grpc.MasterStub(channel)
         try:
             info = stub.GetInfo(master_pb2.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE and "standby" in (e.details() or ""):
+                raise UsageError(f"{e.details()}; point --master at the leader") from None
             raise UsageError(
                 f"cannot reach the master at {master} ({e.code().name}); is it running? "
                 "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it"
@@ -498,6 +584,20 @@ def _why(agent: dict[str, Any]) -> str:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
+    if args.action == "remove":
+        if not args.agent_id:
+            raise UsageError("agents remove: name the agent: orbiter agents remove ID --reason R")
+        if not args.reason.strip():
+            raise UsageError("agents remove: --reason is required: say why (it is kept and shown)")
+        agent = urllib.parse.quote(args.agent_id, safe="")
+        post_json(args.master, f"/api/v1/agents/{agent}/remove", {"reason": args.reason})
+        print(
+            f"agent {args.agent_id} removed: its tasks are reported lost or gone, and it "
+            "cannot register again"
+        )
+        return 0
+    if args.agent_id:
+        raise UsageError(f"agents: unexpected {args.agent_id!r}; did you mean `agents remove`?")
     data = get_json(args.master, "/api/v1/agents")
     rows = [
         [
@@ -515,6 +615,22 @@ def cmd_agents(args: argparse.Namespace) -> int:
     ]
     headers = ["ID", "HOST", "LINK", "MODE", "RESOURCES", "USED", "TASKS", "SEEN", "WHY"]
     _print(data, rows, headers, args.json)
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    data = get_json(args.master, "/api/v1/events")
+    events = data["events"][-args.limit :]
+    rows = [
+        [
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e["time"])),
+            e["kind"],
+            e["agent_id"],
+            e["message"],
+        ]
+        for e in events
+    ]
+    _print({"events": events}, rows, ["TIME", "EVENT", "AGENT", "WHAT"], args.json)
     return 0
 
 
@@ -704,7 +820,8 @@ def _add_master_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--master",
         default=os.environ.get("ORBITER_MASTER", DEFAULT_MASTER),
-        help="the master's gRPC address HOST:PORT (env ORBITER_MASTER; default %(default)s)",
+        help="the master's gRPC address HOST:PORT, or zk://HOSTS/PATH to follow the leader "
+        "(env ORBITER_MASTER; default %(default)s)",
     )
 
 
@@ -747,6 +864,33 @@ def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
         help="YAML configuration file (env ORBITER_CONFIG)",
     )
     p.add_argument("--no-satellite", action="store_true", help="run without Satellite")
+    p.add_argument(
+        "--zk",
+        default=os.environ.get("ORBITER_ZK", ""),
+        type=_zk_url,
+        help="run as one of several masters elected through ZooKeeper, e.g. "
+        "zk://zk1:2181,zk2:2181/orbiter (env ORBITER_ZK; the registry is kept there)",
+    )
+    p.add_argument(
+        "--zk-session-timeout",
+        type=_duration,
+        default=3.0,
+        help="ZooKeeper session timeout: how long a dead leader holds the lead "
+        "(default 3s; the server's tickTime must allow it)",
+    )
+    p.add_argument(
+        "--agent-reregister-timeout",
+        type=_duration,
+        default=15.0,
+        help="after a failover, time for known agents to re-register before they are "
+        "unreachable and their tasks lost (default 15s)",
+    )
+    p.add_argument(
+        "--agent-removal-age",
+        type=_non_negative_duration,
+        default=7 * 86400.0,
+        help="remove agents unreachable longer than this, e.g. 7d (0: never; default 7d)",
+    )
     p.add_argument(
         "--framework-heartbeat-interval",
         type=_positive,
@@ -807,6 +951,14 @@ def parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext)
         _add_master_flag(p)
         p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p = sub._name_parser_map["agents"]  # `orbiter agents remove ID --reason R`
+    p.add_argument("action", nargs="?", choices=["remove"], help="remove an agent for good")
+    p.add_argument("agent_id", nargs="?", metavar="AGENT")
+    p.add_argument("--reason", default="", help="why it is removed (kept and shown)")
+    p = sub.add_parser("events", help="the master's cluster events: agents joining, lost, removed")
+    _add_master_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p.add_argument("--limit", type=_count, default=50, help="events to show (default 50)")
     p = sub.add_parser("tasks", help="list tasks")
     _add_master_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -882,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if hasattr(args, "master"):
-            host_port(args.master)
+            master_address(args.master)
         if args.subcommand == "satellite" and args.action is None:
             _setup_logging(args.verbose)
         if args.subcommand in ("up", "master", "agent"):
@@ -895,6 +1047,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(runner(args))
         return {
             "agents": cmd_agents,
+            "events": cmd_events,
             "frameworks": cmd_frameworks,
             "tasks": cmd_tasks,
             "cat": cmd_cat,
