@@ -44,6 +44,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # tests/zkserver.py
 
 from _cluster import BenchError, free_ports
+from proctools import tail
 
 from orbiter.framework.driver import CallError, Scheduler, SchedulerDriver, task_info
 from orbiter.proto import messages_pb2, scheduler_pb2
@@ -309,6 +310,7 @@ class Cluster:
         self.cfg = cfg
         py = sys.executable
         ports = free_ports(2 * MASTERS)
+        self.exits = []
         self.masters: list[Proc] = []
         self.http: dict[str, str] = {}
         for i in range(MASTERS):
@@ -340,6 +342,8 @@ class Cluster:
             py, str(Path(__file__).resolve()), "framework", "--master", zk_url,
             "--dir", str(fw_dir), "--seed", str(cfg.seed), "--max-active", str(cfg.max_active),
         ], fw_dir / "framework.log")  # fmt: skip
+
+    exits: list[dict[str, Any]]
 
     def all(self) -> list[Proc]:
         return [*self.masters, *self.agents, self.framework]
@@ -373,6 +377,22 @@ class Cluster:
             if not p.alive():
                 assert p.proc is not None
                 raise BenchError(f"{p.name} exited by itself with {p.proc.returncode}; see {p.log}")
+
+    def revive(self, elapsed: float, say: Any) -> None:
+        """Start again whatever exited by itself (a master that lost its ZooKeeper session
+        exits by design), and note it: these are not injected faults."""
+        for p in self.all():
+            if p.alive():
+                continue
+            assert p.proc is not None
+            last = tail(p.log, 3).splitlines()
+            self.exits.append(
+                {"at": round(elapsed, 2), "process": p.name, "status": p.proc.returncode,
+                 "log": last}
+            )  # fmt: skip
+            say(f"{p.name} exited by itself with {p.proc.returncode}; starting it again: "
+                f"{last[-1] if last else ''}")  # fmt: skip
+            p.start()
 
 
 def _read_events(path: Path) -> list[dict[str, Any]]:
@@ -416,10 +436,13 @@ def run_chaos(cfg: Config) -> tuple[list[Fault], Cluster, float]:
         print(f"[{time.monotonic() - t0:6.1f}s] {text}", flush=True)
 
     try:
-        for m in cluster.masters:
-            m.start()
+        # One master first: masters claiming an empty ZooKeeper path at the same moment
+        # can refuse it as "owned by another system" (orbiter/zk.py claim_root).
+        cluster.masters[0].start()
         say(f"ZooKeeper at {zk.address}; {MASTERS} masters starting")
         say(f"leader: {cluster.wait_leader(60)}")
+        for m in cluster.masters[1:]:
+            m.start()
         for a in cluster.agents:
             a.start()
         cluster.framework.start()
@@ -433,7 +456,7 @@ def run_chaos(cfg: Config) -> tuple[list[Fault], Cluster, float]:
         last_progress = start
         next_fault = start + rng.uniform(cfg.min_gap, cfg.max_gap)
         while (now := time.monotonic()) < start + cfg.duration:
-            cluster.check_alive()
+            cluster.revive(time.monotonic() - t0, say)
             if now >= next_fault:
                 faults.append(_inject(cluster, rng, first=not faults, elapsed=now - t0, say=say))
                 next_fault = time.monotonic() + rng.uniform(cfg.min_gap, cfg.max_gap)
@@ -448,7 +471,7 @@ def run_chaos(cfg: Config) -> tuple[list[Fault], Cluster, float]:
         settle_start = time.monotonic()
         last_progress = settle_start
         while time.monotonic() - settle_start < cfg.settle:
-            cluster.check_alive()
+            cluster.revive(time.monotonic() - t0, say)
             launched, open_ = _open_tasks(_read_events(events_path))
             if open_ == 0 and time.monotonic() - settle_start > 3:
                 break
@@ -524,6 +547,7 @@ class Result:
     held_update_median: float | None
     held_update_max: float | None
     failover_held_update_seconds: list[float]
+    unplanned_exits: list[dict[str, Any]] = field(default_factory=list)
     violations: dict[str, list[str]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -559,7 +583,13 @@ def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 2) if xs else None
 
 
-def analyse(cfg: Config, faults: list[Fault], events: list[dict[str, Any]], wall: float) -> Result:
+def analyse(
+    cfg: Config,
+    faults: list[Fault],
+    events: list[dict[str, Any]],
+    wall: float,
+    exits: list[dict[str, Any]],
+) -> Result:
     launched: dict[str, dict[str, Any]] = {}
     for e in events:
         if e["kind"] == "launch":
@@ -731,6 +761,7 @@ def analyse(cfg: Config, faults: list[Fault], events: list[dict[str, Any]], wall
         held_update_median=_median(held_restart),
         held_update_max=max(held_restart, default=None),
         failover_held_update_seconds=held_failover,
+        unplanned_exits=exits,
         violations=violations,
         histories=histories,
     )
@@ -752,6 +783,7 @@ def print_report(r: Result, faults: list[Fault]) -> None:
     ]
     rows += [(f"    {k}", str(v), "") for k, v in r.ends_by_reason.items()]
     rows += [
+        ("processes that exited by themselves", str(len(r.unplanned_exits)), "0"),
         ("tasks given two different ends", str(r.double_terminal), "0"),
         ("tasks with a wrong exit status", str(r.exit_mismatch), "0"),
         ("tasks never ended", str(r.never_ended), "0"),
@@ -800,6 +832,9 @@ def print_report(r: Result, faults: list[Fault]) -> None:
             f"  at {b['at']:6.1f}s: "
             + ", ".join(_fmt(b[k]) for k in ("resubscribed", "first_offer", "first_running"))
         )
+    for x in r.unplanned_exits:
+        print(f"exited by itself at {x['at']:g}s: {x['process']} with {x['status']}: "
+              + " / ".join(x["log"]))  # fmt: skip
     for kind, tasks in r.violations.items():
         if not tasks:
             continue
@@ -856,7 +891,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(**{**saved["config"], "work_dir": Path(args.analyse)})
         faults = [Fault(**f) for f in saved["faults"]]
         events = _read_events(Path(args.analyse) / "framework" / "events.jsonl")
-        result = analyse(cfg, faults, events, saved["wall"])
+        result = analyse(cfg, faults, events, saved["wall"], saved.get("exits", []))
         print_report(result, faults)
         if args.json:
             Path(args.json).write_text(json.dumps(asdict(result), indent=1))
@@ -887,10 +922,11 @@ def main(argv: list[str] | None = None) -> int:
                     "config": {**asdict(cfg), "work_dir": str(work_dir)},
                     "faults": [asdict(f) for f in faults],
                     "wall": wall,
+                    "exits": cluster.exits,
                 }
             )
         )
-        result = analyse(cfg, faults, events, wall)
+        result = analyse(cfg, faults, events, wall, cluster.exits)
         print_report(result, faults)
         if args.json:
             Path(args.json).write_text(json.dumps(asdict(result), indent=1))
