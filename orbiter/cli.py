@@ -417,7 +417,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     from orbiter.satellite.service import Satellite
 
     config = _config(args)
-    _hold_work_dirs(Path(args.work_dir))  # held until the process exits
+    locks = _hold_work_dirs(Path(args.work_dir))  # held (referenced) until Satellite stops
     cluster = HttpCluster(master_http(args.master))
     follow = asyncio.create_task(_follow_leader_http(args.master, cluster))
     satellite = Satellite(config.satellite, cluster, Path(args.work_dir))
@@ -447,6 +447,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     follow.cancel()
     await cluster.close()
     await runner.cleanup()
+    locks.close()
     return 0
 
 
