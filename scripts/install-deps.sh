@@ -10,9 +10,12 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-# Debian packages and the command each provides. Add a package here when a
-# test starts using its server; the tests fail (never skip) in CI when it is missing.
-DEBS=(prometheus:promtool)
+# Debian packages and the command each provides (or, for a package that puts
+# no command on PATH, a file it installs: an absolute path). Add a package here
+# when a test starts using its server; the tests fail (never skip) in CI when it
+# is missing. zookeeperd brings zookeeper and a Java runtime; tests run their own
+# ZooKeeper servers, never the system service.
+DEBS=(prometheus:promtool zookeeperd:/usr/share/zookeeper/bin/zkServer.sh)
 
 apt_install() {
     echo "==> apt-get install $*"
@@ -26,8 +29,14 @@ apt_install() {
 }
 
 missing=()
+provided() {
+    case "$1" in
+        /*) [ -e "$1" ] ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
 for entry in "${DEBS[@]}"; do
-    command -v "${entry##*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
+    provided "${entry#*:}" || missing+=("${entry%%:*}")
 done
 if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
 

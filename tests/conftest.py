@@ -41,6 +41,7 @@ from proctools import (
     poll_until,
     tail,
 )
+from zkserver import ZooKeeperMissing, ZooKeeperServer
 
 ORBITER = [sys.executable, "-m", "orbiter.cli"]
 START_TIMEOUT = 20.0
@@ -368,3 +369,26 @@ def shared_cluster(
         yield Cluster(master, agents)
     finally:
         _stop_and_report(procs, request.session.testsfailed > failed_before)
+
+
+# ---------------------------------------------------------------------- zookeeper
+
+
+@pytest.fixture
+def zookeeper(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZooKeeperServer]:
+    """A running standalone ZooKeeper on a free port, its data and log in tmp_path.
+
+    `stop()` and `start()` it to take the ensemble away under a test and bring it
+    back (same port, same data). Without ZooKeeper installed the test fails, never
+    skips: `make deps` installs it.
+    """
+    server = ZooKeeperServer(tmp_path / "zookeeper")
+    try:
+        server.start()
+    except ZooKeeperMissing as e:
+        pytest.fail(f"{e}: run `make deps` (Debian package zookeeperd)")
+    yield server
+    server.stop()
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        print(f"----- {server.log} -----\n{tail(server.log)}")

@@ -13,8 +13,26 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-from orbiter.errors import RegistryConflict
+from orbiter.errors import Code, OrbiterError, RegistryConflict
 from orbiter.proto import master_pb2
+
+# The registry's layout (`Registry.format`); bumped when an older master would misread it.
+REGISTRY_FORMAT = 1
+
+
+class RegistryTooNew(OrbiterError):
+    """The registry was written by a newer Orbiter; reading it could lose what it added."""
+
+    code = Code.FAILED_PRECONDITION
+
+
+def check_registry_format(registry: master_pb2.Registry, where: object) -> None:
+    """Refuse a registry newer than this master writes (0, from before `format`, is fine)."""
+    if registry.format > REGISTRY_FORMAT:
+        raise RegistryTooNew(
+            f"registry {where} was written by a newer Orbiter (format {registry.format}; "
+            f"this one reads {REGISTRY_FORMAT}): upgrade this master"
+        )
 
 
 class RegistryStore(Protocol):
@@ -45,6 +63,7 @@ class FileRegistryStore:
             raise RegistryConflict(
                 f"registry file {self.path} is corrupt ({e}); move it away to start empty"
             ) from None
+        check_registry_format(registry, self.path)
         self._version = registry.version
         return registry
 
@@ -66,6 +85,7 @@ class FileRegistryStore:
                 f"registry {self.path} was written by another master (version {on_disk}, "
                 f"expected {self._version}); this master stops leading"
             )
+        registry.format = REGISTRY_FORMAT
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.")
         try:
