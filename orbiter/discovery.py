@@ -164,6 +164,13 @@ class MasterLocator:
         assert self.leader is not None
         return self.leader.grpc_address
 
+    async def pause(self, seconds: float) -> None:
+        """Sleep `seconds` between reconnects, or less if ZooKeeper names a new leader."""
+        changed = self.changed
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await changed.wait()
+
     def current(self) -> str:
         """The address known now ('' while no leader is known)."""
         if self.zk is None:

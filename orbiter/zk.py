@@ -249,6 +249,8 @@ def claim_root(client: KazooClient, path: str) -> None:
             if all(not isinstance(r, Exception) for r in tx.commit()):
                 return
             continue
+        if MARKER in children:
+            continue  # another master claimed it between our two reads: read its marker
         if children or data:
             content = (
                 f"children: {_describe_children(children)}" if children

@@ -250,9 +250,11 @@ class Agent:
                 raise
             except Exception:
                 log.exception("link to master failed")
+            if self.registered.is_set():
+                backoff = 0.2  # it was a working link: try again soon, not after minutes
             self.registered.clear()
             self.metrics.registered.set(0)
-            await asyncio.sleep(backoff)
+            await self.locator.pause(backoff)
             backoff = min(backoff * 2, 5.0)
 
     async def _follow_leader(self) -> None:

@@ -8,9 +8,9 @@ after your `status_update` returns (one batched Acknowledge per event).
 It also keeps the framework from waiting forever: it remembers the tasks it
 launched, and after every (re)subscription asks the master for the state of
 those not known to have ended (explicit reconciliation, as Mesos advises),
-again with backoff until each is answered. Reconciliation never repeats a
-task's end to your `status_update` (an agent's resend of it, which needs an
-acknowledgement, does come again). `master` may be
+again with backoff until each is answered. A task's end reaches your
+`status_update` once (with `auto_acknowledge=False`, an agent's resend of it
+comes again, since you must acknowledge it). `master` may be
 `host:port` or `zk://hosts/path`, in which case the driver follows whichever
 master ZooKeeper names as leader.
 """
@@ -171,9 +171,10 @@ class SchedulerDriver:
                 if self._stopping:
                     break
                 if self.subscribed.is_set():
+                    backoff = 0.2  # it was a working stream: try again soon
                     self.subscribed.clear()
                     await _maybe_await(self.scheduler.disconnected(self))
-                await asyncio.sleep(backoff)
+                await self.locator.pause(backoff)
                 backoff = min(backoff * 2, 5.0)
         finally:
             if self._channel is not None:
@@ -270,7 +271,9 @@ class SchedulerDriver:
         self._unanswered.discard(task_id)
         ended = self._ended.get(task_id)
         if ended is not None and status.uuid and status.state == ended:
-            return True  # the agent resending the end: it needs its acknowledgement
+            # The agent resending the end. With auto_acknowledge the driver acknowledges
+            # it anyway; without, the scheduler must see it to acknowledge it.
+            return not self.auto_acknowledge
         if ended is not None:
             if ended != status.state:
                 log.error(

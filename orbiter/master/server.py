@@ -342,10 +342,19 @@ class MasterServer:
             await self._grpc.stop(grace=1.0)
         if self._http is not None:
             await self._http.stop()
-        if self.election is not None and self.election.leading and not self.fenced:
+        if (
+            self.election is not None
+            and self.election.leading
+            and not self.fenced
+            and not self.paused
+        ):
             # A clean stop hands the lead over now, not when the session expires.
+            # (Cut off from ZooKeeper that would hang; the session expires by itself.)
             await self.election.resign()
         self.stopped.set()
+        if self.zk is not None:
+            # Stopping the client also frees a thread blocked in the election's lock.
+            await asyncio.to_thread(_stop_quietly, self.zk.client)
 
     # ------------------------------------------------------------------ events
 
@@ -511,6 +520,12 @@ class MasterServer:
             del self.agent_links[agent_id]
         if self.core is not None:
             self.call(self.core.agent_disconnected, agent_id, box.key, time.time())
+
+
+def _stop_quietly(client: KazooClient) -> None:
+    with contextlib.suppress(Exception):
+        client.stop()
+        client.close()
 
 
 def refusal(error: OrbiterError) -> tuple[grpc.StatusCode, str]:

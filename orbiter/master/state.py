@@ -1292,6 +1292,8 @@ class Master:
             status.message = task.status.message
             if task.status.HasField("healthy"):
                 status.healthy = task.status.healthy
+            if task.status.HasField("exit_code"):
+                status.exit_code = task.status.exit_code
         return status
 
     # ------------------------------------------------------------------ maintenance
