@@ -114,7 +114,12 @@ def _chunk_generation(name: str) -> int | None:
 
 
 class ZkBlobStore:
-    """A BlobStore in ZooKeeper; each write is conditional on the manifest version last seen."""
+    """A BlobStore in ZooKeeper; each write is conditional on the manifest version last seen.
+
+    One store serves one ZooKeeper session (one term as leader): once the client's
+    session is lost, even if kazoo has opened a new one, every call raises
+    RegistryConflict. A master elected again makes a new store and loads.
+    """
 
     def __init__(
         self, client: KazooClient, path: str, writer_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE

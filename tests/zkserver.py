@@ -8,6 +8,7 @@ stop and restart it (same port, same data) under whatever it is testing.
 from __future__ import annotations
 
 import contextlib
+import random
 import shutil
 import signal
 import socket
@@ -25,13 +26,34 @@ MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 START_TIMEOUT = 30.0
 # Sessions from 2 to 20 ticks are allowed: 1 s to 10 s.
 TICK_MS = 500
+LOWEST_PORT = 20000
 
 
 class ZooKeeperMissing(RuntimeError):
     """Java or the ZooKeeper jars are not installed."""
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def _free_port() -> int:
+    """A free port below the kernel's ephemeral range, so that it stays free while the server is
+    down: no bind(0) elsewhere and no outgoing connection's local end can take it, so a client
+    reconnecting meanwhile reaches nothing rather than a stranger (or itself)."""
+    low = _ephemeral_ports().start
+    if low > LOWEST_PORT + 1000:
+        for port in random.sample(range(LOWEST_PORT, low), 50):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -38,6 +38,7 @@ MB = 1024 * 1024
 # Sessions outlive a ZooKeeper restart if the client is back within their timeout
 # of the server serving again; on a loaded machine 3 s is not always enough.
 RESTART_SESSION_TIMEOUT = 10.0
+RECONNECT_TIMEOUT = 2 * RESTART_SESSION_TIMEOUT  # an attempt may wait a session timeout
 
 
 @pytest.fixture
@@ -328,7 +329,7 @@ def test_zookeeper_stopping_during_a_store_is_an_oserror_and_the_next_store_work
     with pytest.raises(OSError, match="lost the connection to ZooKeeper while writing"):
         store.store(document(size, seed=11))
     zookeeper.start()
-    wait_until(lambda: zk.state == KazooState.CONNECTED, 10, "the client to reconnect")
+    wait_until(lambda: zk.state == KazooState.CONNECTED, RECONNECT_TIMEOUT, "a reconnect")
     if method == "set_async":  # the queued manifest write went out on reconnecting
         assert ZkBlobStore(zk, DOC, "reader").load() == document(size, seed=11)
     store.store(document(size, seed=12))  # the write that landed is this master's own: no conflict
@@ -356,7 +357,7 @@ def test_a_store_while_zookeeper_is_down_is_an_oserror_and_works_after_restart(
     assert time.monotonic() - started < 1.0
 
     zookeeper.start()
-    wait_until(lambda: zk.state == KazooState.CONNECTED, 10, "the client to reconnect")
+    wait_until(lambda: zk.state == KazooState.CONNECTED, RECONNECT_TIMEOUT, "a reconnect")
     store.store(b"after")
 
     assert ZkBlobStore(zk, DOC, "reader").load() == b"after"
