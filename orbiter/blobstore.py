@@ -30,6 +30,30 @@ class BlobStore(Protocol):
         ...
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a crash leaves the old or the new file, whole.
+
+    A temp file beside it, fsynced, renamed over it, then the directory fsynced
+    (the rename itself is durable only then).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 class FileBlobStore:
     """The document in one file: a header line with a version counter, then the bytes.
 
@@ -67,22 +91,7 @@ class FileBlobStore:
                     f"expected {self._version}); this one must stop writing it"
                 )
             version = on_disk + 1
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(self.HEADER + str(version).encode() + b"\n")
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            write_atomically(self.path, self.HEADER + str(version).encode() + b"\n" + data)
             self._version = version
 
     def _parse(self, header: bytes) -> int:

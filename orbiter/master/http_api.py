@@ -125,18 +125,7 @@ class HttpServer:
         return _json({"events": [views.event_view(e) for e in self.core.events]})
 
     async def remove(self, request: web.Request) -> web.Response:
-        agent_id = request.match_info["agent_id"]
-        try:
-            b = await self._body(request, {"reason": str})
-            effects = self.core.remove_agent(agent_id, "operator", b.get("reason", ""), time.time())
-        except OrbiterError as e:
-            return _error(e.code.http_status, e.message)
-        self.server.submit(effects)
-        try:
-            await self.server.durable()
-        except OrbiterError as e:
-            return _error(e.code.http_status, e.message)
-        return _json(views.agent_view(self.core.agents[agent_id]))
+        return await self._maintain(request, "remove")
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.server.metrics.registry)
@@ -286,6 +275,9 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                 effects = core.set_pin(
                     agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now
                 )
+            elif action == "remove":
+                b = await self._body(request, {"reason": str})
+                effects = core.remove_agent(agent_id, "operator", b.get("reason", ""), now)
             else:
                 effects = core.clear_pin(agent_id)
         except OrbiterError as e:

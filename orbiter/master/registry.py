@@ -8,11 +8,10 @@ lead cannot overwrite its successor's registry.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from orbiter.blobstore import write_atomically
 from orbiter.errors import Code, OrbiterError, RegistryConflict
 from orbiter.proto import master_pb2
 
@@ -86,20 +85,5 @@ class FileRegistryStore:
                 f"expected {self._version}); this master stops leading"
             )
         registry.format = REGISTRY_FORMAT
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".registry.")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(registry.SerializeToString())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(self.path, registry.SerializeToString())
         self._version = registry.version

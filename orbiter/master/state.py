@@ -731,7 +731,11 @@ class Master:
         """Take the agent out of the cluster for good; its tasks end as Mesos's mark-gone does."""
         effects: list[Effect] = []
         if agent.status is AgentStatus.CONNECTED:
-            effects.append(CloseAgentLink(agent.id, agent.link_id, why, shutdown=True))
+            message = (
+                f"agent {agent.id} was removed from the cluster ({why}); restart it with an "
+                "empty --work-dir to register as a new agent"
+            )
+            effects.append(CloseAgentLink(agent.id, agent.link_id, message, shutdown=True))
         effects += self._rescind_agent_offers(agent)
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in list(agent.tasks.values()):

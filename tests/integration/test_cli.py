@@ -269,3 +269,33 @@ def test_a_client_command_without_a_master_exits_2_naming_the_address(
     assert result.code == 2
     assert f"cannot reach the master at {NOWHERE}" in result.err
     assert result.out == ""
+
+
+def test_agents_remove_takes_an_agent_out_for_good_and_events_say_so(
+    master: Any, agent_process: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = agent_process(master)
+    address = master.address
+
+    no_reason = run(capsys, "agents", "remove", agent.agent_id, "--master", address)
+    assert no_reason.code == 2 and "--reason is required" in no_reason.err
+    assert master.agents()[agent.agent_id]["status"] == "connected", "refused: nothing changed"
+
+    removed = run(
+        capsys, "agents", "remove", agent.agent_id, "--reason", "disk died", "--master", address
+    )
+
+    assert removed.code == 0, removed.err
+    assert f"agent {agent.agent_id} removed" in removed.out
+    assert master.agents()[agent.agent_id]["status"] == "gone"
+    # Told to shut down, the agent process exits and may not come back under that id.
+    agent.proc.wait(10)
+    assert "removed" in agent.log.read_text()
+    again = run(capsys, "agents", "remove", agent.agent_id, "--reason", "x", "--master", address)
+    assert again.code == 2 and "was removed" in again.err
+
+    events = run(capsys, "events", "--master", address, "--json")
+    kinds = [(e["kind"], e["agent_id"]) for e in json.loads(events.out)["events"]]
+    assert kinds == [("agent_registered", agent.agent_id), ("agent_removed", agent.agent_id)]
+    table = run(capsys, "events", "--master", address)
+    assert "agent_removed" in table.out and "by operator: disk died" in table.out
