@@ -383,19 +383,21 @@ async def _up(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(agent.registered.wait(), 10)
     rows = [
-        ["master gRPC", master, "clients: --master / ORBITER_MASTER"],
+        ["master gRPC", server.info.grpc_address, "clients: --master / ORBITER_MASTER"],
         ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"],
     ]
+    if args.zk:
+        rows[0][2] = f"this master: {server.role}"
+        rows.insert(0, ["cluster", args.zk, "clients: --master / ORBITER_MASTER"])
     if server.satellite is not None:
         sat = server.satellite
-        rows.append(
-            [
-                "satellite",
-                "in the master",
-                f"{sum(len(g.rules) for g in sat.groups)} rules, scrape every "
-                f"{sat.config.scrape_interval:g}s; orbiter alerts",
-            ]
+        what = (
+            f"{sum(len(g.rules) for g in sat.groups)} rules, scrape every "
+            f"{sat.config.scrape_interval:g}s; orbiter alerts"
+            if server.core is not None
+            else "starts when this master leads"
         )
+        rows.append(["satellite", "in the master", what])
     for agent in agents:
         rows.append(
             [f"agent {agent.agent_id}", f"http://{agent.http_address}/", agent.resources.format()]
