@@ -30,8 +30,8 @@ import orbiter
 from orbiter.agent import checkpoint
 from orbiter.agent.checks import CheckRunner, CheckSpec
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
+from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
 from orbiter.agent.containerizer.null import NullContainerizer
-from orbiter.agent.containerizer.process import ProcessContainerizer
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
 from orbiter.agent.http_api import AgentHttp
@@ -89,9 +89,14 @@ class AgentTask:
 class Agent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.containerizer: Containerizer = (
-            NullContainerizer() if settings.containerizer == "null" else ProcessContainerizer()
-        )
+        # Process tasks are started and held by the task keeper, so they outlive us.
+        self.keeper: KeeperClient | None = None
+        self.containerizer: Containerizer
+        if settings.containerizer == "null":
+            self.containerizer = NullContainerizer()
+        else:
+            self.keeper = KeeperClient(settings.work_dir)
+            self.containerizer = KeptContainerizer(self.keeper)
         # Keyed by (framework id, task id): task ids are unique only within a framework.
         self.tasks: dict[tuple[str, str], AgentTask] = {}
         self.updates = StatusUpdateManager(retry_min=settings.status_retry_min)
@@ -119,9 +124,21 @@ class Agent:
         # One thread, so checkpoint writes and removals land in the order they were asked.
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-checkpoint")
 
-    def _on_disk(self, fn: Callable[..., object], *args: object) -> None:
+    def _on_disk(self, fn: Callable[..., object], *args: object) -> asyncio.Future[object]:
         """Run a checkpoint write off the loop, in order with every other one."""
-        asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
+        return asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
+
+    def _forget_kept(self, key: str) -> None:
+        """Let the keeper drop a task's exit status, after every checkpoint write so far."""
+        keeper = self.keeper
+        assert keeper is not None
+        written = self._on_disk(lambda: None)
+
+        async def forget() -> None:
+            await written
+            await keeper.forget(key)
+
+        asyncio.get_running_loop().create_task(forget())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,33 +181,51 @@ class Agent:
         )
         self.http_address = f"{advertise}:{self._port}"
         self._save_meta()
-        self._recover()
+        kept = await self.keeper.start() if self.keeper is not None else []
+        self._recover({t.key: t for t in kept})
         await self.locator.start()
         await self.checks.start()
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
-    def _recover(self) -> None:
+    def _recover(self, kept: dict[str, agent_pb2.KeptTask]) -> None:
         """Take back the tasks a previous run of this agent left in its sandboxes.
 
         A task that ended but whose end was not acknowledged is reported again
-        (same uuid). A task still running cannot be reattached (the agent was
-        its parent), so it is killed and reported failed, as Mesos does when it
-        cannot recover an executor.
+        (same uuid). A task the keeper still holds is taken back: running, or
+        with the real exit status it ended with while the agent was away. Only
+        a task the keeper does not know (it died too, or never started it) is
+        killed and reported failed, as Mesos does when it cannot recover an
+        executor.
         """
+        assert self.keeper is not None or not kept
         for sandbox, record in checkpoint.scan(self.settings.work_dir / "sandboxes"):
             task = AgentTask(record.framework_id, record.task, sandbox=sandbox)
             self.tasks[(record.framework_id, record.task.task_id)] = task
+            key = task_key(record.framework_id, record.task.task_id)
+            held = kept.pop(key, None)
             if record.HasField("terminal"):
                 task.state = record.terminal.state
                 self.updates.add(record.framework_id, record.terminal)
+                if held is not None:
+                    self._forget_kept(key)
+                continue
+            if held is not None and self.keeper is not None:
+                task.state = TS.TASK_RUNNING  # reported before the restart
+                task.container = self.keeper.adopt(held, record.task.task_id)
+                if held.HasField("returncode"):
+                    task.container.exited(held.returncode)
+                asyncio.get_running_loop().create_task(self._follow(task, task.container))
                 continue
             _kill_leftover(record.pid, sandbox)
             self._update(
                 task,
                 TS.TASK_FAILED,
-                "the agent restarted and could not reattach to the task; it was killed",
+                "the agent restarted and its task keeper did not hold the task; it was killed",
                 pb.REASON_AGENT_RESTARTED,
             )
+        for key in kept:  # held for a task whose sandbox is gone: nobody can report it
+            log.warning("task keeper holds %s, which has no sandbox here; forgetting it", key)
+            self._forget_kept(key)
         if self.tasks:
             log.info("recovered %d task(s) from %s", len(self.tasks), self.settings.work_dir)
 
@@ -207,6 +242,9 @@ class Agent:
             )
         await self.checks.stop()
         await asyncio.to_thread(self._disk.shutdown, wait=True)
+        if self.keeper is not None:
+            # Killing its tasks, we are done with the keeper; otherwise it keeps them.
+            await self.keeper.close(retire=kill_tasks)
         await self._http.stop()
         self.stopped.set()
 
@@ -405,6 +443,9 @@ class Agent:
             self._on_disk(
                 checkpoint.write, task.sandbox, task.framework_id, task.info, None, status
             )
+            if self.keeper is not None and task.container is not None:
+                # Once the end is on disk, the keeper need not hold it any more.
+                self._forget_kept(task_key(task.framework_id, task.info.task_id))
         self.counts[pb.TaskState.Name(state)] += 1
         self.metrics.count_transition(state)
         self._wake.set()
@@ -454,6 +495,9 @@ class Agent:
             await container.kill(0)
         else:
             self._update(task, TS.TASK_RUNNING)
+        await self._follow(task, container)
+
+    async def _follow(self, task: AgentTask, container: Container) -> None:
         termination = await container.wait()
         self._terminated(task, termination)
 

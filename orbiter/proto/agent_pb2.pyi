@@ -135,3 +135,101 @@ class TaskCheckpoint(_message.Message):
     pid: int
     terminal: _messages_pb2.TaskStatus
     def __init__(self, framework_id: _Optional[str] = ..., task: _Optional[_Union[_messages_pb2.TaskInfo, _Mapping]] = ..., pid: _Optional[int] = ..., terminal: _Optional[_Union[_messages_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
+
+class KeeperRequest(_message.Message):
+    __slots__ = ("id", "hello", "launch", "signal", "forget", "retire")
+    class Launch(_message.Message):
+        __slots__ = ("key", "executable", "argv", "env", "cwd", "stdout", "stderr", "uid", "gid", "groups")
+        class EnvEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: str
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        EXECUTABLE_FIELD_NUMBER: _ClassVar[int]
+        ARGV_FIELD_NUMBER: _ClassVar[int]
+        ENV_FIELD_NUMBER: _ClassVar[int]
+        CWD_FIELD_NUMBER: _ClassVar[int]
+        STDOUT_FIELD_NUMBER: _ClassVar[int]
+        STDERR_FIELD_NUMBER: _ClassVar[int]
+        UID_FIELD_NUMBER: _ClassVar[int]
+        GID_FIELD_NUMBER: _ClassVar[int]
+        GROUPS_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        executable: str
+        argv: _containers.RepeatedScalarFieldContainer[str]
+        env: _containers.ScalarMap[str, str]
+        cwd: str
+        stdout: str
+        stderr: str
+        uid: int
+        gid: int
+        groups: _containers.RepeatedScalarFieldContainer[int]
+        def __init__(self, key: _Optional[str] = ..., executable: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ...) -> None: ...
+    class Signal(_message.Message):
+        __slots__ = ("key", "signal")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        SIGNAL_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        signal: int
+        def __init__(self, key: _Optional[str] = ..., signal: _Optional[int] = ...) -> None: ...
+    class Forget(_message.Message):
+        __slots__ = ("key",)
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        def __init__(self, key: _Optional[str] = ...) -> None: ...
+    class Hello(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    class Retire(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    LAUNCH_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    FORGET_FIELD_NUMBER: _ClassVar[int]
+    RETIRE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    hello: KeeperRequest.Hello
+    launch: KeeperRequest.Launch
+    signal: KeeperRequest.Signal
+    forget: KeeperRequest.Forget
+    retire: KeeperRequest.Retire
+    def __init__(self, id: _Optional[int] = ..., hello: _Optional[_Union[KeeperRequest.Hello, _Mapping]] = ..., launch: _Optional[_Union[KeeperRequest.Launch, _Mapping]] = ..., signal: _Optional[_Union[KeeperRequest.Signal, _Mapping]] = ..., forget: _Optional[_Union[KeeperRequest.Forget, _Mapping]] = ..., retire: _Optional[_Union[KeeperRequest.Retire, _Mapping]] = ...) -> None: ...
+
+class KeptTask(_message.Message):
+    __slots__ = ("key", "pid", "start_time", "returncode")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETURNCODE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    pid: int
+    start_time: float
+    returncode: int
+    def __init__(self, key: _Optional[str] = ..., pid: _Optional[int] = ..., start_time: _Optional[float] = ..., returncode: _Optional[int] = ...) -> None: ...
+
+class KeeperEvent(_message.Message):
+    __slots__ = ("reply", "exited")
+    class Reply(_message.Message):
+        __slots__ = ("id", "error", "tasks")
+        ID_FIELD_NUMBER: _ClassVar[int]
+        ERROR_FIELD_NUMBER: _ClassVar[int]
+        TASKS_FIELD_NUMBER: _ClassVar[int]
+        id: int
+        error: str
+        tasks: _containers.RepeatedCompositeFieldContainer[KeptTask]
+        def __init__(self, id: _Optional[int] = ..., error: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[KeptTask, _Mapping]]] = ...) -> None: ...
+    class Exited(_message.Message):
+        __slots__ = ("task",)
+        TASK_FIELD_NUMBER: _ClassVar[int]
+        task: KeptTask
+        def __init__(self, task: _Optional[_Union[KeptTask, _Mapping]] = ...) -> None: ...
+    REPLY_FIELD_NUMBER: _ClassVar[int]
+    EXITED_FIELD_NUMBER: _ClassVar[int]
+    reply: KeeperEvent.Reply
+    exited: KeeperEvent.Exited
+    def __init__(self, reply: _Optional[_Union[KeeperEvent.Reply, _Mapping]] = ..., exited: _Optional[_Union[KeeperEvent.Exited, _Mapping]] = ...) -> None: ...

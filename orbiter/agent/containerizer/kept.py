@@ -1,0 +1,301 @@
+"""Process tasks started and held by the agent's task keeper, so they outlive the agent.
+
+The containerizer builds the same command, environment and user as the plain
+process containerizer, then asks the keeper (orbiter/agent/keeper.py) to
+start it. `KeeperClient` is the agent's one connection to its keeper: it
+starts the keeper if none is running, matches replies to requests, and turns
+the keeper's "exited" events into each container's `Termination`. A restarted
+agent gets the same keeper back and, from `KeeperClient.start()`, every task
+it holds: running ones become containers again, ended ones carry their real
+exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from orbiter.agent.keeper import frame, read_message
+from orbiter.proto import agent_pb2
+from orbiter.proto import messages_pb2 as pb
+
+from .base import LaunchError, Termination, exit_termination, kill_termination
+from .process import (
+    command_argv,
+    inherited_environment,
+    refuse_unsupported_container,
+    resolve_user,
+    task_environment,
+)
+
+log = logging.getLogger(__name__)
+
+SOCKET = "keeper.sock"
+START_TIMEOUT = 10.0
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
+
+
+class KeeperGone(ConnectionError):
+    """The keeper process died or closed the connection."""
+
+
+def task_key(framework_id: str, task_id: str) -> str:
+    return f"{framework_id}/{task_id}"
+
+
+class KeeperClient:
+    """The agent's connection to its task keeper (started here if none runs)."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.socket = work_dir / SOCKET
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[agent_pb2.KeeperEvent.Reply]] = {}
+        self._containers: dict[str, KeptContainer] = {}
+        self._exits: dict[str, int] = {}  # ended before a container asked
+        self._listener: asyncio.Task[None] | None = None
+        self.spawned = False
+
+    async def start(self) -> list[agent_pb2.KeptTask]:
+        """Connect (starting a keeper if none answers); what the keeper holds."""
+        if len(str(self.socket)) > MAX_SOCKET_PATH:
+            raise OSError(
+                f"the work dir {self.work_dir} is too long a path for the task keeper's "
+                f"socket ({len(str(self.socket))} > {MAX_SOCKET_PATH} characters); "
+                "use a shorter --work-dir"
+            )
+        try:
+            await self._connect()
+        except (FileNotFoundError, ConnectionRefusedError):
+            await self._spawn()
+        reply = await self.request(agent_pb2.KeeperRequest(hello=agent_pb2.KeeperRequest.Hello()))
+        return list(reply.tasks)
+
+    async def _connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_unix_connection(str(self.socket))
+        self._listener = asyncio.create_task(self._listen(self._reader), name="keeper-events")
+
+    async def _spawn(self) -> None:
+        log_path = self.work_dir / "keeper.log"
+        with open(log_path, "ab") as out:
+            # Its own session: the agent's death, Ctrl-C or process group kill are not its.
+            subprocess.Popen(
+                [sys.executable, "-m", "orbiter.agent.keeper", str(self.socket)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self.spawned = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT
+        while True:
+            try:
+                await self._connect()
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if loop.time() > deadline:
+                    raise OSError(
+                        f"the task keeper did not start within {START_TIMEOUT:g}s; see {log_path}"
+                    ) from None
+                await asyncio.sleep(0.02)
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                event = await read_message(reader, agent_pb2.KeeperEvent)
+                if event is None:
+                    break
+                if event.HasField("reply"):  # type: ignore[attr-defined]
+                    future = self._pending.pop(event.reply.id, None)  # type: ignore[attr-defined]
+                    if future is not None and not future.done():
+                        future.set_result(event.reply)  # type: ignore[attr-defined]
+                else:
+                    self._on_exit(event.exited.task)  # type: ignore[attr-defined]
+        except (ConnectionError, ValueError) as e:
+            log.error("task keeper connection failed: %s", e)
+        self._lost()
+
+    def _lost(self) -> None:
+        """The keeper is gone: its tasks' ends can no longer be known."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(KeeperGone("the task keeper went away"))
+        self._pending.clear()
+        for container in list(self._containers.values()):
+            container.lost()
+        self._containers.clear()
+        self._writer = None
+
+    def _on_exit(self, task: agent_pb2.KeptTask) -> None:
+        container = self._containers.pop(task.key, None)
+        if container is None:
+            self._exits[task.key] = task.returncode
+        else:
+            container.exited(task.returncode)
+
+    async def request(self, request: agent_pb2.KeeperRequest) -> agent_pb2.KeeperEvent.Reply:
+        if self._writer is None:
+            raise KeeperGone("not connected to the task keeper")
+        request.id = next(self._ids)
+        future: asyncio.Future[agent_pb2.KeeperEvent.Reply] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending[request.id] = future
+        self._writer.write(frame(request))
+        return await future
+
+    def adopt(self, task: agent_pb2.KeptTask, task_id: str) -> KeptContainer:
+        """A container for a task the keeper still runs (after an agent restart)."""
+        container = KeptContainer(task_id, task.key, task.pid, self)
+        self._watch(container)
+        return container
+
+    def _watch(self, container: KeptContainer) -> None:
+        if container.key in self._exits:
+            container.exited(self._exits.pop(container.key))
+        else:
+            self._containers[container.key] = container
+
+    async def forget(self, key: str) -> None:
+        with contextlib.suppress(KeeperGone):
+            await self.request(
+                agent_pb2.KeeperRequest(forget=agent_pb2.KeeperRequest.Forget(key=key))
+            )
+
+    async def signal(self, key: str, signum: int) -> None:
+        with contextlib.suppress(KeeperGone):
+            await self.request(
+                agent_pb2.KeeperRequest(
+                    signal=agent_pb2.KeeperRequest.Signal(key=key, signal=signum)
+                )
+            )
+
+    async def close(self, retire: bool) -> None:
+        """Disconnect; with `retire` the keeper exits once it holds no task."""
+        if retire:
+            with contextlib.suppress(KeeperGone, ConnectionError):
+                await self.request(agent_pb2.KeeperRequest(retire=agent_pb2.KeeperRequest.Retire()))
+        if self._writer is not None:
+            self._writer.close()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+
+class KeptContainer:
+    """A task the keeper runs: same kill semantics as a plain process container."""
+
+    def __init__(self, task_id: str, key: str, pid: int, client: KeeperClient) -> None:
+        self.task_id = task_id
+        self.key = key
+        self.pid: int | None = pid
+        self._client = client
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[Termination] = self._loop.create_future()
+        self._killing = False
+        self._sigkill_after: float | None = None
+        self._kill_deadline: float | None = None
+        self._escalation: asyncio.TimerHandle | None = None
+
+    def exited(self, returncode: int) -> None:
+        if self._done.done():
+            return
+        if self._escalation is not None:
+            self._escalation.cancel()
+        if self._killing:
+            self._done.set_result(kill_termination(returncode, self._sigkill_after))
+        else:
+            self._done.set_result(exit_termination(returncode))
+
+    def lost(self) -> None:
+        if not self._done.done():
+            self._done.set_result(
+                Termination(
+                    pb.TASK_FAILED,
+                    pb.REASON_AGENT_RESTARTED,
+                    "the task keeper died, so the task's end cannot be known; it was killed",
+                    None,
+                )
+            )
+            if self.pid:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.pid, signal.SIGKILL)
+
+    async def wait(self) -> Termination:
+        return await asyncio.shield(self._done)
+
+    async def kill(self, grace_period: float) -> None:
+        if self._done.done():
+            return
+        grace_period = max(0.0, grace_period)
+        deadline = self._loop.time() + grace_period
+        if not self._killing:
+            self._killing = True
+            if grace_period > 0:
+                await self._client.signal(self.key, signal.SIGTERM)
+        if self._kill_deadline is None or deadline < self._kill_deadline:
+            self._kill_deadline = deadline
+            if self._escalation is not None:
+                self._escalation.cancel()
+            self._escalation = self._loop.call_at(deadline, self._escalate, grace_period)
+        await self.wait()
+
+    def _escalate(self, grace_period: float) -> None:
+        self._escalation = None
+        if self._done.done():
+            return
+        self._sigkill_after = grace_period
+        self._loop.create_task(self._client.signal(self.key, signal.SIGKILL))
+
+
+class KeptContainerizer:
+    """Runs each task's command through the task keeper, in its own session and sandbox."""
+
+    name = "process"
+
+    def __init__(self, client: KeeperClient, agent_env: Mapping[str, str] | None = None) -> None:
+        self.client = client
+        self._inherited = inherited_environment(os.environ if agent_env is None else agent_env)
+
+    async def launch(
+        self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], framework_id: str = ""
+    ) -> KeptContainer:
+        refuse_unsupported_container(task)
+        argv = command_argv(task.command)
+        run_as = resolve_user(task.command.user, os.geteuid())
+        environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
+        key = task_key(framework_id or env.get("ORBITER_FRAMEWORK_ID", ""), task.task_id)
+        launch = agent_pb2.KeeperRequest.Launch(
+            key=key,
+            executable=argv.executable,
+            argv=list(argv.args),
+            env=environment,
+            cwd=str(sandbox),
+            stdout=str(sandbox / "stdout"),
+            stderr=str(sandbox / "stderr"),
+        )
+        if run_as is not None:
+            launch.uid, launch.gid = run_as.uid, run_as.gid
+            launch.groups.extend(run_as.groups)
+        try:
+            reply = await self.client.request(agent_pb2.KeeperRequest(launch=launch))
+        except KeeperGone as e:
+            raise LaunchError(f"the task keeper is gone ({e}); the agent restarts it") from None
+        if reply.error:
+            raise LaunchError(reply.error)
+        container = KeptContainer(task.task_id, key, reply.tasks[0].pid, self.client)
+        self.client._watch(container)
+        return container

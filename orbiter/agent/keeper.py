@@ -1,0 +1,265 @@
+"""The task keeper: the parent of an agent's process tasks, and outliving the agent.
+
+A task whose parent is the agent dies with it or, reparented to init, loses
+its exit status. So the agent does not start tasks itself: it asks its keeper,
+one small long-lived process per agent (containerd's shim, but one per agent:
+a Python process per task would cost ~20 ms of CPU and ~10 MB each, more than
+a launch). The keeper starts each task in its own session, reaps it, and holds
+its exit status until the agent says it has recorded it. A restarted agent
+reconnects to the same keeper (`keeper.sock` in its work dir), asks what it
+holds, and takes its tasks back: those still running, and the real exit
+status of those that ended while it was away.
+
+The keeper does nothing on its own but reap: the agent decides. It exits when
+told to retire and no task is left running, or when no agent has been connected and
+it has held no task for `IDLE_EXIT` seconds.
+
+Run as `python -m orbiter.agent.keeper SOCKET`; the agent starts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from orbiter.proto import agent_pb2
+
+log = logging.getLogger("orbiter.keeper")
+
+IDLE_EXIT = 30.0
+MAX_MESSAGE = 16 * 1024 * 1024
+_PR_SET_CHILD_SUBREAPER = 36
+_HEADER = struct.Struct(">I")
+
+
+async def read_message(reader: asyncio.StreamReader, message: type) -> object | None:
+    """One length-prefixed protobuf message, or None at the end of the stream."""
+    try:
+        header = await reader.readexactly(_HEADER.size)
+    except asyncio.IncompleteReadError:
+        return None
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"a keeper message of {size} bytes is over the {MAX_MESSAGE} limit")
+    body = await reader.readexactly(size)
+    parsed = message()
+    parsed.ParseFromString(body)
+    return parsed
+
+
+def frame(message: object) -> bytes:
+    body = message.SerializeToString()  # type: ignore[attr-defined]
+    return _HEADER.pack(len(body)) + body
+
+
+@dataclass
+class Kept:
+    key: str
+    popen: subprocess.Popen[bytes]
+    start_time: float
+    returncode: int | None = None
+    pidfd: int | None = None
+
+    def proto(self) -> agent_pb2.KeptTask:
+        task = agent_pb2.KeptTask(key=self.key, pid=self.popen.pid, start_time=self.start_time)
+        if self.returncode is not None:
+            task.returncode = self.returncode
+        return task
+
+
+@dataclass
+class Keeper:
+    socket_path: Path
+    tasks: dict[str, Kept] = field(default_factory=dict)
+    retiring: bool = False
+    _agent: asyncio.StreamWriter | None = None
+    _idle_since: float = field(default_factory=time.monotonic)
+    _done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def serve(self) -> None:
+        _become_subreaper()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        server = await asyncio.start_unix_server(self._connected, path=str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)  # whoever can connect can run commands as us
+        log.info("keeper %d serving %s", os.getpid(), self.socket_path)
+        watchdog = asyncio.create_task(self._exit_when_idle())
+        async with server:
+            await self._done.wait()
+        watchdog.cancel()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        log.info("keeper %d exits", os.getpid())
+
+    async def _exit_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            _reap_orphans({k.popen.pid for k in self.tasks.values()})
+            running = any(k.returncode is None for k in self.tasks.values())
+            if self.retiring and not running:
+                self._done.set()  # the agent is done with us and its tasks
+                return
+            if self.tasks or self._agent is not None:
+                self._idle_since = time.monotonic()
+            elif time.monotonic() - self._idle_since > IDLE_EXIT:
+                self._done.set()
+                return
+
+    async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._agent is not None:
+            # A restarted agent: the old connection is stale.
+            self._agent.close()
+        self._agent = writer
+        try:
+            while True:
+                request = await read_message(reader, agent_pb2.KeeperRequest)
+                if request is None:
+                    break
+                reply = self._handle(request)  # type: ignore[arg-type]
+                writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
+        except (ConnectionError, ValueError) as e:
+            log.warning("agent connection ended: %s", e)
+        finally:
+            if self._agent is writer:
+                self._agent = None
+            writer.close()
+
+    def _handle(self, request: agent_pb2.KeeperRequest) -> agent_pb2.KeeperEvent.Reply:
+        reply = agent_pb2.KeeperEvent.Reply(id=request.id)
+        kind = request.WhichOneof("request")
+        if kind == "hello":
+            reply.tasks.extend(t.proto() for t in self.tasks.values())
+        elif kind == "launch":
+            try:
+                reply.tasks.append(self._launch(request.launch).proto())
+            except (OSError, ValueError) as e:
+                reply.error = _launch_error(request.launch, e)
+        elif kind == "signal":
+            kept = self.tasks.get(request.signal.key)
+            if kept is None:
+                reply.error = f"no task {request.signal.key}"
+            elif kept.returncode is None:
+                # The leader is not reaped yet, so its group id is still this task's.
+                _signal_group(kept.popen.pid, request.signal.signal)
+        elif kind == "forget":
+            kept = self.tasks.get(request.forget.key)
+            if kept is not None and kept.returncode is not None:
+                del self.tasks[request.forget.key]
+        elif kind == "retire":
+            self.retiring = True
+        else:
+            reply.error = f"unknown request {kind!r}"
+        return reply
+
+    def _launch(self, launch: agent_pb2.KeeperRequest.Launch) -> Kept:
+        if launch.key in self.tasks:
+            raise ValueError(f"task {launch.key} is already running here")
+        stdout = _open_output(launch.stdout, launch)
+        try:
+            stderr = _open_output(launch.stderr, launch)
+            try:
+                popen = subprocess.Popen(
+                    list(launch.argv),
+                    executable=launch.executable,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=launch.cwd,
+                    env=dict(launch.env),
+                    start_new_session=True,
+                    user=launch.uid if launch.HasField("uid") else None,
+                    group=launch.gid if launch.HasField("gid") else None,
+                    extra_groups=list(launch.groups) if launch.HasField("uid") else None,
+                )
+            finally:
+                os.close(stderr)
+        finally:
+            os.close(stdout)
+        kept = Kept(launch.key, popen, time.time())
+        self.tasks[launch.key] = kept
+        self._watch(kept)
+        return kept
+
+    def _watch(self, kept: Kept) -> None:
+        loop = asyncio.get_running_loop()
+        kept.pidfd = os.pidfd_open(kept.popen.pid)
+        loop.add_reader(kept.pidfd, self._exited, kept)
+
+    def _exited(self, kept: Kept) -> None:
+        loop = asyncio.get_running_loop()
+        if kept.pidfd is not None:
+            loop.remove_reader(kept.pidfd)
+            os.close(kept.pidfd)
+            kept.pidfd = None
+        # The unreaped leader keeps the group id ours: clean up what it left behind.
+        _signal_group(kept.popen.pid, signal.SIGKILL)
+        kept.returncode = kept.popen.wait()
+        if self._agent is not None:
+            event = agent_pb2.KeeperEvent(exited=agent_pb2.KeeperEvent.Exited(task=kept.proto()))
+            self._agent.write(frame(event))
+
+
+def _open_output(path: str, launch: agent_pb2.KeeperRequest.Launch) -> int:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    if launch.HasField("uid"):
+        os.fchown(fd, launch.uid, launch.gid)
+    return fd
+
+
+def _launch_error(launch: agent_pb2.KeeperRequest.Launch, e: Exception) -> str:
+    from orbiter.agent.containerizer.process import Argv, _spawn_error
+
+    if isinstance(e, OSError):
+        argv = Argv(launch.executable, tuple(launch.argv))
+        return str(_spawn_error(e, argv, dict(launch.env), Path(launch.cwd)))
+    return f"cannot start task {launch.key}: {e}"
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _become_subreaper() -> None:
+    """Orphans of a task (daemons it forked) become ours, not init's, so they are reaped."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_orphans(ours: set[int]) -> None:
+    """Reap adopted orphans; our tasks are left to their Popen, which must see their status."""
+    for child in psutil.Process().children():
+        if child.pid not in ours:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(child.pid, os.WNOHANG)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m orbiter.agent.keeper SOCKET", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at the agent's terminal is not ours
+    keeper = Keeper(Path(args[0]))
+    asyncio.run(keeper.serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
