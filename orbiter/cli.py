@@ -295,7 +295,11 @@ async def _run_master(args: argparse.Namespace) -> int:
         signalled = await _serve_until_stopped(server.stopped)
         await _bounded(server.stop(), "the master")
     if server.fenced:
-        print(f"orbiter master: stepped down: {server.fenced}", file=sys.stderr)
+        print(
+            f"orbiter master: stepped down: {server.fenced}; restart it and it rejoins as a "
+            "standby",
+            file=sys.stderr,
+        )
     return 0 if signalled else 1
 
 

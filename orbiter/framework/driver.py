@@ -249,7 +249,9 @@ class SchedulerDriver:
         """Ask for every task not known to have ended until the master has answered each.
 
         The master says nothing of tasks on agents that may still come back
-        (after a failover); those are asked again with backoff until it does.
+        (after a failover), and a partition-aware framework's unreachable tasks
+        have no end yet; those are asked again with backoff (up to 30 s) until
+        the master gives one.
         """
         delay = RECONCILE_FIRST_RETRY
         self._unanswered = set(self.active_tasks)
@@ -260,15 +262,19 @@ class SchedulerDriver:
             try:
                 await self.reconcile(pairs)
             except CallError as e:
-                log.warning("reconciliation refused: %s", e)
-                return
+                if e.code != grpc.StatusCode.UNAVAILABLE:
+                    log.warning("reconciliation refused: %s", e)
+                    return
+                # A leader paused by a ZooKeeper blip, or a failover: ask again later.
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONCILE_MAX_RETRY)
 
     def _track(self, status: pb.TaskStatus) -> bool:
         """Note what the update says of the task; False if it repeats an end already delivered."""
         task_id = status.task_id
-        self._unanswered.discard(task_id)
+        if status.state != pb.TASK_UNREACHABLE:
+            # Unreachable is not an answer: the task ends, or comes back, later.
+            self._unanswered.discard(task_id)
         ended = self._ended.get(task_id)
         if ended is not None and status.uuid and status.state == ended:
             # The agent resending the end. With auto_acknowledge the driver acknowledges

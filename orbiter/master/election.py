@@ -55,6 +55,7 @@ class Election:
         self._lock = client.Lock(f"{address.path}/{ELECTION_NODE}")
         self._loop = asyncio.get_running_loop()
         self.leading = False
+        self._session: int | None = None  # the session that holds the lead
         client.add_listener(self._state_changed)
 
     def _state_changed(self, state: str) -> None:
@@ -67,6 +68,11 @@ class Election:
             log.warning("lost contact with ZooKeeper; not acting until it is back")
             self._on_suspended()
         elif state == KazooState.CONNECTED:
+            session = self.client.client_id[0] if self.client.client_id else None
+            if self._session is not None and session != self._session:
+                # kazoo opens a new session by itself after one expired: the lead is gone.
+                self._on_lost("a new ZooKeeper session replaced the one that held the lead")
+                return
             log.info("ZooKeeper connection back with the same session")
             self._on_resumed()
         elif state == KazooState.LOST:
@@ -82,6 +88,7 @@ class Election:
             self._lock.cancel()
             raise
         self.leading = True
+        self._session = self.client.client_id[0] if self.client.client_id else None
 
     def contenders(self) -> list[str]:
         return [str(c) for c in self._lock.contenders()]

@@ -203,6 +203,8 @@ class MasterServer:
         self._resumed.clear()
 
     def _resumed_contact(self) -> None:
+        if self.fenced or self.stopped.is_set():
+            return  # stepped down: a new session is no licence to act again
         if self.paused and self.core is not None:
             log.info("acting again: the ZooKeeper session survived")
         self.paused = False
@@ -216,6 +218,7 @@ class MasterServer:
         else:
             log.critical("stepping down: %s", reason)
         self.paused = True
+        self._resumed.clear()
         self.fenced = self.fenced or reason
         self.stopped.set()
 
@@ -235,16 +238,7 @@ class MasterServer:
         if self.stopped.is_set():
             return
         log.info("master %s elected leader", self.info.id[:8])
-        try:
-            await self._lead()
-        except RegistryConflict as e:
-            self.step_down(str(e))
-            return
-        except Exception as e:
-            log.exception("could not take the lead")
-            self.step_down(f"could not take the lead: {e}")
-            return
-        self.leader = LeaderInfo(
+        leader = LeaderInfo(
             id=self.info.id,
             hostname=self.info.hostname,
             grpc_address=self.info.grpc_address,
@@ -252,8 +246,34 @@ class MasterServer:
             version=self.info.version,
             elected_at=time.time(),
         )
-        await self.election.publish(self.leader)
+        try:
+            await self._lead(start_satellite=False)
+            # Published as soon as it can serve: the agents' re-register time is running.
+            await self._publish(leader)
+            if self.satellite is not None:
+                await self.satellite.start()
+        except RegistryConflict as e:
+            self.step_down(str(e))
+            return
+        except Exception as e:
+            log.exception("could not take the lead")
+            self.step_down(f"could not take the lead: {e}")
+            return
         log.info("master %s leads; published at %s", self.info.id[:8], leader_path(self.zk.address))
+
+    async def _publish(self, leader: LeaderInfo) -> None:
+        """Publish the leader znode, retrying connection trouble while the session lives."""
+        assert self.election is not None
+        backoff = 0.1
+        while not self.stopped.is_set():
+            try:
+                await self.election.publish(leader)
+                self.leader = leader
+                return
+            except Exception as e:  # kazoo's ConnectionLoss, OperationTimeout, ...
+                log.warning("could not publish the leader znode (%s); retrying", e)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -313,7 +333,7 @@ class MasterServer:
             s.work_dir,
         )
 
-    async def _lead(self) -> None:
+    async def _lead(self, start_satellite: bool = True) -> None:
         """Take the lead: recover the registry, then run timers, effects and Satellite."""
         registry = await asyncio.to_thread(self.store.load)
         self._persisted_version = registry.version
@@ -325,11 +345,11 @@ class MasterServer:
             asyncio.create_task(self._run_effects(), name="master-effects"),
             asyncio.create_task(self._run_timers(), name="master-timers"),
         ]
-        if self.satellite is not None:
+        if self.satellite is not None and start_satellite:
             await self.satellite.start()
 
     async def stop(self) -> None:
-        if self.satellite is not None and self.core is not None:
+        if self.satellite is not None and self.satellite._started is not None:
             await self.satellite.stop()
         for task in self._tasks:
             task.cancel()
@@ -430,9 +450,7 @@ class MasterServer:
                 await asyncio.to_thread(self.store.store, snapshot)
                 break
             except RegistryConflict as e:
-                log.critical("%s", e)
-                self.fenced = str(e)
-                self.stopped.set()
+                self.step_down(str(e))  # refuses calls and holds effects from now on
                 self._persist_done.set()
                 raise
             except OSError as e:

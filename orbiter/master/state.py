@@ -144,6 +144,9 @@ class Agent:
     # unreachable): the agent's own later updates for them are dropped, so the
     # framework never sees a second terminal state.
     ended_by_master: set[tuple[str, str]] = field(default_factory=set)
+    # Partition-aware frameworks' tasks reported TASK_UNREACHABLE (not an end) while
+    # the agent is unreachable: they end (GONE) if it is removed or returns without them.
+    unreachable_tasks: dict[tuple[str, str], Task] = field(default_factory=dict)
     _available: Resources | None = None
     total_quantities: dict[str, float] = field(default_factory=dict)
 
@@ -397,6 +400,8 @@ class Master:
             agent.link_id = link_id
             agent.last_seen = now
             was_unreachable = agent.status is AgentStatus.UNREACHABLE
+            # Only after a failover does the master learn tasks it does not hold.
+            learning = agent.status is AgentStatus.RECOVERING
             if was_unreachable:
                 self._event(
                     now, "agent_reregistered", agent.id, "came back after being unreachable"
@@ -407,7 +412,9 @@ class Master:
             agent.unreachable_since = 0.0
             effects.append(self._persist())
             effects.append(self._registered(agent.id))
-            effects += self._reconcile_agent_tasks(agent, message.tasks, now, was_unreachable)
+            effects += self._reconcile_agent_tasks(
+                agent, message.tasks, now, was_unreachable, learning
+            )
         else:
             agent_id = info.id or self._new_id("S")
             info = pb.AgentInfo()
@@ -448,6 +455,7 @@ class Master:
         records: Iterable[agent_pb2.TaskRecord],
         now: float,
         was_unreachable: bool = False,
+        learning: bool = True,
     ) -> list[Effect]:
         """Merge the tasks an agent reports with what the master knew of it.
 
@@ -456,7 +464,12 @@ class Master:
         frameworks that are not partition-aware: they are killed and whatever
         the agent later says of them is dropped, so the framework never sees a
         second end. Partition-aware frameworks were told TASK_UNREACHABLE (not
-        an end) and get the task back with its current state, as in Mesos.
+        an end) and get the task back with its current state, as in Mesos, or
+        TASK_GONE if the agent came back without it.
+
+        Unless the master is `learning` its tasks back after a failover (or the
+        agent is new), a task it does not hold is not taken in: its end was
+        acknowledged and forgotten, or its id now names another task.
         """
         effects: list[Effect] = []
         reported: set[tuple[str, str]] = set()
@@ -485,7 +498,10 @@ class Master:
             lost_earlier = key in ended_earlier or (
                 was_unreachable and fw is not None and not fw.partition_aware
             )
-            if fw is None or fw.status is FrameworkStatus.COMPLETED or lost_earlier:
+            partitioned = was_unreachable and fw is not None and fw.partition_aware
+            taken = fw is not None and task_id in fw.tasks  # the id is another task's now
+            stranger = taken or not (learning or partitioned or key in agent.unreachable_tasks)
+            if fw is None or fw.status is FrameworkStatus.COMPLETED or lost_earlier or stranger:
                 if lost_earlier:
                     agent.ended_by_master.add(key)
                 if record.state not in TERMINAL_STATES:
@@ -493,9 +509,11 @@ class Master:
                         agent_pb2.MasterMessage.KillTask(
                             framework_id=record.framework_id,
                             task_id=task_id,
-                            reason=pb.REASON_AGENT_DISCONNECTED
+                            reason=pb.REASON_FRAMEWORK_REMOVED
+                            if fw is None or fw.status is FrameworkStatus.COMPLETED
+                            else pb.REASON_AGENT_DISCONNECTED
                             if lost_earlier
-                            else pb.REASON_FRAMEWORK_REMOVED,
+                            else pb.REASON_TASK_UNKNOWN,
                         )
                     )
                 continue
@@ -539,6 +557,18 @@ class Master:
             )
             by_fw.setdefault(task.framework_id, []).append(status)
             self._end_task(task, status)
+        for key, task in agent.unreachable_tasks.items():
+            if key not in reported:
+                by_fw.setdefault(task.framework_id, []).append(
+                    self._master_status(
+                        task,
+                        TS.TASK_GONE,
+                        pb.REASON_AGENT_REREGISTERED,
+                        f"agent {agent.id} is reachable again but no longer has the task",
+                        now,
+                    )
+                )
+        agent.unreachable_tasks.clear()
         for fw_id, statuses in [*by_fw.items(), *back.items()]:
             effects += self._to_framework(fw_id, _update_event(statuses))
         if kills:
@@ -693,7 +723,9 @@ class Master:
         agent.status = AgentStatus.UNREACHABLE
         agent.unreachable_since = now
         self._event(now, "agent_unreachable", agent.id, why)
-        effects = self._rescind_agent_offers(agent)
+        # Durable before any framework hears of it: a new leader must know these ends.
+        effects: list[Effect] = [self._persist()]
+        effects += self._rescind_agent_offers(agent)
         by_fw: dict[str, list[pb.TaskStatus]] = {}
         for task in list(agent.tasks.values()):
             if task.state in TERMINAL_STATES:
@@ -704,7 +736,9 @@ class Master:
             fw = self.frameworks.get(task.framework_id)
             aware = fw is not None and fw.partition_aware
             state = TS.TASK_UNREACHABLE if aware else TS.TASK_LOST
-            if not aware:
+            if aware:
+                agent.unreachable_tasks[(task.framework_id, task.id)] = task
+            else:
                 agent.ended_by_master.add((task.framework_id, task.id))
             status = self._master_status(
                 task,
@@ -724,12 +758,12 @@ class Master:
         for fw in self.frameworks.values():
             if fw.status is FrameworkStatus.CONNECTED:
                 effects += self._to_framework(fw.id, failure)
-        effects.append(self._persist())
         return effects
 
     def _remove_agent(self, agent: Agent, now: float, why: str, by: str = "master") -> list[Effect]:
         """Take the agent out of the cluster for good; its tasks end as Mesos's mark-gone does."""
-        effects: list[Effect] = []
+        # Durable before anyone hears of it: a new leader must not take the agent back.
+        effects: list[Effect] = [self._persist()]
         if agent.status is AgentStatus.CONNECTED:
             message = (
                 f"agent {agent.id} was removed from the cluster ({why}); restart it with an "
@@ -752,6 +786,14 @@ class Master:
             )
             by_fw.setdefault(task.framework_id, []).append(status)
             self._end_task(task, status)
+        # Partition-aware tasks were told TASK_UNREACHABLE, not an end: give them theirs.
+        gone = TS.TASK_GONE_BY_OPERATOR if by == "operator" else TS.TASK_GONE
+        for task in agent.unreachable_tasks.values():
+            status = self._master_status(
+                task, gone, pb.REASON_AGENT_REMOVED, f"agent {agent.id} removed: {why}", now
+            )
+            by_fw.setdefault(task.framework_id, []).append(status)
+        agent.unreachable_tasks.clear()
         for fw_id, statuses in by_fw.items():
             effects += self._to_framework(fw_id, _update_event(statuses))
         agent.status = AgentStatus.GONE
@@ -765,7 +807,6 @@ class Master:
             if old is not None and old.status is AgentStatus.GONE:
                 del self.agents[oldest]
         self._event(now, "agent_removed", agent.id, f"by {by}: {why}")
-        effects.append(self._persist())
         return effects
 
     def remove_agent(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:

@@ -1873,3 +1873,66 @@ def test_a_newly_registered_agent_counts_in_the_cluster_total_for_fair_shares():
     m = make_master()
     m.agent_register(1, register_msg(), 0.0)
     assert m.total_quantities() == Resources.parse(AGENT_RES).quantities()
+
+
+def test_an_end_the_master_makes_itself_is_persisted_before_it_is_sent():
+    c = cluster(n_agents=1)
+    running(c, "t1")
+    c.master.agent_disconnected(c.agents[0], 1, 3.0)
+
+    effects = c.master.tick(3.0 + CONFIG.agent_timeout + 1)
+
+    kinds = [type(e) for e in effects]
+    assert kinds.index(PersistRegistry) < kinds.index(SendToFramework)
+    (status,) = statuses_for(effects, c.fw.framework_id)
+    assert status.state == TS.TASK_LOST
+
+
+@pytest.mark.parametrize(
+    ("how", "state"),
+    [("removed", TS.TASK_GONE_BY_OPERATOR), ("back without it", TS.TASK_GONE)],
+)
+def test_an_unreachable_partition_aware_task_gets_an_end_when_its_agent_is_gone(how, state):
+    c = cluster(n_agents=1, partition_aware=True)
+    agent_id = _unreachable_after(running(c, "t1"), c)
+
+    if how == "removed":
+        effects = c.master.remove_agent(agent_id, "operator", "dead disk", 40.0)
+    else:
+        _, effects = c.master.agent_register(9, register_msg(agent_id=agent_id), 40.0)
+
+    (status,) = statuses_for(effects, c.fw.framework_id)
+    assert (status.task_id, status.state) == ("t1", state)
+
+
+def _unreachable_after(agent_id: str, c: Cluster) -> str:
+    c.master.agent_disconnected(agent_id, 1, 3.0)
+    (status,) = statuses_for(c.master.tick(3.0 + CONFIG.agent_timeout + 1), c.fw.framework_id)
+    assert status.state == TS.TASK_UNREACHABLE
+    return agent_id
+
+
+def test_an_acknowledged_end_reported_again_does_not_replace_a_relaunched_task():
+    c = cluster(n_agents=2)
+    a = running(c, "t1")
+    (finished,) = statuses_for(
+        c.master.status_updates(a, 1, [update(c.fw.framework_id, a, "t1", TS.TASK_FINISHED)], 3.0),
+        c.fw.framework_id,
+    )
+    c.master.agent_disconnected(a, 1, 4.0)
+    c.master.acknowledge(c.fw, [ack(a, "t1", finished.uuid)])  # the ack cannot reach agent a
+    assert "t1" not in c.master.frameworks[c.fw.framework_id].tasks
+    c.now = 5.0
+    launch_on(c, 1, task("t1"))  # the id is free again: relaunched on the other agent
+    record = agent_pb2.TaskRecord(
+        framework_id=c.fw.framework_id, task=task("t1"), state=TS.TASK_FINISHED
+    )
+
+    _, effects = c.master.agent_register(7, register_msg(agent_id=a, tasks=(record,)), 6.0)
+    again = c.master.status_updates(
+        a, 7, [update(c.fw.framework_id, a, "t1", TS.TASK_FINISHED, finished.uuid)], 6.5
+    )
+
+    assert statuses_for(effects + again, c.fw.framework_id) == []
+    assert c.master.frameworks[c.fw.framework_id].tasks["t1"].agent_id == c.agents[1]
+    assert to_agent(again, a, "status_acks"), "the old end is acknowledged so a stops resending"
