@@ -85,6 +85,8 @@ class Keeper:
     tasks: dict[str, Kept] = field(default_factory=dict)
     retiring: bool = False
     _agent: asyncio.StreamWriter | None = None
+    _starting: set[str] = field(default_factory=set)
+    _launches: set[asyncio.Task[None]] = field(default_factory=set)
     _idle_since: float = field(default_factory=time.monotonic)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -127,6 +129,13 @@ class Keeper:
                 request = await read_message(reader, agent_pb2.KeeperRequest)
                 if request is None:
                     break
+                if request.launch.key:  # type: ignore[attr-defined]
+                    # fork/exec and opening the output files block: in a thread, so
+                    # launches overlap and the loop keeps reaping meanwhile.
+                    launch = asyncio.create_task(self._launch_and_reply(request, writer))  # type: ignore[arg-type]
+                    self._launches.add(launch)
+                    launch.add_done_callback(self._launches.discard)
+                    continue
                 reply = self._handle(request)  # type: ignore[arg-type]
                 writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
         except (ConnectionError, ValueError) as e:
@@ -141,11 +150,6 @@ class Keeper:
         kind = request.WhichOneof("request")
         if kind == "hello":
             reply.tasks.extend(t.proto() for t in self.tasks.values())
-        elif kind == "launch":
-            try:
-                reply.tasks.append(self._launch(request.launch).proto())
-            except (OSError, ValueError) as e:
-                reply.error = _launch_error(request.launch, e)
         elif kind == "signal":
             kept = self.tasks.get(request.signal.key)
             if kept is None:
@@ -163,9 +167,30 @@ class Keeper:
             reply.error = f"unknown request {kind!r}"
         return reply
 
-    def _launch(self, launch: agent_pb2.KeeperRequest.Launch) -> Kept:
-        if launch.key in self.tasks:
-            raise ValueError(f"task {launch.key} is already running here")
+    async def _launch_and_reply(
+        self, request: agent_pb2.KeeperRequest, writer: asyncio.StreamWriter
+    ) -> None:
+        launch = request.launch
+        reply = agent_pb2.KeeperEvent.Reply(id=request.id)
+        if launch.key in self.tasks or launch.key in self._starting:
+            reply.error = f"task {launch.key} is already running here"
+        else:
+            self._starting.add(launch.key)
+            try:
+                popen = await asyncio.to_thread(self._spawn, launch)
+            except (OSError, ValueError) as e:
+                reply.error = _launch_error(launch, e)
+            else:
+                kept = Kept(launch.key, popen, time.time())
+                self.tasks[launch.key] = kept
+                self._watch(kept)
+                reply.tasks.append(kept.proto())
+            finally:
+                self._starting.discard(launch.key)
+        writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
+
+    @staticmethod
+    def _spawn(launch: agent_pb2.KeeperRequest.Launch) -> subprocess.Popen[bytes]:
         stdout = _open_output(launch.stdout, launch)
         try:
             stderr = _open_output(launch.stderr, launch)
@@ -187,10 +212,7 @@ class Keeper:
                 os.close(stderr)
         finally:
             os.close(stdout)
-        kept = Kept(launch.key, popen, time.time())
-        self.tasks[launch.key] = kept
-        self._watch(kept)
-        return kept
+        return popen
 
     def _watch(self, kept: Kept) -> None:
         loop = asyncio.get_running_loop()
