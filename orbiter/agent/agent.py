@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ from orbiter.agent.checks import CheckRunner, CheckSpec
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
 from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
 from orbiter.agent.containerizer.null import NullContainerizer
+from orbiter.agent.executors import Executors, RunningExecutor, executor_key, read_checkpoint
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
 from orbiter.agent.http_api import AgentHttp
@@ -97,6 +98,7 @@ class Agent:
         else:
             self.keeper = KeeperClient(settings.work_dir)
             self.containerizer = KeptContainerizer(self.keeper)
+        self.executors = Executors(self)
         # Keyed by (framework id, task id): task ids are unique only within a framework.
         self.tasks: dict[tuple[str, str], AgentTask] = {}
         self.updates = StatusUpdateManager(retry_min=settings.status_retry_min)
@@ -111,7 +113,8 @@ class Agent:
         self.registered = asyncio.Event()
         self.stopped = asyncio.Event()
         self.refused: str = ""
-        self._outbox: asyncio.Queue[agent_pb2.AgentMessage] | None = None
+        # Executors' framework messages for the master (best effort: dropped when away).
+        self._messages: deque[agent_pb2.AgentMessage] = deque(maxlen=1000)
         self._wake = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
         self._http = AgentHttp(self)
@@ -182,6 +185,8 @@ class Agent:
         self.http_address = f"{advertise}:{self._port}"
         self._save_meta()
         kept = await self.keeper.start() if self.keeper is not None else []
+        if self.keeper is not None:
+            await self.executors.start()
         self._recover({t.key: t for t in kept})
         await self.locator.start()
         await self.checks.start()
@@ -209,6 +214,19 @@ class Agent:
                 if held is not None:
                     self._forget_kept(key)
                 continue
+            if record.task.HasField("executor"):
+                executor = self._recovered_executor(record.framework_id, record.task, kept)
+                if executor is not None:
+                    task.state = TS.TASK_RUNNING  # the executor says more when it is back
+                    executor.tasks[record.task.task_id] = task
+                    continue
+                self._update(
+                    task,
+                    TS.TASK_FAILED,
+                    "the agent restarted and the task's executor was no longer running",
+                    pb.REASON_EXECUTOR_TERMINATED,
+                )
+                continue
             if held is not None and self.keeper is not None:
                 task.state = TS.TASK_RUNNING  # reported before the restart
                 task.container = self.keeper.adopt(held, record.task.task_id)
@@ -223,11 +241,38 @@ class Agent:
                 "the agent restarted and its task keeper did not hold the task; it was killed",
                 pb.REASON_AGENT_RESTARTED,
             )
+        for key in list(kept):
+            if key.startswith("executor:") and self.keeper is not None:
+                # An executor with no task left here: taken back, then shut down idle.
+                framework_id, _, executor_id = key.removeprefix("executor:").partition("/")
+                info = pb.TaskInfo(executor=pb.ExecutorInfo(executor_id=executor_id))
+                executor = self._recovered_executor(framework_id, info, kept)
+                if executor is not None:
+                    self.executors._idle_check(executor)
         for key in kept:  # held for a task whose sandbox is gone: nobody can report it
-            log.warning("task keeper holds %s, which has no sandbox here; forgetting it", key)
+            log.warning("task keeper holds %s, which has no sandbox here; ending it", key)
+            assert self.keeper is not None
+            asyncio.get_running_loop().create_task(self.keeper.signal(key, signal.SIGKILL))
             self._forget_kept(key)
         if self.tasks:
             log.info("recovered %d task(s) from %s", len(self.tasks), self.settings.work_dir)
+
+    def _recovered_executor(
+        self, framework_id: str, task: pb.TaskInfo, kept: dict[str, agent_pb2.KeptTask]
+    ) -> RunningExecutor | None:
+        """The task's executor after a restart: taken back from the keeper, once."""
+        executor_id = task.executor.executor_id
+        running = self.executors.running.get((framework_id, executor_id))
+        if running is not None:
+            return running
+        held = kept.pop(executor_key(framework_id, executor_id), None)
+        sandbox = self.settings.work_dir / "executors" / framework_id / executor_id
+        record = read_checkpoint(sandbox)
+        if held is None or record is None or self.keeper is None or held.HasField("returncode"):
+            return None
+        info, token = record
+        container = self.keeper.adopt(held, executor_id)
+        return self.executors.adopt(framework_id, info, token, sandbox, container)
 
     async def stop(self, kill_tasks: bool = True) -> None:
         if self._run_task is not None:
@@ -240,6 +285,12 @@ class Agent:
                 *(t.container.kill(0.5) for t in self.tasks.values() if t.container is not None),
                 return_exceptions=True,
             )
+        if kill_tasks:
+            await asyncio.gather(
+                *(e.container.kill(0.5) for e in self.executors.running.values() if e.container),
+                return_exceptions=True,
+            )
+        await self.executors.stop()
         await self.checks.stop()
         await asyncio.to_thread(self._disk.shutdown, wait=True)
         if self.keeper is not None:
@@ -376,6 +427,9 @@ class Agent:
                 # A burst of task events lands together: one message for all of them.
                 await asyncio.sleep(SEND_BATCH_SECONDS)
             self._wake.clear()
+            while self._messages:
+                await call.write(self._messages.popleft())
+                last_sent = time.monotonic()
             due = self.updates.due(time.time())
             if due:
                 msg = agent_pb2.AgentMessage()
@@ -399,6 +453,9 @@ class Agent:
             for ack in msg.status_acks.acks:
                 key = (ack.framework_id, ack.task_id)
                 acked = self.updates.acknowledge(ack.framework_id, ack.task_id, ack.uuid)
+                owner = self.tasks.get(key)
+                if acked is not None and owner is not None and owner.info.HasField("executor"):
+                    self.executors.acknowledged(owner, ack.uuid)
                 if acked is not None and acked.state in TERMINAL:
                     task = self.tasks.get(key)
                     if (
@@ -410,6 +467,9 @@ class Agent:
                         if task.sandbox is not None:
                             self._on_disk(checkpoint.remove, task.sandbox)
             self._wake.set()
+        elif kind == "framework_message":
+            m = msg.framework_message
+            self.executors.message(m.framework_id, m.executor_id, m.data)
         elif kind == "resend_updates":
             self.updates.resend_framework(msg.resend_updates.framework_id)
             self._wake.set()
@@ -438,6 +498,31 @@ class Agent:
         )
         if exit_code is not None:
             status.exit_code = exit_code
+        self._record(task, status)
+
+    def executor_status(self, task: AgentTask, status: pb.TaskStatus) -> None:
+        """An executor's update for its task: reliable from here on, like the agent's own."""
+        update = pb.TaskStatus()
+        update.CopyFrom(status)
+        update.agent_id = self.agent_id
+        update.source = pb.SOURCE_EXECUTOR
+        update.timestamp = update.timestamp or time.time()
+        task.state = update.state
+        self._record(task, update)
+
+    def framework_message(self, executor: RunningExecutor, data: bytes) -> None:
+        if not self.registered.is_set():
+            log.warning("message from executor %s dropped: no master", executor.id)
+            return
+        msg = agent_pb2.AgentMessage()
+        msg.framework_message.framework_id = executor.framework_id
+        msg.framework_message.executor_id = executor.id
+        msg.framework_message.data = data
+        self._messages.append(msg)
+        self._wake.set()
+
+    def _record(self, task: AgentTask, status: pb.TaskStatus) -> None:
+        state = status.state
         self.updates.add(task.framework_id, status)
         if state in TERMINAL and task.sandbox is not None:
             self._on_disk(
@@ -481,6 +566,13 @@ class Agent:
                 )
                 env["ORBITER_SANDBOX"] = env["MESOS_SANDBOX"] = str(sandbox)
             task.sandbox = sandbox
+            if task.info.HasField("executor"):
+                if self.keeper is None:
+                    raise LaunchError(
+                        "this agent runs the null containerizer: it runs no executors"
+                    )
+                await self.executors.launch(task)
+                return  # the executor reports the task's states
             container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
         except (LaunchError, OSError) as e:
             self.metrics.launch_failures.inc()
@@ -532,6 +624,12 @@ class Agent:
             grace = kill.grace_period  # 0 means now
         else:
             grace = task.info.kill_grace_period or DEFAULT_KILL_GRACE
+        if task.info.HasField("executor"):
+            if not self.executors.kill_task(task, grace):
+                self._update(
+                    task, TS.TASK_KILLED, "killed before its executor took it", task.kill_reason
+                )
+            return
         if task.container is not None:
             if task.state == TS.TASK_RUNNING:
                 self._update(task, TS.TASK_KILLING, "kill requested")

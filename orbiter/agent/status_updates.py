@@ -110,6 +110,15 @@ class StatusUpdateManager:
             for status in stream.queue:
                 yield stream.framework_id, status
 
+    def holds(self, framework_id: str, uuid: bytes) -> bool:
+        """Is an update with this uuid queued (not yet acknowledged)?"""
+        return any(
+            st.uuid == uuid
+            for stream in self._streams.values()
+            if stream.framework_id == framework_id
+            for st in stream.queue
+        )
+
     def unacknowledged(self, framework_id: str, task_id: str) -> int:
         stream = self._streams.get((framework_id, task_id))
         return len(stream.queue) if stream else 0

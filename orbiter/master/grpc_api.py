@@ -140,6 +140,16 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
     async def Teardown(self, request, context):
         return await self._unary(context, self.core.teardown, request.header, time.time())
 
+    async def Message(self, request, context):
+        return await self._unary(
+            context,
+            self.core.message,
+            request.header,
+            request.agent_id,
+            request.executor_id,
+            request.data,
+        )
+
 
 class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
     def __init__(self, server: MasterServer) -> None:
@@ -190,6 +200,10 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
                 elif kind == "heartbeat":
                     if not core.agent_message_seen(agent_id, link_id, now):
                         break
+                elif kind == "framework_message":
+                    server.call(
+                        core.framework_message, agent_id, link_id, msg.framework_message, now
+                    )
                 else:
                     log.warning("agent %s sent unexpected %s; ignored", agent_id, kind)
             box.queue.put_nowait(Close("agent closed its link"))

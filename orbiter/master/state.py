@@ -47,6 +47,7 @@ DEFAULT_ROLE = "*"
 DEFAULT_REFUSE_SECONDS = 5.0
 COMPLETED_TASKS_KEPT = 1000
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+MAX_FRAMEWORK_MESSAGE = 4 * 1024 * 1024
 ROLE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -1069,12 +1070,14 @@ class Master:
         refuse = _refuse_seconds(filters)
         tasks: list[tuple[pb.TaskInfo, Resources]] = []
         seen: set[str] = set()
+        starting: set[str] = set()  # executors this call starts on the agent
         remaining = offered
         for i, op in enumerate(operations):
             if op.type != scheduler_pb2.Operation.LAUNCH:
                 raise InvalidCall(f"operation {i}: type {op.type} is not supported (use LAUNCH)")
             for task in op.launch.task_infos:
                 resources = self._validate_task(fw, agent, task, seen, f"operation {i}")
+                resources = resources + self._executor_needs(fw, agent, task, starting)
                 # One by one, so two tasks cannot both claim the same port.
                 if not remaining.contains(resources):
                     raise InvalidCall(
@@ -1138,7 +1141,28 @@ class Master:
         if not (resources.scalar("cpus") > 0 or resources.scalar("mem") > 0):
             raise InvalidCall(f"{where}: a task needs some cpus or mem")
         container = task.container
-        if container.type == pb.ContainerInfo.DOCKER:
+        if task.HasField("executor"):
+            executor = task.executor
+            if not TASK_ID_RE.match(executor.executor_id):
+                raise InvalidCall(
+                    f"{where}: executor id {executor.executor_id!r} is invalid: use 1-200 of "
+                    "A-Z a-z 0-9 _ . : @ -"
+                )
+            if not executor.command.value:
+                raise InvalidCall(
+                    f"{where}: executor {executor.executor_id} has no command.value: give the "
+                    "command that starts it"
+                )
+            if task.command.value:
+                raise InvalidCall(
+                    f"{where}: give either command (the built-in command executor runs it) or "
+                    "executor (your executor runs the task), not both"
+                )
+            try:
+                Resources.from_proto(executor.resources)
+            except InvalidResources as e:
+                raise InvalidCall(f"{where}: executor {executor.executor_id}: {e}") from None
+        elif container.type == pb.ContainerInfo.DOCKER:
             if not container.docker.image:
                 raise InvalidCall(f"{where}: a DOCKER container needs docker.image")
         elif not task.command.value:
@@ -1146,6 +1170,24 @@ class Master:
         if task.kill_grace_period < 0 or task.kill_grace_period != task.kill_grace_period:
             raise InvalidCall(f"{where}: kill_grace_period must be >= 0")
         return resources
+
+    def _executor_needs(
+        self, fw: Framework, agent: Agent, task: pb.TaskInfo, starting: set[str]
+    ) -> Resources:
+        """An executor's own resources, charged with the first task that starts it
+        on the agent (as in Mesos); later tasks of a running executor add nothing.
+        (Simpler than Mesos: they are freed when that first task ends.)"""
+        if not task.HasField("executor"):
+            return Resources.empty()
+        executor_id = task.executor.executor_id
+        if executor_id in starting or any(
+            t.info.executor.executor_id == executor_id
+            for (fw_id, _), t in agent.tasks.items()
+            if fw_id == fw.id and t.state not in TERMINAL_STATES
+        ):
+            return Resources.empty()
+        starting.add(executor_id)
+        return Resources.from_proto(task.executor.resources)
 
     def decline(
         self,
@@ -1162,6 +1204,43 @@ class Master:
             if refuse > 0:
                 fw.filters.append(OfferFilter(o.agent_id, o.resources, now + refuse))
         return []
+
+    def message(
+        self, header: scheduler_pb2.CallHeader, agent_id: str, executor_id: str, data: bytes
+    ) -> list[Effect]:
+        """Pass bytes to one of the framework's executors (best effort, as in Mesos)."""
+        fw = self._caller(header)
+        if not executor_id:
+            raise InvalidCall("message: executor_id is empty")
+        if len(data) > MAX_FRAMEWORK_MESSAGE:
+            raise InvalidCall(
+                f"message: {len(data)} bytes is over the {MAX_FRAMEWORK_MESSAGE} byte limit; "
+                "send large data through a shared store and a reference here"
+            )
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.status is not AgentStatus.CONNECTED:
+            raise InvalidCall(
+                f"message: agent {agent_id or '(empty)'} is not connected; the message would "
+                "be lost",
+                Code.FAILED_PRECONDITION,
+            )
+        msg = agent_pb2.MasterMessage()
+        msg.framework_message.framework_id = fw.id
+        msg.framework_message.executor_id = executor_id
+        msg.framework_message.data = data
+        return [SendToAgent(agent.id, msg)]
+
+    def framework_message(
+        self, agent_id: str, link_id: int, message: agent_pb2.FrameworkMessage, now: float
+    ) -> list[Effect]:
+        """An executor's bytes for its scheduler, dropped if the framework is away."""
+        if not self.agent_message_seen(agent_id, link_id, now):
+            return []
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.MESSAGE)
+        event.message.agent_id = agent_id
+        event.message.executor_id = message.executor_id
+        event.message.data = message.data
+        return self._to_framework(message.framework_id, event)
 
     def revive(self, header: scheduler_pb2.CallHeader, roles: Sequence[str]) -> list[Effect]:
         fw = self._caller(header)

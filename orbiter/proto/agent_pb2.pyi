@@ -7,6 +7,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class FrameworkMessage(_message.Message):
+    __slots__ = ("framework_id", "executor_id", "data")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    executor_id: str
+    data: bytes
+    def __init__(self, framework_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class TaskRecord(_message.Message):
     __slots__ = ("framework_id", "task", "state")
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -26,7 +36,7 @@ class StatusUpdate(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[_Union[_messages_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "status_updates")
+    __slots__ = ("register", "heartbeat", "status_updates", "framework_message")
     class Register(_message.Message):
         __slots__ = ("info", "tasks")
         INFO_FIELD_NUMBER: _ClassVar[int]
@@ -45,13 +55,15 @@ class AgentMessage(_message.Message):
     REGISTER_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STATUS_UPDATES_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     register: AgentMessage.Register
     heartbeat: AgentMessage.Heartbeat
     status_updates: AgentMessage.StatusUpdates
-    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ...) -> None: ...
+    framework_message: FrameworkMessage
+    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ...) -> None: ...
 
 class MasterMessage(_message.Message):
-    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates")
+    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates", "framework_message")
     class Registered(_message.Message):
         __slots__ = ("agent_id", "heartbeat_interval_seconds", "master_info")
         AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -116,13 +128,15 @@ class MasterMessage(_message.Message):
     STATUS_ACKS_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     RESEND_UPDATES_FIELD_NUMBER: _ClassVar[int]
+    FRAMEWORK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     registered: MasterMessage.Registered
     run_tasks: MasterMessage.RunTasks
     kill_tasks: MasterMessage.KillTasks
     status_acks: MasterMessage.StatusAcks
     shutdown: MasterMessage.Shutdown
     resend_updates: MasterMessage.ResendUpdates
-    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ..., resend_updates: _Optional[_Union[MasterMessage.ResendUpdates, _Mapping]] = ...) -> None: ...
+    framework_message: FrameworkMessage
+    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ..., resend_updates: _Optional[_Union[MasterMessage.ResendUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ...) -> None: ...
 
 class TaskCheckpoint(_message.Message):
     __slots__ = ("framework_id", "task", "pid", "terminal")

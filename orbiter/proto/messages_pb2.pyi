@@ -56,6 +56,8 @@ class TaskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_AGENT_DRAINING: _ClassVar[TaskReason]
     REASON_AGENT_SHUTDOWN: _ClassVar[TaskReason]
     REASON_AGENT_REREGISTERED: _ClassVar[TaskReason]
+    REASON_EXECUTOR_TERMINATED: _ClassVar[TaskReason]
+    REASON_EXECUTOR_REGISTRATION_TIMEOUT: _ClassVar[TaskReason]
 CAPABILITY_UNSPECIFIED: Capability
 PARTITION_AWARE: Capability
 MULTI_ROLE: Capability
@@ -94,6 +96,8 @@ REASON_AGENT_UNKNOWN: TaskReason
 REASON_AGENT_DRAINING: TaskReason
 REASON_AGENT_SHUTDOWN: TaskReason
 REASON_AGENT_REREGISTERED: TaskReason
+REASON_EXECUTOR_TERMINATED: TaskReason
+REASON_EXECUTOR_REGISTRATION_TIMEOUT: TaskReason
 
 class Range(_message.Message):
     __slots__ = ("begin", "end")
@@ -232,7 +236,7 @@ class ContainerInfo(_message.Message):
     def __init__(self, type: _Optional[_Union[ContainerInfo.Type, str]] = ..., docker: _Optional[_Union[ContainerInfo.DockerInfo, _Mapping]] = ...) -> None: ...
 
 class TaskInfo(_message.Message):
-    __slots__ = ("name", "task_id", "agent_id", "resources", "command", "container", "labels", "kill_grace_period")
+    __slots__ = ("name", "task_id", "agent_id", "resources", "command", "container", "labels", "kill_grace_period", "executor")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +252,7 @@ class TaskInfo(_message.Message):
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     KILL_GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     task_id: str
     agent_id: str
@@ -256,7 +261,20 @@ class TaskInfo(_message.Message):
     container: ContainerInfo
     labels: _containers.ScalarMap[str, str]
     kill_grace_period: float
-    def __init__(self, name: _Optional[str] = ..., task_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., container: _Optional[_Union[ContainerInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., kill_grace_period: _Optional[float] = ...) -> None: ...
+    executor: ExecutorInfo
+    def __init__(self, name: _Optional[str] = ..., task_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., container: _Optional[_Union[ContainerInfo, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., kill_grace_period: _Optional[float] = ..., executor: _Optional[_Union[ExecutorInfo, _Mapping]] = ...) -> None: ...
+
+class ExecutorInfo(_message.Message):
+    __slots__ = ("executor_id", "name", "command", "resources")
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    executor_id: str
+    name: str
+    command: CommandInfo
+    resources: _containers.RepeatedCompositeFieldContainer[Resource]
+    def __init__(self, executor_id: _Optional[str] = ..., name: _Optional[str] = ..., command: _Optional[_Union[CommandInfo, _Mapping]] = ..., resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
     __slots__ = ("task_id", "state", "message", "source", "reason", "agent_id", "uuid", "healthy", "timestamp", "exit_code")

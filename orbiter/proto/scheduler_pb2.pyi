@@ -140,8 +140,20 @@ class TeardownRequest(_message.Message):
     header: CallHeader
     def __init__(self, header: _Optional[_Union[CallHeader, _Mapping]] = ...) -> None: ...
 
+class MessageRequest(_message.Message):
+    __slots__ = ("header", "agent_id", "executor_id", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: CallHeader
+    agent_id: str
+    executor_id: str
+    data: bytes
+    def __init__(self, header: _Optional[_Union[CallHeader, _Mapping]] = ..., agent_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
 class Event(_message.Message):
-    __slots__ = ("type", "subscribed", "offers", "rescind", "update", "failure", "error")
+    __slots__ = ("type", "subscribed", "offers", "rescind", "update", "failure", "error", "message")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[Event.Type]
@@ -152,6 +164,7 @@ class Event(_message.Message):
         FAILURE: _ClassVar[Event.Type]
         ERROR: _ClassVar[Event.Type]
         HEARTBEAT: _ClassVar[Event.Type]
+        MESSAGE: _ClassVar[Event.Type]
     TYPE_UNSPECIFIED: Event.Type
     SUBSCRIBED: Event.Type
     OFFERS: Event.Type
@@ -160,6 +173,7 @@ class Event(_message.Message):
     FAILURE: Event.Type
     ERROR: Event.Type
     HEARTBEAT: Event.Type
+    MESSAGE: Event.Type
     class Subscribed(_message.Message):
         __slots__ = ("framework_id", "stream_id", "heartbeat_interval_seconds", "master_info")
         FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +212,15 @@ class Event(_message.Message):
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
         message: str
         def __init__(self, message: _Optional[str] = ...) -> None: ...
+    class Message(_message.Message):
+        __slots__ = ("agent_id", "executor_id", "data")
+        AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+        EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+        DATA_FIELD_NUMBER: _ClassVar[int]
+        agent_id: str
+        executor_id: str
+        data: bytes
+        def __init__(self, agent_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     OFFERS_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +228,7 @@ class Event(_message.Message):
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
     type: Event.Type
     subscribed: Event.Subscribed
     offers: Event.Offers
@@ -212,4 +236,5 @@ class Event(_message.Message):
     update: Event.Update
     failure: Event.Failure
     error: Event.Error
-    def __init__(self, type: _Optional[_Union[Event.Type, str]] = ..., subscribed: _Optional[_Union[Event.Subscribed, _Mapping]] = ..., offers: _Optional[_Union[Event.Offers, _Mapping]] = ..., rescind: _Optional[_Union[Event.Rescind, _Mapping]] = ..., update: _Optional[_Union[Event.Update, _Mapping]] = ..., failure: _Optional[_Union[Event.Failure, _Mapping]] = ..., error: _Optional[_Union[Event.Error, _Mapping]] = ...) -> None: ...
+    message: Event.Message
+    def __init__(self, type: _Optional[_Union[Event.Type, str]] = ..., subscribed: _Optional[_Union[Event.Subscribed, _Mapping]] = ..., offers: _Optional[_Union[Event.Offers, _Mapping]] = ..., rescind: _Optional[_Union[Event.Rescind, _Mapping]] = ..., update: _Optional[_Union[Event.Update, _Mapping]] = ..., failure: _Optional[_Union[Event.Failure, _Mapping]] = ..., error: _Optional[_Union[Event.Error, _Mapping]] = ..., message: _Optional[_Union[Event.Message, _Mapping]] = ...) -> None: ...

@@ -79,6 +79,11 @@ class SchedulerStub:
                 request_serializer=orbiter_dot_proto_dot_scheduler__pb2.TeardownRequest.SerializeToString,
                 response_deserializer=orbiter_dot_proto_dot_scheduler__pb2.CallResponse.FromString,
                 _registered_method=True)
+        self.Message = channel.unary_unary(
+                '/orbiter.v1.Scheduler/Message',
+                request_serializer=orbiter_dot_proto_dot_scheduler__pb2.MessageRequest.SerializeToString,
+                response_deserializer=orbiter_dot_proto_dot_scheduler__pb2.CallResponse.FromString,
+                _registered_method=True)
 
 
 class SchedulerServicer:
@@ -140,6 +145,14 @@ class SchedulerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Message(self, request, context):
+        """Bytes for one of the framework's executors. Best effort, as in Mesos: an
+        executor that is not running (or an agent that is away) never gets it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +199,11 @@ def add_SchedulerServicer_to_server(servicer, server):
             'Teardown': grpc.unary_unary_rpc_method_handler(
                     servicer.Teardown,
                     request_deserializer=orbiter_dot_proto_dot_scheduler__pb2.TeardownRequest.FromString,
+                    response_serializer=orbiter_dot_proto_dot_scheduler__pb2.CallResponse.SerializeToString,
+            ),
+            'Message': grpc.unary_unary_rpc_method_handler(
+                    servicer.Message,
+                    request_deserializer=orbiter_dot_proto_dot_scheduler__pb2.MessageRequest.FromString,
                     response_serializer=orbiter_dot_proto_dot_scheduler__pb2.CallResponse.SerializeToString,
             ),
     }
@@ -431,6 +449,33 @@ class Scheduler:
             target,
             '/orbiter.v1.Scheduler/Teardown',
             orbiter_dot_proto_dot_scheduler__pb2.TeardownRequest.SerializeToString,
+            orbiter_dot_proto_dot_scheduler__pb2.CallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Message(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/orbiter.v1.Scheduler/Message',
+            orbiter_dot_proto_dot_scheduler__pb2.MessageRequest.SerializeToString,
             orbiter_dot_proto_dot_scheduler__pb2.CallResponse.FromString,
             options,
             channel_credentials,

@@ -1936,3 +1936,72 @@ def test_an_acknowledged_end_reported_again_does_not_replace_a_relaunched_task()
     assert statuses_for(effects + again, c.fw.framework_id) == []
     assert c.master.frameworks[c.fw.framework_id].tasks["t1"].agent_id == c.agents[1]
     assert to_agent(again, a, "status_acks"), "the old end is acknowledged so a stops resending"
+
+
+# ================================================================ executors
+
+
+def executor_task(
+    task_id: str, executor_id: str = "e1", res: str = "cpus:0.5;mem:64"
+) -> pb.TaskInfo:
+    t = pb.TaskInfo(task_id=task_id)
+    t.resources.extend(Resources.parse(TASK_RES).to_proto())
+    t.executor.executor_id = executor_id
+    t.executor.command.value = "my-executor"
+    t.executor.resources.extend(Resources.parse(res).to_proto())
+    return t
+
+
+def test_an_executors_resources_are_charged_once_with_the_first_task_that_starts_it():
+    c = cluster(n_agents=1)
+
+    launch_on(c, 0, executor_task("t1"), executor_task("t2"))
+
+    used = c.master.agents[c.agents[0]].used
+    assert used == Resources.parse("cpus:2.5;mem:320")  # two tasks and one executor
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: setattr(t.executor, "executor_id", "bad id"), "executor id 'bad id' is invalid"),
+        (lambda t: t.executor.command.ClearField("value"), "has no command.value"),
+        (lambda t: setattr(t.command, "value", "also a command"), "not both"),
+    ],
+    ids=["bad-id", "no-command", "both"],
+)
+def test_a_bad_executor_is_refused_and_nothing_changes(change, message):
+    c = cluster(n_agents=1)
+    t = executor_task("t1")
+    change(t)
+    before = c.master.registry()
+    with pytest.raises(InvalidCall, match=message):
+        launch_on(c, 0, t)
+    assert c.master.registry() == before
+    assert c.master.agents[c.agents[0]].used.is_empty()
+
+
+def test_framework_messages_go_to_the_agent_and_come_back_as_events():
+    c = cluster(n_agents=1)
+    agent_id = c.agents[0]
+
+    (sent,) = to_agent(
+        c.master.message(c.fw, agent_id, "e1", b"ping"), agent_id, "framework_message"
+    )
+    back = agent_pb2.FrameworkMessage(
+        framework_id=c.fw.framework_id, executor_id="e1", data=b"pong"
+    )
+    (event,) = to_framework(
+        c.master.framework_message(agent_id, 1, back, 2.0), c.fw.framework_id, Event.MESSAGE
+    )
+
+    assert (sent.framework_message.executor_id, sent.framework_message.data) == ("e1", b"ping")
+    assert (event.message.agent_id, event.message.executor_id, event.message.data) == (
+        agent_id,
+        "e1",
+        b"pong",
+    )
+    with pytest.raises(InvalidCall, match="over the"):
+        c.master.message(c.fw, agent_id, "e1", b"x" * (4 * 1024 * 1024 + 1))
+    with pytest.raises(InvalidCall, match="not connected"):
+        c.master.message(c.fw, "nowhere", "e1", b"ping")

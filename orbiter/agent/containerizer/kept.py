@@ -271,13 +271,13 @@ class KeptContainerizer:
         self._inherited = inherited_environment(os.environ if agent_env is None else agent_env)
 
     async def launch(
-        self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], framework_id: str = ""
+        self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], key: str = ""
     ) -> KeptContainer:
         refuse_unsupported_container(task)
         argv = command_argv(task.command)
         run_as = resolve_user(task.command.user, os.geteuid())
         environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
-        key = task_key(framework_id or env.get("ORBITER_FRAMEWORK_ID", ""), task.task_id)
+        key = key or task_key(env.get("ORBITER_FRAMEWORK_ID", ""), task.task_id)
         launch = agent_pb2.KeeperRequest.Launch(
             key=key,
             executable=argv.executable,
