@@ -41,6 +41,7 @@ SOCKET = "executor.sock"
 REGISTRATION_TIMEOUT = 30.0
 IDLE_SHUTDOWN = 5.0
 SHUTDOWN_GRACE = 3.0
+MAX_MESSAGE = 4 * 1024 * 1024  # as the master's limit for the other direction
 E = executor_pb2.ExecutorEvent
 
 
@@ -405,6 +406,12 @@ class _Service(executor_pb2_grpc.ExecutorServicer):
     async def Message(self, request, context):
         def act() -> None:
             executor = self.executors.caller(request.caller)
+            if len(request.data) > MAX_MESSAGE:
+                raise _Refused(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"a message of {len(request.data)} bytes is over the {MAX_MESSAGE} byte "
+                    "limit; send large data through a shared store and a reference here",
+                )
             self.executors.agent.framework_message(executor, request.data)
 
         await self._call(context, act)
