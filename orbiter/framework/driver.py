@@ -73,6 +73,11 @@ class Scheduler:
     def disconnected(self, driver: SchedulerDriver) -> Any:
         pass
 
+    def framework_message(
+        self, driver: SchedulerDriver, agent_id: str, executor_id: str, data: bytes
+    ) -> Any:
+        """Bytes from one of the framework's executors (best effort)."""
+
 
 async def _maybe_await(value: Any) -> None:
     if inspect.isawaitable(value):
@@ -87,9 +92,38 @@ def task_info(
     shell: bool = True,
     environment: dict[str, str] | None = None,
     kill_grace_period: float = 0.0,
+    executor: pb.ExecutorInfo | None = None,
 ) -> pb.TaskInfo:
-    """A TaskInfo for a plain command (what the built-in command executor runs)."""
+    """A TaskInfo for a plain command (what the built-in command executor runs).
+
+    With `executor`, that executor runs the task and `command` must be "": a
+    task has one or the other, as in Mesos.
+    """
     info = pb.TaskInfo(task_id=task_id, name=name or task_id, kill_grace_period=kill_grace_period)
+    info.resources.extend(resources)
+    if executor is not None:
+        if command:
+            raise ValueError(f"task {task_id}: give a command or an executor, not both")
+        info.executor.CopyFrom(executor)
+        return info
+    info.command.shell = shell
+    info.command.value = command
+    if environment:
+        info.command.environment.update(environment)
+    return info
+
+
+def executor_info(
+    executor_id: str,
+    command: str,
+    resources: Iterable[pb.Resource],
+    name: str = "",
+    shell: bool = True,
+    environment: dict[str, str] | None = None,
+) -> pb.ExecutorInfo:
+    """An ExecutorInfo: the agent runs `command` once per executor id and gives it the tasks
+    that name it (see orbiter/framework/executor.py for the executor's side)."""
+    info = pb.ExecutorInfo(executor_id=executor_id, name=name or executor_id)
     info.resources.extend(resources)
     info.command.shell = shell
     info.command.value = command
@@ -324,6 +358,9 @@ class SchedulerDriver:
                     await self.acknowledge(acks)
         elif event.type == E.FAILURE:
             await _maybe_await(s.failure(self, event.failure.agent_id, event.failure.message))
+        elif event.type == E.MESSAGE:
+            m = event.message
+            await _maybe_await(s.framework_message(self, m.agent_id, m.executor_id, m.data))
         elif event.type == E.ERROR and not self._stopping:
             await _maybe_await(s.error(self, event.error.message))
 
@@ -410,6 +447,13 @@ class SchedulerDriver:
         for task_id, agent_id in tasks:
             req.tasks.add(task_id=task_id, agent_id=agent_id)
         await self._unary("Reconcile", req)
+
+    async def message(self, agent_id: str, executor_id: str, data: bytes) -> None:
+        """Send bytes to one of the framework's executors; best effort, as in Mesos."""
+        req = scheduler_pb2.MessageRequest(
+            header=self.header, agent_id=agent_id, executor_id=executor_id, data=data
+        )
+        await self._unary("Message", req)
 
     async def teardown(self) -> None:
         """End the framework: the master kills its tasks and forgets it."""
