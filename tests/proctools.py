@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import psutil
+
 T = TypeVar("T")
 STOP_TIMEOUT = 8.0
 LOG_TAIL_LINES = 40
@@ -105,6 +107,9 @@ class Processes:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     # Process groups left behind by agents killed with SIGKILL (each task leads its own).
     orphan_groups: set[int] = field(default_factory=set)
+    # Work dirs of the processes started: their agents' task keepers (and what those
+    # still run) outlive a killed agent by design, and are ended at teardown.
+    work_dirs: list[Path] = field(default_factory=list)
     # Processes that ignored SIGTERM until the deadline (printed at teardown).
     hung: list[str] = field(default_factory=list)
 
@@ -119,6 +124,8 @@ class Processes:
             )
         self.procs.append(proc)
         self.logs.append(log)
+        if "--work-dir" in args:
+            self.work_dirs.append(Path(args[args.index("--work-dir") + 1]).resolve())
         return proc
 
     def stop_all(self) -> None:
@@ -138,8 +145,24 @@ class Processes:
         for pgid in self.orphan_groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)
+        self._end_keepers()
         for args in self.hung:
             print(f"did not exit within {STOP_TIMEOUT:g}s of SIGTERM, killed: {args}")
+
+    def _end_keepers(self) -> None:
+        """SIGKILL the task keepers under our work dirs and the task groups they hold."""
+        if not self.work_dirs:
+            return
+        roots = tuple(str(d) for d in self.work_dirs)
+        for proc in psutil.process_iter(["cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if "orbiter.agent.keeper" not in cmdline or not cmdline[-1].startswith(roots):
+                continue
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                proc.kill()
 
     def report(self) -> str:
         return "\n".join(f"----- {log} -----\n{tail(log)}" for log in dict.fromkeys(self.logs))

@@ -301,15 +301,20 @@ class Agent:
 
     # ------------------------------------------------------------------ the link
 
-    def _register_message(self) -> agent_pb2.AgentMessage:
-        msg = agent_pb2.AgentMessage()
-        info = msg.register.info
-        info.id = self.agent_id
-        info.hostname = self.settings.hostname or socket.gethostname()
-        info.http_address = self.http_address
-        info.version = orbiter.__version__
+    def info(self) -> pb.AgentInfo:
+        info = pb.AgentInfo(
+            id=self.agent_id,
+            hostname=self.settings.hostname or socket.gethostname(),
+            http_address=self.http_address,
+            version=orbiter.__version__,
+        )
         info.resources.extend(self.resources.to_proto())
         info.attributes.extend(attributes_to_proto(self.settings.attributes))
+        return info
+
+    def _register_message(self) -> agent_pb2.AgentMessage:
+        msg = agent_pb2.AgentMessage()
+        msg.register.info.CopyFrom(self.info())
         for task in self.tasks.values():
             msg.register.tasks.add(framework_id=task.framework_id, task=task.info, state=task.state)
         return msg
@@ -444,6 +449,7 @@ class Agent:
         kind = msg.WhichOneof("message")
         if kind == "run_tasks":
             run = msg.run_tasks
+            self.executors.frameworks[run.framework_id] = run.framework
             for info in run.tasks:
                 self._launch(run.framework_id, info)
         elif kind == "kill_tasks":

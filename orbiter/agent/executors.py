@@ -66,6 +66,8 @@ class RunningExecutor:
     ended: bool = False
     # Taken back after an agent restart, not yet resubscribed.
     recovered: bool = False
+    idle: asyncio.TimerHandle | None = None
+    shutting_down: bool = False
     starting: asyncio.Future[None] | None = None
 
     @property
@@ -90,13 +92,16 @@ class Executors:
         self._server: grpc.aio.Server | None = None
         self.registration_timeout = REGISTRATION_TIMEOUT
         self.idle_shutdown = IDLE_SHUTDOWN
+        # What the master last said of each framework, for SUBSCRIBED.
+        self.frameworks: dict[str, pb.FrameworkInfo] = {}
 
     @property
     def endpoint(self) -> str:
         return f"unix:{self.socket}"
 
     async def start(self) -> None:
-        server = grpc.aio.server()
+        # Above MAX_MESSAGE, so an oversized message gets our answer, not gRPC's.
+        server = grpc.aio.server(options=[("grpc.max_receive_message_length", 2 * MAX_MESSAGE)])
         executor_pb2_grpc.add_ExecutorServicer_to_server(_Service(self), server)
         self.socket.unlink(missing_ok=True)
         if server.add_insecure_port(self.endpoint) == 0:
@@ -119,7 +124,7 @@ class Executors:
         info = task.info.executor
         key = (task.framework_id, info.executor_id)
         executor = self.running.get(key)
-        if executor is None or executor.ended:
+        if executor is None or executor.ended or executor.shutting_down:
             # Registered before the first await: the executor's other tasks find it.
             sandbox = self.agent.settings.work_dir / "executors" / task.framework_id
             executor = RunningExecutor(
@@ -127,7 +132,7 @@ class Executors:
             )
             self.running[key] = executor
             executor.starting = asyncio.ensure_future(self._start_executor(executor))
-        self._cancel_timer(executor)
+        self._cancel_idle(executor)
         executor.tasks[task.info.task_id] = task
         if executor.starting is not None:
             try:
@@ -135,6 +140,10 @@ class Executors:
             except LaunchError:
                 executor.tasks.pop(task.info.task_id, None)
                 raise
+        if task.kill_requested or task.state in TERMINAL_STATES:
+            executor.tasks.pop(task.info.task_id, None)  # killed while the executor started
+            self._idle_check(executor)
+            return
         executor.send(E(type=E.LAUNCH, launch=E.Launch(task=task.info)))
 
     async def _start_executor(self, executor: RunningExecutor) -> None:
@@ -190,7 +199,10 @@ class Executors:
     def _ended(self, executor: RunningExecutor, termination: Termination) -> None:
         executor.ended = True
         self._cancel_timer(executor)
-        self.running.pop((executor.framework_id, executor.id), None)
+        self._cancel_idle(executor)
+        key = (executor.framework_id, executor.id)
+        if self.running.get(key) is executor:  # not a successor started meanwhile
+            del self.running[key]
         if executor.stream is not None:
             executor.stream.put_nowait(None)
         how = (
@@ -226,6 +238,14 @@ class Executors:
         """Ask the task's executor to kill it; False if no executor will (the agent ends it)."""
         executor = self.running.get((task.framework_id, task.info.executor.executor_id))
         if executor is None or executor.stream is None:
+            if executor is not None:
+                # Not handed over yet: it never will be.
+                task_id = task.info.task_id
+                executor.tasks.pop(task_id, None)
+                executor.backlog = [
+                    e for e in executor.backlog if e.launch.task.task_id != task_id
+                ]
+                self._idle_check(executor)
             return False
         executor.send(E(type=E.KILL, kill=E.Kill(task_id=task.info.task_id, grace_period=grace)))
         return True
@@ -236,6 +256,7 @@ class Executors:
             ack = E.Acknowledged(task_id=task.info.task_id, uuid=uuid)
             executor.send(E(type=E.ACKNOWLEDGED, acknowledged=ack))
             if task.state in TERMINAL_STATES:
+                executor.tasks.pop(task.info.task_id, None)
                 self._idle_check(executor)
 
     def message(self, framework_id: str, executor_id: str, data: bytes) -> None:
@@ -252,13 +273,19 @@ class Executors:
         """No task left: shut the executor down after a grace, unless one comes."""
         if any(t.state not in TERMINAL_STATES for t in executor.tasks.values()):
             return
-        if executor.timer is None and not executor.ended:
-            executor.timer = asyncio.get_running_loop().call_later(
+        if executor.idle is None and not executor.ended and not executor.shutting_down:
+            executor.idle = asyncio.get_running_loop().call_later(
                 self.idle_shutdown, self._shutdown, executor
             )
 
+    def _cancel_idle(self, executor: RunningExecutor) -> None:
+        if executor.idle is not None:
+            executor.idle.cancel()
+            executor.idle = None
+
     def _shutdown(self, executor: RunningExecutor) -> None:
-        executor.timer = None
+        executor.idle = None
+        executor.shutting_down = True  # a task that comes now starts a new executor
         log.info("executor %s has no task left; shutting it down", executor.id)
         executor.send(E(type=E.SHUTDOWN, shutdown=E.Shutdown(grace_period=SHUTDOWN_GRACE)))
         # It may end on its own; what is left after the grace is killed.
@@ -295,8 +322,8 @@ class Executors:
         executor.stream = stream
         agent = self.agent
         sub = E.Subscribed(executor_info=executor.info)
-        sub.agent_info.id = agent.agent_id
-        sub.agent_info.http_address = agent.http_address
+        sub.framework_info.CopyFrom(self.frameworks.get(executor.framework_id, pb.FrameworkInfo()))
+        sub.agent_info.CopyFrom(agent.info())
         stream.put_nowait(E(type=E.SUBSCRIBED, subscribed=sub))
         for event in executor.backlog:
             stream.put_nowait(event)
@@ -320,6 +347,7 @@ class Executors:
                         pb.REASON_EXECUTOR_TERMINATED,
                     )
             executor.recovered = False
+        self._idle_check(executor)
         log.info("executor %s of framework %s subscribed", executor.id, executor.framework_id)
         return stream
 

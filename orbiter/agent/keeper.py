@@ -11,8 +11,9 @@ holds, and takes its tasks back: those still running, and the real exit
 status of those that ended while it was away.
 
 The keeper does nothing on its own but reap: the agent decides. It exits when
-told to retire and no task is left running, or when no agent has been connected and
-it has held no task for `IDLE_EXIT` seconds.
+told to retire and no task is left running, or when no agent is connected and
+no task runs: after `IDLE_EXIT` seconds, or `UNCLAIMED_EXIT` if it still holds
+ends the agent has not collected.
 
 Run as `python -m orbiter.agent.keeper SOCKET`; the agent starts it.
 """
@@ -39,6 +40,8 @@ from orbiter.proto import agent_pb2
 log = logging.getLogger("orbiter.keeper")
 
 IDLE_EXIT = 30.0
+# Ends it holds for an agent that is away: kept this long for it to come back.
+UNCLAIMED_EXIT = 600.0
 MAX_MESSAGE = 16 * 1024 * 1024
 _PR_SET_CHILD_SUBREAPER = 36
 _HEADER = struct.Struct(">I")
@@ -113,9 +116,14 @@ class Keeper:
             if self.retiring and not running:
                 self._done.set()  # the agent is done with us and its tasks
                 return
-            if self.tasks or self._agent is not None:
+            if running or self._agent is not None:
                 self._idle_since = time.monotonic()
-            elif time.monotonic() - self._idle_since > IDLE_EXIT:
+                continue
+            # No agent and nothing running: wait for it a while if it has ends to collect.
+            limit = UNCLAIMED_EXIT if self.tasks else IDLE_EXIT
+            if time.monotonic() - self._idle_since > limit:
+                if self.tasks:
+                    log.warning("no agent came back for %d ended task(s); exiting", len(self.tasks))
                 self._done.set()
                 return
 

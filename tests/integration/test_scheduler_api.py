@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -814,3 +815,91 @@ async def test_agent_heartbeats_keep_it_connected_and_a_silent_link_becomes_unre
     assert c.core.agents[agent.agent_id].status is AgentStatus.CONNECTED
     assert time.time() - c.core.agents[agent.agent_id].last_seen < agent_timeout
     call.cancel()
+
+
+# ---------------------------------------------------------------------- executors
+
+BAD_EXECUTOR = """
+import asyncio, os, uuid, grpc
+from orbiter.proto import executor_pb2 as ex, executor_pb2_grpc, messages_pb2 as pb
+
+def code_of(call):
+    async def run():
+        try:
+            await call
+            return "OK"
+        except grpc.aio.AioRpcError as e:
+            return e.code().name
+    return run()
+
+async def main():
+    env = os.environ
+    caller = ex.ExecutorCaller(framework_id=env["ORBITER_FRAMEWORK_ID"],
+                               executor_id=env["ORBITER_EXECUTOR_ID"],
+                               token=env["ORBITER_EXECUTOR_TOKEN"])
+    wrong = ex.ExecutorCaller(framework_id=caller.framework_id, executor_id=caller.executor_id,
+                              token="not-the-token")
+    other = ex.ExecutorCaller(framework_id="another-framework", executor_id=caller.executor_id,
+                              token=caller.token)
+    def status(task_id, state, uid=None):
+        return pb.TaskStatus(task_id=task_id, state=state, uuid=uid or uuid.uuid4().bytes)
+    async with grpc.aio.insecure_channel(env["ORBITER_AGENT_ENDPOINT"]) as channel:
+        stub = executor_pb2_grpc.ExecutorStub(channel)
+        async def report(name, call):
+            print(name, await code_of(call), flush=True)
+        async for event in stub.Subscribe(ex.ExecutorSubscribe(caller=caller)):
+            if event.type != ex.ExecutorEvent.LAUNCH:
+                continue
+            t = event.launch.task.task_id
+            up = lambda c, s: stub.Update(ex.ExecutorUpdate(caller=c, status=s))
+            await report("wrong-token", up(wrong, status(t, pb.TASK_RUNNING)))
+            await report("other-framework", up(other, status(t, pb.TASK_RUNNING)))
+            await report("not-given", up(caller, status("nope", pb.TASK_RUNNING)))
+            await report("short-uuid", up(caller, status(t, pb.TASK_RUNNING, b"abc")))
+            await report("finished", up(caller, status(t, pb.TASK_FINISHED)))
+            await report("second-end", up(caller, status(t, pb.TASK_FAILED)))
+            big = ex.ExecutorMessage(caller=caller, data=b"x" * (4 * 1024 * 1024 + 1))
+            await report("big-message", stub.Message(big))
+            return
+
+asyncio.run(main())
+"""
+
+
+async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
+    make_cluster: Callable[..., Awaitable[InProcessCluster]], async_wait_until: AsyncWait
+) -> None:
+    c = await make_cluster()
+    agent = await c.add_agent(containerizer="process")
+    script = c.tmp / "bad_executor.py"
+    script.write_text(BAD_EXECUTOR)
+    recorder = Recorder()
+    driver = await c.driver(recorder)
+    offer = await async_wait_until(lambda: recorder.offers_seen, TIMEOUT, "an offer")
+    t = task("x1", command="")
+    t.ClearField("command")
+    t.executor.executor_id = "bad"
+    t.executor.command.shell = True
+    t.executor.command.value = f"{sys.executable} {script}"
+
+    await driver.launch([offer[0].id], [t])
+
+    await async_wait_until(lambda: recorder.of("x1", pb.TASK_FINISHED), TIMEOUT, "x1 FINISHED")
+    out = next(agent.settings.work_dir.glob("executors/*/bad/stdout"))
+    said = await async_wait_until(
+        lambda: dict(line.split() for line in out.read_text().splitlines())
+        if "big-message" in out.read_text()
+        else None,
+        TIMEOUT,
+        "the executor's report",
+    )
+    assert said == {
+        "wrong-token": "PERMISSION_DENIED",
+        "other-framework": "PERMISSION_DENIED",
+        "not-given": "NOT_FOUND",
+        "short-uuid": "INVALID_ARGUMENT",
+        "finished": "OK",
+        "second-end": "FAILED_PRECONDITION",
+        "big-message": "INVALID_ARGUMENT",
+    }
+    assert [pb.TaskState.Name(s.state) for s in recorder.of("x1")] == ["TASK_FINISHED"]

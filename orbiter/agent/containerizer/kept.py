@@ -56,7 +56,7 @@ class KeeperClient:
 
     def __init__(self, work_dir: Path) -> None:
         self.work_dir = work_dir
-        self.socket = work_dir / SOCKET
+        self.socket = work_dir.resolve() / SOCKET  # absolute: it names the keeper in `ps`
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._ids = itertools.count(1)
