@@ -335,7 +335,10 @@ async def _run_agent(args: argparse.Namespace) -> int:
             flush=True,
         )
         await _serve_until_stopped(agent.stopped)
-        await _bounded(agent.stop(), "the agent")
+        # A restart or upgrade (SIGTERM) leaves the tasks with the task keeper for the
+        # next run to take back; a removed agent, or --kill-tasks-on-stop, ends them.
+        kill = bool(agent.refused) or args.kill_tasks_on_stop
+        await _bounded(agent.stop(kill_tasks=kill), "the agent")
     if agent.refused:
         print(f"error: the master refused this agent: {agent.refused}", file=sys.stderr)
         return 1
@@ -932,6 +935,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    p.add_argument(
+        "--kill-tasks-on-stop",
+        action="store_true",
+        help="kill this agent's tasks when it stops (default: they keep running and the "
+        "restarted agent takes them back, as for a rolling restart)",
+    )
     p.add_argument(
         "--config",
         default=os.environ.get("ORBITER_CONFIG"),

@@ -122,3 +122,28 @@ def test_a_task_still_running_after_the_restart_can_be_killed_by_the_new_agent(
     assert execute.wait(30) == 130
     wait_until(lambda: not psutil.pid_exists(pid), 10, "the task process to be gone")
     assert "long-0: TASK_KILLED" in log.read_text()
+
+
+def test_a_stopped_agent_leaves_its_tasks_running_for_the_next_run(
+    master: Any, agent_process: Any, processes: Any, tmp_path: Path, wait_until: Any
+) -> None:
+    """SIGTERM (systemctl restart, an upgrade) is a restart, not a drain."""
+    agent = agent_process(master)
+    log = tmp_path / "execute.log"
+    execute = processes.start(
+        [*ORBITER, "execute", "--master", master.address, "--name", "up",
+         "--command", "sleep 3; echo survived"],
+        log,
+    )  # fmt: skip
+    wait_until(lambda: master.tasks(state="TASK_RUNNING"), 15, "the task RUNNING")
+    (pid,) = [t["pid"] for t in agent.state()["tasks"]]
+
+    agent.proc.terminate()
+    assert agent.proc.wait(15) == 0
+    assert psutil.pid_exists(pid), "the task outlives the agent's stop"
+    restart(agent)
+
+    assert execute.wait(30) == 0, log.read_text()
+    assert "up-0: TASK_FINISHED" in log.read_text()
+    sandbox = next(agent.work_dir.glob("sandboxes/*/up-0"))
+    assert (sandbox / "stdout").read_text() == "survived\n"
