@@ -32,10 +32,14 @@ bench: deps
 	$(PYTHON) bench/launch.py
 	$(PYTHON) bench/satellite.py
 	$(PYTHON) bench/chaos.py
+	$(PYTHON) bench/executors.py
+	$(PYTHON) bench/rolling_restart.py
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
 	$(PYTHON) bench/satellite.py --quick --no-profile
+	$(PYTHON) bench/executors.py --quick
+	$(PYTHON) bench/rolling_restart.py --quick
 
 clean:
 	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache
