@@ -90,6 +90,7 @@ class Keeper:
     _agent: asyncio.StreamWriter | None = None
     _starting: set[str] = field(default_factory=set)
     _launches: set[asyncio.Task[None]] = field(default_factory=set)
+    _inflight: int = 0
     _idle_since: float = field(default_factory=time.monotonic)
     _done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -111,7 +112,9 @@ class Keeper:
     async def _exit_when_idle(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            _reap_orphans({k.popen.pid for k in self.tasks.values()})
+            if not self._inflight:
+                # A child being spawned is not in self.tasks yet: never reap one then.
+                _reap_orphans({k.popen.pid for k in self.tasks.values()})
             running = any(k.returncode is None for k in self.tasks.values())
             if self.retiring and not running:
                 self._done.set()  # the agent is done with us and its tasks
@@ -184,6 +187,7 @@ class Keeper:
             reply.error = f"task {launch.key} is already running here"
         else:
             self._starting.add(launch.key)
+            self._inflight += 1
             try:
                 popen = await asyncio.to_thread(self._spawn, launch)
             except (OSError, ValueError) as e:
@@ -191,10 +195,16 @@ class Keeper:
             else:
                 kept = Kept(launch.key, popen, time.time())
                 self.tasks[launch.key] = kept
-                self._watch(kept)
-                reply.tasks.append(kept.proto())
+                try:
+                    self._watch(kept)
+                    reply.tasks.append(kept.proto())
+                except OSError as e:  # never leave the agent waiting for an answer
+                    del self.tasks[launch.key]
+                    reply.error = f"started task {launch.key} but lost track of it: {e}"
+                    log.error("%s", reply.error)
             finally:
                 self._starting.discard(launch.key)
+                self._inflight -= 1
         writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
 
     @staticmethod
