@@ -520,6 +520,10 @@ def logged_errors(work: Path, most: int = 3) -> str:
 # ---------------------------------------------------------------------- reporting
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _fmt(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
 
@@ -534,7 +538,7 @@ def print_details(scenario: Scenario, agents: int, records: list[RunRecord]) -> 
             lr.update_events, " ".join(f"{k}={v:.2f}" for k, v in r.cpu.items()),
             f"{r.cpu_ms_per_task:.1f}", f"{r.reaped_after:.1f}",
         ])  # fmt: skip
-    print(f"\n{scenario.name}: {scenario.tasks} tasks / {agents} agents")
+    print(f"\n{scenario.name}: {scenario.tasks} tasks / {_n(agents, 'agent')}")
     print(tabulate(rows, headers=[
         "run", "RUNNING tasks/s", "FINISHED tasks/s", "to RUNNING s", "to FINISHED s",
         "1st RUNNING s", "executors", "accepts", "update ev", "CPU s", "CPU ms/task",
@@ -562,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="orbiter-bench-executors-"))
     started = time.monotonic()
     how = "one process per agent" if args.agent_processes else "agents in one helper process"
-    print(f"process containerizer through the task keeper; {agents} agents, {how}", flush=True)
+    print(f"process containerizer through the task keeper; {_n(agents, 'agent')}, {how}",
+          flush=True)  # fmt: skip
     results: dict[str, list[RunRecord]] = {}
     try:
         for scenario in scenarios:
@@ -585,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(getattr(r.launch, figure) for r in results[name])
 
     print(f"\nSummary (median of {args.runs} runs; {time.monotonic() - started:.0f}s in all; "
-          f"{agents} agents, {how})")  # fmt: skip
+          f"{_n(agents, 'agent')}, {how})")  # fmt: skip
     rows = []
     for scenario in scenarios:
         records = results[scenario.name]
@@ -594,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         if COMMAND in results:
             ratio = f"{statistics.median(finished) / median(COMMAND, 'finished_rate'):.2f}x"
         rows.append([
-            f"{scenario.name}: {scenario.tasks} tasks, {scenario.executors} executors",
+            f"{scenario.name}: {scenario.tasks} tasks, {_n(scenario.executors, 'executor')}",
             f"{_fmt(statistics.median(finished))} tasks/s",
             ", ".join(_fmt(v) for v in finished),
             ratio,
