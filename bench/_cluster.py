@@ -100,9 +100,18 @@ class MasterProcess:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "orbiter.cli", "master",
-                    "--port", str(port), "--http-port", str(http_port),
-                    "--work-dir", str(work_dir / "state"), "--agent-timeout", "60",
+                    sys.executable,
+                    "-m",
+                    "orbiter.cli",
+                    "master",
+                    "--port",
+                    str(port),
+                    "--http-port",
+                    str(http_port),
+                    "--work-dir",
+                    str(work_dir / "state"),
+                    "--agent-timeout",
+                    "60",
                     *([] if satellite else ["--no-satellite"]),
                 ],
                 stdout=log,
@@ -190,10 +199,21 @@ class AgentPool:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [
-                    sys.executable, str(Path(__file__).resolve()), "agents",
-                    "--master", master, "--count", str(count), "--resources", resources,
-                    "--containerizer", containerizer, "--work-dir", str(work_dir),
-                    "--timeout", str(timeout),
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "agents",
+                    "--master",
+                    master,
+                    "--count",
+                    str(count),
+                    "--resources",
+                    resources,
+                    "--containerizer",
+                    containerizer,
+                    "--work-dir",
+                    str(work_dir),
+                    "--timeout",
+                    str(timeout),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -259,8 +279,11 @@ async def _run_pool(args: argparse.Namespace) -> int:
         await asyncio.wait_for(registered, args.timeout)
     except TimeoutError:
         refused = [a.refused for a in agents if a.refused]
-        print(f"failed: {sum(a.registered.is_set() for a in agents)}/{len(agents)} registered; "
-              f"refusals: {refused[:3]}", flush=True)
+        print(
+            f"failed: {sum(a.registered.is_set() for a in agents)}/{len(agents)} registered; "
+            f"refusals: {refused[:3]}",
+            flush=True,
+        )
         return 1
     print(f"ready {len(agents)} {time.perf_counter() - started:.3f} {start_loop:.3f}", flush=True)
     stop = asyncio.Event()
@@ -419,7 +442,10 @@ class BenchScheduler(Scheduler):
 
 
 class AckTimingDriver(SchedulerDriver):
-    """The stock driver, telling the scheduler when each acknowledgement batch was taken."""
+    """The stock driver, telling the scheduler when each acknowledgement batch was taken.
+
+    Any scheduler with `update_events` and `acknowledged(acks)` will do (bench/executors.py's too).
+    """
 
     scheduler: BenchScheduler
 

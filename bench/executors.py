@@ -85,6 +85,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cluster import (  # noqa: E402
     BAD_STATES,
+    AckTimingDriver,
     AgentPool,
     BenchError,
     MasterProcess,
@@ -273,21 +274,6 @@ class GroupScheduler(Scheduler):
         self._fail(f"error from the master: {message}")
 
 
-class AckTimingDriver(SchedulerDriver):
-    """The stock driver, telling the scheduler when the master took each acknowledgement batch."""
-
-    scheduler: GroupScheduler
-
-    async def _dispatch(self, event: scheduler_pb2.Event) -> None:
-        if event.type == scheduler_pb2.Event.UPDATE:
-            self.scheduler.update_events += 1
-        await super()._dispatch(event)
-
-    async def acknowledge(self, acks: Sequence[scheduler_pb2.Acknowledgement]) -> None:
-        await super().acknowledge(acks)
-        self.scheduler.acknowledged(acks)
-
-
 async def launch(master: str, scenario: Scenario, timeout: float) -> Launch:
     """Subscribe, launch every group, wait until each task's FINISHED is acknowledged."""
     scheduler = GroupScheduler(build_groups(scenario), scenario.group_need)
@@ -303,9 +289,7 @@ async def launch(master: str, scenario: Scenario, timeout: float) -> Launch:
             [runner, *waiters], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if scheduler.failures:
-            raise BenchError(
-                f"{len(scheduler.failures)} failures, first: {scheduler.failures[0]}"
-            )
+            raise BenchError(f"{len(scheduler.failures)} failures, first: {scheduler.failures[0]}")
         if runner in done:
             raise BenchError(f"the driver stopped: {runner.result() or 'lost the master'}")
         if not done:

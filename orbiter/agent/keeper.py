@@ -140,7 +140,7 @@ class Keeper:
                 request = await read_message(reader, agent_pb2.KeeperRequest)
                 if request is None:
                     break
-                if request.launch.key:  # type: ignore[attr-defined]
+                if request.WhichOneof("request") == "launch":  # type: ignore[attr-defined]
                     # fork/exec and opening the output files block: in a thread, so
                     # launches overlap and the loop keeps reaping meanwhile.
                     launch = asyncio.create_task(self._launch_and_reply(request, writer))  # type: ignore[arg-type]
