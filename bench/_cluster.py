@@ -519,22 +519,32 @@ async def launch(
 
 @dataclass
 class CpuMeter:
-    """CPU seconds each process spends between start() and stop()."""
+    """CPU seconds each named group of processes spends between start() and stop()."""
 
-    pids: dict[str, int]
+    pids: dict[str, list[int]]
     _before: dict[str, float] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=dict)
 
     @staticmethod
-    def _cpu(pid: int) -> float:
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
+    def _cpu(pids: list[int]) -> float:
+        times = [psutil.Process(pid).cpu_times() for pid in pids]
+        return sum(t.user + t.system for t in times)
 
     def start(self) -> None:
-        self._before = {name: self._cpu(pid) for name, pid in self.pids.items()}
+        self._before = {name: self._cpu(pids) for name, pids in self.pids.items()}
 
     def stop(self) -> None:
-        self.used = {name: self._cpu(pid) - self._before[name] for name, pid in self.pids.items()}
+        self.used = {name: self._cpu(pids) - self._before[name] for name, pids in self.pids.items()}
+
+
+def keeper_pids(work_dir: Path) -> list[int]:
+    """The task keepers of agents under `work_dir`: they fork the tasks, so their CPU counts."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if "orbiter.agent.keeper" in cmdline and any(str(work_dir) in a for a in cmdline):
+            found.append(proc.pid)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,6 +51,7 @@ from _cluster import (
     CpuMeter,
     LaunchResult,
     MasterProcess,
+    keeper_pids,
     launch,
 )
 
@@ -214,7 +215,12 @@ def one_run(
                 name: Profiler(pid, profile_dir / f"{name}.collapsed.txt")
                 for name, pid in (("master", master.pid), ("agents", pool.pid))
             }
-        cpu = CpuMeter({"master": master.pid, "agents": pool.pid, "framework": os.getpid()})
+        cpu = CpuMeter({
+            "master": [master.pid],
+            "agents": [pool.pid],
+            "keepers": keeper_pids(pool_dir),
+            "framework": [os.getpid()],
+        })
         before = master.counters()
         cpu.start()
         running_probe: Callable[[], None] | None = None

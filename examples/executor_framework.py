@@ -74,6 +74,7 @@ class CounterScheduler(Scheduler):
         self.pinged = False
         self.pong = asyncio.Event()
         self.done = asyncio.Event()
+        self.executor_ended = asyncio.Event()
 
     def subscribed(self, driver: SchedulerDriver, framework_id: str, master: pb.MasterInfo) -> None:
         out(f"subscribed as framework {framework_id}")
@@ -112,6 +113,17 @@ class CounterScheduler(Scheduler):
         if data.startswith(b"pong"):
             self.pong.set()
 
+    def executor_lost(
+        self,
+        driver: SchedulerDriver,
+        agent_id: str,
+        executor_id: str,
+        status: int | None,
+        message: str,
+    ) -> None:
+        out(f"executor {executor_id} on agent {agent_id} ended: {message}")
+        self.executor_ended.set()
+
     def error(self, driver: SchedulerDriver, message: str) -> None:
         out(f"error from master: {message}")
 
@@ -129,6 +141,11 @@ async def run_scheduler(master: str, tasks: int, count: int, step: float, crash_
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await scheduler.pong.wait()
+    if all(state == pb.TASK_FAILED for state in scheduler.ended.values()):
+        # The executor died: wait for the master's word of it (executor_lost).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await scheduler.executor_ended.wait()
     with contextlib.suppress(CallError):
         await driver.teardown()
     await runner

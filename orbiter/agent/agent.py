@@ -317,6 +317,8 @@ class Agent:
         msg.register.info.CopyFrom(self.info())
         for task in self.tasks.values():
             msg.register.tasks.add(framework_id=task.framework_id, task=task.info, state=task.state)
+        for executor in self.executors.running.values():
+            msg.register.executors.add(framework_id=executor.framework_id, executor=executor.info)
         return msg
 
     async def _run(self) -> None:
@@ -527,6 +529,22 @@ class Agent:
         self._messages.append(msg)
         self._wake.set()
 
+    def executor_exited(
+        self, framework_id: str, executor_id: str, how: str, status: int | None
+    ) -> None:
+        """Tell the master an executor's resources are free (if the link is down, the
+        next registration, which lists the executors still running, says so)."""
+        if not self.registered.is_set():
+            return
+        msg = agent_pb2.AgentMessage()
+        msg.executor_exited.framework_id = framework_id
+        msg.executor_exited.executor_id = executor_id
+        msg.executor_exited.message = how
+        if status is not None:
+            msg.executor_exited.status = status
+        self._messages.append(msg)
+        self._wake.set()
+
     def _record(self, task: AgentTask, status: pb.TaskStatus) -> None:
         state = status.state
         self.updates.add(task.framework_id, status)
@@ -585,6 +603,10 @@ class Agent:
             self._update(
                 task, TS.TASK_FAILED, f"launch failed: {e}", pb.REASON_CONTAINER_LAUNCH_FAILED
             )
+            executor_id = task.info.executor.executor_id
+            if executor_id and (task.framework_id, executor_id) not in self.executors.running:
+                # The master charged an executor that never ran: free it.
+                self.executor_exited(task.framework_id, executor_id, f"launch failed: {e}", None)
             return
         task.container = container
         if sandbox is not None:

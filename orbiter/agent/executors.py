@@ -211,6 +211,7 @@ class Executors:
             else f"executor ended: {termination.message}"
         )
         log.info("executor %s of framework %s: %s", executor.id, executor.framework_id, how)
+        self.agent.executor_exited(executor.framework_id, executor.id, how, termination.exit_code)
         for task in executor.tasks.values():
             if task.state not in TERMINAL_STATES:
                 self.agent._update(

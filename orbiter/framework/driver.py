@@ -65,7 +65,18 @@ class Scheduler:
         pass
 
     def failure(self, driver: SchedulerDriver, agent_id: str, message: str) -> Any:
-        pass
+        """An agent was lost."""
+
+    def executor_lost(
+        self,
+        driver: SchedulerDriver,
+        agent_id: str,
+        executor_id: str,
+        status: int | None,
+        message: str,
+    ) -> Any:
+        """One of the framework's executors ended (status: its exit status, -N for signal
+        N, None if unknown); its tasks' ends come as status updates."""
 
     def error(self, driver: SchedulerDriver, message: str) -> Any:
         pass
@@ -356,6 +367,12 @@ class SchedulerDriver:
             if acks and self.auto_acknowledge:
                 with contextlib.suppress(CallError):
                     await self.acknowledge(acks)
+        elif event.type == E.FAILURE and event.failure.executor_id:
+            f = event.failure
+            status = f.status if f.HasField("status") else None
+            await _maybe_await(
+                s.executor_lost(self, f.agent_id, f.executor_id, status, f.message)
+            )
         elif event.type == E.FAILURE:
             await _maybe_await(s.failure(self, event.failure.agent_id, event.failure.message))
         elif event.type == E.MESSAGE:

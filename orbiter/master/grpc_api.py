@@ -204,6 +204,8 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
                     server.call(
                         core.framework_message, agent_id, link_id, msg.framework_message, now
                     )
+                elif kind == "executor_exited":
+                    server.call(core.executor_exited, agent_id, link_id, msg.executor_exited, now)
                 else:
                     log.warning("agent %s sent unexpected %s; ignored", agent_id, kind)
             box.queue.put_nowait(Close("agent closed its link"))

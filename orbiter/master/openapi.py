@@ -172,6 +172,19 @@ DOCUMENT: dict[str, Any] = {
                     "offered": {"$ref": "#/components/schemas/Resources"},
                     "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
                     "tasks": {"type": "integer"},
+                    "executors": {
+                        "type": "array",
+                        "description": "Framework executors running there; their resources "
+                        "are in `used` until they end.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "framework_id": {"type": "string"},
+                                "executor_id": {"type": "string"},
+                                "resources": {"$ref": "#/components/schemas/Resources"},
+                            },
+                        },
+                    },
                 },
             },
             "AgentList": {

@@ -114,6 +114,16 @@ class Task:
         return self.info.task_id
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutorUse:
+    """A framework's executor on an agent: its resources are in use until it ends,
+    however many of its tasks have ended (as in Mesos)."""
+
+    info: pb.ExecutorInfo
+    role: str  # "" when its framework is gone: then only the agent's use is counted
+    resources: Resources
+
+
 @dataclass(slots=True)
 class Offer:
     id: str
@@ -148,6 +158,8 @@ class Agent:
     # Partition-aware frameworks' tasks reported TASK_UNREACHABLE (not an end) while
     # the agent is unreachable: they end (GONE) if it is removed or returns without them.
     unreachable_tasks: dict[tuple[str, str], Task] = field(default_factory=dict)
+    # Keyed by (framework id, executor id).
+    executors: dict[tuple[str, str], ExecutorUse] = field(default_factory=dict)
     _available: Resources | None = None
     total_quantities: dict[str, float] = field(default_factory=dict)
 
@@ -416,6 +428,7 @@ class Master:
             effects += self._reconcile_agent_tasks(
                 agent, message.tasks, now, was_unreachable, learning
             )
+            self._reconcile_agent_executors(agent, message.executors)
         else:
             agent_id = info.id or self._new_id("S")
             info = pb.AgentInfo()
@@ -435,6 +448,7 @@ class Master:
             effects.append(self._persist())
             effects.append(self._registered(agent_id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now)
+            self._reconcile_agent_executors(agent, message.executors)
         self.allocation_wanted = True
         return agent.id, effects
 
@@ -577,6 +591,70 @@ class Master:
             msg.kill_tasks.kills.extend(kills)
             effects.append(SendToAgent(agent.id, msg))
         return effects
+
+    def _reconcile_agent_executors(
+        self, agent: Agent, records: Iterable[agent_pb2.ExecutorRecord]
+    ) -> None:
+        """Hold exactly the executors the agent says it runs: those it no longer runs
+        ended while the link was down; those the master did not know it learns
+        (after a failover, or from an agent that was unreachable)."""
+        reported = {(r.framework_id, r.executor.executor_id): r.executor for r in records}
+        for key in [k for k in agent.executors if k not in reported]:
+            self._free_executor(agent, key)
+        for key, info in reported.items():
+            if key in agent.executors:
+                continue
+            try:
+                resources = Resources.from_proto(info.resources)
+            except InvalidResources:
+                resources = Resources.empty()
+            fw = self.frameworks.get(key[0])
+            live = fw is not None and fw.status is not FrameworkStatus.COMPLETED
+            self._charge_executor(agent, key, fw if live else None, info, resources)
+
+    def _charge_executor(
+        self,
+        agent: Agent,
+        key: tuple[str, str],
+        fw: Framework | None,
+        info: pb.ExecutorInfo,
+        resources: Resources,
+    ) -> None:
+        role = fw.roles[0] if fw is not None else ""
+        agent.executors[key] = ExecutorUse(info, role, resources)
+        agent.used = agent.used + resources
+        if fw is not None:
+            fw.add_allocation(role, resources)
+
+    def _free_executor(self, agent: Agent, key: tuple[str, str]) -> None:
+        use = agent.executors.pop(key, None)
+        if use is None:
+            return
+        agent.used = agent.used - use.resources
+        fw = self.frameworks.get(key[0])
+        if fw is not None and use.role in fw.allocated:
+            fw.remove_allocation(use.role, use.resources)
+        self.allocation_wanted = True
+
+    def executor_exited(
+        self, agent_id: str, link_id: int, message: agent_pb2.ExecutorExited, now: float
+    ) -> list[Effect]:
+        """An executor ended: free its resources and tell its framework (FAILURE, as Mesos
+        does; its tasks' own ends come as status updates)."""
+        if not self.agent_message_seen(agent_id, link_id, now):
+            return []
+        agent = self.agents[agent_id]
+        key = (message.framework_id, message.executor_id)
+        if key not in agent.executors:
+            return []
+        self._free_executor(agent, key)
+        event = scheduler_pb2.Event(type=scheduler_pb2.Event.FAILURE)
+        event.failure.agent_id = agent_id
+        event.failure.executor_id = message.executor_id
+        event.failure.message = message.message
+        if message.HasField("status"):
+            event.failure.status = message.status
+        return self._to_framework(message.framework_id, event)
 
     def agent_message_seen(self, agent_id: str, link_id: int, now: float) -> bool:
         """Note that the agent is alive; False if the link is stale and must be closed."""
@@ -750,6 +828,9 @@ class Master:
             )
             by_fw.setdefault(task.framework_id, []).append(status)
             self._end_task(task, status)
+        # Learned back from the agent's registration if it returns.
+        for key in list(agent.executors):
+            self._free_executor(agent, key)
         failure = scheduler_pb2.Event(
             type=scheduler_pb2.Event.FAILURE,
             failure=scheduler_pb2.Event.Failure(agent_id=agent.id, message="agent unreachable"),
@@ -795,6 +876,8 @@ class Master:
             )
             by_fw.setdefault(task.framework_id, []).append(status)
         agent.unreachable_tasks.clear()
+        for key in list(agent.executors):
+            self._free_executor(agent, key)
         for fw_id, statuses in by_fw.items():
             effects += self._to_framework(fw_id, _update_event(statuses))
         agent.status = AgentStatus.GONE
@@ -1070,22 +1153,23 @@ class Master:
         refuse = _refuse_seconds(filters)
         tasks: list[tuple[pb.TaskInfo, Resources]] = []
         seen: set[str] = set()
-        starting: set[str] = set()  # executors this call starts on the agent
+        starting: dict[str, Resources] = {}  # executors this call starts on the agent
         remaining = offered
         for i, op in enumerate(operations):
             if op.type != scheduler_pb2.Operation.LAUNCH:
                 raise InvalidCall(f"operation {i}: type {op.type} is not supported (use LAUNCH)")
             for task in op.launch.task_infos:
                 resources = self._validate_task(fw, agent, task, seen, f"operation {i}")
-                resources = resources + self._executor_needs(fw, agent, task, starting)
+                needs = resources + self._executor_needs(fw, agent, task, starting)
                 # One by one, so two tasks cannot both claim the same port.
-                if not remaining.contains(resources):
+                if not remaining.contains(needs):
                     raise InvalidCall(
-                        f"operation {i}, task {task.task_id}: asks for {resources.format()} but "
+                        f"operation {i}, task {task.task_id}: asks for {needs.format()} "
+                        f"{'(with its executor) ' if needs != resources else ''}but "
                         f"only {remaining.format() or 'nothing'} is left of the offers on agent "
                         f"{agent.id}"
                     )
-                remaining = remaining - resources
+                remaining = remaining - needs
                 tasks.append((task, resources))
         wanted = offered - remaining
         # Valid: consume the offers and launch.
@@ -1111,6 +1195,9 @@ class Master:
             run.run_tasks.tasks.append(task_info)
         agent.used = agent.used + wanted
         fw.add_allocation(role, wanted)
+        for executor_id, executor_resources in starting.items():
+            info = next(t.executor for t, _ in tasks if t.executor.executor_id == executor_id)
+            agent.executors[(fw.id, executor_id)] = ExecutorUse(info, role, executor_resources)
         effects.append(SendToAgent(agent.id, run))
         return effects
 
@@ -1172,22 +1259,18 @@ class Master:
         return resources
 
     def _executor_needs(
-        self, fw: Framework, agent: Agent, task: pb.TaskInfo, starting: set[str]
+        self, fw: Framework, agent: Agent, task: pb.TaskInfo, starting: dict[str, Resources]
     ) -> Resources:
         """An executor's own resources, charged with the first task that starts it
-        on the agent (as in Mesos); later tasks of a running executor add nothing.
-        (Simpler than Mesos: they are freed when that first task ends.)"""
+        on the agent (as in Mesos) and held until the agent says it ended; later
+        tasks of a running executor add nothing."""
         if not task.HasField("executor"):
             return Resources.empty()
         executor_id = task.executor.executor_id
-        if executor_id in starting or any(
-            t.info.executor.executor_id == executor_id
-            for (fw_id, _), t in agent.tasks.items()
-            if fw_id == fw.id and t.state not in TERMINAL_STATES
-        ):
+        if executor_id in starting or (fw.id, executor_id) in agent.executors:
             return Resources.empty()
-        starting.add(executor_id)
-        return Resources.from_proto(task.executor.resources)
+        starting[executor_id] = Resources.from_proto(task.executor.resources)
+        return starting[executor_id]
 
     def decline(
         self,

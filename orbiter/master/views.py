@@ -24,6 +24,10 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "offered": resources_view(agent.offered),
         "attributes": {a.name: a.value for a in agent.info.attributes},
         "tasks": len(agent.tasks),
+        "executors": [
+            {"framework_id": fw_id, "executor_id": eid, "resources": resources_view(e.resources)}
+            for (fw_id, eid), e in agent.executors.items()
+        ],
         "registered_time": agent.registered_time,
         "last_seen": agent.last_seen,
         "unreachable_since": agent.unreachable_since or None,

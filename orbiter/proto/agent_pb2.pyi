@@ -27,6 +27,14 @@ class TaskRecord(_message.Message):
     state: _messages_pb2.TaskState
     def __init__(self, framework_id: _Optional[str] = ..., task: _Optional[_Union[_messages_pb2.TaskInfo, _Mapping]] = ..., state: _Optional[_Union[_messages_pb2.TaskState, str]] = ...) -> None: ...
 
+class ExecutorRecord(_message.Message):
+    __slots__ = ("framework_id", "executor")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    executor: _messages_pb2.ExecutorInfo
+    def __init__(self, framework_id: _Optional[str] = ..., executor: _Optional[_Union[_messages_pb2.ExecutorInfo, _Mapping]] = ...) -> None: ...
+
 class StatusUpdate(_message.Message):
     __slots__ = ("framework_id", "status")
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -36,14 +44,16 @@ class StatusUpdate(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ..., status: _Optional[_Union[_messages_pb2.TaskStatus, _Mapping]] = ...) -> None: ...
 
 class AgentMessage(_message.Message):
-    __slots__ = ("register", "heartbeat", "status_updates", "framework_message")
+    __slots__ = ("register", "heartbeat", "status_updates", "framework_message", "executor_exited")
     class Register(_message.Message):
-        __slots__ = ("info", "tasks")
+        __slots__ = ("info", "tasks", "executors")
         INFO_FIELD_NUMBER: _ClassVar[int]
         TASKS_FIELD_NUMBER: _ClassVar[int]
+        EXECUTORS_FIELD_NUMBER: _ClassVar[int]
         info: _messages_pb2.AgentInfo
         tasks: _containers.RepeatedCompositeFieldContainer[TaskRecord]
-        def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskRecord, _Mapping]]] = ...) -> None: ...
+        executors: _containers.RepeatedCompositeFieldContainer[ExecutorRecord]
+        def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskRecord, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorRecord, _Mapping]]] = ...) -> None: ...
     class Heartbeat(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
@@ -56,11 +66,25 @@ class AgentMessage(_message.Message):
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     STATUS_UPDATES_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_EXITED_FIELD_NUMBER: _ClassVar[int]
     register: AgentMessage.Register
     heartbeat: AgentMessage.Heartbeat
     status_updates: AgentMessage.StatusUpdates
     framework_message: FrameworkMessage
-    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ...) -> None: ...
+    executor_exited: ExecutorExited
+    def __init__(self, register: _Optional[_Union[AgentMessage.Register, _Mapping]] = ..., heartbeat: _Optional[_Union[AgentMessage.Heartbeat, _Mapping]] = ..., status_updates: _Optional[_Union[AgentMessage.StatusUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ..., executor_exited: _Optional[_Union[ExecutorExited, _Mapping]] = ...) -> None: ...
+
+class ExecutorExited(_message.Message):
+    __slots__ = ("framework_id", "executor_id", "message", "status")
+    FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    framework_id: str
+    executor_id: str
+    message: str
+    status: int
+    def __init__(self, framework_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., message: _Optional[str] = ..., status: _Optional[int] = ...) -> None: ...
 
 class MasterMessage(_message.Message):
     __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates", "framework_message")

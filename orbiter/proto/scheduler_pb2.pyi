@@ -201,12 +201,16 @@ class Event(_message.Message):
         statuses: _containers.RepeatedCompositeFieldContainer[_messages_pb2.TaskStatus]
         def __init__(self, statuses: _Optional[_Iterable[_Union[_messages_pb2.TaskStatus, _Mapping]]] = ...) -> None: ...
     class Failure(_message.Message):
-        __slots__ = ("agent_id", "message")
+        __slots__ = ("agent_id", "message", "executor_id", "status")
         AGENT_ID_FIELD_NUMBER: _ClassVar[int]
         MESSAGE_FIELD_NUMBER: _ClassVar[int]
+        EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+        STATUS_FIELD_NUMBER: _ClassVar[int]
         agent_id: str
         message: str
-        def __init__(self, agent_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+        executor_id: str
+        status: int
+        def __init__(self, agent_id: _Optional[str] = ..., message: _Optional[str] = ..., executor_id: _Optional[str] = ..., status: _Optional[int] = ...) -> None: ...
     class Error(_message.Message):
         __slots__ = ("message",)
         MESSAGE_FIELD_NUMBER: _ClassVar[int]

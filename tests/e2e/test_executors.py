@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hatools import get_json
 
 if TYPE_CHECKING:
     from proctools import Processes
@@ -134,6 +135,13 @@ def test_a_crashed_executor_fails_its_running_tasks(
         [failed] = run.lines(rf"{task} TASK_FAILED: (.*)")
         assert "executor exited with status 3" in failed[1], run.output
     assert "0/3 tasks finished" in run.output
+    agent_id = run.agent.agent_id
+    assert run.lines(
+        rf"executor counter on agent {agent_id} ended: executor exited with status 3"
+    ), run.output
+    # Its resources are free again: the master holds no executor on the agent.
+    state = get_json(f"{shared_cluster.master.url}/api/v1/agents/{agent_id}")
+    assert state["executors"] == [], state
 
 
 def test_the_executor_goes_on_through_an_agent_restart(

@@ -1961,6 +1961,101 @@ def test_an_executors_resources_are_charged_once_with_the_first_task_that_starts
     assert used == Resources.parse("cpus:2.5;mem:320")  # two tasks and one executor
 
 
+def reoffer(c: Cluster) -> None:
+    """Offer what is left of every agent again."""
+    c.now += 1
+    for o in offers_for(c.master.allocate(c.now), c.fw.framework_id):
+        c.offers[o.agent_id] = o
+
+
+def end_task(c: Cluster, task_id: str, agent_index: int = 0) -> None:
+    agent_id = c.agents[agent_index]
+    c.master.status_updates(
+        agent_id,
+        agent_index + 1,
+        [update(c.fw.framework_id, agent_id, task_id, TS.TASK_FINISHED)],
+        c.now,
+    )
+
+
+def test_an_executor_holds_its_resources_until_the_agent_says_it_ended():
+    c = cluster(n_agents=1)
+    agent_id = c.agents[0]
+    launch_on(c, 0, executor_task("t1"), executor_task("t2"))
+    end_task(c, "t1")  # the task that started the executor ends first
+    end_task(c, "t2")
+    agent = c.master.agents[agent_id]
+    assert agent.used == Resources.parse("cpus:0.5;mem:64"), "the executor still runs"
+    assert held_quantities(c.master.frameworks[c.fw.framework_id])["*"] == {
+        "cpus": 500, "mem": 64000
+    }  # fmt: skip
+
+    # A later task of the running executor adds only its own resources.
+    reoffer(c)
+    launch_on(c, 0, executor_task("t3"))
+    assert agent.used == Resources.parse("cpus:1.5;mem:192")
+
+    exited = agent_pb2.ExecutorExited(
+        framework_id=c.fw.framework_id, executor_id="e1", message="executor exited with status 3",
+        status=3,
+    )  # fmt: skip
+    effects = c.master.executor_exited(agent_id, 1, exited, c.now)
+
+    assert agent.used == Resources.parse("cpus:1;mem:128"), "t3 still runs; the executor is gone"
+    (failure,) = to_framework(effects, c.fw.framework_id, Event.FAILURE)
+    assert (failure.failure.executor_id, failure.failure.status) == ("e1", 3)
+    assert failure.failure.message == "executor exited with status 3"
+    # Said twice (or of an unknown executor): nothing more happens.
+    assert c.master.executor_exited(agent_id, 1, exited, c.now) == []
+    assert agent.used == Resources.parse("cpus:1;mem:128")
+    # A stale link is not believed.
+    reoffer(c)
+    launch_on(c, 0, executor_task("t4", executor_id="e2"))
+    before = agent.used
+    stale = agent_pb2.ExecutorExited(framework_id=c.fw.framework_id, executor_id="e2")
+    assert c.master.executor_exited(agent_id, 99, stale, c.now) == []
+    assert agent.used == before
+
+
+def test_reregistration_holds_exactly_the_executors_the_agent_still_runs():
+    c = cluster(n_agents=1)
+    agent_id = c.agents[0]
+    launch_on(c, 0, executor_task("t1", executor_id="e1"), executor_task("t2", executor_id="e2"))
+    end_task(c, "t1")
+    end_task(c, "t2")
+    agent = c.master.agents[agent_id]
+    assert agent.used == Resources.parse("cpus:1;mem:128")  # both executors
+    c.master.agent_disconnected(agent_id, 1, c.now)
+
+    # e1 ended while the link was down; e3 is one the master never knew of.
+    msg = register_msg(c.master.agents[agent_id].info.http_address, agent_id=agent_id)
+    for eid, res in (("e2", "cpus:0.5;mem:64"), ("e3", "cpus:0.25;mem:32")):
+        info = pb.ExecutorInfo(executor_id=eid)
+        info.resources.extend(Resources.parse(res).to_proto())
+        msg.executors.add(framework_id=c.fw.framework_id, executor=info)
+    c.master.agent_register(2, msg, c.now)
+
+    assert sorted(eid for _, eid in agent.executors) == ["e2", "e3"]
+    assert agent.used == Resources.parse("cpus:0.75;mem:96")
+    assert held_quantities(c.master.frameworks[c.fw.framework_id])["*"] == {
+        "cpus": 750, "mem": 96000
+    }  # fmt: skip
+
+
+def test_an_unreachable_agents_executors_are_freed_with_its_tasks():
+    c = cluster(n_agents=1)
+    agent_id = c.agents[0]
+    launch_on(c, 0, executor_task("t1"))
+    c.master.agent_disconnected(agent_id, 1, c.now)
+
+    c.master.tick(c.now + 1000)
+
+    agent = c.master.agents[agent_id]
+    assert agent.status is AgentStatus.UNREACHABLE
+    assert agent.executors == {} and agent.used.is_empty()
+    assert held_quantities(c.master.frameworks[c.fw.framework_id]) == {}
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
