@@ -292,6 +292,7 @@ class Fault:
     target: str
     was_leader: bool
     down_for: float
+    agent_id: str = ""  # for an agent fault: the id its tasks carry
 
 
 @dataclass
@@ -354,6 +355,19 @@ class Cluster:
                 return json.loads(r.read())
         except (OSError, http.client.HTTPException, ValueError):
             return None
+
+    def agent_id(self, name: str) -> str:
+        """The id the leading master knows the agent `name` by ("" if no leader answers)."""
+        leader = self.leader()
+        if leader is None:
+            return ""
+        try:
+            url = f"http://{self.http[leader]}/api/v1/agents"
+            with urllib.request.urlopen(url, timeout=2) as r:
+                agents = json.loads(r.read())["agents"]
+        except (OSError, http.client.HTTPException, ValueError, KeyError):
+            return ""
+        return next((a["id"] for a in agents if a["hostname"] == f"chaos-{name}"), "")
 
     def leader(self) -> str | None:
         """The master that says it leads and acts (None during an election)."""
@@ -506,12 +520,15 @@ def _inject(cluster: Cluster, rng: random.Random, first: bool, elapsed: float, s
         victim = cluster.framework
         down = rng.uniform(1, 4)
     was_leader = victim.name == leader
+    agent_id = cluster.agent_id(victim.name) if kind == "agent" else ""
     wall = _now()
     victim.kill9()
     say(f"kill -9 {victim.name}{' (leader)' if was_leader else ''}; back in {down:.1f}s")
     time.sleep(down)
     victim.start()
-    return Fault(round(elapsed, 2), wall, kind, victim.name, was_leader, round(down, 2))
+    return Fault(
+        round(elapsed, 2), wall, kind, victim.name, was_leader, round(down, 2), agent_id
+    )
 
 
 # ====================================================================== analysis
@@ -547,6 +564,7 @@ class Result:
     held_update_median: float | None
     held_update_max: float | None
     failover_held_update_seconds: list[float]
+    across_agent_restart: dict[str, int] = field(default_factory=dict)
     unplanned_exits: list[dict[str, Any]] = field(default_factory=list)
     violations: dict[str, list[str]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -729,6 +747,7 @@ def analyse(
             double + sorted(mismatched) + never + conflicting_received + sorted(same_process)[:5]
         )
     }
+    across = _across_agent_restarts(faults, events, launched, first_end, mismatched)
     kinds = Counter(f.kind for f in faults)
     return Result(
         seed=cfg.seed,
@@ -761,10 +780,40 @@ def analyse(
         held_update_median=_median(held_restart),
         held_update_max=max(held_restart, default=None),
         failover_held_update_seconds=held_failover,
+        across_agent_restart=dict(across),
         unplanned_exits=exits,
         violations=violations,
         histories=histories,
     )
+
+
+def _across_agent_restarts(
+    faults: list[Fault],
+    events: list[dict[str, Any]],
+    launched: dict[str, dict[str, Any]],
+    first_end: dict[str, dict[str, Any]],
+    mismatched: set[str],
+) -> Counter[str]:
+    """Tasks that were RUNNING on an agent when it was killed and ended after: how their
+    ends were told (the point of the task keeper: by their real exit, not LOST)."""
+    running_at: dict[str, float] = {}
+    for e in events:
+        if e["kind"] == "delivered" and e["state"] == "TASK_RUNNING":
+            running_at.setdefault(e["task"], e["t"])
+    out: Counter[str] = Counter()
+    for f in faults:
+        if f.kind != "agent" or not f.agent_id:
+            continue
+        for task, end in first_end.items():
+            started = running_at.get(task)
+            on_agent = launched.get(task, {}).get("agent") == f.agent_id
+            if not on_agent or started is None or not (started < f.wall < end["t"]):
+                continue
+            if end["state"] in ("TASK_FINISHED", "TASK_FAILED"):
+                out["wrong exit" if task in mismatched else "real exit"] += 1
+            else:
+                out[end["state"].removeprefix("TASK_").lower()] += 1
+    return out
 
 
 def _fmt(x: float | None, unit: str = "s") -> str:
@@ -787,6 +836,11 @@ def print_report(r: Result, faults: list[Fault]) -> None:
         ("tasks given two different ends", str(r.double_terminal), "0"),
         ("tasks with a wrong exit status", str(r.exit_mismatch), "0"),
         ("tasks never ended", str(r.never_ended), "0"),
+        (
+            "tasks running through an agent kill -9",
+            ", ".join(f"{k} {v}" for k, v in sorted(r.across_agent_restart.items())) or "none",
+            "all 'real exit' when back in --agent-timeout",
+        ),
         (
             "same end delivered twice to one framework process",
             str(r.repeated_end_same_process),
