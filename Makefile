@@ -31,6 +31,7 @@ bench: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
 	$(PYTHON) bench/satellite.py
+	$(PYTHON) bench/master_lag.py
 	$(PYTHON) bench/chaos.py
 	$(PYTHON) bench/executors.py
 	$(PYTHON) bench/rolling_restart.py
@@ -38,6 +39,7 @@ bench: deps
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
 	$(PYTHON) bench/satellite.py --quick --no-profile
+	$(PYTHON) bench/master_lag.py --quick
 	$(PYTHON) bench/executors.py --quick
 	$(PYTHON) bench/rolling_restart.py --quick
 

@@ -91,9 +91,15 @@ class MasterProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, work_dir: Path, satellite: bool = False, timeout: float = 30.0) -> MasterProcess:
-        """`satellite=False` runs the master without its built-in Satellite, whose scraping
-        of every agent is a load of its own (bench/satellite_parse.py measures it)."""
+    def start(
+        cls,
+        work_dir: Path,
+        satellite: bool = False,
+        timeout: float = 30.0,
+        extra_args: Sequence[str] = (),
+    ) -> MasterProcess:
+        """`satellite=False` runs the master without its Satellite, whose scraping of every
+        agent is a load of its own (bench/satellite.py and bench/master_lag.py measure it)."""
         work_dir.mkdir(parents=True, exist_ok=True)
         port, http_port = free_ports(2)
         log_path = work_dir / "master.log"
@@ -113,6 +119,7 @@ class MasterProcess:
                     "--agent-timeout",
                     "60",
                     *([] if satellite else ["--no-satellite"]),
+                    *extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

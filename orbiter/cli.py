@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -197,6 +198,8 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         work_dir=work_dir,
         config=core,
         satellite=satellite,
+        satellite_in_master=args.satellite_in_master,
+        config_path=str(Path(args.config).resolve()) if getattr(args, "config", None) else "",
     )
 
 
@@ -250,7 +253,29 @@ async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -
         raise
     if server.satellite is not None:
         _on_sighup(server.satellite.load_rules)
+    elif server.satellite_process is not None:
+        child = server.satellite_process
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, child.reload)
     return server
+
+
+async def _satellite_row(server: Any) -> list[str]:
+    """`orbiter up`'s line for Satellite: where it runs and what it watches."""
+    if server.core is None:
+        return ["satellite", "with the leader", "starts when this master leads"]
+    if server.satellite is not None:
+        rules = sum(len(g.rules) for g in server.satellite.groups)
+        return ["satellite", "in the master", f"{rules} rules; orbiter alerts"]
+    from orbiter.satellite.process import SatelliteUnavailable
+
+    child = server.satellite_process
+    try:
+        _, body, _ = await child.request("GET", "/api/v1/rules")
+        rules = sum(len(g["rules"]) for g in json.loads(body)["groups"])
+    except (SatelliteUnavailable, ValueError, KeyError) as e:
+        return ["satellite", "own process", f"not answering yet ({e})"]
+    pid = child.proc.pid if child.proc is not None else "?"
+    return ["satellite", f"own process, pid {pid}", f"{rules} rules; orbiter alerts"]
 
 
 async def _zookeeper(args: argparse.Namespace) -> Any:
@@ -289,7 +314,11 @@ async def _run_master(args: argparse.Namespace) -> int:
         server = await _start_master(args, Path(args.work_dir), config)
         print(
             f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
-            + ("  (satellite on)" if server.satellite is not None else ""),
+            + (
+                "  (satellite on)"
+                if server.satellite is not None or server.satellite_process is not None
+                else ""
+            ),
             flush=True,
         )
         signalled = await _serve_until_stopped(server.stopped)
@@ -396,15 +425,8 @@ async def _up(
     if args.zk:
         rows[0][2] = f"this master: {server.role}"
         rows.insert(0, ["cluster", args.zk, "clients: --master / ORBITER_MASTER"])
-    if server.satellite is not None:
-        sat = server.satellite
-        what = (
-            f"{sum(len(g.rules) for g in sat.groups)} rules, scrape every "
-            f"{sat.config.scrape_interval:g}s; orbiter alerts"
-            if server.core is not None
-            else "starts when this master leads"
-        )
-        rows.append(["satellite", "in the master", what])
+    if server.satellite is not None or server.satellite_process is not None:
+        rows.append(await _satellite_row(server))
     for agent in agents:
         rows.append(
             [f"agent {agent.agent_id}", f"http://{agent.http_address}/", agent.resources.format()]
@@ -421,15 +443,21 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     """Satellite on its own, watching and acting through the master's operator API."""
     from aiohttp import web
 
+    from orbiter.looplag import LoopLag
     from orbiter.satellite import http_api as satellite_http
     from orbiter.satellite.cluster import HttpCluster
     from orbiter.satellite.service import Satellite
 
     config = _config(args)
     locks = _hold_work_dirs(Path(args.work_dir))  # held (referenced) until Satellite stops
-    cluster = HttpCluster(master_http(args.master))
-    follow = asyncio.create_task(_follow_leader_http(args.master, cluster))
-    satellite = Satellite(config.satellite, cluster, Path(args.work_dir))
+    cluster = HttpCluster(args.master_http or master_http(args.master))
+    follow = asyncio.create_task(
+        _follow_leader_http(args.master, cluster) if not args.master_http else asyncio.sleep(0)
+    )
+    zk, store = await _satellite_state_store(args)
+    satellite = Satellite(config.satellite, cluster, Path(args.work_dir), store=store)
+    lag = LoopLag("satellite", satellite.registry)
+    lag.start()
     await satellite.start()
     _on_sighup(satellite.load_rules)
     app = web.Application()
@@ -442,22 +470,62 @@ async def _run_satellite(args: argparse.Namespace) -> int:
             body=generate_latest(satellite.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "fenced": satellite.fenced})
+
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.http_port)
+    site: web.BaseSite
+    if args.unix_socket:
+        site = web.UnixSite(runner, args.unix_socket)
+        where = f"unix:{args.unix_socket}"
+    else:
+        site = web.TCPSite(runner, args.host, args.http_port)
+        where = f"http://{args.host}:{args.http_port}/"
     await site.start()
-    print(
-        f"satellite watching master {args.master}; API http://{args.host}:{args.http_port}/",
-        flush=True,
-    )
-    await _serve_until_stopped(asyncio.Event())
+    if args.unix_socket:
+        Path(args.unix_socket).chmod(0o600)
+    print(f"satellite watching master {cluster.http_address}; API {where}", flush=True)
+    parent_gone = asyncio.Event()
+    watch = asyncio.create_task(_watch_parent(args.parent_pid, parent_gone))
+    if await _serve_until_stopped(parent_gone) is False:
+        logging.getLogger("orbiter.satellite").error(
+            "the master that started this Satellite (pid %d) is gone; stopping", args.parent_pid
+        )
     await _bounded(satellite.stop(), "satellite")
-    follow.cancel()
+    await lag.stop()
+    for task in (follow, watch):
+        task.cancel()
     await cluster.close()
     await runner.cleanup()
+    if zk is not None:
+        await asyncio.to_thread(zk.stop)
     locks.close()
     return 0
+
+
+async def _watch_parent(pid: int, gone: asyncio.Event) -> None:
+    """Set `gone` once process `pid` is no longer our parent (it died; we were re-parented)."""
+    if not pid:
+        return
+    while os.getppid() == pid:
+        await asyncio.sleep(0.5)
+    gone.set()
+
+
+async def _satellite_state_store(args: argparse.Namespace) -> tuple[Any, Any]:
+    """With --state-zk, Satellite's state document lives in ZooKeeper (as the leader's did)."""
+    if not args.state_zk:
+        return None, None
+    from orbiter.zk import connect, parse_zk_url
+    from orbiter.zkstore import ZkBlobStore
+
+    address = parse_zk_url(args.state_zk)
+    client = await asyncio.to_thread(connect, address, 10.0, 10.0)
+    writer = args.writer_id or f"{socket.gethostname()}:{os.getpid()}"
+    return client, ZkBlobStore(client, f"{address.path}/satellite", writer)
 
 
 async def _follow_leader_http(master: str, cluster: Any) -> None:
@@ -876,6 +944,12 @@ def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     )
     p.add_argument("--no-satellite", action="store_true", help="run without Satellite")
     p.add_argument(
+        "--satellite-in-master",
+        action="store_true",
+        help="run Satellite inside the master's event loop, not in its own process (its "
+        "rounds then delay the master: for small clusters and comparisons)",
+    )
+    p.add_argument(
         "--zk",
         default=os.environ.get("ORBITER_ZK", ""),
         type=_zk_url,
@@ -1021,6 +1095,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for its HTTP API")
     p.add_argument("--http-port", type=_port, default=5052, help="its HTTP API port")
     p.add_argument("--work-dir", default=".orbiter/satellite", help="events, spool, history")
+    g = p.add_argument_group("used by a master that runs Satellite in its own process")
+    g.add_argument("--master-http", default="", help="the master's operator API HOST:PORT")
+    g.add_argument("--unix-socket", default="", help="serve the API on this socket, not a port")
+    g.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
+    g.add_argument("--state-zk", default="", help="keep the state in ZooKeeper (zk://HOSTS/PATH)")
+    g.add_argument("--writer-id", default="", help="who writes the state (logged on conflicts)")
 
     p = sub.add_parser("alerts", help="list active alerts")
     _add_master_flag(p)

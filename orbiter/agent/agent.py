@@ -40,6 +40,7 @@ from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
 from orbiter.attributes import to_proto as attributes_to_proto
 from orbiter.discovery import MasterLocator
+from orbiter.looplag import LoopLag
 from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
 from orbiter.streams import raise_if_failed
@@ -105,6 +106,7 @@ class Agent:
         self.agent_id = ""
         self.resources = settings.resources or Resources.empty()
         self.metrics = AgentMetrics(self)
+        self.lag = LoopLag("agent", self.metrics.registry)
         self.metrics.registry.register(
             HostCollector(paths=[str(settings.work_dir), *settings.watch_paths])
         )
@@ -166,6 +168,7 @@ class Agent:
 
     async def start(self) -> None:
         s = self.settings
+        self.lag.start()
         s.work_dir.mkdir(parents=True, exist_ok=True)
         (s.work_dir / "sandboxes").mkdir(exist_ok=True)
         meta = self._load_meta()
@@ -297,6 +300,7 @@ class Agent:
             # Killing its tasks, we are done with the keeper; otherwise it keeps them.
             await self.keeper.close(retire=kill_tasks)
         await self._http.stop()
+        await self.lag.stop()
         self.stopped.set()
 
     # ------------------------------------------------------------------ the link

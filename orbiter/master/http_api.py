@@ -19,6 +19,7 @@ from orbiter.master import views
 from orbiter.master.openapi import DOCUMENT
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
+from orbiter.satellite.process import SatelliteUnavailable
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -63,6 +64,9 @@ class HttpServer:
         r.add_get("/api/v1/events", self.events)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
+        elif server.satellite_process is not None:
+            for method, path in satellite_http.ROUTES:
+                r.add_route(method, path, self._to_satellite)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -129,7 +133,29 @@ class HttpServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.server.metrics.registry)
+        child = self.server.satellite_process
+        if child is not None and child.running:
+            # Satellite's own metrics, as when it ran inside the master (skipped if it is busy).
+            try:
+                status, text, _ = await child.request("GET", "/metrics", timeout=2.0)
+                if status == 200:
+                    body += text
+            except SatelliteUnavailable:
+                pass
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _to_satellite(self, request: web.Request) -> web.Response:
+        """Forward a Satellite API call to the Satellite process this master runs."""
+        child = self.server.satellite_process
+        assert child is not None
+        body = await request.read() if request.method == "POST" else None
+        try:
+            status, data, content_type = await child.request(
+                request.method, request.path_qs, body
+            )
+        except SatelliteUnavailable as e:
+            return _error(503, f"{e}; it is started again by itself, retry shortly")
+        return web.Response(body=data, status=status, content_type=content_type)
 
     async def state(self, request: web.Request) -> web.Response:
         return _json(views.state_view(self.core))

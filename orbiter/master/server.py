@@ -26,6 +26,7 @@ import grpc
 import orbiter
 from orbiter.discovery import LeaderInfo, leader_path
 from orbiter.errors import OrbiterError, RegistryConflict
+from orbiter.looplag import LoopLag
 from orbiter.master import grpc_api, http_api
 from orbiter.master.effects import (
     CloseAgentLink,
@@ -40,6 +41,7 @@ from orbiter.master.registry import FileRegistryStore, RegistryStore
 from orbiter.master.state import Master, MasterConfig
 from orbiter.proto import messages_pb2
 from orbiter.satellite.cluster import MasterCluster
+from orbiter.satellite.process import SatelliteProcess
 from orbiter.satellite.service import Satellite, SatelliteConfig
 
 if TYPE_CHECKING:
@@ -64,6 +66,10 @@ class MasterSettings:
     advertise_host: str = ""
     # Run Satellite inside the master with this configuration (None: no Satellite).
     satellite: SatelliteConfig | None = None
+    # Satellite inside the master's event loop (its rounds then stall the master at
+    # scale); by default it runs in its own process, started with this config file.
+    satellite_in_master: bool = False
+    config_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,19 @@ class MasterServer:
         self.metrics = MasterMetrics(self)
         self.stopped = asyncio.Event()
         self.info = messages_pb2.MasterInfo()
+        self.lag = LoopLag("master", self.metrics.registry)
         self.satellite: Satellite | None = None
-        if settings.satellite is not None:
+        self.satellite_process: SatelliteProcess | None = None
+        if settings.satellite is not None and not settings.satellite_in_master:
+            self.satellite_process = SatelliteProcess(
+                settings.work_dir / "satellite",
+                master_http="",  # known once the HTTP server listens
+                config_path=settings.config_path,
+                zk_url=str(zk.address) if zk is not None else "",
+                writer_id=self.master_id,
+                registry=self.metrics.registry,
+            )
+        elif settings.satellite is not None:
             self.satellite = Satellite(
                 settings.satellite,
                 MasterCluster(self),
@@ -250,8 +267,7 @@ class MasterServer:
             await self._lead(start_satellite=False)
             # Published as soon as it can serve: the agents' re-register time is running.
             await self._publish(leader)
-            if self.satellite is not None:
-                await self.satellite.start()
+            await self._start_satellite()
         except RegistryConflict as e:
             self.step_down(str(e))
             return
@@ -320,6 +336,7 @@ class MasterServer:
         await self._http.start(s.host, http_port)
         await server.start()
         self._grpc = server
+        self.lag.start()
         if self.zk is None:
             await self._lead()
         else:
@@ -345,12 +362,22 @@ class MasterServer:
             asyncio.create_task(self._run_effects(), name="master-effects"),
             asyncio.create_task(self._run_timers(), name="master-timers"),
         ]
-        if self.satellite is not None and start_satellite:
+        if start_satellite:
+            await self._start_satellite()
+
+    async def _start_satellite(self) -> None:
+        if self.satellite_process is not None:
+            self.satellite_process.master_http = self.info.http_address
+            await self.satellite_process.start()
+        elif self.satellite is not None:
             await self.satellite.start()
 
     async def stop(self) -> None:
+        if self.satellite_process is not None:
+            await self.satellite_process.stop()
         if self.satellite is not None and self.satellite._started is not None:
             await self.satellite.stop()
+        await self.lag.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

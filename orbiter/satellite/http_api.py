@@ -50,9 +50,22 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
             return _json({"error": f"cannot read rule files: {e}"}, 400)
         return _json({"groups": len(groups), "rules": sum(len(g.rules) for g in groups)})
 
-    r = app.router
-    r.add_get("/api/v1/alerts", alerts)
-    r.add_get("/api/v1/satellite/events", events)
-    r.add_get("/api/v1/satellite/targets", targets)
-    r.add_get("/api/v1/rules", rules)
-    r.add_post("/api/v1/rules/reload", reload)
+    handlers = {
+        "/api/v1/alerts": alerts,
+        "/api/v1/satellite/events": events,
+        "/api/v1/satellite/targets": targets,
+        "/api/v1/rules": rules,
+        "/api/v1/rules/reload": reload,
+    }
+    for method, path in ROUTES:
+        app.router.add_route(method, path, handlers[path])
+
+
+# Every route, so a master running Satellite in its own process can forward them all.
+ROUTES = (
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/satellite/events"),
+    ("GET", "/api/v1/satellite/targets"),
+    ("GET", "/api/v1/rules"),
+    ("POST", "/api/v1/rules/reload"),
+)

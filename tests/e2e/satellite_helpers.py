@@ -221,6 +221,7 @@ class Master:
     config: Path
     log: Path
     satellite: bool = True
+    extra: tuple[str, ...] = ()  # more `orbiter master` flags
     port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -240,6 +241,7 @@ class Master:
             "--agent-timeout", str(AGENT_TIMEOUT),
             "--allocation-interval", str(ALLOCATION_INTERVAL),
             *([] if self.satellite else ["--no-satellite"]),
+            *self.extra,
         ]  # fmt: skip
 
     def start(self) -> None:
@@ -297,11 +299,16 @@ class Master:
 
 
 def start_master(
-    procs: Registry, base: Path, config: Path, name: str = "master", satellite: bool = True
+    procs: Registry,
+    base: Path,
+    config: Path,
+    name: str = "master",
+    satellite: bool = True,
+    extra: tuple[str, ...] = (),
 ) -> Master:
     """A running master under `base`, on free ports (tried again if a port was taken)."""
     for attempt in range(3):
-        master = Master(procs, base / name, config, base / f"{name}.log", satellite)
+        master = Master(procs, base / name, config, base / f"{name}.log", satellite, extra)
         try:
             master.start()
             return master

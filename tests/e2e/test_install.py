@@ -118,7 +118,7 @@ def test_orbiter_up_from_a_fresh_venv_without_extras_loads_the_shipped_rules(
         return text if "Ctrl-C stops the cluster" in text else None
 
     text = wait_until(ready, 60, "orbiter up from the fresh venv to be up")
-    rules = re.search(r"satellite\s+in the master\s+(\d+) rules", text)
+    rules = re.search(r"satellite\s+own process, pid \d+\s+(\d+) rules", text)
     assert rules and int(rules.group(1)) > 0, text
     http = re.search(r"master HTTP\s+http://([\d.]+:\d+)/", text)
     assert http, text

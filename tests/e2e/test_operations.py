@@ -4,6 +4,7 @@ reloading rules (API and SIGHUP), and `orbiter rules check|test` from the shell.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -76,7 +77,9 @@ def test_up_runs_tasks_and_ctrl_c_stops_the_cluster_and_its_tasks(
         log,
     )
     wait_until(lambda: "Ctrl-C stops the cluster" in log.read_text(), 30, "orbiter up ready")
-    assert "satellite          in the master" in log.read_text()
+    # Satellite runs in its own process, with the shipped rules.
+    satellite = re.search(r"satellite\s+own process, pid (\d+)\s+9 rules", log.read_text())
+    assert satellite, log.read_text()
     master = f"127.0.0.1:{port}"
     done = run("execute", "--master", master, "--name", "hi", "--command", "echo hi there")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -111,6 +114,7 @@ def test_up_runs_tasks_and_ctrl_c_stops_the_cluster_and_its_tasks(
     text = log.read_text()
     assert "stopping: killing tasks" in text and text.rstrip().endswith("stopped")
     assert not alive(pid), "the task outlived orbiter up"
+    assert not alive(int(satellite[1])), "Satellite's process outlived orbiter up"
 
 
 def alive(pid: int) -> bool:

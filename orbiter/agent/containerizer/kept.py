@@ -90,7 +90,8 @@ class KeeperClient:
         with open(log_path, "ab") as out:
             # Its own session: the agent's death, Ctrl-C or process group kill are not its.
             subprocess.Popen(
-                [sys.executable, "-m", "orbiter.agent.keeper", str(self.socket)],
+                # -P: the installed orbiter, never an `orbiter/` in the current directory.
+                [sys.executable, "-P", "-m", "orbiter.agent.keeper", str(self.socket)],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,

@@ -1,0 +1,197 @@
+"""Satellite in its own process, run by the leading master.
+
+Scraping a thousand agents and evaluating rules over them costs seconds of
+CPU per round; inside the master's event loop that would stall heartbeats,
+offers and API calls for as long. So the leader starts `orbiter satellite`
+as a child: it watches and acts through the master's operator API (as a
+standalone Satellite does), serves its API on a Unix socket in the master's
+work dir, and the master forwards its Satellite routes and appends its
+metrics to /metrics, so operators see one master as before.
+
+The child lives as long as the lead: it is stopped when the master steps
+down or stops, started again (with backoff) if it dies, and exits by itself
+if the master dies (it watches its parent), so a kill -9 leaves no orphan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter
+
+log = logging.getLogger("orbiter.satellite")
+
+READY_TIMEOUT = 30.0
+STOP_GRACE = 10.0
+RESTART_BACKOFF = (1.0, 30.0)
+
+
+class SatelliteUnavailable(Exception):
+    """The child is not running or did not answer; the message says which."""
+
+
+class SatelliteProcess:
+    """Start, watch and stop one `orbiter satellite` child; talk to it over its socket."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        master_http: str,
+        config_path: str = "",
+        zk_url: str = "",
+        writer_id: str = "",
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.work_dir = work_dir
+        self.socket = _socket_path(work_dir)
+        self.master_http = master_http
+        self.config_path = config_path
+        self.zk_url = zk_url
+        self.writer_id = writer_id
+        self.proc: asyncio.subprocess.Process | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stopping = False
+        self._tried = asyncio.Event()  # the first start attempt is over, however it went
+        self.started_at = 0.0
+        self.m_restarts = Counter(
+            "orbiter_master_satellite_restarts",
+            "Times the master started its Satellite process again after it died",
+            registry=registry,
+        )
+
+    def argv(self) -> list[str]:
+        args = [
+            # -P: the installed orbiter, never an `orbiter/` in the current directory.
+            sys.executable, "-P", "-m", "orbiter.cli", "satellite",
+            "--master-http", self.master_http,
+            "--unix-socket", str(self.socket),
+            "--work-dir", str(self.work_dir.resolve()),
+            "--parent-pid", str(os.getpid()),
+        ]  # fmt: skip
+        if self.config_path:
+            args += ["--config", self.config_path]
+        if self.zk_url:
+            args += ["--state-zk", self.zk_url, "--writer-id", self.writer_id]
+        return args
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def start(self) -> None:
+        """Start the child and wait until its API answers (or it failed to start: then it
+        is logged and tried again later; Satellite never takes the master down with it)."""
+        self._stopping = False
+        self._tried = asyncio.Event()
+        self._watch = asyncio.create_task(self._supervise(), name="satellite-process")
+        await self._tried.wait()
+
+    async def _spawn(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        # Its own session: a terminal's Ctrl-C reaches the master, which stops it in order.
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv(), stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+        )
+        self.started_at = time.time()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.returncode is not None:
+                raise SatelliteUnavailable(
+                    f"the Satellite process exited with {self.proc.returncode} as it started; "
+                    "its log lines above say why"
+                )
+            with contextlib.suppress(SatelliteUnavailable):
+                await self.request("GET", "/health")
+                log.info("Satellite runs in its own process (pid %d)", self.proc.pid)
+                return
+            await asyncio.sleep(0.1)
+        raise SatelliteUnavailable(f"the Satellite process did not answer in {READY_TIMEOUT:g}s")
+
+    async def _supervise(self) -> None:
+        backoff = RESTART_BACKOFF[0]
+        first = True
+        while not self._stopping:
+            try:
+                await self._spawn()
+            except (SatelliteUnavailable, OSError) as e:
+                log.error("could not start Satellite: %s", e)
+            self._tried.set()
+            if not first:
+                self.m_restarts.inc()
+            first = False
+            if self.proc is not None:
+                code = await self.proc.wait()
+                if self._stopping:
+                    return
+                log.error("the Satellite process exited with %s", code)
+            lived = time.time() - self.started_at
+            backoff = RESTART_BACKOFF[0] if lived > 60 else min(backoff * 2, RESTART_BACKOFF[1])
+            log.error("starting Satellite again in %.0fs", backoff)
+            await asyncio.sleep(backoff)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), STOP_GRACE)
+            except TimeoutError:
+                log.error("the Satellite process did not stop in %.0fs; killing it", STOP_GRACE)
+                self.proc.kill()
+                await self.proc.wait()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def reload(self) -> None:
+        """SIGHUP: the child reloads its rule files (a bad file is refused, old rules stay)."""
+        if self.running:
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGHUP)
+
+    async def request(
+        self, method: str, path: str, body: bytes | None = None, timeout: float = 10.0
+    ) -> tuple[int, bytes, str]:
+        """One call to the child's API: (status, body, content type)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=str(self.socket), force_close=True)
+            )
+        try:
+            async with self._session.request(
+                method,
+                f"http://satellite{path}",
+                data=body,
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                return resp.status, await resp.read(), resp.content_type
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise SatelliteUnavailable(f"Satellite's process did not answer {path}: {e}") from None
+
+
+def _socket_path(work_dir: Path) -> Path:
+    """`api.sock` in the work dir, or in the temp dir when that path is too long for a
+    Unix socket (108 bytes on Linux), named after the work dir so two masters differ."""
+    path = work_dir.resolve() / "api.sock"
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"orbiter-satellite-{digest}.sock"
