@@ -8,7 +8,8 @@ one instant. Subqueries evaluate their inner expression at each aligned step.
 Semantics follow Prometheus 2.42: selectors read the closed window
 [t - lookback, t] (instant) or [t - range, t] (range), staleness markers end
 a series, functions and arithmetic drop the metric name, and the errors
-Prometheus raises during evaluation are raised here as QueryError.
+Prometheus raises during evaluation are raised here as QueryError. Every function
+of 2.42 is implemented.
 
 Any `Storage` works. One that also offers `select_windows` (like `select`,
 returning (labels, timestamps, values) tuples) and `select_latest` (each
@@ -692,14 +693,29 @@ _RANGE_FUNCTIONS = frozenset(
         "last_over_time",
         "present_over_time",
         "absent_over_time",
+        "holt_winters",
     }
 )
 _DATE_FUNCTIONS = frozenset(
-    {"minute", "hour", "day_of_week", "day_of_month", "days_in_month", "month", "year"}
+    {
+        "minute",
+        "hour",
+        "day_of_week",
+        "day_of_month",
+        "day_of_year",
+        "days_in_month",
+        "month",
+        "year",
+    }
 )
+_NATIVE_HISTOGRAM_FUNCTIONS = frozenset({"histogram_count", "histogram_sum", "histogram_fraction"})
+"""2.42 computes these from native histogram samples and skips float samples. Our
+storage holds only float samples, so they return an empty vector, as 2.42 does for
+float input."""
 _VECTOR_FUNCTIONS = (
     frozenset(fn.SIMPLE_FUNCTIONS)
     | _DATE_FUNCTIONS
+    | _NATIVE_HISTOGRAM_FUNCTIONS
     | frozenset(
         {
             "absent",
@@ -721,55 +737,61 @@ _VECTOR_FUNCTIONS = (
     )
 )
 SUPPORTED_FUNCTIONS = _RANGE_FUNCTIONS | _VECTOR_FUNCTIONS
+"""Every function of Prometheus 2.42's PromQL."""
 _SCALAR_FUNCTIONS = frozenset({"time", "scalar", "pi"})
 
-PROMETHEUS_2_42_FUNCTIONS = SUPPORTED_FUNCTIONS | {"holt_winters"}
+# promql-parser follows Prometheus 3, where holt_winters became
+# double_exponential_smoothing; 2.42 knows it only by its old name.
+pp.register_extra_functions(
+    [
+        pp.Function(
+            "holt_winters",
+            [pp.ValueType.Matrix, pp.ValueType.Scalar, pp.ValueType.Scalar],
+            pp.ValueType.Vector,
+        )
+    ]
+)
 
 
-def _date_part(name: str, seconds: float) -> float:
-    if not math.isfinite(seconds):
-        return math.nan
-    try:
-        t = _dt.datetime.fromtimestamp(int(seconds), tz=_dt.UTC)
-    except (OverflowError, ValueError, OSError):
-        return math.nan
-    if name == "minute":
-        return float(t.minute)
-    if name == "hour":
-        return float(t.hour)
-    if name == "day_of_week":
-        return float(t.isoweekday() % 7)
-    if name == "day_of_month":
-        return float(t.day)
-    if name == "month":
-        return float(t.month)
-    if name == "year":
-        return float(t.year)
-    next_month = (t.replace(day=28) + _dt.timedelta(days=4)).replace(day=1)
-    return float((next_month - _dt.timedelta(days=1)).day)
+def _unix_seconds(ts_ms: int) -> int:
+    """Go's ts / 1000 on int64 milliseconds: truncated toward zero."""
+    return ts_ms // 1000 if ts_ms >= 0 else -(-ts_ms // 1000)
+
+
+def _check_smoothing_factors(sf: float, tf: float) -> None:
+    if sf <= 0 or sf >= 1:
+        raise QueryError(
+            f"invalid smoothing factor. Expected: 0 < sf < 1, got: {fn.format_go_fixed(sf)}"
+        )
+    if tf <= 0 or tf >= 1:
+        raise QueryError(
+            f"invalid trend factor. Expected: 0 < tf < 1, got: {fn.format_go_fixed(tf)}"
+        )
 
 
 class _RangeCall(_Node):
     """A function over a range vector: one output sample per input series."""
 
-    def __init__(self, name: str, arg: _MatrixNode, scalar_arg: _Node | None, absent: Labels):
+    def __init__(self, name: str, arg: _MatrixNode, scalar_args: list[_Node], absent: Labels):
         self.name = name
         self.arg = arg
-        self.scalar_arg = scalar_arg
+        self.scalar_args = scalar_args
         self.absent = absent
         self.single_name = name != "last_over_time" or arg.single_name
 
     def children(self) -> list[_Node]:
-        return [self.arg] + ([self.scalar_arg] if self.scalar_arg is not None else [])
+        return [self.arg, *self.scalar_args]
 
     def eval(self, ctx: _Context, ts: int) -> VectorPairs:
-        scalar = self.scalar_arg.eval(ctx, ts) if self.scalar_arg is not None else 0.0
+        scalars = [a.eval(ctx, ts) for a in self.scalar_args]
         series = self.arg.eval(ctx, ts)
         name = self.name
         if name == "absent_over_time":
             return [] if series else [(self.absent, 1.0)]
+        if not series:
+            return []  # Prometheus calls the function only for a series with samples
         start, end, range_ms = self.arg.window(ctx, ts)
-        compute = _range_function(name, scalar, start, end, range_ms, ts)
+        compute = _range_function(name, scalars, start, end, range_ms, ts)
         keep_name = name == "last_over_time"
         out: VectorPairs = []
         for lset, tl, vl in series:
@@ -781,8 +803,9 @@ class _RangeCall(_Node):
 
 
 def _range_function(
-    name: str, scalar: float, start: int, end: int, range_ms: int, ts: int
+    name: str, scalars: list[float], start: int, end: int, range_ms: int, ts: int
 ) -> Callable[[Sequence[int], Sequence[float]], float | None]:
+    """The computation for one series' window; only called when some series has samples."""
     range_s = range_ms / 1000
     if name == "rate":
         return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, True, True)
@@ -797,16 +820,22 @@ def _range_function(
     if name == "deriv":
         return lambda t, v: fn.linear_regression(t, v, t[0])[0] if len(v) >= 2 else None
     if name == "predict_linear":
+        duration = scalars[0]
 
         def predict(t: Sequence[int], v: Sequence[float]) -> float | None:
             if len(v) < 2:
                 return None
             slope, intercept = fn.linear_regression(t, v, ts)
-            return slope * scalar + intercept
+            return slope * duration + intercept
 
         return predict
     if name == "quantile_over_time":
-        return lambda t, v: fn.quantile(scalar, v)
+        q = scalars[0]
+        return lambda t, v: fn.quantile(q, v)
+    if name == "holt_winters":
+        sf, tf = scalars
+        _check_smoothing_factors(sf, tf)
+        return lambda t, v: fn.holt_winters(v, sf, tf)
     simple: dict[str, Callable[[Sequence[float]], float]] = {
         "changes": fn.changes,
         "resets": fn.resets,
@@ -890,9 +919,9 @@ class _Call(_Node):
             return [((), args[0])]
         if name in _DATE_FUNCTIONS:
             if not args:
-                return [((), _date_part(name, ts / 1000))]
+                return [((), fn.date_part(name, _unix_seconds(ts)))]
             return _check_unique(
-                [(_drop_name(lset), _date_part(name, v)) for lset, v in args[0]],
+                [(_drop_name(lset), fn.date_part(name, fn.go_int64(v))) for lset, v in args[0]],
                 self.drop_may_collide,
             )
         simple = fn.SIMPLE_FUNCTIONS.get(name)
@@ -935,6 +964,8 @@ class _Call(_Node):
             return sorted(args[0], key=lambda s: (s[1] != s[1], s[1] if s[1] == s[1] else 0.0))
         if name == "sort_desc":
             return sorted(args[0], key=lambda s: (s[1] != s[1], -s[1] if s[1] == s[1] else 0.0))
+        if name in _NATIVE_HISTOGRAM_FUNCTIONS:
+            return []
         raise UnsupportedQuery(f"function '{name}' is not supported")
 
     def _label_replace(self, vector: VectorPairs) -> VectorPairs:
@@ -1151,13 +1182,11 @@ def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
         absent: Labels = ()
         if name == "absent_over_time" and isinstance(matrix, _RangeSelector):
             absent = matrix.selector.absent_labels()
-        return _RangeCall(name, matrix, others[0] if others else None, absent)
+        return _RangeCall(name, matrix, others, absent)
     return _Call(name, [_compile(a, path) for a in raw_args])
 
 
 # --- public API ---------------------------------------------------------------
-
-_UNKNOWN_FUNCTION = re.compile(r"unknown function with name '([^']+)'")
 
 
 def _parse_text(expr: str) -> Expr:
@@ -1166,11 +1195,7 @@ def _parse_text(expr: str) -> Expr:
     except BaseException as e:
         if not isinstance(e, Exception) and type(e).__name__ != "PanicException":
             raise
-        message = str(e)
-        unknown = _UNKNOWN_FUNCTION.search(message)
-        if unknown and unknown.group(1) in PROMETHEUS_2_42_FUNCTIONS:
-            raise UnsupportedQuery(f"function '{unknown.group(1)}' is not supported") from e
-        raise QueryError(message) from e
+        raise QueryError(str(e)) from e
 
 
 @lru_cache(maxsize=1024)

@@ -190,6 +190,123 @@ def parse_go_float(text: str) -> float | None:
         return None
 
 
+def format_go_fixed(v: float) -> str:
+    """Go's fmt "%f": six decimals, and +Inf, -Inf, NaN spelt Go's way."""
+    if v != v:
+        return "NaN"
+    if v == INF:
+        return "+Inf"
+    if v == -INF:
+        return "-Inf"
+    return f"{v:f}"
+
+
+def go_int64(x: float) -> int:
+    """Go's int64(x) on amd64: truncation; NaN and out-of-range values give the minimum int64."""
+    if x != x or not -(2.0**63) <= x < 2.0**63:
+        return -(1 << 63)
+    return int(x)
+
+
+# --- Go's calendar -------------------------------------------------------------
+# The date functions call Go's time.Unix(int64(v), 0).UTC(); Go counts from an
+# "absolute" year far in the past in wrapping uint64 seconds. Following its
+# arithmetic, wrap-around included, gives Prometheus's answers for every input,
+# also where a calendar library would refuse (NaN, infinities, years past 9999).
+
+_U64 = (1 << 64) - 1
+_SECONDS_PER_DAY = 86_400
+_DAYS_PER_400_YEARS = 365 * 400 + 97
+_DAYS_PER_100_YEARS = 365 * 100 + 24
+_DAYS_PER_4_YEARS = 365 * 4 + 1
+_ABSOLUTE_ZERO_YEAR = -292_277_022_399
+# Go: (absoluteZeroYear - 1) * 365.2425 * secondsPerDay, exact in integers.
+_ABSOLUTE_TO_INTERNAL = (_ABSOLUTE_ZERO_YEAR - 1) * 3_652_425 * _SECONDS_PER_DAY // 10_000
+_UNIX_TO_INTERNAL = (1969 * 365 + 1969 // 4 - 1969 // 100 + 1969 // 400) * _SECONDS_PER_DAY
+_UNIX_TO_ABSOLUTE = _UNIX_TO_INTERNAL - _ABSOLUTE_TO_INTERNAL
+_DAYS_BEFORE = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365)
+"""Days of a non-leap year before each month; the last entry is the whole year."""
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _year_and_day(abs_s: int) -> tuple[int, int]:
+    """Go's absDate without the month: the year and the 0-based day of the year."""
+    d = abs_s // _SECONDS_PER_DAY
+    n = d // _DAYS_PER_400_YEARS
+    y = 400 * n
+    d -= _DAYS_PER_400_YEARS * n
+    n = d // _DAYS_PER_100_YEARS
+    n -= n >> 2  # the last day of a 400-year cycle
+    y += 100 * n
+    d -= _DAYS_PER_100_YEARS * n
+    n = d // _DAYS_PER_4_YEARS
+    y += 4 * n
+    d -= _DAYS_PER_4_YEARS * n
+    n = d // 365
+    n -= n >> 2  # the last day of a 4-year cycle
+    y += n
+    d -= 365 * n
+    return y + _ABSOLUTE_ZERO_YEAR, d
+
+
+def _month_and_day(year: int, yday: int) -> tuple[int, int]:
+    day = yday
+    if _is_leap(year):
+        if day == 31 + 29 - 1:
+            return 2, 29
+        if day > 31 + 29 - 1:
+            day -= 1
+    month = day // 31  # at most one month too low
+    end = _DAYS_BEFORE[month + 1]
+    if day >= end:
+        month += 1
+        begin = end
+    else:
+        begin = _DAYS_BEFORE[month]
+    return month + 1, day - begin + 1
+
+
+def _days_in_month(year: int, month: int) -> int:
+    """Go's 32 - time.Date(year, month, 32, 0, 0, 0, 0, time.UTC).Day()."""
+    y = (year - _ABSOLUTE_ZERO_YEAR) & _U64
+    d = _DAYS_PER_400_YEARS * (y // 400)
+    y %= 400
+    d += _DAYS_PER_100_YEARS * (y // 100)
+    y %= 100
+    d += _DAYS_PER_4_YEARS * (y // 4) + 365 * (y % 4)
+    d += _DAYS_BEFORE[month - 1] + (1 if _is_leap(year) and month >= 3 else 0) + 31
+    abs_s = (d * _SECONDS_PER_DAY) & _U64
+    return 32 - _month_and_day(*_year_and_day(abs_s))[1]
+
+
+def date_part(name: str, unix_seconds: int) -> float:
+    """minute(), hour(), day_of_week(), ... of a Unix time, as Go's time package answers."""
+    abs_s = (unix_seconds + _UNIX_TO_ABSOLUTE) & _U64
+    if name == "minute":
+        return float(abs_s % 3600 // 60)
+    if name == "hour":
+        return float(abs_s % _SECONDS_PER_DAY // 3600)
+    if name == "day_of_week":  # day 0 of the absolute year was a Monday
+        shifted = (abs_s + _SECONDS_PER_DAY) & _U64
+        return float(shifted % (7 * _SECONDS_PER_DAY) // _SECONDS_PER_DAY)
+    year, yday = _year_and_day(abs_s)
+    if name == "year":
+        return float(year)
+    if name == "day_of_year":
+        return float(yday + 1)
+    month, day = _month_and_day(year, yday)
+    if name == "month":
+        return float(month)
+    if name == "day_of_month":
+        return float(day)
+    if name == "days_in_month":
+        return float(_days_in_month(year, month))
+    raise ValueError(f"not a date function: {name}")
+
+
 # --- summation ---------------------------------------------------------------
 
 
@@ -395,6 +512,25 @@ def resets(vs: Sequence[float]) -> float:
             count += 1
         prev = cur
     return float(count)
+
+
+def holt_winters(vs: Sequence[float], sf: float, tf: float) -> float | None:
+    """Double exponential smoothing with smoothing factor sf and trend factor tf.
+
+    The caller checks both factors lie in (0, 1); two samples are the least
+    that give a trend, fewer give no result.
+    """
+    n = len(vs)
+    if n < 2:
+        return None
+    smoothed = vs[0]
+    previous = 0.0
+    trend = vs[1] - vs[0]
+    for i in range(1, n):
+        if i > 1:
+            trend = tf * (smoothed - previous) + (1 - tf) * trend
+        previous, smoothed = smoothed, sf * vs[i] + (1 - sf) * (smoothed + trend)
+    return smoothed
 
 
 # --- quantiles -----------------------------------------------------------
