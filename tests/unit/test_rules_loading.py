@@ -115,11 +115,11 @@ def test_unsupported_promql_is_refused_at_load_naming_the_construct() -> None:
         groups:
           - name: g
             rules:
-              - record: smooth
-                expr: holt_winters(x[5m], 0.5, 0.5)
+              - record: limited
+                expr: limitk(2, x)
     """)
-    assert 'rules.yml: 6:15: group "g", rule 1, "smooth": unsupported PromQL construct' in err
-    assert "holt_winters" in err
+    assert 'rules.yml: 6:15: group "g", rule 1, "limited": unsupported PromQL construct' in err
+    assert "limitk" in err
 
 
 def test_unsupported_template_function_is_refused_at_load() -> None:
