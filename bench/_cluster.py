@@ -27,11 +27,12 @@ import sys
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from orbiter.framework.driver import CallError, Scheduler, SchedulerDriver, task_info
@@ -200,6 +201,7 @@ class AgentPool:
         containerizer: str,
         work_dir: Path,
         timeout: float = 120.0,
+        extra_series: int = 0,
     ) -> AgentPool:
         work_dir.mkdir(parents=True, exist_ok=True)
         log_path = work_dir / "agents.log"
@@ -221,6 +223,8 @@ class AgentPool:
                     str(work_dir),
                     "--timeout",
                     str(timeout),
+                    "--extra-series",
+                    str(extra_series),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -277,6 +281,9 @@ async def _run_pool(args: argparse.Namespace) -> int:
         )
         for i in range(args.count)
     ]
+    for agent in agents:
+        if args.extra_series:
+            agent.metrics.registry.register(_ExtraSeries(args.extra_series))
     started = time.perf_counter()
     for agent in agents:
         await agent.start()
@@ -521,6 +528,23 @@ async def launch(
     )
 
 
+class _ExtraSeries:
+    """`n` more series on an agent's /metrics, values moving between scrapes, so Satellite
+    scrapes and evaluates what a busier host exports (the issue's 300 series a target)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "bench_extra_gauge", "A moving value, for scale", labels=["device", "kind"]
+        )
+        now = time.time()
+        for i in range(self.n):
+            family.add_metric([f"d{i // 10}", f"k{i % 10}"], (now * (i + 1)) % 1000)
+        yield family
+
+
 # ---------------------------------------------------------------------- CPU accounting
 
 
@@ -562,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--count", type=int, required=True)
     a.add_argument("--resources", required=True)
     a.add_argument("--containerizer", choices=["null", "process"], default="null")
+    a.add_argument("--extra-series", type=int, default=0, help="more gauges on each /metrics")
     a.add_argument("--work-dir", required=True)
     a.add_argument("--timeout", type=float, default=120.0)
     args = p.parse_args(argv)

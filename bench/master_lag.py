@@ -2,7 +2,8 @@
 
 For each mode, a fresh `orbiter master` (Satellite scraping every agent and the
 master every 5 s and evaluating the shipped rules every 5 s) and a pool of
-null agents in one helper process, each serving its own /metrics. After a
+null agents in one helper process, each serving its own /metrics (about 100
+series of its own plus `--extra-series` moving gauges: ~300 by default). After a
 warm-up, the bench reads `orbiter_master_event_loop_lag_seconds` (a histogram
 the master keeps of how late its loop ran a 100 ms timer) at the start and
 end of a window, and prints the window's p50/p99 (interpolated within buckets
@@ -42,6 +43,7 @@ from _cluster import AgentPool, BenchError, MasterProcess
 
 LAG = "orbiter_master_event_loop_lag_seconds"
 EVAL = "orbiter_satellite_evaluation_duration_seconds"
+SERIES = "orbiter_satellite_series"
 AIM_P99 = 0.050
 CONFIG = "satellite:\n  scrape_interval: 5s\n  scrape_timeout: 5s\n  evaluation_interval: 5s\n"
 AGENT = "cpus:4;mem:8192"
@@ -56,6 +58,7 @@ class Window:
     p50: float
     p99: float
     worst_bucket: str
+    series: int
     rounds: int
     round_mean: float | None
     master_cpu: float
@@ -69,7 +72,7 @@ def scrape(master: MasterProcess) -> dict[str, float]:
         for s in family.samples:
             if s.name == f"{LAG}_bucket":
                 out[f"le={s.labels['le']}"] = s.value
-            elif s.name in (f"{EVAL}_count", f"{EVAL}_sum", f"{LAG}_count"):
+            elif s.name in (f"{EVAL}_count", f"{EVAL}_sum", f"{LAG}_count", SERIES):
                 out[s.name] = s.value
     return out
 
@@ -102,7 +105,9 @@ def satellite_pid(master_pid: int) -> int | None:
     return None
 
 
-def measure(mode: str, agents: int, seconds: float, warmup: float, work: Path) -> Window:
+def measure(
+    mode: str, agents: int, extra_series: int, seconds: float, warmup: float, work: Path
+) -> Window:
     config = work / "orbiter.yml"
     config.write_text(CONFIG)
     extra = ["--config", str(config)]
@@ -112,8 +117,9 @@ def measure(mode: str, agents: int, seconds: float, warmup: float, work: Path) -
     pool = None
     try:
         pool = AgentPool.start(
-            master.grpc_address, agents, AGENT, "null", work / "agents", timeout=300
-        )
+            master.grpc_address, agents, AGENT, "null", work / "agents", timeout=300,
+            extra_series=extra_series,
+        )  # fmt: skip
         print(f"  {mode}: {agents} agents registered in {pool.register_seconds:.1f}s; "
               f"warming up {warmup:g}s", flush=True)  # fmt: skip
         time.sleep(warmup)
@@ -149,6 +155,7 @@ def measure(mode: str, agents: int, seconds: float, warmup: float, work: Path) -
         p50=quantile(0.5, buckets),
         p99=quantile(0.99, buckets),
         worst_bucket=worst,
+        series=int(after.get(SERIES, 0)),
         rounds=rounds,
         round_mean=spent / rounds if rounds else None,
         master_cpu=round(cpu1 - cpu0, 2),
@@ -161,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="100 agents, 20 s windows")
     p.add_argument("--agents", type=int, default=0, help="agents (default 1000)")
     p.add_argument("--seconds", type=float, default=0, help="measured window (default 60)")
+    p.add_argument("--extra-series", type=int, default=200, help="more gauges per agent "
+                   "(default 200: about 300 series a target, as in bench/satellite.py)")
     p.add_argument("--runs", type=int, default=1, help="windows per mode (median reported)")
     p.add_argument("--modes", default="process,in-master", help="comma-separated")
     p.add_argument("--json", default="", help="also write the figures to this file")
@@ -178,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             work = Path(tempfile.mkdtemp(prefix=f"orbiter-bench-lag-{mode}-"))
             try:
-                windows.append(measure(mode, agents, seconds, warmup, work))
+                windows.append(measure(mode, agents, args.extra_series, seconds, warmup, work))
             except BenchError as e:
                 print(f"bench failed ({mode}, run {run + 1}): {e}", file=sys.stderr)
                 return 1
@@ -188,11 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     for w in windows:
         rows.append([
             w.mode, w.samples, f"{w.p50 * 1000:.1f}", f"{w.p99 * 1000:.1f}", w.worst_bucket,
-            w.rounds, "-" if w.round_mean is None else f"{w.round_mean:.3f}",
+            w.series, w.rounds, "-" if w.round_mean is None else f"{w.round_mean:.3f}",
             w.master_cpu, "-" if w.satellite_cpu is None else w.satellite_cpu,
         ])  # fmt: skip
     print(tabulate(rows, headers=[
-        "mode", "samples", "p50 ms", "p99 ms", "worst", "rounds", "round s", "master CPU s",
+        "mode", "samples", "p50 ms", "p99 ms", "worst", "series", "rounds", "round s",
+        "master CPU s",
         "satellite CPU s",
     ]))  # fmt: skip
     summary = []

@@ -545,8 +545,7 @@ async def _follow_leader_http(master: str, cluster: Any) -> None:
                 logging.getLogger("orbiter.satellite").info(
                     "following the new leader at http://%s/", leader.http_address
                 )
-                cluster.http_address = leader.http_address
-                cluster.base = f"http://{leader.http_address}"
+                cluster.follow(leader.http_address)
     finally:
         await locator.close()
 

@@ -3,6 +3,7 @@ over the master's operator HTTP API (`orbiter satellite --master ...`)."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ _MODES = {
     master_pb2.DRAINED: "drained",
 }
 DRAIN_GRACE = 30.0
+TARGET_REFRESH = 5.0
 
 
 def agent_target(agent_id: str, http_address: str) -> Target:
@@ -87,12 +89,27 @@ class MasterCluster:
 
 
 class HttpCluster:
-    """Satellite on its own: the master's operator API is its view and its hands."""
+    """Satellite on its own: the master's operator API is its view and its hands.
 
-    def __init__(self, http_address: str) -> None:
+    Targets are asked for at most every `target_refresh` seconds (Satellite looks
+    every second; listing 1,000 agents is work for the master's loop): a new agent
+    is scraped within that. The agents' maintenance state, which the safety policy
+    decides on, is always read fresh.
+    """
+
+    def __init__(self, http_address: str, target_refresh: float = TARGET_REFRESH) -> None:
         self.base = f"http://{http_address}"
         self.http_address = http_address
+        self.target_refresh = target_refresh
+        self._targets: list[Target] = []
+        self._targets_at = -math.inf
         self._session: aiohttp.ClientSession | None = None
+
+    def follow(self, http_address: str) -> None:
+        """Talk to another master (a new leader) from now on."""
+        self.http_address = http_address
+        self.base = f"http://{http_address}"
+        self._targets_at = -math.inf
 
     def _s(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -109,10 +126,14 @@ class HttpCluster:
             return (await resp.json())["agents"]
 
     async def targets(self) -> list[Target]:
+        if time.monotonic() - self._targets_at < self.target_refresh:
+            return self._targets
         agents = await self._agents()
-        return [master_target(self.http_address)] + [
+        self._targets = [master_target(self.http_address)] + [
             agent_target(a["id"], a["http_address"]) for a in agents if a["status"] != "gone"
         ]
+        self._targets_at = time.monotonic()
+        return self._targets
 
     async def agents(self) -> list[AgentSnapshot]:
         out = []
