@@ -903,3 +903,34 @@ async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
         "big-message": "INVALID_ARGUMENT",
     }
     assert [pb.TaskState.Name(s.state) for s in recorder.of("x1")] == ["TASK_FINISHED"]
+
+
+async def test_an_executor_that_cannot_start_fails_its_task_and_frees_its_resources(
+    make_cluster: Callable[..., Awaitable[InProcessCluster]], async_wait_until: AsyncWait
+) -> None:
+    c = await make_cluster()
+    agent = await c.add_agent(containerizer="process")
+    recorder = Recorder()
+    driver = await c.driver(recorder)
+    offer = await async_wait_until(lambda: recorder.offers_seen, TIMEOUT, "an offer")
+    t = task("x1", command="")
+    t.ClearField("command")
+    t.executor.executor_id = "missing"
+    t.executor.command.shell = False
+    t.executor.command.value = "/no/such/executor"
+    t.executor.resources.extend(Resources.parse("cpus:0.5;mem:64").to_proto())
+
+    await driver.launch([offer[0].id], [t])
+
+    (failed,) = await async_wait_until(
+        lambda: recorder.of("x1", pb.TASK_FAILED), TIMEOUT, "x1 FAILED"
+    )
+    assert "executor missing could not start" in failed.message, failed.message
+    assert "/no/such/executor" in failed.message, failed.message
+    # The master charged the executor at launch; the agent's word frees it again.
+    master_agent = c.core.agents[agent.agent_id]
+    await async_wait_until(
+        lambda: not master_agent.executors and master_agent.used.is_empty(),
+        TIMEOUT,
+        "the executor's resources freed",
+    )
