@@ -31,6 +31,8 @@ bench: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
 	$(PYTHON) bench/satellite.py
+	$(PYTHON) bench/satellite_vs_prometheus.py
+	$(PYTHON) bench/satellite_scale.py
 	$(PYTHON) bench/master_lag.py
 	$(PYTHON) bench/chaos.py
 	$(PYTHON) bench/executors.py

@@ -925,6 +925,8 @@ def main() -> int:
     )
     figures["append_scrape_samples_per_s"] = append_rate
     figures["load_cpu_seconds"] = load_cpu
+    figures["series"] = n_series
+    figures["rss_bytes_per_series"] = (rss1 - rss0) / n_series
 
     # 3. rules
     with tempfile.TemporaryDirectory() as tmp:
