@@ -62,7 +62,7 @@ from orbiter.satellite.rules import (
 )
 from orbiter.satellite.scrape import Target, _WithTargetLabels, merge_labels
 from orbiter.satellite.series import labels_of
-from orbiter.satellite.service import LOOKBACK_MS
+from orbiter.satellite.service import GC_THRESHOLDS, LOOKBACK_MS, tune_gc
 from orbiter.satellite.tsdb import TSDB
 
 RUNS = 3
@@ -872,8 +872,15 @@ def main() -> int:
         help="scrapes loaded per target before evaluating (default 64 = 16 min)",
     )
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's GC thresholds (Satellite's process sets GC_THRESHOLDS)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    if not args.default_gc:
+        tune_gc()  # as `orbiter satellite` (the master's Satellite process) does
     n_targets = args.targets or (100 if args.quick else 1000)
     samples = min(args.samples, 64) if args.quick else args.samples
     parse_targets = 10 if args.quick else 50
@@ -883,7 +890,10 @@ def main() -> int:
 
     print(
         f"python {sys.version.split()[0]} on {os.cpu_count()} cores (load "
-        f"{os.getloadavg()[0]:.1f}); CPU seconds of this process; medians of {RUNS} runs\n"
+        f"{os.getloadavg()[0]:.1f}); CPU seconds of this process; medians of {RUNS} runs; "
+        f"GC thresholds {gc.get_threshold()}"
+        + (" (Python's default)" if args.default_gc else f" (Satellite's {GC_THRESHOLDS})")
+        + "\n"
     )
 
     # 1. scrape path

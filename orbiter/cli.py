@@ -446,7 +446,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     from orbiter.looplag import LoopLag
     from orbiter.satellite import http_api as satellite_http
     from orbiter.satellite.cluster import HttpCluster
-    from orbiter.satellite.service import Satellite
+    from orbiter.satellite.service import Satellite, tune_gc
 
     config = _config(args)
     locks = _hold_work_dirs(Path(args.work_dir))  # held (referenced) until Satellite stops
@@ -455,6 +455,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
         _follow_leader_http(args.master, cluster) if not args.master_http else asyncio.sleep(0)
     )
     zk, store = await _satellite_state_store(args)
+    tune_gc()
     satellite = Satellite(config.satellite, cluster, Path(args.work_dir), store=store)
     lag = LoopLag("satellite", satellite.registry)
     lag.start()
