@@ -866,6 +866,16 @@ asyncio.run(main())
 """
 
 
+def executor_task(task_id: str, executor_id: str, command: str, shell: bool) -> pb.TaskInfo:
+    """A task run by the framework's executor `executor_id` (started with `command`)."""
+    t = task(task_id, command="")
+    t.ClearField("command")
+    t.executor.executor_id = executor_id
+    t.executor.command.shell = shell
+    t.executor.command.value = command
+    return t
+
+
 async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
     make_cluster: Callable[..., Awaitable[InProcessCluster]], async_wait_until: AsyncWait
 ) -> None:
@@ -876,11 +886,7 @@ async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
     recorder = Recorder()
     driver = await c.driver(recorder)
     offer = await async_wait_until(lambda: recorder.offers_seen, TIMEOUT, "an offer")
-    t = task("x1", command="")
-    t.ClearField("command")
-    t.executor.executor_id = "bad"
-    t.executor.command.shell = True
-    t.executor.command.value = f"{sys.executable} {script}"
+    t = executor_task("x1", "bad", f"{sys.executable} {script}", shell=True)
 
     await driver.launch([offer[0].id], [t])
 
@@ -913,11 +919,7 @@ async def test_an_executor_that_cannot_start_fails_its_task_and_frees_its_resour
     recorder = Recorder()
     driver = await c.driver(recorder)
     offer = await async_wait_until(lambda: recorder.offers_seen, TIMEOUT, "an offer")
-    t = task("x1", command="")
-    t.ClearField("command")
-    t.executor.executor_id = "missing"
-    t.executor.command.shell = False
-    t.executor.command.value = "/no/such/executor"
+    t = executor_task("x1", "missing", "/no/such/executor", shell=False)
     t.executor.resources.extend(Resources.parse("cpus:0.5;mem:64").to_proto())
 
     await driver.launch([offer[0].id], [t])

@@ -164,16 +164,20 @@ def round_to(x: float, to_nearest: float) -> float:
     return go_div(go_floor(x * inverse + 0.5), inverse)
 
 
-def format_float(v: float) -> str:
-    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
+def _go_special(v: float) -> str | None:
+    """NaN, +Inf and -Inf as Go's formatting spells them; None for a finite number."""
     if v != v:
         return "NaN"
     if v == INF:
         return "+Inf"
     if v == -INF:
         return "-Inf"
-    text = format(Decimal(repr(v)).normalize(), "f")
-    return text
+    return None
+
+
+def format_float(v: float) -> str:
+    """Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent."""
+    return _go_special(v) or format(Decimal(repr(v)).normalize(), "f")
 
 
 def parse_go_float(text: str) -> float | None:
@@ -192,13 +196,7 @@ def parse_go_float(text: str) -> float | None:
 
 def format_go_fixed(v: float) -> str:
     """Go's fmt "%f": six decimals, and +Inf, -Inf, NaN spelt Go's way."""
-    if v != v:
-        return "NaN"
-    if v == INF:
-        return "+Inf"
-    if v == -INF:
-        return "-Inf"
-    return f"{v:f}"
+    return _go_special(v) or f"{v:f}"
 
 
 def go_int64(x: float) -> int:
