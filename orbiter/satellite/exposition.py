@@ -5,7 +5,9 @@ the same series in the same order, only the values move. So, like
 Prometheus's `scrapeCache`, a `ScrapeCache` remembers the series part of every
 line (everything before the value) and maps it to its parsed label set; a
 repeated line then costs a `str.rpartition`, a dict lookup and a `float()`;
-a repeated `# HELP` / `# TYPE` line costs two lookups and is skipped. Only
+a repeated `# HELP` / `# TYPE` line costs two lookups and is skipped. When a
+whole scrape repeats the previous one line for line but for the values (the
+usual case), even that per-line work is skipped: see `_Shape`. Only
 lines never seen before go through the careful parser below, which follows
 Prometheus's text format and agrees with prometheus-client's
 `text_string_to_metric_families` on valid input (see
@@ -23,8 +25,10 @@ Differences from prometheus-client's output worth knowing:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from itertools import compress, repeat
 from operator import itemgetter
 
 from orbiter.satellite.series import Labels
@@ -330,6 +334,63 @@ def _parse_comment(line: str, metadata: dict[str, MetricMetadata]) -> None:
     metadata[name] = MetricMetadata(name, kind, old.help)
 
 
+class _Shape:
+    """A scrape's text with its values cut out: what lets the next, same-shaped scrape skip lookups.
+
+    Built from a scrape whose every line took the cache's hot path (a known
+    series part followed by one space and the value, or a known comment or
+    blank line). A later text with the same lines but for the values yields
+    the very rows the hot path would, from whole-list operations that run in C
+    (`str.removeprefix` per line, `compress`, `map(float)`, `zip`) instead of
+    a Python loop with a lookup per line. Anything else (a changed, added or
+    missing line, a timestamp, a value with a space or an underscore, a value
+    `float` rejects) makes `rows` return None and the caller parses the text
+    line by line as before, so behaviour and errors are the hot path's own.
+
+    Hand-written rather than prometheus-client's parser: that parser builds
+    objects per sample and is ~20x slower here (bench/satellite.py compares),
+    and it knows nothing of the previous scrape.
+    """
+
+    __slots__ = ("entries", "fixed", "others", "prefixes", "samples")
+
+    def __init__(self, lines: list[str], known: Callable[[str], CachedSeries | None]) -> None:
+        self.prefixes: list[str] = []  # the series part and its space, or the whole line
+        self.samples: list[bool] = []
+        self.entries: list[CachedSeries] = []
+        for line in lines:
+            series, space, _ = line.rpartition(" ")
+            entry = known(series)
+            if entry is None:
+                self.prefixes.append(line)
+                self.samples.append(False)
+            else:
+                self.prefixes.append(series + space)
+                self.samples.append(True)
+                self.entries.append(entry)
+        self.others = [not s for s in self.samples]
+        self.fixed = sum(map(len, self.prefixes)) + len(lines) - 1
+
+    def rows(self, text: str) -> list[ScrapedRow] | None:
+        """The rows of text if it has this shape, else None (then parse it line by line)."""
+        lines = text.split("\n")
+        if len(lines) != len(self.prefixes):
+            return None
+        # A line that does not start with its prefix comes back whole, so the values'
+        # total length gives it away; comment and blank lines must come back empty.
+        tails = list(map(str.removeprefix, lines, self.prefixes))
+        if "".join(compress(tails, self.others)):
+            return None
+        values = list(compress(tails, self.samples))
+        joined = "".join(values)
+        if len(joined) != len(text) - self.fixed or " " in joined or "_" in joined:
+            return None
+        try:
+            return list(zip(self.entries, map(float, values), repeat(None), strict=False))
+        except ValueError:
+            return None
+
+
 class ScrapeCache:
     """Parses one target's scrapes; a line whose series part was seen before costs a lookup.
 
@@ -348,6 +409,7 @@ class ScrapeCache:
         self._previous: list[CachedSeries] = []
         self._gone_last_time: set[CachedSeries] = set()
         self._learned: list[str] = []
+        self._shape: _Shape | None = None
         self.metadata: dict[str, MetricMetadata] = {}
         self.disappeared: list[Labels] = []
 
@@ -356,13 +418,22 @@ class ScrapeCache:
 
     def parse_into(self, text: str) -> list[ScrapedRow]:
         """Parse one scrape's text; raises ExpositionError (and then learns no series from it)."""
+        shape = self._shape
+        if shape is not None:
+            rows = shape.rows(text)
+            if rows is not None:
+                self._finish(shape.entries)
+                return rows
+            self._shape = None
         get = self._entries.get
         known_comment = self._comment_tails.get
-        rows: list[ScrapedRow] = []
+        rows = []
         append = rows.append
+        lines = text.split("\n")
         line = ""
+        same_lines = True  # every line known: the next scrape may reuse this one's shape
         try:
-            for line in text.split("\n"):
+            for line in lines:
                 # Hot path: `<series part> <value>`, series part seen before. Anything
                 # else (comments, blank lines, timestamps, tabs, new series) misses the
                 # lookup, because only exact series parts are ever learned.
@@ -373,6 +444,7 @@ class ScrapeCache:
                         raise ValueError
                     append((entry, float(value), None))
                 elif known_comment(series) != value:
+                    same_lines = False
                     row = self._other_line(line)
                     if row is not None:
                         append(row)
@@ -381,7 +453,10 @@ class ScrapeCache:
             problem = str(e) if isinstance(e, _Invalid) else _diagnose(line)
             raise ExpositionError(_line_number(text, line), line, problem) from None
         self._learned.clear()
-        self._finish(rows)
+        if self._finish(list(map(itemgetter(0), rows))) and same_lines:
+            # Twice the same series in the same order: a target that keeps its order,
+            # worth a shape (one that shuffles its lines would only pay to build it).
+            self._shape = _Shape(lines, get)
         return rows
 
     def _other_line(self, line: str) -> ScrapedRow | None:
@@ -424,13 +499,14 @@ class ScrapeCache:
                 del self._by_labels[entry.labels]
         self._learned.clear()
 
-    def _finish(self, rows: list[ScrapedRow]) -> None:
-        entries = list(map(itemgetter(0), rows))
+    def _finish(self, entries: list[CachedSeries]) -> bool:
+        """Update `disappeared` and forget long-gone series; True if the series repeat in order."""
         previous = self._previous
         self._previous = entries
-        if entries == previous and not self._gone_last_time:  # the usual scrape: same series
+        same = entries == previous
+        if same and not self._gone_last_time:  # the usual scrape: same series
             self.disappeared = []
-            return
+            return True
         current = set(entries)
         gone = set(previous).difference(current)
         for entry in self._gone_last_time - current:
@@ -439,6 +515,7 @@ class ScrapeCache:
             self._by_labels.pop(entry.labels, None)
         self._gone_last_time = gone
         self.disappeared = sorted(entry.labels for entry in gone)
+        return same
 
 
 def _line_number(text: str, line: str) -> int:

@@ -287,6 +287,78 @@ def test_cache_entry_is_stable_across_scrapes_so_storage_can_keep_a_ref_on_it() 
     assert again is entry and again.ref == "storage handle" and value == 2.0
 
 
+def test_a_scrape_that_repeats_the_last_one_but_for_values_reuses_its_entries() -> None:
+    cache = ScrapeCache()
+    text = '# HELP a Help.\n# TYPE a gauge\na{x="1"} 1\na{x="2"} 2\n\nb 3\n'
+    first = cache.parse_into(text)
+    cache.parse_into(text)
+    again = cache.parse_into(text.replace(" 1\n", " 1.5\n").replace(" 3\n", " NaN\n"))
+    assert [e for e, _, _ in again] == [e for e, _, _ in first]
+    assert [_value_key(v) for _, v, _ in again] == [1.5, 2.0, "NaN"]
+    assert [t for _, _, t in again] == [None, None, None]
+    assert cache.disappeared == []
+
+
+SAME_SHAPE_CHANGES = {
+    "a value gains a timestamp": ("a 1\nb 2\n", "a 1\nb 2 1700000000000\n"),
+    "a line goes": ("a 1\nb 2\n", "a 1\n"),
+    "a line comes": ("a 1\nb 2\n", "a 1\nb 2\nc 3\n"),
+    "two lines swap": ("a 1\nb 2\n", "b 2\na 1\n"),
+    "a series part changes": ('a{x="1"} 1\n', 'a{x="2"} 1\n'),
+    "a comment changes": ("# HELP a One.\na 1\n", "# HELP a Two.\na 1\n"),
+    "a value becomes a word": ("a 1\nb 2\n", "a 1\nb two\n"),
+    "a value gets an underscore": ("a 1\nb 2\n", "a 1\nb 2_0\n"),
+    "a value goes missing": ("a 1\nb 2\n", "a 1\nb \n"),
+    "a line loses its end": ('a{x="1"} 1\n', 'a{x="1"}\n'),
+    "a line loses its series part": ("a 1\nb 2\n", "a 1\n2\n"),
+    "a comment loses its start": ("# HELP a One.\na 1\n", "One.\na 1\n"),
+    "a line gains a tab": ("a 1\nb 2\n", "a 1\nb 2\t\n"),
+    "a blank line comes": ("a 1\nb 2\n", "a 1\n\nb 2\n"),
+    "no newline at the end": ("a 1\nb 2\n", "a 1\nb 2"),
+}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), SAME_SHAPE_CHANGES.values(), ids=list(SAME_SHAPE_CHANGES)
+)
+def test_a_scrape_that_differs_from_the_last_in_more_than_values_reads_as_a_fresh_parse(
+    before: str, after: str
+) -> None:
+    cache = ScrapeCache()
+    cache.parse_into(before)
+    cache.parse_into(before)
+    try:
+        expected = our_flat(after)
+    except ExpositionError as fresh:
+        with pytest.raises(ExpositionError) as caught:
+            cache.parse_into(after)
+        assert (caught.value.line_number, caught.value.line) == (fresh.line_number, fresh.line)
+        return
+    assert [(e.labels, _value_key(v), t) for e, v, t in cache.parse_into(after)] == expected
+    assert cache.metadata == parse_exposition(after).metadata
+
+
+def test_a_changed_help_line_between_same_shaped_scrapes_updates_the_metadata() -> None:
+    cache = ScrapeCache()
+    for _ in range(3):
+        cache.parse_into("# HELP a One.\n# TYPE a gauge\na 1\n")
+    cache.parse_into("# HELP a Two.\n# TYPE a gauge\na 2\n")
+    assert cache.metadata["a"] == MetricMetadata("a", MetricType.GAUGE, "Two.")
+    cache.parse_into("# HELP a One.\n# TYPE a gauge\na 3\n")
+    assert cache.metadata["a"] == MetricMetadata("a", MetricType.GAUGE, "One.")
+
+
+def test_a_failed_scrape_between_same_shaped_ones_changes_nothing_they_read() -> None:
+    cache = ScrapeCache()
+    for _ in range(3):
+        cache.parse_into("# HELP a One.\na 1\n")
+    with pytest.raises(ExpositionError):
+        cache.parse_into("# HELP a Two.\na 1\nbroken{\n")
+    rows = cache.parse_into("# HELP a One.\na 4\n")
+    assert [(e.labels, v) for e, v, _ in rows] == [((("__name__", "a"),), 4.0)]
+    assert cache.metadata["a"].help == "One."
+
+
 # -- generated inputs ------------------------------------------------------------
 
 _NAME = st.from_regex(r"\A[a-z][a-z0-9_]{0,8}\Z")
@@ -439,6 +511,58 @@ def test_on_arbitrary_lines_we_reject_what_the_client_rejects_and_agree_on_the_r
         assume(False)
         return
     assert ours == expected
+
+
+_SCRAPED_SERIES = ["a", 'a{x="1"}', 'a{x="2"}', '{__name__="a",x="1"}', 'b{y="v w"}', "c_total"]
+_SCRAPED_COMMENTS = ["# HELP a Some help.", "# TYPE a gauge", "# TYPE a counter", "# hi", "", "#"]
+_SCRAPED_VALUES = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-(10**6), 10**6).map(str),
+    st.sampled_from(["+Inf", "-Inf", "NaN", "1e3", "1_0", "x", "", "3 1700000000000", "4 1.5"]),
+    st.sampled_from([" 5", "6\t", "7 ", "8\r"]),
+)
+
+
+@st.composite
+def scrape_sequences(draw: st.DrawFn) -> list[str]:
+    """Scrapes of one target: mostly the same lines with new values, now and then a change."""
+    line = st.one_of(
+        st.sampled_from(_SCRAPED_SERIES).map(lambda s: (True, s)),
+        st.sampled_from(_SCRAPED_COMMENTS).map(lambda c: (False, c)),
+    )
+    lines = draw(st.lists(line, min_size=1, max_size=8))
+    texts = []
+    for _ in range(draw(st.integers(2, 6))):
+        if draw(st.integers(0, 3)) == 0:
+            lines = list(lines)
+            i = draw(st.integers(0, len(lines)))
+            if draw(st.booleans()) or not lines:
+                lines.insert(i, draw(line))
+            else:
+                del lines[min(i, len(lines) - 1)]
+        body = [f"{s} {draw(_SCRAPED_VALUES)}" if is_sample else s for is_sample, s in lines]
+        texts.append("\n".join(body) + draw(st.sampled_from(["\n", ""])))
+    return texts
+
+
+@settings(max_examples=400, deadline=None)
+@given(scrape_sequences())
+def test_a_warm_cache_reads_every_scrape_as_a_fresh_parse_would(texts: list[str]) -> None:
+    cache = ScrapeCache()
+    previous: set[tuple[tuple[str, str], ...]] = set()
+    for text in texts:
+        try:
+            expected = our_flat(text)
+        except ExpositionError as fresh:
+            with pytest.raises(ExpositionError) as caught:
+                cache.parse_into(text)
+            assert (caught.value.line_number, caught.value.line) == (fresh.line_number, fresh.line)
+            continue
+        rows = cache.parse_into(text)
+        assert [(e.labels, _value_key(v), t) for e, v, t in rows] == expected
+        current = {e.labels for e, _, _ in rows}
+        assert cache.disappeared == sorted(previous - current)
+        previous = current
 
 
 def test_label_value_escapes_round_trip_through_generate_latest() -> None:
