@@ -29,6 +29,7 @@ Run: python bench/satellite.py [--quick] [--targets N] [--samples K] [--no-profi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gc
 import io
@@ -62,7 +63,7 @@ from orbiter.satellite.rules import (
 )
 from orbiter.satellite.scrape import Target, _WithTargetLabels, merge_labels
 from orbiter.satellite.series import labels_of
-from orbiter.satellite.service import GC_THRESHOLDS, LOOKBACK_MS, tune_gc
+from orbiter.satellite.service import GC_THRESHOLDS, LOOKBACK_MS, gc_paused, tune_gc
 from orbiter.satellite.tsdb import TSDB
 
 RUNS = 3
@@ -695,6 +696,10 @@ def load_rules(tmp: Path) -> list[RuleGroup]:
     return groups
 
 
+SATELLITE_GC = True
+"""Run the collector as Satellite's process does (--default-gc: as Python comes)."""
+
+
 class Evaluator:
     """The rule half of `Satellite.evaluate`: every group in order, state carried over."""
 
@@ -718,7 +723,8 @@ class Evaluator:
         for group in self.groups:
             key = (group.file, group.name)
             start = time.process_time()
-            result = evaluate_group(group, self.states[key], self.tsdb, t_ms, query)
+            with gc_paused() if SATELLITE_GC else contextlib.nullcontext():
+                result = evaluate_group(group, self.states[key], self.tsdb, t_ms, query)
             if group.file == str(DEFAULT_RULES):
                 self.default_seconds += time.process_time() - start
             self.states[key] = result.state
@@ -875,11 +881,14 @@ def main() -> int:
     parser.add_argument(
         "--default-gc",
         action="store_true",
-        help="keep Python's GC thresholds (Satellite's process sets GC_THRESHOLDS)",
+        help="Python's GC as it comes (Satellite's process sets GC_THRESHOLDS and pauses "
+        "the collector while a group evaluates)",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    if not args.default_gc:
+    global SATELLITE_GC
+    SATELLITE_GC = not args.default_gc
+    if SATELLITE_GC:
         tune_gc()  # as `orbiter satellite` (the master's Satellite process) does
     n_targets = args.targets or (100 if args.quick else 1000)
     samples = min(args.samples, 64) if args.quick else args.samples

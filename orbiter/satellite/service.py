@@ -25,7 +25,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +91,23 @@ def tune_gc() -> None:
     """Set GC_THRESHOLDS; for a process that runs Satellite on its own (the master's
     child, `orbiter satellite`), so the master's own collector is left alone."""
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic collection while a group evaluates (synchronous, no await inside).
+
+    A round allocates millions of short-lived objects that reference counting
+    frees at once; collections in between only walk them (~6-10% of a round at
+    1,000 targets). Whatever survives is looked at by the next collection.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -320,15 +337,16 @@ class Satellite:
             # Prometheus's default subquery step is the group's evaluation interval.
             query = engine_query(self.tsdb, LOOKBACK_MS, subquery_step_ms=int(interval * 1000))
             before = self.group_states[key]
-            result = evaluate_group(
-                group,
-                before,
-                self.tsdb,
-                t_ms,
-                query,
-                external_labels=self.config.external_labels,
-                external_url=self.config.external_url,
-            )
+            with gc_paused():
+                result = evaluate_group(
+                    group,
+                    before,
+                    self.tsdb,
+                    t_ms,
+                    query,
+                    external_labels=self.config.external_labels,
+                    external_url=self.config.external_url,
+                )
             for failure in result.failures:
                 self.m_rule_failures.inc()
                 log.warning("rule %s in %s: %s", failure.rule.name, group.name, failure.error)
