@@ -21,9 +21,12 @@ import re
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
+from operator import itemgetter
 
 from orbiter.satellite.exposition import CachedSeries
 from orbiter.satellite.series import STALE_NAN_BITS, Labels, Matcher, MatchOp, Series
@@ -93,6 +96,31 @@ class _MemSeries:
         return bool(self.vs) and is_stale_nan(self.vs[-1])
 
 
+_consume = deque(maxlen=0).extend
+"""Run an iterator to its end at C speed, keeping nothing (itertools' `consume` recipe)."""
+
+
+class _LastScrape:
+    """A target's last scrape as append_scrape wrote it: lets the next one go in bulk.
+
+    Valid while no series was removed or emptied (`epoch`), which is what keeps
+    every array in `timestamps` non-empty and every series live. `oldest_ms`
+    is at most the oldest timestamp any of the series holds (arrays only grow
+    at the end and shrink at the front), so while it is inside retention no
+    series needs a trim check.
+    """
+
+    __slots__ = ("epoch", "keys", "oldest_ms", "series", "timestamps", "values")
+
+    def __init__(self, keys: tuple[object, ...], series: list[_MemSeries], epoch: int) -> None:
+        self.keys = keys
+        self.series = series
+        self.timestamps = [s.ts for s in series]
+        self.values = [s.vs for s in series]
+        self.epoch = epoch
+        self.oldest_ms = min(map(itemgetter(0), self.timestamps), default=0)
+
+
 @lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> re.Pattern[str]:
     """A matcher regex, fully anchored; `.` matches newlines, as in Prometheus 3."""
@@ -129,6 +157,8 @@ class TSDB:
         # scrape of the same series compares equal at C speed, and only a changed scrape
         # pays for set arithmetic). Removed series may linger here; staleness skips them.
         self._targets: dict[str, list[_MemSeries]] = {}
+        self._last_scrapes: dict[str, _LastScrape] = {}
+        self._epoch = 0  # counts series removed or emptied: what invalidates a _LastScrape
         # Selector -> (generation it was computed at, matching series sorted by labels).
         # A generation counts series created or removed: per metric name for selectors
         # that pin `__name__`, over all series for the others.
@@ -199,8 +229,22 @@ class TSDB:
         A sample without its own timestamp is stored at t_ms. As in Prometheus,
         series exposed with explicit timestamps are not tracked for staleness.
         Out-of-order samples are dropped and counted, not raised: one bad line
-        must not lose the rest of the scrape.
+        must not lose the rest of the scrape. A scrape with the same keys in
+        the same order as the target's last one, none timestamped and all
+        newer than what their series hold (the usual case), is appended with
+        a few whole-list operations instead of a loop per sample.
         """
+        if samples:
+            keys, values, stamps = zip(*samples, strict=True)
+            last = self._last_scrapes.get(target)
+            if (
+                last is not None
+                and last.epoch == self._epoch
+                and keys == last.keys
+                and stamps.count(None) == len(stamps)
+                and max(map(itemgetter(-1), last.timestamps)) < t_ms
+            ):
+                return self._append_again(target, last, values, t_ms)
         current: list[_MemSeries] = []
         track = current.append
         cutoff = t_ms - self._retention_ms
@@ -227,15 +271,41 @@ class TSDB:
             series.vs.append(value)
             if ts[0] < trim_below:
                 series.trim(cutoff)
+                if not ts:  # an explicit timestamp past retention
+                    self._epoch += 1
+        if samples and len(current) == len(samples) and len(set(current)) == len(current):
+            self._last_scrapes[target] = _LastScrape(keys, current, self._epoch)
+        else:
+            self._last_scrapes.pop(target, None)
+        marked = self._track(target, current, t_ms)
+        return AppendStats(len(samples) - out_of_order, out_of_order, marked)
+
+    def _append_again(
+        self, target: str, last: _LastScrape, values: tuple[float, ...], t_ms: int
+    ) -> AppendStats:
+        """append_scrape of the same series as last time, all in order: whole-list appends."""
+        _consume(map(array.append, last.timestamps, repeat(t_ms)))
+        _consume(map(array.append, last.values, values))
+        cutoff = t_ms - self._retention_ms
+        trim_below = cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR
+        if last.oldest_ms < trim_below:
+            for series in last.series:
+                if series.ts[0] < trim_below:
+                    series.trim(cutoff)
+            last.oldest_ms = min(map(itemgetter(0), last.timestamps))
+        return AppendStats(len(values), 0, self._track(target, last.series, t_ms))
+
+    def _track(self, target: str, current: list[_MemSeries], t_ms: int) -> int:
+        """Remember the series target exposed; mark those it exposed last time and not now."""
         previous = self._targets.get(target)
         self._targets[target] = current
-        marked = 0
         if previous and previous != current:  # list equality: identity first, at C speed
-            marked = self._mark_stale(set(previous).difference(current), t_ms)
-        return AppendStats(len(samples) - out_of_order, out_of_order, marked)
+            return self._mark_stale(set(previous).difference(current), t_ms)
+        return 0
 
     def mark_target_down(self, target: str, t_ms: int) -> int:
         """A failed scrape: every series the target last exposed becomes stale now."""
+        self._last_scrapes.pop(target, None)
         return self._mark_stale(set(self._targets.pop(target, ())), t_ms)
 
     def _mark_stale(self, vanished: Iterable[_MemSeries], t_ms: int) -> int:
@@ -270,6 +340,7 @@ class TSDB:
 
     def _remove(self, series: _MemSeries) -> None:
         series.owner = None
+        self._epoch += 1
         del self._by_labels[series.labels]
         for name, value in series.labels:
             values = self._index[name]

@@ -276,6 +276,218 @@ def test_scrape_cache_rows_ingest_like_label_rows() -> None:
     assert samples_of(via_cache, L("n")) == [(500, 3.0), (600, 3.0)]
 
 
+# -- repeated scrapes -------------------------------------------------------------
+
+
+def test_repeated_scrapes_of_the_same_series_append_every_sample() -> None:
+    db = TSDB()
+    cache = ScrapeCache()
+    for i in range(5):
+        stats = db.append_scrape(
+            "t1", cache.parse_into(f'm{{x="1"}} {i}\nm{{x="2"}} -{i}\n'), i * 1000
+        )
+        assert stats == AppendStats(appended=2, out_of_order=0, marked_stale=0)
+    assert samples_of(db, L("m", x="1")) == [(i * 1000, float(i)) for i in range(5)]
+    assert samples_of(db, L("m", x="2")) == [(i * 1000, -float(i)) for i in range(5)]
+
+
+def test_a_series_written_ahead_of_a_repeated_scrape_counts_as_out_of_order() -> None:
+    db = TSDB()
+    rows = [(L("m", x="1"), 1.0, None), (L("m", x="2"), 1.0, None)]
+    db.append_scrape("t1", rows, 1000)
+    db.append_scrape("t1", rows, 2000)
+    db.append(L("m", x="2"), 5000, 9.0)
+    assert db.append_scrape("t1", rows, 3000) == AppendStats(1, 1, 0)
+    assert samples_of(db, L("m", x="1"))[-1] == (3000, 1.0)
+    assert samples_of(db, L("m", x="2"))[-1] == (5000, 9.0)
+
+
+def test_a_series_twice_in_every_scrape_is_out_of_order_every_time() -> None:
+    db = TSDB()
+    for t_ms in (1000, 2000, 3000):
+        stats = db.append_scrape("t1", [(L("m"), 1.0, None), (L("m"), 2.0, None)], t_ms)
+        assert stats == AppendStats(appended=1, out_of_order=1, marked_stale=0)
+    assert samples_of(db, L("m")) == [(1000, 1.0), (2000, 1.0), (3000, 1.0)]
+
+
+def test_repeated_scrapes_keep_to_retention() -> None:
+    db = TSDB(retention_ms=60_000)
+    cache = ScrapeCache()
+    for i in range(1000):
+        db.append_scrape("t1", cache.parse_into(f"a {i}\nb {i}\n"), i * 1000)
+    assert db.sample_count <= 2 * (60 * (1 + 1 / 16) + 2)
+    for name in ("a", "b"):
+        (series,) = db.select([M("__name__", "=", name)], 0, 10**9)
+        assert series.timestamps[-1] == 999_000
+        assert series.timestamps[0] >= 999_000 - 60_000 * (1 + 1 / 16)
+
+
+def test_a_series_removed_between_repeated_scrapes_is_created_again() -> None:
+    db = TSDB(retention_ms=60_000)
+    cache = ScrapeCache()
+    db.append_scrape("t1", cache.parse_into("m 1\n"), 0)
+    db.append_scrape("t1", cache.parse_into("m 2\n"), 15_000)
+    assert db.gc(now_ms=200_000) == 1
+    db.append_scrape("t1", cache.parse_into("m 3\n"), 200_000)
+    assert samples_of(db, L("m")) == [(200_000, 3.0)]
+
+
+def test_a_series_emptied_by_an_old_timestamp_takes_the_next_repeated_scrape() -> None:
+    db = TSDB(retention_ms=60_000)
+    rows = [(L("m"), 1.0, None)]
+    db.append_scrape("t1", rows, 0)
+    db.append_scrape("t1", rows, 15_000)
+    # Another target's sample at 30 s, appended at 100 s, is past retention at once.
+    db.append_scrape("t2", [(L("m"), 2.0, 30_000)], 100_000)
+    assert db.append_scrape("t1", rows, 115_000) == AppendStats(1, 0, 0)
+    assert samples_of(db, L("m")) == [(115_000, 1.0)]
+
+
+class _Key:
+    """A row key the way the scraper makes them: labels plus a ref the TSDB may keep."""
+
+    def __init__(self, labels: Labels) -> None:
+        self.labels = labels
+        self.ref: object | None = None
+
+
+class _ModelTSDB:
+    """append_scrape and friends as documented, one sample at a time: what TSDB must agree with."""
+
+    def __init__(self, retention_ms: int) -> None:
+        self.retention_ms = retention_ms
+        self.samples: dict[Labels, list[tuple[int, float]]] = {}
+        self.targets: dict[str, set[Labels]] = {}
+
+    def _add(self, labels: Labels, t_ms: int, value: float, now_ms: int) -> bool:
+        held = self.samples.setdefault(labels, [])
+        if held and held[-1][0] >= t_ms:
+            return False
+        held.append((t_ms, value))
+        cutoff = now_ms - self.retention_ms
+        if held[0][0] < cutoff - self.retention_ms // 16:
+            held[:] = [s for s in held if s[0] >= cutoff]
+        return True
+
+    def append(self, labels: Labels, t_ms: int, value: float) -> None:
+        if not self._add(labels, t_ms, value, t_ms):
+            raise OutOfOrderSample(labels, t_ms, self.samples[labels][-1][0])
+
+    def append_scrape(self, target: str, rows: list, t_ms: int) -> AppendStats:
+        current: set[Labels] = set()
+        out_of_order = 0
+        for key, value, stamp in rows:
+            labels = key if isinstance(key, tuple) else key.labels
+            if stamp is None:
+                current.add(labels)
+            if not self._add(labels, t_ms if stamp is None else stamp, value, t_ms):
+                out_of_order += 1
+        previous = self.targets.get(target, set())
+        self.targets[target] = current
+        return AppendStats(
+            len(rows) - out_of_order, out_of_order, self._stale(previous - current, t_ms)
+        )
+
+    def mark_target_down(self, target: str, t_ms: int) -> int:
+        return self._stale(self.targets.pop(target, set()), t_ms)
+
+    def _stale(self, vanished: set[Labels], t_ms: int) -> int:
+        marked = 0
+        for labels in vanished:
+            held = self.samples[labels]
+            if (held and held[-1][0] >= t_ms) or (held and is_stale_nan(held[-1][1])):
+                continue
+            held.append((t_ms, STALE_NAN))
+            marked += 1
+        return marked
+
+    def gc(self, now_ms: int) -> int:
+        cutoff = now_ms - self.retention_ms
+        doomed = [lb for lb, held in self.samples.items() if not held or held[-1][0] < cutoff]
+        for labels in doomed:
+            del self.samples[labels]
+            for exposed in self.targets.values():
+                exposed.discard(labels)
+        for held in self.samples.values():
+            held[:] = [s for s in held if s[0] >= cutoff]
+        return len(doomed)
+
+    def everything(self) -> dict[Labels, list[tuple[int, object]]]:
+        return {lb: [(t, _bits(v)) for t, v in held] for lb, held in self.samples.items() if held}
+
+
+def _bits(v: float) -> object:
+    return "stale" if is_stale_nan(v) else ("NaN" if math.isnan(v) else v)
+
+
+_POOL = [L("m", x=str(i)) for i in range(4)]
+_STAMP = st.one_of(st.none(), st.none(), st.integers(-100_000, 10_000))
+
+
+@st.composite
+def ingest_steps(draw: st.DrawFn) -> list[tuple]:
+    """Mostly repeated scrapes of two targets, with now and then anything else the TSDB takes."""
+    keys = {labels: _Key(labels) for labels in _POOL}
+    rows_of = {
+        target: [(keys[lb], None) for lb in draw(st.lists(st.sampled_from(_POOL), max_size=4))]
+        for target in ("t1", "t2")
+    }
+    steps: list[tuple] = []
+    for _ in range(draw(st.integers(1, 25))):
+        step = draw(st.integers(0, 0 if draw(st.booleans()) else 8))
+        advance = draw(st.sampled_from([0, 1000, 15_000, 15_000, 70_000]))
+        target = draw(st.sampled_from(["t1", "t2"]))
+        if step == 4:
+            rows_of[target] = [(key, draw(_STAMP)) for key, _ in rows_of[target]]
+        if step == 5:
+            rows_of[target] = [
+                (draw(st.sampled_from([keys[lb], lb])), draw(_STAMP))
+                for lb in draw(st.lists(st.sampled_from(_POOL), max_size=5))
+            ]
+        if step == 6:
+            steps.append(("append", advance, draw(st.sampled_from(_POOL))))
+        elif step == 7:
+            steps.append(("down", advance, target))
+        elif step == 8:
+            steps.append(("gc", advance, None))
+        else:
+            steps.append(("scrape", advance, (target, list(rows_of[target]))))
+    return steps
+
+
+@settings(max_examples=300, deadline=None)
+@given(ingest_steps(), st.floats(allow_nan=True))
+def test_ingestion_agrees_with_appending_one_sample_at_a_time(
+    steps: list[tuple], value: float
+) -> None:
+    db, model = TSDB(retention_ms=60_000), _ModelTSDB(retention_ms=60_000)
+    clock = 100_000
+    for kind, advance, arg in steps:
+        clock += advance
+        value += 1.0
+        if kind == "scrape":
+            target, keyed = arg
+            rows = [(key, value, None if stamp is None else clock + stamp) for key, stamp in keyed]
+            assert db.append_scrape(target, rows, clock) == model.append_scrape(target, rows, clock)
+        elif kind == "append":
+            try:
+                model.append(arg, clock, value)
+            except OutOfOrderSample:
+                with pytest.raises(OutOfOrderSample):
+                    db.append(arg, clock, value)
+            else:
+                db.append(arg, clock, value)
+        elif kind == "down":
+            assert db.mark_target_down(arg, clock) == model.mark_target_down(arg, clock)
+        else:
+            assert db.gc(clock) == model.gc(clock)
+        stored = {
+            s.labels: [(t, _bits(v)) for t, v in zip(s.timestamps, s.values, strict=True)]
+            for s in db.select([M("__name__", "=", "m")], -(10**12), 10**12)
+        }
+        assert stored == model.everything()
+
+
 # -- the index agrees with a scan ------------------------------------------------
 
 _NAMES = st.sampled_from(["__name__", "job", "instance", "zone"])
