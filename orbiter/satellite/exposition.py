@@ -25,11 +25,11 @@ Differences from prometheus-client's output worth knowing:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import compress, repeat
-from operator import itemgetter
+from typing import overload
 
 from orbiter.satellite.series import Labels
 
@@ -41,6 +41,7 @@ __all__ = [
     "MetricType",
     "ParsedSample",
     "ScrapeCache",
+    "ScrapedRows",
     "parse",
     "parse_exposition",
 ]
@@ -112,6 +113,58 @@ class CachedSeries:
 
 ScrapedRow = tuple[CachedSeries, float, int | None]
 """(series, value, timestamp in ms or None) for one sample line."""
+
+
+class ScrapedRows(Sequence[ScrapedRow]):
+    """One scrape's rows, kept as columns: a `ScrapedRow` tuple is made only when read.
+
+    A tuple per sample line cost about 30% of a warm parse (making it, the
+    cyclic GC tracking it, freeing it). Iterating zips the columns, and `zip` reuses
+    its tuple when the loop unpacks it at once. `timestamps` is None when no
+    line carried one, the usual case. Read-only: the columns may be shared
+    with the cache that made them.
+    """
+
+    __slots__ = ("series", "timestamps", "values")
+
+    def __init__(
+        self,
+        series: list[CachedSeries],
+        values: list[float],
+        timestamps: list[int | None] | None = None,
+    ) -> None:
+        self.series = series
+        self.values = values
+        self.timestamps = timestamps
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+    def __iter__(self) -> Iterator[ScrapedRow]:
+        stamps = repeat(None) if self.timestamps is None else self.timestamps
+        return zip(self.series, self.values, stamps, strict=False)
+
+    @overload
+    def __getitem__(self, index: int) -> ScrapedRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ScrapedRow]: ...
+
+    def __getitem__(self, index: int | slice) -> ScrapedRow | list[ScrapedRow]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        stamp = None if self.timestamps is None else self.timestamps[index]
+        return self.series[index], self.values[index], stamp
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ScrapedRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ScrapedRows({list(self)!r})"
 
 
 class _Invalid(Exception):
@@ -341,7 +394,7 @@ class _Shape:
     series part followed by one space and the value, or a known comment or
     blank line). A later text with the same lines but for the values yields
     the very rows the hot path would, from whole-list operations that run in C
-    (`str.removeprefix` per line, `compress`, `map(float)`, `zip`) instead of
+    (`str.removeprefix` per line, `compress`, `map(float)`) instead of
     a Python loop with a lookup per line. Anything else (a changed, added or
     missing line, a timestamp, a value with a space or an underscore, a value
     `float` rejects) makes `rows` return None and the caller parses the text
@@ -371,7 +424,7 @@ class _Shape:
         self.others = [not s for s in self.samples]
         self.fixed = sum(map(len, self.prefixes)) + len(lines) - 1
 
-    def rows(self, text: str) -> list[ScrapedRow] | None:
+    def rows(self, text: str) -> ScrapedRows | None:
         """The rows of text if it has this shape, else None (then parse it line by line)."""
         lines = text.split("\n")
         if len(lines) != len(self.prefixes):
@@ -386,7 +439,7 @@ class _Shape:
         if len(joined) != len(text) - self.fixed or " " in joined or "_" in joined:
             return None
         try:
-            return list(zip(self.entries, map(float, values), repeat(None), strict=False))
+            return ScrapedRows(self.entries, list(map(float, values)))
         except ValueError:
             return None
 
@@ -416,7 +469,7 @@ class ScrapeCache:
     def __len__(self) -> int:
         return len(self._by_labels)
 
-    def parse_into(self, text: str) -> list[ScrapedRow]:
+    def parse_into(self, text: str) -> ScrapedRows:
         """Parse one scrape's text; raises ExpositionError (and then learns no series from it)."""
         shape = self._shape
         if shape is not None:
@@ -427,8 +480,11 @@ class ScrapeCache:
             self._shape = None
         get = self._entries.get
         known_comment = self._comment_tails.get
-        rows = []
-        append = rows.append
+        entries: list[CachedSeries] = []
+        values: list[float] = []
+        stamps: dict[int, int] = {}  # row -> its timestamp, for the few lines that have one
+        add_entry = entries.append
+        add_value = values.append
         lines = text.split("\n")
         line = ""
         same_lines = True  # every line known: the next scrape may reuse this one's shape
@@ -442,22 +498,28 @@ class ScrapeCache:
                 if entry is not None:
                     if "_" in value:
                         raise ValueError
-                    append((entry, float(value), None))
+                    add_value(float(value))
+                    add_entry(entry)
                 elif known_comment(series) != value:
                     same_lines = False
                     row = self._other_line(line)
                     if row is not None:
-                        append(row)
+                        other, number, stamp = row
+                        if stamp is not None:
+                            stamps[len(values)] = stamp
+                        add_value(number)
+                        add_entry(other)
         except (ValueError, IndexError, _Invalid) as e:
             self._forget_learned()
             problem = str(e) if isinstance(e, _Invalid) else _diagnose(line)
             raise ExpositionError(_line_number(text, line), line, problem) from None
         self._learned.clear()
-        if self._finish(list(map(itemgetter(0), rows))) and same_lines:
+        if self._finish(entries) and same_lines:
             # Twice the same series in the same order: a target that keeps its order,
             # worth a shape (one that shuffles its lines would only pay to build it).
             self._shape = _Shape(lines, get)
-        return rows
+        timestamps = [stamps.get(i) for i in range(len(values))] if stamps else None
+        return ScrapedRows(entries, values, timestamps)
 
     def _other_line(self, line: str) -> ScrapedRow | None:
         """Every line the hot path cannot take: blank, comment, timestamped, or a new series."""

@@ -287,6 +287,20 @@ def test_cache_entry_is_stable_across_scrapes_so_storage_can_keep_a_ref_on_it() 
     assert again is entry and again.ref == "storage handle" and value == 2.0
 
 
+def test_rows_read_as_a_list_of_series_value_timestamp_tuples() -> None:
+    cache = ScrapeCache()
+    for k in range(4):  # a first parse, a line-by-line one, then same-shaped ones
+        stamp = " 1700000000000" if k == 0 else ""
+        rows = cache.parse_into(f"a {k}\nb -{k}{stamp}\n")
+        a, b = rows[0][0], rows[1][0]
+        assert (a.labels, b.labels) == ((("__name__", "a"),), (("__name__", "b"),))
+        expected = [(a, float(k), None), (b, -float(k), 1700000000000 if k == 0 else None)]
+        assert len(rows) == 2 and rows == expected and list(rows) == expected
+        assert (rows[-1], rows[1:]) == (expected[-1], expected[1:])
+        assert [tuple(row) for row in rows] == expected
+        assert rows != expected[:1]
+
+
 def test_a_scrape_that_repeats_the_last_one_but_for_values_reuses_its_entries() -> None:
     cache = ScrapeCache()
     text = '# HELP a Help.\n# TYPE a gauge\na{x="1"} 1\na{x="2"} 2\n\nb 3\n'
