@@ -103,22 +103,22 @@ _consume = deque(maxlen=0).extend
 class _LastScrape:
     """A target's last scrape as append_scrape wrote it: lets the next one go in bulk.
 
-    Valid while no series was removed or emptied (`epoch`), which is what keeps
-    every array in `timestamps` non-empty and every series live. `oldest_ms`
-    is at most the oldest timestamp any of the series holds (arrays only grow
-    at the end and shrink at the front), so while it is inside retention no
-    series needs a trim check.
+    Every series in it holds a sample at `written_ms` or later (arrays only
+    grow at the end), so none of them can have been removed or emptied while
+    the TSDB's `_gone_below_ms` is at most `written_ms`. `oldest_ms` is at most
+    the oldest timestamp any of them holds (arrays shrink only at the front),
+    so while it is inside retention no series needs a trim check.
     """
 
-    __slots__ = ("epoch", "keys", "oldest_ms", "series", "timestamps", "values")
+    __slots__ = ("keys", "oldest_ms", "series", "timestamps", "values", "written_ms")
 
-    def __init__(self, keys: tuple[object, ...], series: list[_MemSeries], epoch: int) -> None:
+    def __init__(self, keys: tuple[object, ...], series: list[_MemSeries], t_ms: int) -> None:
         self.keys = keys
         self.series = series
         self.timestamps = [s.ts for s in series]
         self.values = [s.vs for s in series]
-        self.epoch = epoch
-        self.oldest_ms = min(map(itemgetter(0), self.timestamps), default=0)
+        self.written_ms = t_ms
+        self.oldest_ms = min(map(itemgetter(0), self.timestamps))
 
 
 @lru_cache(maxsize=1024)
@@ -158,7 +158,9 @@ class TSDB:
         # pays for set arithmetic). Removed series may linger here; staleness skips them.
         self._targets: dict[str, list[_MemSeries]] = {}
         self._last_scrapes: dict[str, _LastScrape] = {}
-        self._epoch = 0  # counts series removed or emptied: what invalidates a _LastScrape
+        # A series whose newest sample is older than this may have been removed or emptied:
+        # a _LastScrape written before it is no longer trusted.
+        self._gone_below_ms = -(2**63)
         # Selector -> (generation it was computed at, matching series sorted by labels).
         # A generation counts series created or removed: per metric name for selectors
         # that pin `__name__`, over all series for the others.
@@ -239,7 +241,7 @@ class TSDB:
             last = self._last_scrapes.get(target)
             if (
                 last is not None
-                and last.epoch == self._epoch
+                and last.written_ms >= self._gone_below_ms
                 and keys == last.keys
                 and stamps.count(None) == len(stamps)
                 and max(map(itemgetter(-1), last.timestamps)) < t_ms
@@ -272,9 +274,9 @@ class TSDB:
             if ts[0] < trim_below:
                 series.trim(cutoff)
                 if not ts:  # an explicit timestamp past retention
-                    self._epoch += 1
+                    self._gone_below_ms = max(self._gone_below_ms, cutoff)
         if samples and len(current) == len(samples) and len(set(current)) == len(current):
-            self._last_scrapes[target] = _LastScrape(keys, current, self._epoch)
+            self._last_scrapes[target] = _LastScrape(keys, current, t_ms)
         else:
             self._last_scrapes.pop(target, None)
         marked = self._track(target, current, t_ms)
@@ -286,6 +288,7 @@ class TSDB:
         """append_scrape of the same series as last time, all in order: whole-list appends."""
         _consume(map(array.append, last.timestamps, repeat(t_ms)))
         _consume(map(array.append, last.values, values))
+        last.written_ms = t_ms
         cutoff = t_ms - self._retention_ms
         trim_below = cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR
         if last.oldest_ms < trim_below:
@@ -336,11 +339,12 @@ class TSDB:
                 series.trim(cutoff)
         for series in doomed:
             self._remove(series)
+        if doomed:
+            self._gone_below_ms = max(self._gone_below_ms, cutoff)
         return len(doomed)
 
     def _remove(self, series: _MemSeries) -> None:
         series.owner = None
-        self._epoch += 1
         del self._by_labels[series.labels]
         for name, value in series.labels:
             values = self._index[name]
