@@ -52,6 +52,7 @@ class HttpServer:
         r.add_get("/state", self.state)
         r.add_get("/api/v1/openapi.json", self.openapi)
         r.add_get("/api/v1/agents", self.agents)
+        r.add_get("/api/v1/http_sd", self.http_sd)
         r.add_get("/api/v1/agents/{agent_id}", self.agent)
         r.add_get("/api/v1/frameworks", self.frameworks)
         r.add_get("/api/v1/frameworks/{framework_id}", self.framework)
@@ -167,6 +168,14 @@ class HttpServer:
 
     async def agents(self, request: web.Request) -> web.Response:
         return _json({"agents": [views.agent_view(a) for a in self.core.agents.values()]})
+
+    async def http_sd(self, request: web.Request) -> web.Response:
+        """What to scrape, for Prometheus's http_sd_configs and Satellite: cheap to poll."""
+        http = self.server.info.http_address
+        return web.Response(
+            text=json.dumps(views.http_sd_view(http, self.core.agents.values())),
+            content_type="application/json",
+        )
 
     async def agent(self, request: web.Request) -> web.Response:
         agent_id = request.match_info["agent_id"]

@@ -60,6 +60,10 @@ DOCUMENT: dict[str, Any] = {
         "/health": _get("Liveness of the master", "Health"),
         "/state": _get("Everything the master knows", "State"),
         "/api/v1/agents": _get("Agents", "AgentList"),
+        "/api/v1/http_sd": _get(
+            "Scrape targets in Prometheus's http_sd format (the master and every agent)",
+            "HttpSd",
+        ),
         "/api/v1/agents/{agent_id}": _get("One agent", "Agent", [_path("agent_id")]),
         "/api/v1/frameworks": _get("Frameworks", "FrameworkList"),
         "/api/v1/frameworks/{framework_id}": _get(
@@ -184,6 +188,16 @@ DOCUMENT: dict[str, Any] = {
                                 "resources": {"$ref": "#/components/schemas/Resources"},
                             },
                         },
+                    },
+                },
+            },
+            "HttpSd": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "targets": {"type": "array", "items": {"type": "string"}},
+                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                     },
                 },
             },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from orbiter.master.state import Agent, ClusterEvent, Framework, Master, Task
@@ -39,6 +41,36 @@ def agent_view(agent: Agent) -> dict[str, Any]:
             else None
         ),
     }
+
+
+def http_sd_view(master_http: str, agents: Iterable[Agent]) -> list[dict[str, Any]]:
+    """Prometheus's http_sd format: the master and every agent not gone, one group each.
+
+    `job`, `agent` and `hostname` are target labels as Satellite sets them; the
+    `__meta_orbiter_*` ones are for relabelling (status, maintenance mode, attributes).
+    """
+    groups: list[dict[str, Any]] = [{"targets": [master_http], "labels": {"job": "master"}}]
+    for agent in agents:
+        if agent.status.value == "gone":
+            continue
+        labels = {
+            "job": "agent",
+            "agent": agent.id,
+            "hostname": agent.info.hostname,
+            "__meta_orbiter_status": agent.status.value,
+            "__meta_orbiter_maintenance": master_pb2.MaintenanceMode.Name(
+                agent.maintenance.mode
+            ).lower(),
+        }
+        for a in agent.info.attributes:
+            labels[f"__meta_orbiter_attribute_{_label_name(a.name)}"] = a.value
+        groups.append({"targets": [agent.info.http_address], "labels": labels})
+    return groups
+
+
+def _label_name(name: str) -> str:
+    """An attribute name as a Prometheus label name: anything else than [a-zA-Z0-9_] -> _."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", name)
 
 
 def maintenance_view(agent: Agent) -> dict[str, Any]:

@@ -3,7 +3,6 @@ over the master's operator HTTP API (`orbiter satellite --master ...`)."""
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +23,6 @@ _MODES = {
     master_pb2.DRAINED: "drained",
 }
 DRAIN_GRACE = 30.0
-TARGET_REFRESH = 5.0
 
 
 def agent_target(agent_id: str, http_address: str) -> Target:
@@ -91,25 +89,20 @@ class MasterCluster:
 class HttpCluster:
     """Satellite on its own: the master's operator API is its view and its hands.
 
-    Targets are asked for at most every `target_refresh` seconds (Satellite looks
-    every second; listing 1,000 agents is work for the master's loop): a new agent
-    is scraped within that. The agents' maintenance state, which the safety policy
-    decides on, is always read fresh.
+    Targets come from the master's http_sd endpoint (small, cheap to poll every
+    second); the agents' maintenance state, which the safety policy decides on,
+    from /api/v1/agents once a round.
     """
 
-    def __init__(self, http_address: str, target_refresh: float = TARGET_REFRESH) -> None:
+    def __init__(self, http_address: str) -> None:
         self.base = f"http://{http_address}"
         self.http_address = http_address
-        self.target_refresh = target_refresh
-        self._targets: list[Target] = []
-        self._targets_at = -math.inf
         self._session: aiohttp.ClientSession | None = None
 
     def follow(self, http_address: str) -> None:
         """Talk to another master (a new leader) from now on."""
         self.http_address = http_address
         self.base = f"http://{http_address}"
-        self._targets_at = -math.inf
 
     def _s(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -126,14 +119,18 @@ class HttpCluster:
             return (await resp.json())["agents"]
 
     async def targets(self) -> list[Target]:
-        if time.monotonic() - self._targets_at < self.target_refresh:
-            return self._targets
-        agents = await self._agents()
-        self._targets = [master_target(self.http_address)] + [
-            agent_target(a["id"], a["http_address"]) for a in agents if a["status"] != "gone"
-        ]
-        self._targets_at = time.monotonic()
-        return self._targets
+        async with self._s().get(f"{self.base}/api/v1/http_sd") as resp:
+            resp.raise_for_status()
+            groups = await resp.json()
+        out = []
+        for group in groups:
+            labels = group["labels"]
+            for address in group["targets"]:
+                if labels.get("job") == "master":
+                    out.append(master_target(address))
+                else:
+                    out.append(agent_target(labels["agent"], address))
+        return out
 
     async def agents(self) -> list[AgentSnapshot]:
         out = []

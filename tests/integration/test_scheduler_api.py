@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 
@@ -936,3 +937,27 @@ async def test_an_executor_that_cannot_start_fails_its_task_and_frees_its_resour
         TIMEOUT,
         "the executor's resources freed",
     )
+
+
+async def test_http_sd_lists_the_master_and_each_agent_for_prometheus(
+    make_cluster: Callable[..., Awaitable[InProcessCluster]],
+) -> None:
+    c = await make_cluster()
+    agent = await c.add_agent(attributes={"rack": "r1", "gpu-model": "a100"})
+    url = f"http://{c.server.info.http_address}/api/v1/http_sd"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
+        groups = await resp.json()
+
+    master, agent_group = groups
+    assert master == {"targets": [c.server.info.http_address], "labels": {"job": "master"}}
+    assert agent_group["targets"] == [agent.http_address]
+    assert agent_group["labels"] == {
+        "job": "agent",
+        "agent": agent.agent_id,
+        "hostname": agent.info().hostname,
+        "__meta_orbiter_status": "connected",
+        "__meta_orbiter_maintenance": "active",
+        "__meta_orbiter_attribute_rack": "r1",
+        "__meta_orbiter_attribute_gpu_model": "a100",
+    }
