@@ -76,15 +76,24 @@ class _MemSeries:
 
     `owner` is the TSDB holding it, None once removed: a scrape cache's ref is
     only trusted if it still points at a live series of this very TSDB.
+    `bulk` is the one target's last scrape allowed to append to it in bulk;
+    any other write to the series spoils that first (`spoil_bulk`).
     """
 
-    __slots__ = ("labels", "owner", "ts", "vs")
+    __slots__ = ("bulk", "labels", "owner", "ts", "vs")
 
     def __init__(self, labels: Labels, owner: TSDB) -> None:
         self.labels = labels
         self.ts = array("q")
         self.vs = array("d")
         self.owner: TSDB | None = owner
+        self.bulk: _LastScrape | None = None
+
+    def spoil_bulk(self) -> None:
+        """Written other than by its bulk writer: that one must go sample by sample again."""
+        if self.bulk is not None:
+            self.bulk.spoiled = True
+            self.bulk = None
 
     def trim(self, cutoff_ms: int) -> None:
         i = bisect_left(self.ts, cutoff_ms)
@@ -103,22 +112,34 @@ _consume = deque(maxlen=0).extend
 class _LastScrape:
     """A target's last scrape as append_scrape wrote it: lets the next one go in bulk.
 
-    Every series in it holds a sample at `written_ms` or later (arrays only
-    grow at the end), so none of them can have been removed or emptied while
-    the TSDB's `_gone_below_ms` is at most `written_ms`. `oldest_ms` is at most
-    the oldest timestamp any of them holds (arrays shrink only at the front),
-    so while it is inside retention no series needs a trim check.
+    It takes its series' `bulk` slot, and any other write to one of them (a
+    single append, another target's scrape, a staleness marker, removal)
+    spoils it. So while it is not spoiled, no series' newest sample is past
+    `newest_ms` and no array is empty. `oldest_ms` is at most the oldest
+    timestamp any of them holds (arrays shrink only at the front), so while
+    it is inside retention no series needs a trim check.
     """
 
-    __slots__ = ("keys", "oldest_ms", "series", "timestamps", "values", "written_ms")
+    __slots__ = ("keys", "newest_ms", "oldest_ms", "series", "spoiled", "timestamps", "values")
 
-    def __init__(self, keys: tuple[object, ...], series: list[_MemSeries], t_ms: int) -> None:
+    def __init__(self, keys: tuple[object, ...], series: list[_MemSeries]) -> None:
         self.keys = keys
         self.series = series
         self.timestamps = [s.ts for s in series]
         self.values = [s.vs for s in series]
-        self.written_ms = t_ms
+        self.newest_ms = max(map(itemgetter(-1), self.timestamps))
         self.oldest_ms = min(map(itemgetter(0), self.timestamps))
+        self.spoiled = False
+        for s in series:
+            s.spoil_bulk()
+            s.bulk = self
+
+    def release(self) -> None:
+        """No longer the target's last scrape: give its series' `bulk` slots back."""
+        self.spoiled = True
+        for s in self.series:
+            if s.bulk is self:
+                s.bulk = None
 
 
 @lru_cache(maxsize=1024)
@@ -158,9 +179,6 @@ class TSDB:
         # pays for set arithmetic). Removed series may linger here; staleness skips them.
         self._targets: dict[str, list[_MemSeries]] = {}
         self._last_scrapes: dict[str, _LastScrape] = {}
-        # A series whose newest sample is older than this may have been removed or emptied:
-        # a _LastScrape written before it is no longer trusted.
-        self._gone_below_ms = -(2**63)
         # Selector -> (generation it was computed at, matching series sorted by labels).
         # A generation counts series created or removed: per metric name for selectors
         # that pin `__name__`, over all series for the others.
@@ -212,6 +230,7 @@ class TSDB:
         ts = series.ts
         if ts and ts[-1] >= t_ms:
             raise OutOfOrderSample(labels, t_ms, ts[-1])
+        series.spoil_bulk()
         ts.append(t_ms)
         series.vs.append(value)
         cutoff = t_ms - self._retention_ms
@@ -241,10 +260,10 @@ class TSDB:
             last = self._last_scrapes.get(target)
             if (
                 last is not None
-                and last.written_ms >= self._gone_below_ms
+                and not last.spoiled
+                and last.newest_ms < t_ms
                 and keys == last.keys
                 and stamps.count(None) == len(stamps)
-                and max(map(itemgetter(-1), last.timestamps)) < t_ms
             ):
                 return self._append_again(target, last, values, t_ms)
         current: list[_MemSeries] = []
@@ -269,16 +288,15 @@ class TSDB:
             if ts and ts[-1] >= stamp:
                 out_of_order += 1
                 continue
+            if series.bulk is not None:
+                series.spoil_bulk()
             ts.append(stamp)
             series.vs.append(value)
             if ts[0] < trim_below:
                 series.trim(cutoff)
-                if not ts:  # an explicit timestamp past retention
-                    self._gone_below_ms = max(self._gone_below_ms, cutoff)
+        self._forget_last_scrape(target)
         if samples and len(current) == len(samples) and len(set(current)) == len(current):
-            self._last_scrapes[target] = _LastScrape(keys, current, t_ms)
-        else:
-            self._last_scrapes.pop(target, None)
+            self._last_scrapes[target] = _LastScrape(keys, current)
         marked = self._track(target, current, t_ms)
         return AppendStats(len(samples) - out_of_order, out_of_order, marked)
 
@@ -292,7 +310,7 @@ class TSDB:
         """
         _consume(map(array.frombytes, last.timestamps, repeat(array("q", (t_ms,)).tobytes())))
         _consume(map(array.append, last.values, values))
-        last.written_ms = t_ms
+        last.newest_ms = t_ms
         cutoff = t_ms - self._retention_ms
         trim_below = cutoff - self._retention_ms // _TRIM_SLACK_DIVISOR
         if last.oldest_ms < trim_below:
@@ -310,9 +328,14 @@ class TSDB:
             return self._mark_stale(set(previous).difference(current), t_ms)
         return 0
 
+    def _forget_last_scrape(self, target: str) -> None:
+        last = self._last_scrapes.pop(target, None)
+        if last is not None:
+            last.release()
+
     def mark_target_down(self, target: str, t_ms: int) -> int:
         """A failed scrape: every series the target last exposed becomes stale now."""
-        self._last_scrapes.pop(target, None)
+        self._forget_last_scrape(target)
         return self._mark_stale(set(self._targets.pop(target, ())), t_ms)
 
     def _mark_stale(self, vanished: Iterable[_MemSeries], t_ms: int) -> int:
@@ -321,6 +344,7 @@ class TSDB:
             ts = series.ts
             if series.owner is not self or (ts and ts[-1] >= t_ms) or series.is_stale():
                 continue
+            series.spoil_bulk()
             ts.append(t_ms)
             series.vs.append(STALE_NAN)
             marked += 1
@@ -343,12 +367,11 @@ class TSDB:
                 series.trim(cutoff)
         for series in doomed:
             self._remove(series)
-        if doomed:
-            self._gone_below_ms = max(self._gone_below_ms, cutoff)
         return len(doomed)
 
     def _remove(self, series: _MemSeries) -> None:
         series.owner = None
+        series.spoil_bulk()
         del self._by_labels[series.labels]
         for name, value in series.labels:
             values = self._index[name]

@@ -332,6 +332,23 @@ def test_a_series_removed_between_repeated_scrapes_is_created_again() -> None:
     assert samples_of(db, L("m")) == [(200_000, 3.0)]
 
 
+def test_two_targets_exposing_one_series_keep_it_in_order() -> None:
+    db = TSDB()
+    for t_ms in (1000, 2000, 3000):
+        assert db.append_scrape("t1", [(L("m"), t_ms / 1000, None)], t_ms) == AppendStats(1, 0, 0)
+        assert db.append_scrape("t2", [(L("m"), -1.0, None)], t_ms) == AppendStats(0, 1, 0)
+    assert samples_of(db, L("m")) == [(1000, 1.0), (2000, 2.0), (3000, 3.0)]
+
+
+def test_a_staleness_marker_from_another_target_keeps_a_repeated_scrape_in_order() -> None:
+    db = TSDB()
+    db.append_scrape("t2", [(L("m"), 1.0, None)], 500)
+    db.append_scrape("t1", [(L("m"), 1.0, None)], 1000)
+    assert db.append_scrape("t2", [], 2000) == AppendStats(0, 0, 1)
+    assert db.append_scrape("t1", [(L("m"), 2.0, None)], 2000) == AppendStats(0, 1, 0)
+    assert samples_of(db, L("m")) == [(500, 1.0), (1000, 1.0), (2000, "stale")]
+
+
 def test_a_series_emptied_by_an_old_timestamp_takes_the_next_repeated_scrape() -> None:
     db = TSDB(retention_ms=60_000)
     rows = [(L("m"), 1.0, None)]
