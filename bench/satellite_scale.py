@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f['round_gc_seconds'] / f['round_cpu_seconds']:.0%}",
                 f"{f['rss_bytes_per_series']:,.0f}", f"{f['load_cpu_seconds']:.0f}",
             ])  # fmt: skip
-            print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
+            print(
+                f"  done in {time.monotonic() - started:.0f} s: round {rows[-1][2]} s CPU, "
+                f"{rows[-1][6]} bytes/series",
+                flush=True,
+            )
     print()
     print(tabulate(rows, headers=[
         "targets", "series", "round CPU s", "round wall s", "CPU s per 1k targets", "GC share",
