@@ -61,7 +61,7 @@ from orbiter.satellite.rules import (
     evaluate_group,
     load_rule_files,
 )
-from orbiter.satellite.scrape import Target, _WithTargetLabels, merge_labels
+from orbiter.satellite.scrape import Target, _WithTargetLabels, with_target_labels
 from orbiter.satellite.series import labels_of
 from orbiter.satellite.service import GC_THRESHOLDS, LOOKBACK_MS, gc_paused, tune_gc
 from orbiter.satellite.tsdb import TSDB
@@ -389,17 +389,7 @@ class ScrapedTarget:
         self.refs: list[_WithTargetLabels] = []
 
     def rows(self, text: str) -> list:
-        rows = self.cache.parse_into(text)
-        merged = self.merged
-        out = []
-        for series, value, stamp in rows:
-            ref = merged.get(series)
-            if ref is None:
-                ref = merged[series] = _WithTargetLabels(
-                    merge_labels(series.labels, self.target.labels)
-                )
-            out.append((ref, value, stamp))
-        return out
+        return with_target_labels(self.cache.parse_into(text), self.merged, self.target.labels)
 
     def record_up(self, tsdb: TSDB, t_ms: int, up: bool, samples: int) -> None:
         for name, value in (

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -64,6 +64,25 @@ def merge_labels(series: Labels, target: Labels) -> Labels:
     """Target labels win over the exposed ones, as with Prometheus's honor_labels: false."""
     names = {k for k, _ in target}
     return tuple(sorted([*(kv for kv in series if kv[0] not in names), *target]))
+
+
+def with_target_labels(
+    rows: Iterable[tuple[CachedSeries, float, int | None]],
+    merged: dict[CachedSeries, _WithTargetLabels],
+    target: Labels,
+) -> list[tuple[_WithTargetLabels, float, int | None]]:
+    """A scrape's rows with the target's labels merged into each series, for append_scrape.
+
+    `merged` remembers each series' merged labels (and the TSDB's ref) between scrapes.
+    """
+    out = []
+    append = out.append
+    for series, value, stamp in rows:
+        ref = merged.get(series)
+        if ref is None:
+            ref = merged[series] = _WithTargetLabels(merge_labels(series.labels, target))
+        append((ref, value, stamp))
+    return out
 
 
 class Scraper:
@@ -159,14 +178,7 @@ class Scraper:
             samples = 0
         else:
             merged = state.merged
-            out = []
-            for series, value, stamp in rows:
-                ref = merged.get(series)
-                if ref is None:
-                    ref = merged[series] = _WithTargetLabels(
-                        merge_labels(series.labels, target.labels)
-                    )
-                out.append((ref, value, stamp))
+            out = with_target_labels(rows, merged, target.labels)
             if len(merged) > 2 * len(rows) + 100:  # series churned: keep only the live ones
                 state.merged = {series: merged[series] for series, _, _ in rows}
             self.tsdb.append_scrape(target.url, out, t_ms)
