@@ -219,15 +219,16 @@ def _on_sighup(reload: Any) -> None:
 
 
 STOP_TIMEOUT = 15.0
+SATELLITE_STOP_TIMEOUT = 8.0  # within the master's grace for its Satellite process (12 s)
 
 
-async def _bounded(stop: Any, what: str) -> None:
+async def _bounded(stop: Any, what: str, timeout: float = STOP_TIMEOUT) -> None:
     """Stop a component, but never hang the process on it: log and move on after a while."""
     try:
-        await asyncio.wait_for(stop, STOP_TIMEOUT)
+        await asyncio.wait_for(stop, timeout)
     except TimeoutError:
         logging.getLogger("orbiter").error(
-            "%s did not stop within %.0fs; exiting anyway", what, STOP_TIMEOUT
+            "%s did not stop within %.0fs; exiting anyway", what, timeout
         )
 
 
@@ -446,6 +447,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     from orbiter.looplag import LoopLag
     from orbiter.satellite import http_api as satellite_http
     from orbiter.satellite.cluster import HttpCluster
+    from orbiter.satellite.process import FENCED
     from orbiter.satellite.service import Satellite, tune_gc
 
     config = _config(args)
@@ -489,13 +491,21 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     if args.unix_socket:
         Path(args.unix_socket).chmod(0o600)
     print(f"satellite watching master {cluster.http_address}; API {where}", flush=True)
-    parent_gone = asyncio.Event()
-    watch = asyncio.create_task(_watch_parent(args.parent_pid, parent_gone))
-    if await _serve_until_stopped(parent_gone) is False:
-        logging.getLogger("orbiter.satellite").error(
-            "the master that started this Satellite (pid %d) is gone; stopping", args.parent_pid
-        )
-    await _bounded(satellite.stop(), "satellite")
+    over = asyncio.Event()  # a master's child: its master is gone, or it was fenced
+    watch = asyncio.create_task(_watch_parent(args.parent_pid, satellite, over))
+    status = 0
+    if await _serve_until_stopped(over) is False:
+        if satellite.fenced:
+            status = FENCED  # the master starts a new one, which loads the state again
+            logging.getLogger("orbiter.satellite").error(
+                "stopping: %s; the master starts Satellite again", satellite.fenced
+            )
+        else:
+            logging.getLogger("orbiter.satellite").error(
+                "the master that started this Satellite (pid %d) is gone; stopping",
+                args.parent_pid,
+            )
+    await _bounded(satellite.stop(), "satellite", SATELLITE_STOP_TIMEOUT)
     await lag.stop()
     for task in (follow, watch):
         task.cancel()
@@ -504,16 +514,18 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     if zk is not None:
         await asyncio.to_thread(zk.stop)
     locks.close()
-    return 0
+    return status
 
 
-async def _watch_parent(pid: int, gone: asyncio.Event) -> None:
-    """Set `gone` once process `pid` is no longer our parent (it died; we were re-parented)."""
+async def _watch_parent(pid: int, satellite: Any, over: asyncio.Event) -> None:
+    """For a master's child: set `over` once process `pid` is no longer our parent (it
+    died; we were re-parented), or once the Satellite is fenced (its state is another's,
+    or its ZooKeeper session was lost): a fresh child loads the state again."""
     if not pid:
         return
-    while os.getppid() == pid:
+    while os.getppid() == pid and not satellite.fenced:
         await asyncio.sleep(0.5)
-    gone.set()
+    over.set()
 
 
 async def _satellite_state_store(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -168,7 +168,6 @@ class Agent:
 
     async def start(self) -> None:
         s = self.settings
-        self.lag.start()
         s.work_dir.mkdir(parents=True, exist_ok=True)
         (s.work_dir / "sandboxes").mkdir(exist_ok=True)
         meta = self._load_meta()
@@ -193,6 +192,7 @@ class Agent:
         self._recover({t.key: t for t in kept})
         await self.locator.start()
         await self.checks.start()
+        self.lag.start()  # last: a start that fails above leaves no timer behind
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
     def _recover(self, kept: dict[str, agent_pb2.KeptTask]) -> None:

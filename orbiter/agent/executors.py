@@ -201,7 +201,8 @@ class Executors:
         self._cancel_timer(executor)
         self._cancel_idle(executor)
         key = (executor.framework_id, executor.id)
-        if self.running.get(key) is executor:  # not a successor started meanwhile
+        succeeded = self.running.get(key) is not executor  # a successor started meanwhile
+        if not succeeded:
             del self.running[key]
         if executor.stream is not None:
             executor.stream.put_nowait(None)
@@ -211,7 +212,10 @@ class Executors:
             else f"executor ended: {termination.message}"
         )
         log.info("executor %s of framework %s: %s", executor.id, executor.framework_id, how)
-        self.agent.executor_exited(executor.framework_id, executor.id, how, termination.exit_code)
+        if not succeeded:  # else the successor runs on the resources the master holds for it
+            self.agent.executor_exited(
+                executor.framework_id, executor.id, how, termination.exit_code
+            )
         for task in executor.tasks.values():
             if task.state not in TERMINAL_STATES:
                 self.agent._update(

@@ -373,8 +373,13 @@ class MasterServer:
             await self.satellite.start()
 
     async def stop(self) -> None:
-        if self.satellite_process is not None:
-            await self.satellite_process.stop()
+        # Satellite's process stops beside the rest, not before it: a slow one must not
+        # hold up closing the streams and handing the lead over.
+        child = (
+            asyncio.create_task(self.satellite_process.stop())
+            if self.satellite_process is not None
+            else None
+        )
         if self.satellite is not None and self.satellite._started is not None:
             await self.satellite.stop()
         await self.lag.stop()
@@ -398,6 +403,8 @@ class MasterServer:
             # A clean stop hands the lead over now, not when the session expires.
             # (Cut off from ZooKeeper that would hang; the session expires by itself.)
             await self.election.resign()
+        if child is not None:
+            await child
         self.stopped.set()
         if self.zk is not None:
             # Stopping the client also frees a thread blocked in the election's lock.

@@ -428,7 +428,7 @@ class Master:
             effects += self._reconcile_agent_tasks(
                 agent, message.tasks, now, was_unreachable, learning
             )
-            self._reconcile_agent_executors(agent, message.executors)
+            effects += self._reconcile_agent_executors(agent, message.executors)
         else:
             agent_id = info.id or self._new_id("S")
             info = pb.AgentInfo()
@@ -448,7 +448,7 @@ class Master:
             effects.append(self._persist())
             effects.append(self._registered(agent_id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now)
-            self._reconcile_agent_executors(agent, message.executors)
+            effects += self._reconcile_agent_executors(agent, message.executors)
         self.allocation_wanted = True
         return agent.id, effects
 
@@ -594,13 +594,17 @@ class Master:
 
     def _reconcile_agent_executors(
         self, agent: Agent, records: Iterable[agent_pb2.ExecutorRecord]
-    ) -> None:
+    ) -> list[Effect]:
         """Hold exactly the executors the agent says it runs: those it no longer runs
-        ended while the link was down; those the master did not know it learns
-        (after a failover, or from an agent that was unreachable)."""
+        ended while the link was down (their frameworks hear so); those the master did
+        not know it learns (after a failover, or from an agent that was unreachable)."""
+        effects: list[Effect] = []
         reported = {(r.framework_id, r.executor.executor_id): r.executor for r in records}
         for key in [k for k in agent.executors if k not in reported]:
             self._free_executor(agent, key)
+            effects += self._executor_lost(
+                agent.id, key, "the executor ended while its agent was disconnected", None
+            )
         for key, info in reported.items():
             if key in agent.executors:
                 continue
@@ -611,6 +615,7 @@ class Master:
             fw = self.frameworks.get(key[0])
             live = fw is not None and fw.status is not FrameworkStatus.COMPLETED
             self._charge_executor(agent, key, fw if live else None, info, resources)
+        return effects
 
     def _charge_executor(
         self,
@@ -648,13 +653,19 @@ class Master:
         if key not in agent.executors:
             return []
         self._free_executor(agent, key)
+        status = message.status if message.HasField("status") else None
+        return self._executor_lost(agent_id, key, message.message, status)
+
+    def _executor_lost(
+        self, agent_id: str, key: tuple[str, str], message: str, status: int | None
+    ) -> list[Effect]:
         event = scheduler_pb2.Event(type=scheduler_pb2.Event.FAILURE)
         event.failure.agent_id = agent_id
-        event.failure.executor_id = message.executor_id
-        event.failure.message = message.message
-        if message.HasField("status"):
-            event.failure.status = message.status
-        return self._to_framework(message.framework_id, event)
+        event.failure.executor_id = key[1]
+        event.failure.message = message
+        if status is not None:
+            event.failure.status = status
+        return self._to_framework(key[0], event)
 
     def agent_message_seen(self, agent_id: str, link_id: int, now: float) -> bool:
         """Note that the agent is alive; False if the link is stale and must be closed."""

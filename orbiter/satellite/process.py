@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -32,7 +32,9 @@ from prometheus_client import CollectorRegistry, Counter
 log = logging.getLogger("orbiter.satellite")
 
 READY_TIMEOUT = 30.0
-STOP_GRACE = 10.0
+STOP_GRACE = 12.0
+FENCED = 3
+"""The child's exit status when another Satellite owns the state or its session is lost."""
 RESTART_BACKOFF = (1.0, 30.0)
 
 
@@ -53,7 +55,8 @@ class SatelliteProcess:
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.work_dir = work_dir
-        self.socket = _socket_path(work_dir)
+        self._socket_dir: Path | None = None  # private (0700), made at the first start
+        self.answered = False  # the running child has answered /health
         self.master_http = master_http
         self.config_path = config_path
         self.zk_url = zk_url
@@ -69,6 +72,12 @@ class SatelliteProcess:
             "Times the master started its Satellite process again after it died",
             registry=registry,
         )
+
+    @property
+    def socket(self) -> Path:
+        if self._socket_dir is None:
+            self._socket_dir = _private_dir(self.work_dir)
+        return self._socket_dir / "api.sock"
 
     def argv(self) -> list[str]:
         args = [
@@ -100,11 +109,11 @@ class SatelliteProcess:
     async def _spawn(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
+        self.proc, self.answered, self.started_at = None, False, time.time()
         # Its own session: a terminal's Ctrl-C reaches the master, which stops it in order.
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv(), stdin=asyncio.subprocess.DEVNULL, start_new_session=True
         )
-        self.started_at = time.time()
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.returncode is not None:
@@ -114,9 +123,11 @@ class SatelliteProcess:
                 )
             with contextlib.suppress(SatelliteUnavailable):
                 await self.request("GET", "/health")
+                self.answered = True
                 log.info("Satellite runs in its own process (pid %d)", self.proc.pid)
                 return
             await asyncio.sleep(0.1)
+        self.proc.kill()  # hung: the supervisor starts another
         raise SatelliteUnavailable(f"the Satellite process did not answer in {READY_TIMEOUT:g}s")
 
     async def _supervise(self) -> None:
@@ -135,13 +146,17 @@ class SatelliteProcess:
                 code = await self.proc.wait()
                 if self._stopping:
                     return
-                log.error("the Satellite process exited with %s", code)
+                why = " (its state is another's now, or its ZooKeeper session was lost)"
+                log.error(
+                    "the Satellite process exited with %s%s", code, why if code == FENCED else ""
+                )
             lived = time.time() - self.started_at
             backoff = RESTART_BACKOFF[0] if lived > 60 else min(backoff * 2, RESTART_BACKOFF[1])
             log.error("starting Satellite again in %.0fs", backoff)
             await asyncio.sleep(backoff)
 
     async def stop(self) -> None:
+        """SIGTERM, then SIGKILL after STOP_GRACE (shorter than the CLI's stop bound)."""
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()
@@ -159,10 +174,14 @@ class SatelliteProcess:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
     def reload(self) -> None:
-        """SIGHUP: the child reloads its rule files (a bad file is refused, old rules stay)."""
-        if self.running:
+        """SIGHUP: the child reloads its rule files (a bad file is refused, old rules stay).
+        Only once it has answered: before its handler is set, SIGHUP would kill it."""
+        if self.running and self.answered:
             assert self.proc is not None
             self.proc.send_signal(signal.SIGHUP)
 
@@ -170,6 +189,8 @@ class SatelliteProcess:
         self, method: str, path: str, body: bytes | None = None, timeout: float = 10.0
     ) -> tuple[int, bytes, str]:
         """One call to the child's API: (status, body, content type)."""
+        if self._stopping and self.proc is not None and not self.running:
+            raise SatelliteUnavailable("the Satellite process is stopped")
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.UnixConnector(path=str(self.socket), force_close=True)
@@ -187,11 +208,13 @@ class SatelliteProcess:
             raise SatelliteUnavailable(f"Satellite's process did not answer {path}: {e}") from None
 
 
-def _socket_path(work_dir: Path) -> Path:
-    """`api.sock` in the work dir, or in the temp dir when that path is too long for a
-    Unix socket (108 bytes on Linux), named after the work dir so two masters differ."""
-    path = work_dir.resolve() / "api.sock"
-    if len(str(path)) < 100:
-        return path
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"orbiter-satellite-{digest}.sock"
+def _private_dir(work_dir: Path) -> Path:
+    """A new directory only we can enter (mkdtemp: 0700, unpredictable name) for the
+    socket: in the work dir, or in the temp dir when that path would be too long for a
+    Unix socket (108 bytes on Linux). Nobody else can take the socket's name first or
+    connect to it."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    base = work_dir.resolve()
+    if len(str(base)) > 80:
+        base = Path(tempfile.gettempdir())
+    return Path(tempfile.mkdtemp(prefix="satellite-", dir=base))

@@ -8,6 +8,8 @@ Satellite API, and the processes themselves.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,3 +96,24 @@ def test_beside_an_ha_leader_satellites_state_lives_in_zookeeper(
     state = decode(data)
     assert state.writer.endswith(f":{child.pid}"), f"written by {state.writer}, not the child"
     assert state.saved_at > 0
+
+
+async def test_a_child_stops_when_its_master_is_gone_or_it_is_fenced() -> None:
+    """What ends a master's Satellite process besides SIGTERM (cli._watch_parent)."""
+    from types import SimpleNamespace
+
+    from orbiter.cli import _watch_parent
+
+    satellite = SimpleNamespace(fenced="")
+    over = asyncio.Event()
+    watch = asyncio.create_task(_watch_parent(os.getppid(), satellite, over))
+    await asyncio.sleep(0.6)
+    assert not over.is_set(), "our parent lives and nothing is fenced"
+    satellite.fenced = "another Satellite wrote the state"
+    await asyncio.wait_for(over.wait(), 2.0)
+    await watch
+
+    satellite.fenced = ""
+    gone = asyncio.Event()  # a pid that is not our parent: the master is gone
+    await asyncio.wait_for(_watch_parent(os.getppid() + 1_000_000, satellite, gone), 2.0)
+    assert gone.is_set()

@@ -2033,9 +2033,11 @@ def test_reregistration_holds_exactly_the_executors_the_agent_still_runs():
         info = pb.ExecutorInfo(executor_id=eid)
         info.resources.extend(Resources.parse(res).to_proto())
         msg.executors.add(framework_id=c.fw.framework_id, executor=info)
-    c.master.agent_register(2, msg, c.now)
+    _, effects = c.master.agent_register(2, msg, c.now)
 
     assert sorted(eid for _, eid in agent.executors) == ["e2", "e3"]
+    (lost,) = to_framework(effects, c.fw.framework_id, Event.FAILURE)
+    assert lost.failure.executor_id == "e1" and not lost.failure.HasField("status")
     assert agent.used == Resources.parse("cpus:0.75;mem:96")
     assert held_quantities(c.master.frameworks[c.fw.framework_id])["*"] == {
         "cpus": 750, "mem": 96000
