@@ -68,6 +68,21 @@ def our_flat(text: str) -> Flat:
     return [(s.labels, _value_key(s.value), s.timestamp_ms) for s in parse(text)]
 
 
+def warm_parse_like_fresh(cache: ScrapeCache, text: str) -> list | None:
+    """Parse `text` with a warm cache and check it reads as a fresh parse would, errors
+    (line number and line) included; the rows, or None when both refused the text."""
+    try:
+        expected = our_flat(text)
+    except ExpositionError as fresh:
+        with pytest.raises(ExpositionError) as caught:
+            cache.parse_into(text)
+        assert (caught.value.line_number, caught.value.line) == (fresh.line_number, fresh.line)
+        return None
+    rows = cache.parse_into(text)
+    assert [(e.labels, _value_key(v), t) for e, v, t in rows] == expected
+    return rows
+
+
 CORPUS = {
     "gauge without labels": "# HELP up Whether the target is up.\n# TYPE up gauge\nup 1\n",
     "escapes in label values": (
@@ -341,15 +356,8 @@ def test_a_scrape_that_differs_from_the_last_in_more_than_values_reads_as_a_fres
     cache = ScrapeCache()
     cache.parse_into(before)
     cache.parse_into(before)
-    try:
-        expected = our_flat(after)
-    except ExpositionError as fresh:
-        with pytest.raises(ExpositionError) as caught:
-            cache.parse_into(after)
-        assert (caught.value.line_number, caught.value.line) == (fresh.line_number, fresh.line)
-        return
-    assert [(e.labels, _value_key(v), t) for e, v, t in cache.parse_into(after)] == expected
-    assert cache.metadata == parse_exposition(after).metadata
+    if warm_parse_like_fresh(cache, after) is not None:
+        assert cache.metadata == parse_exposition(after).metadata
 
 
 def test_a_changed_help_line_between_same_shaped_scrapes_updates_the_metadata() -> None:
@@ -565,15 +573,9 @@ def test_a_warm_cache_reads_every_scrape_as_a_fresh_parse_would(texts: list[str]
     cache = ScrapeCache()
     previous: set[tuple[tuple[str, str], ...]] = set()
     for text in texts:
-        try:
-            expected = our_flat(text)
-        except ExpositionError as fresh:
-            with pytest.raises(ExpositionError) as caught:
-                cache.parse_into(text)
-            assert (caught.value.line_number, caught.value.line) == (fresh.line_number, fresh.line)
+        rows = warm_parse_like_fresh(cache, text)
+        if rows is None:
             continue
-        rows = cache.parse_into(text)
-        assert [(e.labels, _value_key(v), t) for e, v, t in rows] == expected
         current = {e.labels for e, _, _ in rows}
         assert cache.disappeared == sorted(previous - current)
         previous = current
