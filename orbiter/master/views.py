@@ -46,8 +46,9 @@ def agent_view(agent: Agent) -> dict[str, Any]:
 def http_sd_view(master_http: str, agents: Iterable[Agent]) -> list[dict[str, Any]]:
     """Prometheus's http_sd format: the master and every agent not gone, one group each.
 
-    `job`, `agent` and `hostname` are target labels as Satellite sets them; the
-    `__meta_orbiter_*` ones are for relabelling (status, maintenance mode, attributes).
+    `job` and `agent` are target labels exactly as Satellite sets them (Prometheus keeps
+    a discovered `job` over its job_name), so both store the same series; the
+    `__meta_orbiter_*` ones are for relabelling (hostname, status, maintenance, attributes).
     """
     groups: list[dict[str, Any]] = [{"targets": [master_http], "labels": {"job": "master"}}]
     for agent in agents:
@@ -56,7 +57,7 @@ def http_sd_view(master_http: str, agents: Iterable[Agent]) -> list[dict[str, An
         labels = {
             "job": "agent",
             "agent": agent.id,
-            "hostname": agent.info.hostname,
+            "__meta_orbiter_hostname": agent.info.hostname,
             "__meta_orbiter_status": agent.status.value,
             "__meta_orbiter_maintenance": master_pb2.MaintenanceMode.Name(
                 agent.maintenance.mode

@@ -955,7 +955,7 @@ async def test_http_sd_lists_the_master_and_each_agent_for_prometheus(
     assert agent_group["labels"] == {
         "job": "agent",
         "agent": agent.agent_id,
-        "hostname": agent.info().hostname,
+        "__meta_orbiter_hostname": agent.info().hostname,
         "__meta_orbiter_status": "connected",
         "__meta_orbiter_maintenance": "active",
         "__meta_orbiter_attribute_rack": "r1",
