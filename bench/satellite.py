@@ -763,7 +763,8 @@ def selected_series(groups: Sequence[RuleGroup], tsdb: TSDB, t_ms: int) -> int:
 
 
 def memory_per_series(n_targets: int, samples: int = 240) -> dict[str, float]:
-    """Bytes per active series after `samples` scrapes through text -> ScrapeCache -> TSDB."""
+    """Bytes per active series after `samples` scrapes through text -> ScrapeCache -> TSDB,
+    with `TSDB.gc` after each (where older samples are compressed into chunks)."""
     agents = [AgentExposition(1000 + i) for i in range(n_targets)]
     texts = [[a.text(k) for k in range(5)] for a in agents]
     gc.collect()
@@ -774,6 +775,7 @@ def memory_per_series(n_targets: int, samples: int = 240) -> dict[str, float]:
     for k in range(samples):
         for s, t in zip(scraped, texts, strict=True):
             tsdb.append_scrape(s.target.url, s.rows(t[k % 5]), T0_MS + k * STEP_MS)
+        tsdb.gc(T0_MS + k * STEP_MS)  # after every round, as Satellite does: it compresses
         if k == 0:
             gc.collect()
             one = tracemalloc.get_traced_memory()[0] - base
