@@ -138,13 +138,9 @@ class HttpServer:
         body = generate_latest(self.server.metrics.registry)
         child = self.server.satellite_process
         if child is not None and child.running:
-            # Satellite's own metrics, as when it ran inside the master (skipped if it is busy).
-            try:
-                status, text, _ = await child.request("GET", "/metrics", timeout=2.0)
-                if status == 200:
-                    body += text
-            except SatelliteUnavailable:
-                pass
+            # Satellite's own metrics, as when it ran inside the master: its last copy
+            # (at most a second or so old; orbiter_master_satellite_metrics_age_seconds).
+            body += child.metrics_text
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _to_satellite(self, request: web.Request) -> web.Response:

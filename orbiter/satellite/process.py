@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 
 import aiohttp
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger("orbiter.satellite")
 
 READY_TIMEOUT = 30.0
 STOP_GRACE = 12.0
+METRICS_REFRESH = 1.0
 FENCED = 3
 """The child's exit status when another Satellite owns the state or its session is lost."""
 RESTART_BACKOFF = (1.0, 30.0)
@@ -67,6 +68,16 @@ class SatelliteProcess:
         self._stopping = False
         self._tried = asyncio.Event()  # the first start attempt is over, however it went
         self.started_at = 0.0
+        # The child's last /metrics, for the master's own /metrics to append without
+        # waiting on a child that may be in the middle of a round.
+        self.metrics_text = b""
+        self.metrics_at = 0.0
+        self._metrics_task: asyncio.Task[None] | None = None
+        Gauge(
+            "orbiter_master_satellite_metrics_age_seconds",
+            "Age of the Satellite process's metrics appended to this /metrics (0: none yet)",
+            registry=registry,
+        ).set_function(lambda: time.time() - self.metrics_at if self.metrics_at else 0.0)
         self.m_restarts = Counter(
             "orbiter_master_satellite_restarts",
             "Times the master started its Satellite process again after it died",
@@ -104,12 +115,14 @@ class SatelliteProcess:
         self._stopping = False
         self._tried = asyncio.Event()
         self._watch = asyncio.create_task(self._supervise(), name="satellite-process")
+        self._metrics_task = asyncio.create_task(self._refresh_metrics(), name="satellite-metrics")
         await self._tried.wait()
 
     async def _spawn(self) -> None:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.socket.unlink(missing_ok=True)
         self.proc, self.answered, self.started_at = None, False, time.time()
+        self.metrics_text, self.metrics_at = b"", 0.0  # the dead child's figures are not its
         # Its own session: a terminal's Ctrl-C reaches the master, which stops it in order.
         self.proc = await asyncio.create_subprocess_exec(
             *self.argv(), stdin=asyncio.subprocess.DEVNULL, start_new_session=True
@@ -158,6 +171,8 @@ class SatelliteProcess:
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after STOP_GRACE (shorter than the CLI's stop bound)."""
         self._stopping = True
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -177,6 +192,18 @@ class SatelliteProcess:
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+
+    async def _refresh_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_REFRESH)
+            if not self.answered:
+                continue
+            try:
+                status, body, _ = await self.request("GET", "/metrics", timeout=5.0)
+            except SatelliteUnavailable:
+                continue  # busy or restarting: the last copy stays, its age says how old
+            if status == 200:
+                self.metrics_text, self.metrics_at = body, time.time()
 
     def reload(self) -> None:
         """SIGHUP: the child reloads its rule files (a bad file is refused, old rules stay).
