@@ -339,7 +339,8 @@ class LaunchResult:
 
 
 class BenchScheduler(Scheduler):
-    """Packs each offer with as many identical tasks as fit, one Accept per offer."""
+    """Packs each offer with as many units (identical tasks; see `_take`) as fit, one Accept
+    per offer, and times every RUNNING and FINISHED acknowledgement."""
 
     def __init__(
         self, count: int, per_task: Resources, command: str, prefix: str = "bench"
@@ -387,14 +388,17 @@ class BenchScheduler(Scheduler):
             if n == 0:
                 declines.append(offer.id)
                 continue
-            tasks = [
-                task_info(self.pending.popleft(), self.command, self.per_task_proto)
-                for _ in range(n)
-            ]
-            launches.append((offer.id, tasks))
+            launches.append((offer.id, self._take(n)))
         sender = asyncio.get_running_loop().create_task(self._send(driver, launches, declines))
         self._sending.add(sender)
         sender.add_done_callback(self._sending.discard)
+
+    def _take(self, n: int) -> list[pb.TaskInfo]:
+        """The next `n` units to launch (here, one task each)."""
+        return [
+            task_info(self.pending.popleft(), self.command, self.per_task_proto)
+            for _ in range(n)
+        ]
 
     async def _send(
         self,

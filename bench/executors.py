@@ -65,7 +65,6 @@ if __name__ == "__main__" and sys.argv[1:2] == ["executor"]:
 import contextlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
@@ -74,7 +73,6 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import deque  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -84,23 +82,19 @@ from tabulate import tabulate  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _cluster import (  # noqa: E402
-    BAD_STATES,
     AckTimingDriver,
     AgentPool,
     BenchError,
+    BenchScheduler,
     MasterProcess,
     _stop_process,
     _tail,
 )
 
 from orbiter.framework import (  # noqa: E402
-    CallError,
-    Scheduler,
-    SchedulerDriver,
     executor_info,
     task_info,
 )
-from orbiter.proto import scheduler_pb2  # noqa: E402
 from orbiter.resources import Resources  # noqa: E402
 
 TS = pb.TaskState
@@ -183,95 +177,19 @@ class Launch:
         return self.tasks / self.to_finished
 
 
-class GroupScheduler(Scheduler):
-    """Packs each offer with as many whole groups as fit, one Accept per offer."""
+class GroupScheduler(BenchScheduler):
+    """BenchScheduler whose unit is a group of tasks sharing one executor: a group goes
+    whole into one offer, with the executor's resources (`need` covers both)."""
 
     def __init__(self, groups: list[list[pb.TaskInfo]], need: Resources) -> None:
-        self.pending = deque(groups)
-        self.count = sum(len(g) for g in groups)
-        self.need = {k: v for k, v in need.quantities().items() if v > 0}
-        self.state_by_uuid: dict[bytes, int] = {}
+        super().__init__(sum(len(g) for g in groups), need, command="")
+        self.pending: deque[list[pb.TaskInfo]] = deque(groups)  # type: ignore[assignment]
         self.launched: set[str] = set()
-        self.running: set[str] = set()
-        self.finished: set[str] = set()
-        self.first_accept: float | None = None
-        self.first_running: float | None = None
-        self.all_running: float | None = None
-        self.all_finished = asyncio.Event()
-        self.t_finished: float | None = None
-        self.failures: list[str] = []
-        self.failed = asyncio.Event()
-        self.accepts = 0
-        self.update_events = 0
-        self._sending: set[asyncio.Task[None]] = set()
 
-    def _fits(self, offer: pb.Offer) -> int:
-        available = Resources.from_proto(offer.resources).quantities()
-        return min(math.floor(available.get(k, 0.0) / v + 1e-9) for k, v in self.need.items())
-
-    def offers(self, driver: SchedulerDriver, offers: list[pb.Offer]) -> None:
-        launches: list[tuple[str, list[pb.TaskInfo]]] = []
-        declines: list[str] = []
-        for offer in offers:
-            n = min(self._fits(offer), len(self.pending))
-            if n == 0:
-                declines.append(offer.id)
-                continue
-            tasks = [t for _ in range(n) for t in self.pending.popleft()]
-            self.launched.update(t.task_id for t in tasks)
-            launches.append((offer.id, tasks))
-        sender = asyncio.get_running_loop().create_task(self._send(driver, launches, declines))
-        self._sending.add(sender)
-        sender.add_done_callback(self._sending.discard)
-
-    async def _send(
-        self,
-        driver: SchedulerDriver,
-        launches: list[tuple[str, list[pb.TaskInfo]]],
-        declines: list[str],
-    ) -> None:
-        if launches and self.first_accept is None:
-            self.first_accept = time.perf_counter()
-        self.accepts += len(launches)
-        calls = [driver.launch([offer_id], tasks) for offer_id, tasks in launches]
-        if declines:
-            calls.append(driver.decline(declines, refuse_seconds=3600.0))
-        for result in await asyncio.gather(*calls, return_exceptions=True):
-            if isinstance(result, BaseException):
-                self._fail(f"launch call failed: {result}")
-        if not self.pending:
-            with contextlib.suppress(CallError):
-                await driver.suppress()
-
-    def _fail(self, why: str) -> None:
-        self.failures.append(why)
-        self.failed.set()
-
-    def status_update(self, driver: SchedulerDriver, status: pb.TaskStatus) -> None:
-        if status.uuid:
-            self.state_by_uuid[status.uuid] = status.state
-        if status.state == TS.TASK_RUNNING and self.first_running is None:
-            self.first_running = time.perf_counter()
-        elif status.state in BAD_STATES:
-            self._fail(f"task {status.task_id}: {TS.Name(status.state)} {status.message}")
-
-    def acknowledged(self, acks: Sequence[scheduler_pb2.Acknowledgement]) -> None:
-        """The master has taken this batch of acknowledgements."""
-        for ack in acks:
-            state = self.state_by_uuid.pop(ack.uuid, None)
-            if state == TS.TASK_RUNNING:
-                self.running.add(ack.task_id)
-            elif state == TS.TASK_FINISHED:
-                self.finished.add(ack.task_id)
-        now = time.perf_counter()
-        if self.all_running is None and len(self.running) == self.count:
-            self.all_running = now
-        if self.t_finished is None and len(self.finished) == self.count:
-            self.t_finished = now
-            self.all_finished.set()
-
-    def error(self, driver: SchedulerDriver, message: str) -> None:
-        self._fail(f"error from the master: {message}")
+    def _take(self, n: int) -> list[pb.TaskInfo]:
+        tasks = [t for _ in range(n) for t in self.pending.popleft()]
+        self.launched.update(t.task_id for t in tasks)
+        return tasks
 
 
 async def launch(master: str, scenario: Scenario, timeout: float) -> Launch:
@@ -293,10 +211,11 @@ async def launch(master: str, scenario: Scenario, timeout: float) -> Launch:
         if runner in done:
             raise BenchError(f"the driver stopped: {runner.result() or 'lost the master'}")
         if not done:
-            missing = sorted(scheduler.launched - scheduler.finished)
+            missing = sorted(scheduler.launched - scheduler.finished_acked)
             raise BenchError(
                 f"timed out after {timeout:g}s: {len(scheduler.pending)} groups not launched, "
-                f"{len(scheduler.running)} RUNNING and {len(scheduler.finished)} FINISHED "
+                f"{len(scheduler.running_acked)} RUNNING and {len(scheduler.finished_acked)} "
+                "FINISHED "
                 f"acknowledged of {scheduler.count}; not finished: {', '.join(missing[:5])}"
             )
     finally:
@@ -309,9 +228,9 @@ async def launch(master: str, scenario: Scenario, timeout: float) -> Launch:
     assert t0 is not None and scheduler.t_finished is not None
     return Launch(
         tasks=scheduler.count,
-        to_running=(scheduler.all_running or scheduler.t_finished) - t0,
+        to_running=(scheduler.t_running or scheduler.t_finished) - t0,
         to_finished=scheduler.t_finished - t0,
-        first_running=(scheduler.first_running or t0) - t0,
+        first_running=(scheduler.t_first_running or t0) - t0,
         accepts=scheduler.accepts,
         update_events=scheduler.update_events,
     )
