@@ -8,6 +8,7 @@ containerizer reports the same thing for the same event.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -50,6 +51,71 @@ class Containerizer(Protocol):
     async def launch(
         self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str]
     ) -> Container: ...
+
+
+class GracefulKill:
+    """SIGTERM, then SIGKILL after the grace period: the kill both process containers share.
+
+    The SIGKILL is a loop timer rather than part of `kill`, so it fires even if the
+    caller is cancelled; a second kill with a shorter grace brings it forward.
+    Subclasses say how a signal reaches the task (`_send`), may notice an exit the
+    loop has not heard of yet (`_ended_unnoticed`), and set `_done` when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[Termination] = self._loop.create_future()
+        self._killing = False
+        self._sigkill_after: float | None = None  # the grace that ran out, if it did
+        self._kill_deadline: float | None = None
+        self._escalation: asyncio.TimerHandle | None = None
+
+    async def _send(self, signum: int) -> None:
+        raise NotImplementedError  # pragma: no cover - every container says how
+
+    def _ended_unnoticed(self) -> bool:
+        """True if the task is over (its outcome is then set or about to be)."""
+        return self._done.done()
+
+    def _cancel_escalation(self) -> None:
+        if self._escalation is not None:
+            self._escalation.cancel()
+            self._escalation = None
+
+    def _end(self, returncode: int) -> None:
+        """The task exited with `returncode`: its Termination, killed or not."""
+        self._cancel_escalation()
+        if self._killing:
+            self._done.set_result(kill_termination(returncode, self._sigkill_after))
+        else:
+            self._done.set_result(exit_termination(returncode))
+
+    async def wait(self) -> Termination:
+        # Shielded so that a cancelled waiter does not cancel the task's outcome.
+        return await asyncio.shield(self._done)
+
+    async def kill(self, grace_period: float) -> None:
+        if self._ended_unnoticed():
+            await self.wait()
+            return
+        grace_period = max(0.0, grace_period)
+        deadline = self._loop.time() + grace_period
+        if not self._killing:
+            self._killing = True
+            if grace_period > 0:
+                await self._send(signal.SIGTERM)
+        if self._kill_deadline is None or deadline < self._kill_deadline:
+            self._kill_deadline = deadline
+            self._cancel_escalation()
+            self._escalation = self._loop.call_at(deadline, self._escalate, grace_period)
+        await self.wait()
+
+    def _escalate(self, grace_period: float) -> None:
+        self._escalation = None
+        if self._done.done():
+            return
+        self._sigkill_after = grace_period
+        self._loop.create_task(self._send(signal.SIGKILL))
 
 
 KILLED_BY_REQUEST = Termination(pb.TASK_KILLED, pb.REASON_TASK_KILLED, "Task killed", None)

@@ -27,7 +27,7 @@ from orbiter.agent.keeper import frame, read_message
 from orbiter.proto import agent_pb2
 from orbiter.proto import messages_pb2 as pb
 
-from .base import LaunchError, Termination, exit_termination, kill_termination
+from .base import GracefulKill, LaunchError, Termination
 from .process import (
     command_argv,
     inherited_environment,
@@ -196,30 +196,19 @@ class KeeperClient:
                 await self._listener
 
 
-class KeptContainer:
+class KeptContainer(GracefulKill):
     """A task the keeper runs: same kill semantics as a plain process container."""
 
     def __init__(self, task_id: str, key: str, pid: int, client: KeeperClient) -> None:
+        super().__init__()
         self.task_id = task_id
         self.key = key
         self.pid: int | None = pid
         self._client = client
-        self._loop = asyncio.get_running_loop()
-        self._done: asyncio.Future[Termination] = self._loop.create_future()
-        self._killing = False
-        self._sigkill_after: float | None = None
-        self._kill_deadline: float | None = None
-        self._escalation: asyncio.TimerHandle | None = None
 
     def exited(self, returncode: int) -> None:
-        if self._done.done():
-            return
-        if self._escalation is not None:
-            self._escalation.cancel()
-        if self._killing:
-            self._done.set_result(kill_termination(returncode, self._sigkill_after))
-        else:
-            self._done.set_result(exit_termination(returncode))
+        if not self._done.done():
+            self._end(returncode)
 
     def lost(self) -> None:
         if not self._done.done():
@@ -235,31 +224,8 @@ class KeptContainer:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(self.pid, signal.SIGKILL)
 
-    async def wait(self) -> Termination:
-        return await asyncio.shield(self._done)
-
-    async def kill(self, grace_period: float) -> None:
-        if self._done.done():
-            return
-        grace_period = max(0.0, grace_period)
-        deadline = self._loop.time() + grace_period
-        if not self._killing:
-            self._killing = True
-            if grace_period > 0:
-                await self._client.signal(self.key, signal.SIGTERM)
-        if self._kill_deadline is None or deadline < self._kill_deadline:
-            self._kill_deadline = deadline
-            if self._escalation is not None:
-                self._escalation.cancel()
-            self._escalation = self._loop.call_at(deadline, self._escalate, grace_period)
-        await self.wait()
-
-    def _escalate(self, grace_period: float) -> None:
-        self._escalation = None
-        if self._done.done():
-            return
-        self._sigkill_after = grace_period
-        self._loop.create_task(self._client.signal(self.key, signal.SIGKILL))
+    async def _send(self, signum: int) -> None:
+        await self._client.signal(self.key, signum)
 
 
 class KeptContainerizer:

@@ -27,10 +27,8 @@ from pathlib import Path
 from orbiter.proto import messages_pb2 as pb
 
 from .base import (
+    GracefulKill,
     LaunchError,
-    Termination,
-    exit_termination,
-    kill_termination,
     refuse_unsupported_container,
 )
 
@@ -150,19 +148,14 @@ def _signal_group(pgid: int, signum: int) -> None:
         log.warning("not allowed to send %s to process group %d", signum, pgid)
 
 
-class ProcessContainer:
+class ProcessContainer(GracefulKill):
     """One task's process group. The leader's pid is also the group and session id."""
 
     def __init__(self, task_id: str, popen: subprocess.Popen[bytes]) -> None:
+        super().__init__()
         self.task_id = task_id
         self.pid: int | None = popen.pid
         self._popen = popen
-        self._loop = asyncio.get_running_loop()
-        self._done: asyncio.Future[Termination] = self._loop.create_future()
-        self._killing = False
-        self._sigkill_after: float | None = None
-        self._kill_deadline: float | None = None
-        self._escalation: asyncio.TimerHandle | None = None
         self._pidfd: int | None = None
         self._watch_exit()
 
@@ -201,54 +194,20 @@ class ProcessContainer:
             self._loop.remove_reader(self._pidfd)
             os.close(self._pidfd)
             self._pidfd = None
-        if self._escalation is not None:
-            self._escalation.cancel()
-            self._escalation = None
+        self._cancel_escalation()
         # The unreaped leader keeps the group id ours, so this cannot hit a stranger.
         _signal_group(self._popen.pid, signal.SIGKILL)
-        returncode = self._popen.wait()
-        if self._killing:
-            termination = kill_termination(returncode, self._sigkill_after)
-        else:
-            termination = exit_termination(returncode)
-        self._done.set_result(termination)
+        self._end(self._popen.wait())
 
-    def _escalate(self, grace_period: float) -> None:
-        self._escalation = None
-        if self._done.done():
-            return
-        self._sigkill_after = grace_period
-        _signal_group(self._popen.pid, signal.SIGKILL)
+    async def _send(self, signum: int) -> None:
+        if not self._done.done():
+            _signal_group(self._popen.pid, signum)
 
-    async def wait(self) -> Termination:
-        if self._done.done():
-            return self._done.result()
-        # Shielded so that a cancelled waiter does not cancel the task's outcome.
-        return await asyncio.shield(self._done)
-
-    async def kill(self, grace_period: float) -> None:
-        """SIGTERM to the group, SIGKILL after `grace_period` seconds if still there.
-
-        The SIGKILL is a loop timer rather than part of this coroutine, so it
-        fires even if the caller is cancelled. A second kill with a shorter grace
-        brings the SIGKILL forward.
-        """
+    def _ended_unnoticed(self) -> bool:
         if self._exited():
             self._on_exit()
-            await self.wait()
-            return
-        grace_period = max(0.0, grace_period)
-        deadline = self._loop.time() + grace_period
-        if not self._killing:
-            self._killing = True
-            if grace_period > 0:
-                _signal_group(self._popen.pid, signal.SIGTERM)
-        if self._kill_deadline is None or deadline < self._kill_deadline:
-            self._kill_deadline = deadline
-            if self._escalation is not None:
-                self._escalation.cancel()
-            self._escalation = self._loop.call_at(deadline, self._escalate, grace_period)
-        await self.wait()
+            return True
+        return False
 
 
 class ProcessContainerizer:
