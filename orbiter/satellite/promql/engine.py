@@ -32,6 +32,7 @@ from functools import lru_cache
 import promql_parser as pp
 
 from orbiter.satellite.promql import functions as fn
+from orbiter.satellite.promql import range_functions as rf
 from orbiter.satellite.promql.aggregations import (
     METRIC_NAME,
     SUPPORTED_AGGREGATIONS,
@@ -85,6 +86,10 @@ def _drop_name(lset: Labels) -> Labels:
     for name, _ in lset:
         if name == METRIC_NAME:
             return tuple([p for p in lset if p[0] != METRIC_NAME])
+    return lset
+
+
+def _same(lset: Labels) -> Labels:
     return lset
 
 
@@ -319,6 +324,10 @@ class _MatrixNode(_Node):
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         raise NotImplementedError
 
+    def rows(self, ctx: _Context, ts: int) -> MatrixTriples:
+        """What eval returns, except that staleness markers may still be in it (cheaper)."""
+        return self.eval(ctx, ts)
+
 
 class _RangeSelector(_MatrixNode):
     def __init__(self, selector: _Selector) -> None:
@@ -332,31 +341,32 @@ class _RangeSelector(_MatrixNode):
         end = self.selector.ref_time(ctx, ts)
         return end - self.selector.range_ms, end, self.selector.range_ms
 
-    def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
+    def rows(self, ctx: _Context, ts: int) -> MatrixTriples:
         lo, hi, _ = self.window(ctx, ts)
+        data, exact = self.selector.series(ctx, lo, hi)
+        if exact:
+            return data
+        out: MatrixTriples = []
+        for lset, tl, vl in data:
+            i = bisect_left(tl, lo)
+            j = bisect_right(tl, hi)
+            if i < j:
+                out.append((lset, tl[i:j], vl[i:j]))
+        return out
+
+    def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         out: MatrixTriples = []
         isnan = math.isnan
-        data, exact = self.selector.series(ctx, lo, hi)
-        append = out.append
-        for item in data:
+        for item in self.rows(ctx, ts):
             lset, tl, vl = item
-            if exact:
-                if not tl:
-                    continue
-            else:
-                i = bisect_left(tl, lo)
-                j = bisect_right(tl, hi)
-                if i >= j:
-                    continue
-                tl = tl[i:j]
-                vl = vl[i:j]
-                item = (lset, tl, vl)
+            if not vl:
+                continue
             if any(map(isnan, vl)):
                 kept = [(t, v) for t, v in zip(tl, vl, strict=True) if not _is_stale(v)]
                 if not kept:
                     continue
                 item = (lset, [t for t, _ in kept], [v for _, v in kept])
-            append(item)
+            out.append(item)
         return out
 
 
@@ -758,17 +768,6 @@ def _unix_seconds(ts_ms: int) -> int:
     return ts_ms // 1000 if ts_ms >= 0 else -(-ts_ms // 1000)
 
 
-def _check_smoothing_factors(sf: float, tf: float) -> None:
-    if sf <= 0 or sf >= 1:
-        raise QueryError(
-            f"invalid smoothing factor. Expected: 0 < sf < 1, got: {fn.format_go_fixed(sf)}"
-        )
-    if tf <= 0 or tf >= 1:
-        raise QueryError(
-            f"invalid trend factor. Expected: 0 < tf < 1, got: {fn.format_go_fixed(tf)}"
-        )
-
-
 class _RangeCall(_Node):
     """A function over a range vector: one output sample per input series."""
 
@@ -784,73 +783,24 @@ class _RangeCall(_Node):
 
     def eval(self, ctx: _Context, ts: int) -> VectorPairs:
         scalars = [a.eval(ctx, ts) for a in self.scalar_args]
-        series = self.arg.eval(ctx, ts)
         name = self.name
         if name == "absent_over_time":
-            return [] if series else [(self.absent, 1.0)]
-        if not series:
+            return [] if self.arg.eval(ctx, ts) else [(self.absent, 1.0)]
+        rows = self.arg.rows(ctx, ts)
+        groups = list(rf.batches(rows))
+        if not groups:
             return []  # Prometheus calls the function only for a series with samples
         start, end, range_ms = self.arg.window(ctx, ts)
-        compute = _range_function(name, scalars, start, end, range_ms, ts)
+        compute = rf.range_function(name, scalars, start, end, range_ms, ts)
+        values, present = rf.evaluate(compute, groups, len(rows))
         keep_name = name == "last_over_time"
-        out: VectorPairs = []
-        for lset, tl, vl in series:
-            value = compute(tl, vl)
-            if value is None:
-                continue
-            out.append((lset if keep_name else _drop_name(lset), value))
+        label = _same if keep_name else _drop_name
+        out = [
+            (label(row[0]), v)
+            for row, v, ok in zip(rows, values, present, strict=True)
+            if ok
+        ]
         return _check_unique(out, not keep_name and not self.arg.single_name)
-
-
-def _range_function(
-    name: str, scalars: list[float], start: int, end: int, range_ms: int, ts: int
-) -> Callable[[Sequence[int], Sequence[float]], float | None]:
-    """The computation for one series' window; only called when some series has samples."""
-    range_s = range_ms / 1000
-    if name == "rate":
-        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, True, True)
-    if name == "increase":
-        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, True, False)
-    if name == "delta":
-        return lambda t, v: fn.extrapolated_rate(t, v, start, end, range_s, False, False)
-    if name == "irate":
-        return lambda t, v: fn.instant_value(t, v, True)
-    if name == "idelta":
-        return lambda t, v: fn.instant_value(t, v, False)
-    if name == "deriv":
-        return lambda t, v: fn.linear_regression(t, v, t[0])[0] if len(v) >= 2 else None
-    if name == "predict_linear":
-        duration = scalars[0]
-
-        def predict(t: Sequence[int], v: Sequence[float]) -> float | None:
-            if len(v) < 2:
-                return None
-            slope, intercept = fn.linear_regression(t, v, ts)
-            return slope * duration + intercept
-
-        return predict
-    if name == "quantile_over_time":
-        q = scalars[0]
-        return lambda t, v: fn.quantile(q, v)
-    if name == "holt_winters":
-        sf, tf = scalars
-        _check_smoothing_factors(sf, tf)
-        return lambda t, v: fn.holt_winters(v, sf, tf)
-    simple: dict[str, Callable[[Sequence[float]], float]] = {
-        "changes": fn.changes,
-        "resets": fn.resets,
-        "avg_over_time": fn.avg_over_time,
-        "min_over_time": fn.min_over_time,
-        "max_over_time": fn.max_over_time,
-        "sum_over_time": fn.sum_over_time,
-        "count_over_time": lambda v: float(len(v)),
-        "stddev_over_time": fn.stddev_over_time,
-        "stdvar_over_time": fn.stdvar_over_time,
-        "last_over_time": lambda v: v[-1],
-        "present_over_time": lambda v: 1.0,
-    }
-    over = simple[name]
-    return lambda t, v: over(v)
 
 
 class _Call(_Node):
