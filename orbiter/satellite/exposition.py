@@ -31,7 +31,7 @@ from enum import Enum
 from itertools import compress, repeat
 from typing import overload
 
-from orbiter.satellite.series import Labels
+from orbiter.satellite.series import Labels, shared_labels
 
 __all__ = [
     "CachedSeries",
@@ -233,7 +233,7 @@ def _parse_series(series: str) -> Labels:
     if not name:
         raise _Invalid("missing metric name")
     labels["__name__"] = name
-    return tuple(sorted((k, v) for k, v in labels.items() if v != ""))
+    return shared_labels((k, v) for k, v in labels.items() if v != "")
 
 
 def _parse_label_block(s: str, i: int, labels: dict[str, str]) -> int:

@@ -587,3 +587,13 @@ def test_label_value_escapes_round_trip_through_generate_latest() -> None:
     Gauge("g", "doc", ["v"], registry=registry).labels(tricky).set(1)
     (sample,) = parse(generate_latest(registry).decode())
     assert dict(sample.labels)["v"] == tricky
+
+
+def test_targets_exposing_the_same_pairs_share_them() -> None:
+    """1,000 agents expose the same names and values: one pair object each, not one a target."""
+    text = 'http_requests_total{path="/api",code="200"} 3\n'
+    first = ScrapeCache().parse_into(text).series[0].labels
+    second = ScrapeCache().parse_into(text.replace("200", "500")).series[0].labels
+    assert first == (("__name__", "http_requests_total"), ("code", "200"), ("path", "/api"))
+    shared = [a is b for a, b in zip(first, second, strict=True)]
+    assert shared == [True, False, True]
