@@ -38,6 +38,7 @@ from orbiter.satellite.promql.aggregations import (
     SUPPORTED_AGGREGATIONS,
     aggregate,
 )
+from orbiter.satellite.promql.memo import by_identity
 from orbiter.satellite.promql.values import (
     Matrix,
     QueryError,
@@ -80,13 +81,16 @@ def _is_stale(v: float) -> bool:
     return v != v and struct.pack("<d", v) == _STALE_BYTES
 
 
-def _drop_name(lset: Labels) -> Labels:
+def _without_name(lset: Labels) -> Labels:
     if lset and lset[0][0] == METRIC_NAME:  # the usual place: "_" sorts before lowercase
         return lset[1:]
     for name, _ in lset:
         if name == METRIC_NAME:
             return tuple([p for p in lset if p[0] != METRIC_NAME])
     return lset
+
+
+_drop_name = by_identity(_without_name)
 
 
 def _same(lset: Labels) -> Labels:
