@@ -726,15 +726,9 @@ def engine_query(
 ) -> QueryFn:
     """A QueryFn over our PromQL evaluator: vectors as is, scalars as one unlabelled sample."""
     eng = _engine()
-    from orbiter.satellite.promql.values import Sample, Scalar
 
     def run(expr: Any, t_ms: int) -> list[tuple[Labels, float]]:
-        res = eng.instant_query(expr, storage, t_ms, lookback_ms, subquery_step_ms=subquery_step_ms)
-        if isinstance(res, Scalar):
-            return [((), res.value)]
-        if isinstance(res, list) and all(isinstance(s, Sample) for s in res):
-            return [(s.labels, s.value) for s in res]
-        raise RuleEvalError("rule result is not a vector or scalar")
+        return eng.rule_query(expr, storage, t_ms, lookback_ms, subquery_step_ms=subquery_step_ms)
 
     return run
 

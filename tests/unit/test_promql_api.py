@@ -20,6 +20,7 @@ from orbiter.satellite.promql.engine import (
     instant_query,
     max_range_ms,
     parse,
+    rule_query,
 )
 from orbiter.satellite.series import Series, labels_of
 from tests.unit.test_promql_support import STALE_NAN, MemoryStorage
@@ -208,3 +209,14 @@ def test_increase_is_never_negative_for_counters(before, after):
 
 def test_scalar_results_are_scalars():
     assert isinstance(instant_query("scalar(vector(2))", MemoryStorage(), 0), Scalar)
+
+
+def test_rule_query_gives_pairs_for_vectors_and_one_unlabelled_pair_for_scalars():
+    storage = MemoryStorage().load("1m", 'up{job="a"} 1 2\nup{job="b"} 3 4')
+    assert rule_query("up * 2", storage, 60_000) == [
+        ((("job", "a"),), 4.0),
+        ((("job", "b"),), 8.0),
+    ]
+    assert rule_query("scalar(sum(up))", storage, 60_000) == [((), 6.0)]
+    with pytest.raises(QueryError, match="rule result is not a vector or scalar"):
+        rule_query("up[5m]", storage, 60_000)
