@@ -335,7 +335,9 @@ class TSDB:
         # Selector -> (generation it was computed at, matching series sorted by labels).
         # A generation counts series created or removed: per metric name for selectors
         # that pin `__name__`, over all series for the others.
-        self._selections: dict[tuple[Matcher, ...], tuple[int, list[_MemSeries]]] = {}
+        self._selections: dict[
+            tuple[Matcher, ...], tuple[int, tuple[list[Labels], list[_MemSeries]]]
+        ] = {}
         self._generation = 0
         self._name_generation: dict[str, int] = {}
 
@@ -562,27 +564,46 @@ class TSDB:
     def select_windows(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
     ) -> list[tuple[Labels, array[int], array[float]]]:
-        """`select` as (labels, timestamps, values) tuples: what the evaluator reads in bulk.
+        """`select` as (labels, timestamps, values) tuples, for tests and small reads."""
+        return list(zip(*self.select_columns(matchers, start_ms, end_ms), strict=True))
+
+    def select_columns(
+        self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
+    ) -> tuple[list[Labels], list[array[int]], list[array[float]]]:
+        """`select` as three parallel lists: labels, timestamps, values (what the evaluator reads).
 
         The arrays are copies of the window, so appends during evaluation cannot
-        change what a query already read.
+        change what a query already read. When every matching series has samples
+        in the window (the usual case), the labels list is the same object each
+        call until a series of the selection comes or goes, so the evaluator can
+        remember what it derives from it per list, not per series.
         """
-        out = []
-        append = out.append
-        for series in self._selection(matchers):
+        labels_all, found = self._selection(matchers)
+        times: list[array[int]] = []
+        values: list[array[float]] = []
+        put_t, put_v = times.append, values.append
+        missing: list[int] = []
+        for i, series in enumerate(found):
             ts = series.ts
-            if not ts:
-                continue
-            if ts[0] > start_ms and series.chunks:
+            if ts and ts[0] > start_ms and series.chunks:
                 window = series.window(start_ms, end_ms)
                 if window[0]:
-                    append((series.labels, *window))
+                    put_t(window[0])
+                    put_v(window[1])
+                else:
+                    missing.append(i)
                 continue
-            hi = len(ts) if ts[-1] <= end_ms else bisect_right(ts, end_ms)
-            lo = 0 if ts[0] >= start_ms else bisect_left(ts, start_ms, 0, hi)
+            hi = len(ts) if ts and ts[-1] <= end_ms else bisect_right(ts, end_ms)
+            lo = 0 if ts and ts[0] >= start_ms else bisect_left(ts, start_ms, 0, hi)
             if lo < hi:
-                append((series.labels, ts[lo:hi], series.vs[lo:hi]))
-        return out
+                put_t(ts[lo:hi])
+                put_v(series.vs[lo:hi])
+            else:
+                missing.append(i)
+        if not missing:
+            return labels_all, times, values
+        gone = set(missing)
+        return [lset for i, lset in enumerate(labels_all) if i not in gone], times, values
 
     def select_latest(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
@@ -594,7 +615,7 @@ class TSDB:
         """
         out = []
         append = out.append
-        for series in self._selection(matchers):
+        for series in self._selection(matchers)[1]:
             ts = series.ts
             if not ts:
                 continue
@@ -613,8 +634,8 @@ class TSDB:
                 append((series.labels, t, series.vs[i]))
         return out
 
-    def _selection(self, matchers: Sequence[Matcher]) -> list[_MemSeries]:
-        """The series matching all matchers sorted by labels, remembered between calls."""
+    def _selection(self, matchers: Sequence[Matcher]) -> tuple[list[Labels], list[_MemSeries]]:
+        """The series matching all matchers sorted by labels, and their labels, remembered."""
         key = tuple(matchers)
         generation = self._generation
         for m in key:
@@ -627,8 +648,9 @@ class TSDB:
         found = sorted(self._matching(key), key=_labels_of)
         if len(self._selections) >= _MAX_SELECTIONS:
             self._selections.clear()
-        self._selections[key] = (generation, found)
-        return found
+        selection = ([s.labels for s in found], found)
+        self._selections[key] = (generation, selection)
+        return selection
 
     def label_values(self, name: str) -> list[str]:
         """Values label `name` has on any stored series, sorted."""

@@ -160,7 +160,7 @@ def test_batches_group_by_length_and_drop_staleness_markers():
         ((("a", "6"),), array("q", []), array("d", [])),
     ]
     got = {}
-    for index, ts, vs in rf.batches(rows):
+    for index, ts, vs in rf.batches([r[1] for r in rows], [r[2] for r in rows]):
         for i, t, v in zip(index.tolist(), ts.tolist(), vs.tolist(), strict=True):
             got[i] = (t, v)
     assert set(got) == {0, 1, 2, 4}  # only markers (3) or nothing (5): no series

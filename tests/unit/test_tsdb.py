@@ -548,3 +548,17 @@ def test_index_lookup_agrees_with_scanning_every_series(
         stored = [labels for i, labels in enumerate(stored) if not i % 2]
     expected = [lb for lb in stored if all(scan_matches(lb, m) for m in selector)]
     assert [s.labels for s in db.select(selector, 0, 10**9)] == expected
+
+
+def test_select_columns_hands_out_one_labels_list_until_the_selection_changes(db: TSDB) -> None:
+    """The evaluator keeps what it derives per list; the list must change when the answer does."""
+    up = [M("__name__", "=", "up")]
+    first, times, values = db.select_columns(up, 0, 2000)
+    assert [list(v) for v in values] == [[1.0]] * 4 and len(times) == 4
+    assert db.select_columns(up, 0, 2000)[0] is first
+    db.append(L("up", job="agent", instance="a9"), 1500, 2.0)  # a series comes
+    second = db.select_columns(up, 0, 2000)[0]
+    assert second is not first and len(second) == 5
+    only_new = db.select_columns(up, 1200, 2000)  # four have no sample in the window
+    assert only_new[0] == [L("up", job="agent", instance="a9")] and only_new[0] is not second
+    assert [list(v) for v in only_new[2]] == [[2.0]]

@@ -11,11 +11,12 @@ a series, functions and arithmetic drop the metric name, and the errors
 Prometheus raises during evaluation are raised here as QueryError. Every function
 of 2.42 is implemented.
 
-Any `Storage` works. One that also offers `select_windows` (like `select`,
-returning (labels, timestamps, values) tuples) and `select_latest` (each
-series' newest sample in the window as (labels, t, value)), as the TSDB does,
-is read through those: an instant selector then costs one sample per series
-instead of a copied window and a `Series` object.
+Any `Storage` works. One that also offers `select_columns` (like `select`,
+returning three parallel lists: labels, timestamps, values) and
+`select_latest` (each series' newest sample in the window as (labels, t,
+value)), as the TSDB does, is read through those: an instant selector then
+costs one sample per series instead of a copied window and a `Series` object,
+and a range function runs over whole matrices of series (range_functions).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 
 import promql_parser as pp
 
@@ -94,10 +96,6 @@ def _without_name(lset: Labels) -> Labels:
 _drop_name = by_identity(_without_name)
 
 
-def _same(lset: Labels) -> Labels:
-    return lset
-
-
 def _format_labels(lset: Labels) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in lset) + "}"
 
@@ -112,30 +110,40 @@ def _check_unique(vector: VectorPairs, needed: bool = True) -> VectorPairs:
 # --- evaluation context --------------------------------------------------------
 
 
-Window = tuple[Labels, Sequence[int], Sequence[float]]
-"""One selected series as the evaluator holds it: labels, timestamps, values."""
+Columns = tuple[list[Labels], list[Sequence[int]], list[Sequence[float]]]
+"""Selected series as the evaluator holds them: labels, timestamps and values, in parallel
+lists (series i is labels[i], times[i], values[i]); read-only."""
+
+
+def _columns(triples: MatrixTriples) -> Columns:
+    if not triples:
+        return [], [], []
+    labels, times, values = zip(*triples, strict=True)
+    return list(labels), list(times), list(values)
 
 
 class _Context:
     """Per-query state: the storage, the query time and the selectors' fetched series."""
 
-    __slots__ = ("cache", "default_step", "latest", "lookback", "query_ts", "storage", "windows")
+    __slots__ = ("cache", "columns", "default_step", "latest", "lookback", "query_ts", "storage")
 
     def __init__(self, storage: Storage, query_ts: int, lookback: int, default_step: int) -> None:
         self.storage = storage
         self.query_ts = query_ts
         self.lookback = lookback
         self.default_step = default_step
-        self.cache: dict[int, tuple[int, int, list[Window]]] = {}
-        self.windows: Callable[..., list[Window]] | None = getattr(storage, "select_windows", None)
+        self.cache: dict[int, tuple[int, int, Columns]] = {}
+        self.columns: Callable[..., Columns] | None = getattr(storage, "select_columns", None)
         self.latest: Callable[..., list[tuple[Labels, int, float]]] | None = getattr(
             storage, "select_latest", None
         )
 
-    def select(self, matchers: list[Matcher], lo: int, hi: int) -> list[Window]:
-        if self.windows is not None:
-            return self.windows(matchers, lo, hi)
-        return [(s.labels, s.timestamps, s.values) for s in self.storage.select(matchers, lo, hi)]
+    def select(self, matchers: list[Matcher], lo: int, hi: int) -> Columns:
+        if self.columns is not None:
+            return self.columns(matchers, lo, hi)
+        return _columns(
+            [(s.labels, s.timestamps, s.values) for s in self.storage.select(matchers, lo, hi)]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +242,7 @@ class _Selector(_Node):
         lo -= self.offset_ms + (self.range_ms or ctx.lookback)
         return lo, hi
 
-    def series(self, ctx: _Context, lo: int, hi: int) -> tuple[list[Window], bool]:
+    def series(self, ctx: _Context, lo: int, hi: int) -> tuple[Columns, bool]:
         """The matching series covering [lo, hi], fetched once per query.
 
         The flag says the series hold exactly the window [lo, hi], as they do
@@ -260,7 +268,7 @@ class _Selector(_Node):
                     continue
                 out.append((lset, v, t))
             return out
-        for lset, times, values in self.series(ctx, lo, ref)[0]:
+        for lset, times, values in zip(*self.series(ctx, lo, ref)[0], strict=True):
             i = bisect_right(times, ref) - 1
             if i < 0:
                 continue
@@ -286,14 +294,14 @@ class _Selector(_Node):
             return out
         data, exact = self.series(ctx, lo, ref)
         if exact:
-            for lset, _, values in data:
+            for lset, values in zip(data[0], data[2], strict=True):
                 if values:
                     v = values[-1]
                     if v != v and _is_stale(v):
                         continue
                     append((lset, v))
             return out
-        for lset, times, values in data:
+        for lset, times, values in zip(*data, strict=True):
             i = bisect_right(times, ref) - 1
             if i < 0 or times[i] < lo:
                 continue
@@ -329,9 +337,9 @@ class _MatrixNode(_Node):
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         raise NotImplementedError
 
-    def rows(self, ctx: _Context, ts: int) -> MatrixTriples:
-        """What eval returns, except that staleness markers may still be in it (cheaper)."""
-        return self.eval(ctx, ts)
+    def rows(self, ctx: _Context, ts: int) -> Columns:
+        """What eval returns as columns, except that staleness markers may still be in it."""
+        return _columns(self.eval(ctx, ts))
 
 
 class _RangeSelector(_MatrixNode):
@@ -346,23 +354,25 @@ class _RangeSelector(_MatrixNode):
         end = self.selector.ref_time(ctx, ts)
         return end - self.selector.range_ms, end, self.selector.range_ms
 
-    def rows(self, ctx: _Context, ts: int) -> MatrixTriples:
+    def rows(self, ctx: _Context, ts: int) -> Columns:
         lo, hi, _ = self.window(ctx, ts)
         data, exact = self.selector.series(ctx, lo, hi)
         if exact:
             return data
-        out: MatrixTriples = []
-        for lset, tl, vl in data:
+        out: Columns = ([], [], [])
+        for lset, tl, vl in zip(*data, strict=True):
             i = bisect_left(tl, lo)
             j = bisect_right(tl, hi)
             if i < j:
-                out.append((lset, tl[i:j], vl[i:j]))
+                out[0].append(lset)
+                out[1].append(tl[i:j])
+                out[2].append(vl[i:j])
         return out
 
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         out: MatrixTriples = []
         isnan = math.isnan
-        for item in self.rows(ctx, ts):
+        for item in zip(*self.rows(ctx, ts), strict=True):
             lset, tl, vl = item
             if not vl:
                 continue
@@ -782,6 +792,16 @@ class _RangeCall(_Node):
         self.scalar_args = scalar_args
         self.absent = absent
         self.single_name = name != "last_over_time" or arg.single_name
+        self._last: tuple[list[Labels], list[Labels]] = ([], [])
+
+    def _dropped(self, labels: list[Labels]) -> list[Labels]:
+        """The label sets without `__name__`, kept from the last call while the list is the same
+        object (the TSDB hands a selection's list out again until a series comes or goes)."""
+        last_in, last_out = self._last
+        if labels is not last_in:
+            last_out = [_drop_name(lset) for lset in labels]
+            self._last = (labels, last_out)
+        return last_out
 
     def children(self) -> list[_Node]:
         return [self.arg, *self.scalar_args]
@@ -791,20 +811,20 @@ class _RangeCall(_Node):
         name = self.name
         if name == "absent_over_time":
             return [] if self.arg.eval(ctx, ts) else [(self.absent, 1.0)]
-        rows = self.arg.rows(ctx, ts)
-        groups = list(rf.batches(rows))
+        labels, times, samples = self.arg.rows(ctx, ts)
+        groups = list(rf.batches(times, samples))
         if not groups:
             return []  # Prometheus calls the function only for a series with samples
         start, end, range_ms = self.arg.window(ctx, ts)
         compute = rf.range_function(name, scalars, start, end, range_ms, ts)
-        values, present = rf.evaluate(compute, groups, len(rows))
+        values, present = rf.evaluate(compute, groups, len(labels))
         keep_name = name == "last_over_time"
-        label = _same if keep_name else _drop_name
-        out = [
-            (label(row[0]), v)
-            for row, v, ok in zip(rows, values, present, strict=True)
-            if ok
-        ]
+        if not keep_name:
+            labels = self._dropped(labels)
+        if all(present):
+            out = list(zip(labels, values, strict=True))
+        else:
+            out = list(compress(zip(labels, values, strict=True), present))
         return _check_unique(out, not keep_name and not self.arg.single_name)
 
 

@@ -24,11 +24,10 @@ import numpy as np
 
 from orbiter.satellite.promql.functions import format_go_fixed
 from orbiter.satellite.promql.values import QueryError
-from orbiter.satellite.series import STALE_NAN_BITS, Labels
+from orbiter.satellite.series import STALE_NAN_BITS
 
 __all__ = ["Batch", "RangeFn", "batches", "check_smoothing_factors", "evaluate", "range_function"]
 
-Row = tuple[Labels, Sequence[int], Sequence[float]]
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray]
 """(row indices into the input, timestamps m x n int64, values m x n float64)."""
 
@@ -48,15 +47,14 @@ def _matrix(columns: list[Sequence], dtype: type, n: int) -> np.ndarray:
     return np.array([list(c) for c in columns], dtype=dtype).reshape(len(columns), n)
 
 
-def batches(rows: Sequence[Row]) -> Iterator[Batch]:
-    """The rows grouped by sample count as matrices, staleness markers removed.
+def batches(times: Sequence[Sequence[int]], values: Sequence[Sequence[float]]) -> Iterator[Batch]:
+    """Series i (times[i], values[i]) grouped by sample count as matrices, staleness dropped.
 
-    A row whose window held only staleness markers is left out, as Prometheus
+    A series whose window held only staleness markers is left out, as Prometheus
     leaves out a series with no samples in the range.
     """
     by_length: dict[int, list[int]] = {}
-    for i, row in enumerate(rows):
-        n = len(row[2])
+    for i, n in enumerate(map(len, values)):
         if n:
             group = by_length.get(n)
             if group is None:
@@ -65,8 +63,8 @@ def batches(rows: Sequence[Row]) -> Iterator[Batch]:
                 group.append(i)
     stale_rows: list[tuple[int, np.ndarray, np.ndarray]] = []
     for n, members in by_length.items():
-        ts = _matrix([rows[i][1] for i in members], np.int64, n)
-        vs = _matrix([rows[i][2] for i in members], np.float64, n)
+        ts = _matrix([times[i] for i in members], np.int64, n)
+        vs = _matrix([values[i] for i in members], np.float64, n)
         index = np.array(members, dtype=np.intp)
         nan = np.isnan(vs)
         if nan.any():
