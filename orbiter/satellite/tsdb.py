@@ -607,32 +607,44 @@ class TSDB:
 
     def select_latest(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
-    ) -> list[tuple[Labels, int, float]]:
-        """Per matching series, its newest sample in [start_ms, end_ms] as (labels, t, value).
+    ) -> tuple[list[Labels], list[int], list[float]]:
+        """Per matching series, its newest sample in [start_ms, end_ms], as columns.
 
-        What an instant selector reads; staleness markers are returned like any
-        sample. Series with no sample in the window are left out, as in `select`.
+        What an instant selector reads: (labels, timestamps, values) lists, one
+        entry a series; staleness markers are returned like any sample. Series
+        with no sample in the window are left out, as in `select`; when none is,
+        the labels list is the selection's own (see `select_columns`).
         """
-        out = []
-        append = out.append
-        for series in self._selection(matchers)[1]:
+        labels_all, found = self._selection(matchers)
+        times: list[int] = []
+        values: list[float] = []
+        put_t, put_v = times.append, values.append
+        missing: list[int] = []
+        for i, series in enumerate(found):
             ts = series.ts
-            if not ts:
-                continue
-            if ts[-1] <= end_ms:
-                i = len(ts) - 1
+            n = len(ts)
+            if n and ts[-1] <= end_ms:
+                j = n - 1
             else:
-                i = bisect_right(ts, end_ms) - 1
-                if i < 0:
-                    if series.chunks:  # a window ending before the head: its newest in chunks
-                        old_ts, old_vs = series.window(start_ms, end_ms)
-                        if old_ts:
-                            append((series.labels, old_ts[-1], old_vs[-1]))
+                j = bisect_right(ts, end_ms) - 1
+                if j < 0:
+                    old_ts, old_vs = series.window(start_ms, end_ms) if series.chunks else ((), ())
+                    if old_ts:  # a window ending before the head: its newest is in chunks
+                        put_t(old_ts[-1])
+                        put_v(old_vs[-1])
+                    else:
+                        missing.append(i)
                     continue
-            t = ts[i]
+            t = ts[j]
             if t >= start_ms:
-                append((series.labels, t, series.vs[i]))
-        return out
+                put_t(t)
+                put_v(series.vs[j])
+            else:
+                missing.append(i)
+        if not missing:
+            return labels_all, times, values
+        gone = set(missing)
+        return [lset for i, lset in enumerate(labels_all) if i not in gone], times, values
 
     def _selection(self, matchers: Sequence[Matcher]) -> tuple[list[Labels], list[_MemSeries]]:
         """The series matching all matchers sorted by labels, and their labels, remembered."""

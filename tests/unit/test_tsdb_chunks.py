@@ -41,7 +41,9 @@ def windows(db: TSDB, start_ms: int, end_ms: int) -> list[tuple[Labels, list[int
 def latest(db: TSDB, start_ms: int, end_ms: int) -> list[tuple[Labels, int, int]]:
     return [
         (labels, t, struct.unpack("<Q", struct.pack("<d", v))[0])
-        for labels, t, v in db.select_latest([M("__name__", "=", "m")], start_ms, end_ms)
+        for labels, t, v in zip(
+            *db.select_latest([M("__name__", "=", "m")], start_ms, end_ms), strict=True
+        )
     ]
 
 

@@ -13,8 +13,8 @@ of 2.42 is implemented.
 
 Any `Storage` works. One that also offers `select_columns` (like `select`,
 returning three parallel lists: labels, timestamps, values) and
-`select_latest` (each series' newest sample in the window as (labels, t,
-value)), as the TSDB does, is read through those: an instant selector then
+`select_latest` (each series' newest sample in the window, as the same
+three lists), as the TSDB does, is read through those: an instant selector then
 costs one sample per series instead of a copied window and a `Series` object,
 and a range function runs over whole matrices of series (range_functions).
 """
@@ -134,7 +134,7 @@ class _Context:
         self.default_step = default_step
         self.cache: dict[int, tuple[int, int, Columns]] = {}
         self.columns: Callable[..., Columns] | None = getattr(storage, "select_columns", None)
-        self.latest: Callable[..., list[tuple[Labels, int, float]]] | None = getattr(
+        self.latest: Callable[..., Columns] | None = getattr(
             storage, "select_latest", None
         )
 
@@ -263,7 +263,7 @@ class _Selector(_Node):
         lo = ref - ctx.lookback
         out: list[tuple[Labels, float, int]] = []
         if not self.path and ctx.latest is not None:  # evaluated once: read one sample each
-            for lset, t, v in ctx.latest(self.matchers, lo, ref):
+            for lset, t, v in zip(*ctx.latest(self.matchers, lo, ref), strict=True):
                 if v != v and _is_stale(v):
                     continue
                 out.append((lset, v, t))
@@ -287,7 +287,10 @@ class _Selector(_Node):
         out: VectorPairs = []
         append = out.append
         if not self.path and ctx.latest is not None:  # evaluated once: read one sample each
-            for lset, _, v in ctx.latest(self.matchers, lo, ref):
+            labels, _, values = ctx.latest(self.matchers, lo, ref)
+            if not any(map(math.isnan, values)):
+                return list(zip(labels, values, strict=True))
+            for lset, v in zip(labels, values, strict=True):
                 if v != v and _is_stale(v):
                     continue
                 append((lset, v))
