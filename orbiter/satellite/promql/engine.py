@@ -1181,10 +1181,15 @@ def _compiled_text(expr: str) -> _Node:
     return _compile(_parse_text(expr))
 
 
+_compiled_ast = by_identity(_compile, limit=4096)
+"""Rules hand in the same parsed AST every round: its nodes (and what they remember
+from the last round, such as a range function's name-dropped labels) are kept."""
+
+
 def _compiled(expr: str | Expr) -> _Node:
     if isinstance(expr, str):
         return _compiled_text(expr)
-    return _compile(expr)
+    return _compiled_ast(expr)
 
 
 def parse(expr: str) -> Expr:

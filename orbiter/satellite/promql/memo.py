@@ -1,4 +1,4 @@
-"""Label-set results remembered per label-set object, across queries and rounds.
+"""Results remembered per object (a label set, a parsed expression), across queries and rounds.
 
 The TSDB hands out the same label tuple for a series every time it is read, so
 what the evaluator derives from it (the set without `__name__`, a group's key)
@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from orbiter.satellite.series import Labels
-
+K = TypeVar("K")
 T = TypeVar("T")
 
 __all__ = ["by_identity"]
@@ -24,20 +23,18 @@ __all__ = ["by_identity"]
 DEFAULT_LIMIT = 1 << 19
 
 
-def by_identity(
-    compute: Callable[[Labels], T], limit: int = DEFAULT_LIMIT
-) -> Callable[[Labels], T]:
-    """`compute`, remembered per label-set object (at most `limit` of them)."""
-    table: dict[int, tuple[Labels, T]] = {}
+def by_identity(compute: Callable[[K], T], limit: int = DEFAULT_LIMIT) -> Callable[[K], T]:
+    """`compute`, remembered per argument object (at most `limit` of them)."""
+    table: dict[int, tuple[K, T]] = {}
 
-    def remembered(lset: Labels) -> T:
-        hit = table.get(id(lset))
-        if hit is not None and hit[0] is lset:
+    def remembered(key: K) -> T:
+        hit = table.get(id(key))
+        if hit is not None and hit[0] is key:
             return hit[1]
-        out = compute(lset)
+        out = compute(key)
         if len(table) >= limit:
             table.clear()
-        table[id(lset)] = (lset, out)
+        table[id(key)] = (key, out)
         return out
 
     return remembered
