@@ -122,7 +122,7 @@ REQUIRED_SYNTAX: dict[str, re.Pattern[str]] = {
     **{op: _binary(op, r"(?![=~])(?!\s*bool\b)") for op in ("==", "!=", "<", ">", "<=", ">=")},
     **{f"{op} bool": _binary(op, r"(?![=~])\s*bool\b")
        for op in ("==", "!=", "<", ">", "<=", ">=")},
-    **{word: re.compile(_OPERAND + rf"{word}\b") for word in ("atan2", "and", "or", "unless")},
+    **{word: re.compile(_OPERAND + rf"\b{word}\b") for word in ("atan2", "and", "or", "unless")},
     "on(...)": re.compile(r"\bon\s*\("),
     "ignoring(...)": re.compile(r"\bignoring\s*\("),
     "group_left": re.compile(r"\bgroup_left\b"),
@@ -206,3 +206,5 @@ def test_coverage_check_notices_what_is_missing() -> None:
     assert "operator -" in only and "function exp" in only
     assert "operator -" not in missing_from_corpus(["1e-05 - x"])
     assert "operator -" in missing_from_corpus(["clamp(x, -1e-05, 1)"])
+    assert "operator or" in missing_from_corpus(["vector(1)", "sort(x)"])  # no word's tail
+    assert "operator or" not in missing_from_corpus(["x or vector(1)"])
