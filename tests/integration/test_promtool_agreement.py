@@ -36,8 +36,6 @@ KNOWN_DISAGREEMENTS = {
     "59_go_float_math.test.yml": (
         "math functions and ^ use the C library, Prometheus uses Go's math package: the last "
         "bits differ for ordinary finite inputs (e.g. log10(0.1), tan(1), 1.7 ^ 100.25)"),
-    "60_atan2_keeps_metric_name.test.yml": (
-        "vector atan2 scalar must keep the metric name as in Prometheus 2.42; ours drops it"),
 }
 
 _FAILURE = re.compile(

@@ -96,6 +96,10 @@ def _without_name(lset: Labels) -> Labels:
 _drop_name = by_identity(_without_name)
 
 
+def _same(lset: Labels) -> Labels:
+    return lset
+
+
 def _format_labels(lset: Labels) -> str:
     return "{" + ", ".join(f'{k}="{v}"' for k, v in lset) + "}"
 
@@ -546,11 +550,12 @@ class _Binary(_Node):
         out: VectorPairs = []
         arith = _ARITHMETIC.get(self.op)
         drop = self.op in _DROPS_NAME or self.return_bool
-        if arith is not None:
+        if arith is not None:  # atan2 is arithmetic that keeps the name (Prometheus 2.42)
+            label = _drop_name if drop else _same
             for lset, v in vector:
                 value = arith(scalar, v) if swap else arith(v, scalar)
-                out.append((_drop_name(lset), value))
-            return _check_unique(out, self.drop_may_collide)
+                out.append((label(lset), value))
+            return _check_unique(out, drop and self.drop_may_collide)
         compare = _COMPARISON[self.op]
         for lset, v in vector:
             keep = compare(scalar, v) if swap else compare(v, scalar)
