@@ -44,6 +44,12 @@ STALE_NAN: float = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
 _MAX_SELECTIONS = 4096
 """Selectors whose sorted matches are remembered; past this the memory is simply cleared."""
 
+_EAGER_POSTINGS = 64
+"""Postings lists up to this long lose a removed series at once; longer ones lazily."""
+
+_MIN_DEAD_POSTINGS = 100_000
+"""Lazily kept removed entries that trigger a sweep (or one per live series, if more)."""
+
 _TRIM_SLACK_DIVISOR = 16
 """A series is trimmed once its oldest sample is retention/16 past the cutoff: trimming is a
 memmove, so it is batched, at the price of holding up to 1/16 more than retention."""
@@ -326,7 +332,12 @@ class TSDB:
         self._chunk_samples = chunk_samples
         self._compress_at = chunk_samples + head_samples
         self._by_labels: dict[Labels, _MemSeries] = {}
-        self._index: dict[str, dict[str, set[_MemSeries]]] = {}
+        # Postings: label name -> value -> the series carrying it, as lists (a list slot is
+        # 8 bytes where a set entry costs 30-60, and most values have one series). A
+        # removed series leaves long lists lazily: readers skip series whose owner is not
+        # this TSDB, and `_compact_postings` sweeps them once there are many.
+        self._index: dict[str, dict[str, list[_MemSeries]]] = {}
+        self._dead_postings = 0
         # Per target, the series of its last scrape in scrape order (a list: the next
         # scrape of the same series compares equal at C speed, and only a changed scrape
         # pays for set arithmetic). Removed series may linger here; staleness skips them.
@@ -368,7 +379,7 @@ class TSDB:
             self._by_labels[labels] = series
             index = self._index
             for name, value in labels:
-                index.setdefault(name, {}).setdefault(value, set()).add(series)
+                index.setdefault(name, {}).setdefault(value, []).append(series)
             self._changed(labels)
         return series
 
@@ -542,12 +553,30 @@ class TSDB:
         for name, value in series.labels:
             values = self._index[name]
             members = values[value]
-            members.discard(series)
-            if not members:
-                del values[value]
-                if not values:
-                    del self._index[name]
+            if len(members) <= _EAGER_POSTINGS:
+                members.remove(series)
+                if not members:
+                    del values[value]
+                    if not values:
+                        del self._index[name]
+            else:
+                self._dead_postings += 1
+        if self._dead_postings > max(_MIN_DEAD_POSTINGS, len(self._by_labels)):
+            self._compact_postings()
         self._changed(series.labels)
+
+    def _compact_postings(self) -> None:
+        """Drop removed series from every postings list (amortised over many removals)."""
+        for name, values in list(self._index.items()):
+            for value, members in list(values.items()):
+                live = [s for s in members if s.owner is self]
+                if live:
+                    values[value] = live
+                else:
+                    del values[value]
+            if not values:
+                del self._index[name]
+        self._dead_postings = 0
 
     # -- reading ---------------------------------------------------------------
 
@@ -666,18 +695,22 @@ class TSDB:
 
     def label_values(self, name: str) -> list[str]:
         """Values label `name` has on any stored series, sorted."""
-        return sorted(self._index.get(name, {}))
+        return sorted(
+            v
+            for v, members in self._index.get(name, {}).items()
+            if any(s.owner is self for s in members)
+        )
 
     def _matching(self, matchers: Sequence[Matcher]) -> set[_MemSeries]:
         """Series matching all matchers, found through the index (no scan of all series)."""
-        narrowing: list[set[_MemSeries]] = []
-        excluding: list[set[_MemSeries]] = []
+        narrowing: list[list[_MemSeries] | set[_MemSeries]] = []
+        excluding: list[list[_MemSeries]] = []
         for m in matchers:
             values = self._index.get(m.name, {})
             if m.op is MatchOp.EQUAL and m.value != "":
-                narrowing.append(values.get(m.value, set()))
+                narrowing.append(values.get(m.value, []))
             elif m.op is MatchOp.NOT_EQUAL and m.value != "":
-                excluding.append(values.get(m.value, set()))
+                excluding.append(values.get(m.value, []))
             elif _matches(m, ""):
                 excluding.extend(s for v, s in values.items() if not _matches(m, v))
             else:
@@ -688,20 +721,22 @@ class TSDB:
             for members in narrowing[1:]:
                 if not result:
                     break
-                result &= members
+                result.intersection_update(members)
         else:
             result = set(self._by_labels.values())
         for members in excluding:
             if not result:
                 break
-            result -= members
+            result.difference_update(members)
+        if self._dead_postings:
+            result = {s for s in result if s.owner is self}
         return result
 
 
-def _union(sets: Iterable[set[_MemSeries]]) -> set[_MemSeries]:
+def _union(lists: Iterable[list[_MemSeries]]) -> set[_MemSeries]:
     out: set[_MemSeries] = set()
-    for members in sets:
-        out |= members
+    for members in lists:
+        out.update(members)
     return out
 
 

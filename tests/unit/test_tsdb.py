@@ -562,3 +562,33 @@ def test_select_columns_hands_out_one_labels_list_until_the_selection_changes(db
     only_new = db.select_columns(up, 1200, 2000)  # four have no sample in the window
     assert only_new[0] == [L("up", job="agent", instance="a9")] and only_new[0] is not second
     assert [list(v) for v in only_new[2]] == [[2.0]]
+
+
+def test_removed_series_leave_long_postings_lists_lazily_and_are_never_selected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Long postings lists keep removed series until a sweep; no read may see them meanwhile."""
+    import orbiter.satellite.tsdb as tsdb_module
+
+    monkeypatch.setattr(tsdb_module, "_MIN_DEAD_POSTINGS", 250)
+    db = TSDB(retention_ms=1000)
+    for i in range(100):  # job="a" gets a long list; each `i` value a list of one
+        db.append(L("m", job="a", i=str(i)), 0, 1.0)
+    for i in range(100, 200):
+        db.append(L("m", job="a", i=str(i)), 5000, 1.0)
+    assert db.gc(5000) == 100  # the first hundred fall out of retention
+    # One lazily kept entry in each long list (job="a", __name__="m") per removed series.
+    assert db._dead_postings == 200 and len(db._index["job"]["a"]) == 200
+    assert db.label_values("i") == sorted(str(i) for i in range(100, 200))
+    selected = db.select_windows([M("job", "=", "a")], 0, 6000)
+    assert [dict(labels)["i"] for labels, _, _ in selected] == sorted(
+        str(i) for i in range(100, 200)
+    )
+    db.append(L("m", job="a", i="0"), 6000, 2.0)  # the same labels again: a new series
+    assert [list(v) for lbl, _, v in db.select_windows([M("i", "=", "0")], 0, 7000)] == [[2.0]]
+    for i in range(300, 400):
+        db.append(L("m", job="a", i=str(i)), 20_000, 1.0)
+    assert db.gc(20_000) == 101  # past the threshold on the way: the lists were swept
+    assert len(db._index["job"]["a"]) == 100 + db._dead_postings // 2 < 100 + 101 + 100
+    assert db.label_values("job") == ["a"]
+    assert len(db.select_windows([M("job", "=", "a")], 0, 30_000)) == 100
