@@ -409,17 +409,19 @@ class _Shape:
     __slots__ = ("entries", "others", "prefixes", "samples", "skeleton_length")
 
     def __init__(self, lines: list[str], known: Callable[[str], CachedSeries | None]) -> None:
-        self.prefixes: list[str] = []  # the series part and its space, or the whole line
+        # Per line: the series part (the cache's own key string, not a copy), or the whole
+        # line for comments and blank lines.
+        self.prefixes: list[str] = []
         self.entries: list[CachedSeries] = []
         is_sample = []
         for line in lines:
-            series, space, _ = line.rpartition(" ")
+            series, _, _ = line.rpartition(" ")
             entry = known(series)
             if entry is None:
                 self.prefixes.append(line)
                 is_sample.append(False)
             else:
-                self.prefixes.append(series + space)
+                self.prefixes.append(entry.keys[entry.keys.index(series)])
                 self.entries.append(entry)
                 is_sample.append(True)
         self.samples = bytes(is_sample)  # selectors for compress, a byte a line
@@ -438,7 +440,14 @@ class _Shape:
             return None
         values = list(compress(tails, self.samples))
         joined = "".join(values)
-        if len(joined) != len(text) - self.skeleton_length or " " in joined or "_" in joined:
+        # Each value comes with the one space before it: every tail must start with a space
+        # and hold no other, or the line is not `series value` and goes the slow way.
+        if (
+            len(joined) != len(text) - self.skeleton_length
+            or joined.count(" ") != len(values)
+            or not all(map(str.startswith, values, repeat(" ")))
+            or "_" in joined
+        ):
             return None
         try:
             return ScrapedRows(self.entries, list(map(float, values)))

@@ -597,3 +597,23 @@ def test_targets_exposing_the_same_pairs_share_them() -> None:
     assert first == (("__name__", "http_requests_total"), ("code", "200"), ("path", "/api"))
     shared = [a is b for a, b in zip(first, second, strict=True)]
     assert shared == [True, False, True]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a{x="1"} 1\nb2\n',  # the value glued to the series part
+        'a{x="1"}  1 2\nb 2\n',  # two spaces, then a timestamp-looking extra field
+        'a{x="1"}  1\nb2\n',  # one space too many here, one missing there
+    ],
+)
+def test_a_same_shaped_scrape_with_a_broken_line_is_not_taken_by_the_fast_path(text: str) -> None:
+    cache = ScrapeCache()
+    for value in ("1", "2", "3"):  # warm: the layout fast path is built
+        cache.parse_into(f'a{{x="1"}} {value}\nb {value}\n')
+    try:
+        rows = cache.parse_into(text)
+    except ExpositionError:
+        return  # refused like a fresh parse refuses it
+    fresh = ScrapeCache().parse_into(text)
+    assert [(s.labels, v) for s, v, _ in rows] == [(s.labels, v) for s, v, _ in fresh]
