@@ -93,7 +93,9 @@ def _without_name(lset: Labels) -> Labels:
     return lset
 
 
-_drop_name = by_identity(_without_name)
+_drop_name = by_identity(_without_name, limit=1 << 17)
+"""Per series, where a node drops names one series at a time (operators, functions); a range
+function keeps whole lists itself (_RangeCall._dropped). Bounded: ~25 MB at most."""
 
 
 def _same(lset: Labels) -> Labels:
@@ -807,7 +809,7 @@ class _RangeCall(_Node):
         object (the TSDB hands a selection's list out again until a series comes or goes)."""
         last_in, last_out = self._last
         if labels is not last_in:
-            last_out = [_drop_name(lset) for lset in labels]
+            last_out = [_without_name(lset) for lset in labels]
             self._last = (labels, last_out)
         return last_out
 
