@@ -148,7 +148,7 @@ class AgentExposition:
             add(f"orbiter_host_{name}", {}, start, 0.0, 0.0 if "total" in name else 2**20)
         paths = ("/", "/var/lib/orbiter", "/srv/sandboxes")
         totals = {p: rng.choice((1e11, 5e11, 2e12)) for p in paths}
-        for what in ("total_bytes", "used_bytes", "free_bytes", "inodes_total", "inodes_free"):
+        for what in ("total_bytes", "used_bytes", "free_bytes", "inodes", "inodes_free"):
             family(f"orbiter_host_disk_{what}", "gauge", f"disk {what}")
             for p in paths:
                 used = totals[p] * (0.95 if sick and p != "/" else rng.uniform(0.2, 0.7))
@@ -156,7 +156,7 @@ class AgentExposition:
                     "total_bytes": totals[p],
                     "used_bytes": used,
                     "free_bytes": totals[p] - used,
-                    "inodes_total": 6.5e6,
+                    "inodes": 6.5e6,
                     "inodes_free": 6.5e6 * rng.uniform(0.3, 0.9),
                 }[what]
                 slope = {"used_bytes": 1e6, "free_bytes": -1e6}.get(what, 0.0)
@@ -215,7 +215,7 @@ class AgentExposition:
                     rate,
                 )
         resources = ("cpus", "mem", "disk", "ports", "gpus")
-        for name in ("resources_total", "resources_used"):
+        for name in ("resources_capacity", "resources_used"):
             family(f"orbiter_agent_{name}", "gauge", f"agent {name}")
             for r in resources:
                 add(
@@ -553,7 +553,7 @@ def generated_rules(count: int) -> dict:
         ),
         (
             "agent_path:disk_inodes_free:ratio",
-            "orbiter_host_disk_inodes_free / orbiter_host_disk_inodes_total",
+            "orbiter_host_disk_inodes_free / orbiter_host_disk_inodes",
         ),
         ("agent_path:disk_used_bytes:deriv15m", "deriv(orbiter_host_disk_used_bytes[15m])"),
         (
@@ -568,7 +568,7 @@ def generated_rules(count: int) -> dict:
         (
             "cluster_resource:used:ratio",
             "sum by (resource) (orbiter_agent_resources_used)"
-            " / sum by (resource) (orbiter_agent_resources_total)",
+            " / sum by (resource) (orbiter_agent_resources_capacity)",
         ),
         (
             "agent_path_le:http_request_duration_seconds_bucket:rate5m",

@@ -269,7 +269,7 @@ class HostCollector(Collector):
                 ("orbiter_host_disk_total_bytes", [path], usage.total),
                 ("orbiter_host_disk_used_bytes", [path], usage.used),
                 ("orbiter_host_disk_free_bytes", [path], usage.free),
-                ("orbiter_host_disk_inodes_total", [path], usage.inodes_total),
+                ("orbiter_host_disk_inodes", [path], usage.inodes_total),
                 ("orbiter_host_disk_inodes_free", [path], usage.inodes_free),
             ]
         return out
@@ -361,7 +361,7 @@ _FAMILIES: dict[str, tuple[str, str, list[str]]] = {
         "Bytes unprivileged users can still write on the filesystem holding path",
         ["path"],
     ),
-    "orbiter_host_disk_inodes_total": (
+    "orbiter_host_disk_inodes": (
         _GAUGE,
         "Inodes of the filesystem holding path (0 where the filesystem has no fixed count)",
         ["path"],

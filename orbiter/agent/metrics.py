@@ -22,7 +22,7 @@ class _StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         total = GaugeMetricFamily(
-            "orbiter_agent_resources_total", "Resources this agent offers", labels=["resource"]
+            "orbiter_agent_resources_capacity", "Resources this agent offers", labels=["resource"]
         )
         used = GaugeMetricFamily(
             "orbiter_agent_resources_used", "Resources held by active tasks", labels=["resource"]

@@ -76,7 +76,9 @@ class _StateCollector(Collector):
             value=len(core.offers),
         )
         total = GaugeMetricFamily(
-            "orbiter_master_resources_total", "Resources of connected agents", labels=["resource"]
+            "orbiter_master_resources_capacity",
+            "Resources of connected agents",
+            labels=["resource"],
         )
         used = GaugeMetricFamily(
             "orbiter_master_resources_used", "Resources used by tasks", labels=["resource"]

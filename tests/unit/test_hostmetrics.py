@@ -157,7 +157,7 @@ AGREED_SAMPLE_NAMES = {
     "orbiter_host_disk_total_bytes",
     "orbiter_host_disk_used_bytes",
     "orbiter_host_disk_free_bytes",
-    "orbiter_host_disk_inodes_total",
+    "orbiter_host_disk_inodes",
     "orbiter_host_disk_inodes_free",
     "orbiter_host_disk_errors_total",
     "orbiter_host_processes_blocked",
@@ -209,7 +209,7 @@ def test_fake_source_values_appear_with_their_labels(proc_stat: Path) -> None:
     assert value(m, "orbiter_host_disk_total_bytes", path="/work") == 1000 * 4096
     assert value(m, "orbiter_host_disk_used_bytes", path="/work") == 600 * 4096
     assert value(m, "orbiter_host_disk_free_bytes", path="/work") == 300 * 4096
-    assert value(m, "orbiter_host_disk_inodes_total", path="/work") == 5000
+    assert value(m, "orbiter_host_disk_inodes", path="/work") == 5000
     assert value(m, "orbiter_host_disk_inodes_free", path="/work") == 1234
     assert value(m, "orbiter_host_processes_blocked") == 7
     assert value(m, "orbiter_host_network_receive_bytes_total", interface="eth0") == 2000
