@@ -3,6 +3,7 @@ resource and task-state gauges read at scrape time."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from orbiter import __version__
 from orbiter.proto import messages_pb2
 
 if TYPE_CHECKING:
@@ -21,6 +23,17 @@ class _StateCollector(Collector):
         self.agent = agent
 
     def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "orbiter_agent_info",
+            "Always 1; names this agent (agent_id, empty until the master registered it), its"
+            " hostname and Orbiter's version, for scrapes that do not discover agents",
+            labels=["agent_id", "hostname", "version"],
+        )
+        settings = self.agent.settings
+        info.add_metric(
+            [self.agent.agent_id, settings.hostname or socket.gethostname(), __version__], 1
+        )
+        yield info
         total = GaugeMetricFamily(
             "orbiter_agent_resources_capacity", "Resources this agent offers", labels=["resource"]
         )

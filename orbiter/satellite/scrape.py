@@ -61,9 +61,25 @@ class _TargetState:
 
 
 def merge_labels(series: Labels, target: Labels) -> Labels:
-    """Target labels win over the exposed ones, as with Prometheus's honor_labels: false."""
+    """Target labels win over the exposed ones, as with Prometheus's honor_labels: false.
+
+    An exposed label a target label overrides is kept as `exported_<name>` (with more
+    `exported_` prefixes while that name is taken, shortest names renamed first), as
+    Prometheus does, so both store the very same series for one exposition.
+    """
     names = {k for k, _ in target}
-    return tuple(sorted([*(kv for kv in series if kv[0] not in names), *target]))
+    kept = [kv for kv in series if kv[0] not in names]
+    conflicts = sorted((kv for kv in series if kv[0] in names), key=lambda kv: len(kv[0]))
+    if conflicts:
+        exposed = {k for k, _ in series}
+        taken: set[str] = set()
+        for name, value in conflicts:
+            new = "exported_" + name
+            while new in exposed or new in names or new in taken:
+                new = "exported_" + new
+            taken.add(new)
+            kept.append((new, value))
+    return tuple(sorted([*kept, *target]))
 
 
 def with_target_labels(

@@ -48,9 +48,20 @@ async def serve(body: dict[str, object]) -> tuple[web.AppRunner, int]:
     return runner, port
 
 
-def test_target_labels_win_over_exposed_ones() -> None:
+def test_target_labels_win_over_exposed_ones_which_are_kept_as_exported() -> None:
+    """Prometheus 2.42's honor_labels: false, so Satellite and Prometheus store one series."""
     merged = merge_labels(labels_of({"job": "exposed", "check": "a"}), labels_of({"job": "agent"}))
-    assert dict(merged) == {"job": "agent", "check": "a"}
+    assert dict(merged) == {"job": "agent", "exported_job": "exposed", "check": "a"}
+    exposed = labels_of({"job": "j", "exported_job": "e", "instance": "i", "x": "1"})
+    merged = merge_labels(exposed, labels_of({"job": "agent", "instance": "host:1"}))
+    assert dict(merged) == {
+        "job": "agent",
+        "instance": "host:1",
+        "exported_job": "e",  # exposed as is
+        "exported_exported_job": "j",  # exported_job was taken
+        "exported_instance": "i",
+        "x": "1",
+    }
 
 
 async def test_a_scrape_stores_samples_with_target_labels_and_up() -> None:

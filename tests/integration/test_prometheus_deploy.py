@@ -1,0 +1,179 @@
+"""deploy/prometheus.yml: a stock Prometheus 2.42 scrapes a cluster and runs the shipped rules.
+
+The real Prometheus (Debian's `prometheus`; `make deps`) reads the shipped file, with only
+the master's address, the rule file's absolute path and 1 s intervals changed: it must find
+the master and agent through the master's http_sd, label the agent's series with its id,
+evaluate every shipped rule without an error (no many-to-many matching, no missing label),
+and store an exposed label that a target label overrides exactly as Satellite does
+(`merge_labels`), so both hold the same series.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp import web
+
+import orbiter
+from orbiter.agent.agent import Agent, AgentSettings
+from orbiter.master.server import MasterServer, MasterSettings
+from orbiter.resources import Resources
+from orbiter.satellite.scrape import merge_labels
+from orbiter.satellite.series import labels_of
+from tests.conftest import free_port, get_json
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_RULES = Path(orbiter.__file__).parent / "rules" / "default.rules.yml"
+CONFLICT = 'orbiter_conflict{job="j",exported_job="e",instance="i",x="1"} 1\n'
+
+
+@pytest.fixture(scope="module")
+def prometheus_binary() -> str:
+    path = shutil.which("prometheus")
+    if path is None:
+        pytest.fail("prometheus not found: run `make deps` (Debian package prometheus)")
+    return path
+
+
+async def _conflict_metrics(_: web.Request) -> web.Response:
+    return web.Response(text=CONFLICT)
+
+
+async def _serve_conflict() -> tuple[web.AppRunner, str]:
+    app = web.Application()
+    app.router.add_get("/metrics", _conflict_metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"127.0.0.1:{port}"
+
+
+def _config(master_http: str, conflict: str) -> dict[str, Any]:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(SHIPPED_RULES)]
+    (job,) = config["scrape_configs"]
+    (sd,) = job["http_sd_configs"]
+    sd["url"] = sd["url"].replace("127.0.0.1:5051", master_http)
+    sd["refresh_interval"] = "1s"
+    config["scrape_configs"].append(
+        {"job_name": "conflict", "static_configs": [{"targets": [conflict]}]}
+    )
+    return config
+
+
+async def _until(check: Any, what: str, timeout: float = 40.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: Any = None
+    while loop.time() < deadline:
+        try:
+            last = await asyncio.to_thread(check)
+        except OSError as e:  # not listening yet
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+async def test_stock_prometheus_discovers_the_cluster_and_every_shipped_rule_is_healthy(
+    tmp_path: Path, prometheus_binary: str
+) -> None:
+    master = MasterServer(MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m"))
+    await master.start()
+    # Two agents: without an agent label on their series, `on (agent)` in the shipped
+    # rules would match many-to-many and the rule would fail.
+    agents = [
+        Agent(
+            AgentSettings(
+                master=master.info.grpc_address,
+                work_dir=tmp_path / f"a{i}",
+                resources=Resources.parse("cpus:1;mem:256"),
+                containerizer="null",
+            )
+        )
+        for i in range(2)
+    ]
+    for a in agents:
+        await a.start()
+    agent = agents[0]
+    runner, conflict = await _serve_conflict()
+    prom = None
+    try:
+        for a in agents:
+            await asyncio.wait_for(a.registered.wait(), 10)
+        cfg = tmp_path / "prometheus.yml"
+        cfg.write_text(yaml.safe_dump(_config(master.info.http_address, conflict)))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        prom = subprocess.Popen(
+            [
+                prometheus_binary,
+                f"--config.file={cfg}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp_path / "prometheus.log").open("w"),
+        )
+
+        def query(expr: str) -> list[dict[str, Any]]:
+            url = f"{base}/api/v1/query?query={urllib.parse.quote(expr)}"
+            return get_json(url)["data"]["result"]
+
+        def targets_up() -> list[dict[str, Any]]:
+            active = get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]
+            return active if len(active) == 4 and all(t["health"] == "up" for t in active) else []
+
+        targets = await _until(targets_up, "master, agents and exporter scraped")
+
+        def rules_evaluated() -> list[dict[str, Any]]:
+            groups = get_json(f"{base}/api/v1/rules")["data"]["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            done = all(not r["lastEvaluation"].startswith("0001") for r in rules)
+            return rules if rules and done and query("orbiter_conflict") else []
+
+        await asyncio.sleep(2.5)  # two evaluations after the first scrapes, not before them
+        rules = await _until(rules_evaluated, "every shipped rule evaluated")
+        shipped = yaml.safe_load(SHIPPED_RULES.read_text())
+        assert len(rules) == sum(len(g["rules"]) for g in shipped["groups"]) == 9
+        unhealthy = {r["name"]: r.get("lastError") for r in rules if r["health"] != "ok"}
+        assert unhealthy == {}
+
+        by_job: dict[str, list[dict[str, str]]] = {}
+        for t in targets:
+            by_job.setdefault(t["labels"]["job"], []).append(t["labels"])
+        assert sorted(lb["agent"] for lb in by_job["agent"]) == sorted(a.agent_id for a in agents)
+        assert by_job["master"][0]["instance"] == master.info.http_address
+
+        (up,) = query(f'up{{agent="{agent.agent_id}"}}')
+        assert up["metric"]["job"] == "agent" and up["value"][1] == "1"
+        infos = query("orbiter_agent_info")
+        assert sorted(i["metric"]["agent_id"] for i in infos) == sorted(a.agent_id for a in agents)
+        assert all(i["metric"]["agent_id"] == i["metric"]["agent"] for i in infos)
+        assert {i["metric"]["version"] for i in infos} == {orbiter.__version__}
+
+        (stored,) = query("orbiter_conflict")
+        exposed = labels_of(
+            {"__name__": "orbiter_conflict", "job": "j", "exported_job": "e", "instance": "i",
+             "x": "1"}
+        )
+        target = labels_of({"job": "conflict", "instance": conflict})
+        assert stored["metric"] == dict(merge_labels(exposed, target))
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(10)
+        await runner.cleanup()
+        for a in agents:
+            await a.stop()
+        await master.stop()
