@@ -84,31 +84,41 @@ def _div(x: float, y: float) -> float:
 _SPLITTER = 134217729.0  # 2**27 + 1, Veltkamp's splitting constant
 
 
-def _fma(a: float, b: float, c: float) -> float:
-    """a*b + c rounded once, like VFMADD (Python 3.11 has no math.fma).
-
-    Boldo and Melquiond's emulation: the exact product (Dekker) and an exact
-    sum give the value as th + tl + ul; rounding tl + ul to odd and then
-    th + that to nearest gives the correctly rounded result. Exact for the
-    magnitudes exp() uses (no overflow or underflow inside the product).
-    """
-    p = a * b
+def _split(a: float) -> tuple[float, float]:
+    """a as hi + lo with 26-bit halves, so products of halves are exact (Veltkamp)."""
     t = _SPLITTER * a
-    ah = t - (t - a)
-    al = a - ah
-    t = _SPLITTER * b
-    bh = t - (t - b)
-    bl = b - bh
-    pe = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def _add_product(c: float, p: float, pe: float) -> float:
+    """c + (p + pe) rounded once, where p + pe is an exact product and p = RN(p + pe).
+
+    Boldo and Melquiond's emulation of fma: th + tl = c + p exactly (TwoSum),
+    tl + pe rounded to odd, then th + that rounded to nearest is the
+    correctly rounded c + p + pe.
+    """
     th = c + p
     bv = th - c
     tl = (c - (th - bv)) + (p - bv)
     v = tl + pe
     bv = v - tl
     err = (tl - (v - bv)) + (pe - bv)
-    if err != 0.0 and not _bits(v) & 1:
-        v = math.nextafter(v, INF if err > 0 else -INF)  # round to odd
+    if err and not (v / math.ulp(v)) % 2.0:  # v inexact and even: step to the odd neighbour
+        v = math.nextafter(v, INF if err > 0 else -INF)
     return th + v
+
+
+def _fma(a: float, b: float, c: float) -> float:
+    """a*b + c rounded once, like VFMADD (Python 3.11 has no math.fma).
+
+    The product's error comes from Dekker's algorithm; exact as long as no
+    partial product overflows or underflows, true for every use in exp().
+    """
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return _add_product(c, p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
 
 
 # --- exp and log (the amd64 assembly versions) ---------------------------------
@@ -117,6 +127,7 @@ _EXP_OVERFLOW = 7.09782712893384e02
 _LOG2E = 1.4426950408889634073599246810018920
 _LN2U = 0.69314718055966295651160180568695068359375
 _LN2L = 0.28235290563031577122588448175013436025525412068e-12
+_LN2L_HI, _LN2L_LO = _split(_LN2L)
 _EXP_TAYLOR = (  # 1/8! down to 1/2!, then 1
     2.4801587301587301587e-5,
     1.9841269841269841270e-4,
@@ -125,6 +136,7 @@ _EXP_TAYLOR = (  # 1/8! down to 1/2!, then 1
     4.1666666666666666667e-2,
     1.6666666666666666667e-1,
     0.5,
+    1.0,
 )
 _TWO_POW_M1022 = 2.2250738585072014e-308
 
@@ -144,13 +156,28 @@ def exp(x: float) -> float:
     if biased < -52:
         return 0.0
     fk = float(k)
-    r = _fma(-fk, _LN2U, x)
-    r = _fma(-fk, _LN2L, r) * 0.0625
-    p = 2.4801587301587301587e-5
+    r = x - fk * _LN2U  # fused in Go, but k*LN2U is exact (41-bit constant, |k| < 2**11)
+    p = fk * _LN2L  # k fits in 26 bits, so Dekker's product error needs LN2L split only
+    r = _add_product(r, -p, -((fk * _LN2L_HI - p) + fk * _LN2L_LO)) * 0.0625
+    rh, rl = _split(r)
+    acc = _EXP_TAYLOR[0]
     for coeff in _EXP_TAYLOR[1:]:
-        p = _fma(p, r, coeff)
-    p = _fma(p, r, 1.0)
-    r = r * p
+        # acc = fma(acc, r, coeff): _fma inlined (the hot loop), r split once, and as
+        # |acc*r| < |coeff| here (|r| < 0.022) the first sum's error needs Fast2Sum only
+        p = acc * r
+        t = _SPLITTER * acc
+        ah = t - (t - acc)
+        al = acc - ah
+        pe = ((ah * rh - p) + ah * rl + al * rh) + al * rl
+        th = coeff + p
+        tl = p - (th - coeff)
+        v = tl + pe
+        bv = v - tl
+        err = (tl - (v - bv)) + (pe - bv)
+        if err and not (v / math.ulp(v)) % 2.0:
+            v = math.nextafter(v, INF if err > 0 else -INF)
+        acc = th + v
+    r = r * acc
     for _ in range(3):
         r = r * (r + 2.0)
     r = _fma(r + 2.0, r, 1.0)
