@@ -30,7 +30,8 @@ GO: dict[str, Callable[..., float]] = {
 }
 
 # function, argument(s) as float.hex (atan2: y x, pow: x y), promtool's result as float.hex;
-# the last rows: ln where log_amd64.s's f1 <= Sqrt2/2 test matters, exp's subnormal results
+# then: ln where log_amd64.s's f1 <= Sqrt2/2 test matters, exp's subnormal results, and
+# pow/atan2 special cases (signed zeros, infinities, NaN) from a 21x21 grid of inputs
 PROMTOOL = """
 sin 0x0.0p+0 0x0.0p+0
 sin -0x0.0p+0 -0x0.0p+0
@@ -646,6 +647,66 @@ exp -0x1.6280000000000p+9 0x0.8bfe55de02338p-1022
 exp -0x1.6800000000000p+9 0x0.0000993b4dc95p-1022
 exp -0x1.7480000000000p+9 0x0.0000000000001p-1022
 exp -0x1.74910d52d3051p+9 0x0.0000000000001p-1022
+pow -inf 0x0.0000000000001p-1022 inf
+pow -0x0.0p+0 0x1.4000000000000p+1 0x0.0p+0
+pow nan 0x1.0000000000001p+0 nan
+pow 0x1.8000000000000p+1 -inf 0x0.0p+0
+pow 0x0.0p+0 0x1.56e1fc2f8f359p-997 0x0.0p+0
+pow 0x0.0p+0 0x0.0000000000001p-1022 0x0.0p+0
+pow 0x1.8000000000000p+1 inf inf
+pow -inf 0x1.0000000000000p-1 inf
+pow -inf nan nan
+pow inf 0x1.0000000000000p+63 inf
+pow 0x1.56e1fc2f8f359p-997 nan nan
+pow -inf -0x1.8000000000000p+1 -0x0.0p+0
+pow -0x1.0000000000000p+1023 nan nan
+pow -inf 0x1.8000000000000p+1 -inf
+pow 0x1.0000000000001p+0 nan nan
+pow inf -0x1.8000000000000p+1 0x0.0p+0
+pow nan 0x1.0000000000000p+0 nan
+pow 0x1.0000000000000p-1 nan nan
+pow -0x0.0p+0 inf 0x0.0p+0
+pow -0x0.0p+0 -0x1.0000000000000p-1 inf
+pow 0x1.fffffffffffffp-1 nan nan
+pow -0x1.8000000000000p+1 nan nan
+pow -0x1.0000000000000p-1 inf 0x0.0p+0
+pow 0x1.56e1fc2f8f359p-997 -inf inf
+pow -0x1.4000000000000p+1 nan nan
+pow 0x1.0000000000001p+0 inf inf
+pow 0x0.0p+0 -inf inf
+pow nan 0x1.0000000000000p-1 nan
+pow -0x0.0000000000001p-1022 -inf inf
+pow 0x0.0p+0 -0x1.0000000000000p+1023 inf
+pow -0x0.0p+0 -inf inf
+pow 0x0.0000000000001p-1022 nan nan
+pow -inf 0x1.0000000000001p+0 inf
+pow 0x0.0p+0 0x1.0000000000000p+0 0x0.0p+0
+pow inf inf inf
+pow 0x1.0000000000000p-1 -inf inf
+pow 0x1.fffffffffffffp-1 inf 0x0.0p+0
+pow -0x0.0p+0 -0x1.4000000000000p+1 inf
+pow 0x1.4000000000000p+1 inf inf
+pow nan inf nan
+atan2 nan 0x1.fffffffffffffp-1 nan
+atan2 -0x0.0000000000001p-1022 -inf -0x1.921fb54442d18p+1
+atan2 0x0.0000000000001p-1022 0x0.0p+0 0x1.921fb54442d18p+0
+atan2 -0x1.8000000000000p+1 -0x0.0p+0 -0x1.921fb54442d18p+0
+atan2 0x1.0000000000000p+0 inf 0x0.0p+0
+atan2 -0x0.0p+0 0x1.0000000000000p+63 -0x0.0p+0
+atan2 nan 0x1.0000000000000p+63 nan
+atan2 -0x0.0p+0 -inf -0x1.921fb54442d18p+1
+atan2 0x0.0p+0 0x1.0000000000000p+1023 0x0.0p+0
+atan2 -0x1.0000000000000p+1023 0x0.0p+0 -0x1.921fb54442d18p+0
+atan2 inf 0x1.8000000000000p+1 0x1.921fb54442d18p+0
+atan2 -inf 0x1.0000000000000p+0 -0x1.921fb54442d18p+0
+atan2 0x1.fffffffffffffp-1 -0x0.0p+0 0x1.921fb54442d18p+0
+atan2 0x1.0000000000000p+0 0x0.0p+0 0x1.921fb54442d18p+0
+atan2 0x1.4000000000000p+1 nan nan
+atan2 -inf 0x1.56e1fc2f8f359p-997 -0x1.921fb54442d18p+0
+atan2 -0x0.0000000000001p-1022 -0x0.0p+0 -0x1.921fb54442d18p+0
+atan2 -0x1.0000000000000p+1023 -inf -0x1.921fb54442d18p+1
+atan2 nan 0x1.56e1fc2f8f359p-997 nan
+atan2 -0x1.8000000000000p+1 0x0.0p+0 -0x1.921fb54442d18p+0
 """
 
 
