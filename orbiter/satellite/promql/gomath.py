@@ -10,9 +10,11 @@ go1.19.8) runs on amd64. This is an independent Python rendering of those
 algorithms; which Go file each follows:
 
 - ``exp``: ``exp_amd64.s`` (assembly; Shibata's method). It has two paths and
-  Go picks the fused multiply-add one when the CPU has AVX2 and FMA (every
-  x86-64 since 2013, and the machine promtool was checked on); that path is
-  the one rendered here, with an exactly rounded software ``_fma``.
+  Go takes the fused multiply-add one when the CPU has FMA (x86-64 CPUs from
+  about 2013 on, and the machine promtool was checked on); that path is the
+  one rendered here, with an exactly rounded software ``_fma``. On a CPU
+  without FMA, Prometheus's exp (so sinh, cosh, tanh and ^) can differ from
+  this in the last bit.
 - ``log``: ``log_amd64.s`` (assembly; FreeBSD's algorithm, frexp done on the
   bits, so subnormal inputs are not normalised).
 - ``log2``, ``log10``: ``log10.go``; ``log1p``: ``log1p.go``.
@@ -26,6 +28,8 @@ algorithms; which Go file each follows:
 Square roots are correctly rounded both in Go (SQRTSD) and in Python, so
 ``math.sqrt`` is used for them. Go never raises: domain errors give NaN,
 overflow gives an infinity, division by zero an infinity; so do these.
+Expected values in tests/unit/test_gomath.py and the rules corpus files
+62_go_math_* are promtool's own results.
 """
 
 from __future__ import annotations
@@ -211,7 +215,7 @@ def log(x: float) -> float:
         return x
     f1 = _from_bits((b & _MANT_MASK) | 0x3FE0000000000000)
     k = float((b >> 52) - 0x3FE)
-    if not f1 > _LOG_HSQRT2:
+    if not f1 > _LOG_HSQRT2:  # the assembly's CMPSD tests <= (log.go has <)
         k -= 1.0
         f1 *= 2.0
     f = f1 - 1.0
