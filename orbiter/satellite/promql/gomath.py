@@ -10,8 +10,8 @@ go1.19.8) runs on amd64. This is an independent Python rendering of those
 algorithms; which Go file each follows:
 
 - ``exp``: ``exp_amd64.s`` (assembly; Shibata's method). It has two paths and
-  Go takes the fused multiply-add one when the CPU has FMA (x86-64 CPUs from
-  about 2013 on, and the machine promtool was checked on); that path is the
+  Go takes the fused multiply-add one when the CPU has AVX and FMA (x86-64
+  CPUs from about 2013 on, and the machine promtool was checked on); that path is the
   one rendered here, with an exactly rounded software ``_fma``. On a CPU
   without FMA, Prometheus's exp (so sinh, cosh, tanh and ^) can differ from
   this in the last bit.
