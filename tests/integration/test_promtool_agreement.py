@@ -32,11 +32,7 @@ RULE_FILES = [*sorted(CORPUS.glob("*.rules.yml")), *sorted(CORPUS.glob("*/*.rule
 
 # Corpus files whose expected values are promtool's but which our evaluator still gets wrong.
 # Strict: once the evaluator is fixed the XPASS fails, and the entry must go.
-KNOWN_DISAGREEMENTS = {
-    "59_go_float_math.test.yml": (
-        "math functions and ^ use the C library, Prometheus uses Go's math package: the last "
-        "bits differ for ordinary finite inputs (e.g. log10(0.1), tan(1), 1.7 ^ 100.25)"),
-}
+KNOWN_DISAGREEMENTS: dict[str, str] = {}
 
 _FAILURE = re.compile(
     r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)')

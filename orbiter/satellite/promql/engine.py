@@ -464,7 +464,7 @@ _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "/": fn.go_div,
     "%": fn.go_mod,
     "^": fn.go_pow,
-    "atan2": math.atan2,
+    "atan2": fn.go_atan2,
 }
 _COMPARISON: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: a == b,

@@ -3,7 +3,8 @@
 Python's math module raises where Go returns NaN or an infinity (log(0),
 fmod(x, 0), pow overflow, ...); every helper here returns what Prometheus
 (Go) returns instead, so results match `promtool test rules` bit for bit
-where the algorithms are the same.
+where the algorithms are the same. The math functions and ^ / atan2 come
+from gomath, which follows Go's own algorithms for the same reason.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+
+from orbiter.satellite.promql import gomath
 
 NAN = math.nan
 INF = math.inf
@@ -38,19 +41,11 @@ def go_mod(x: float, y: float) -> float:
         return NAN
 
 
-def _is_odd_int(y: float) -> bool:
-    return math.isfinite(y) and y == math.floor(y) and math.fmod(y, 2.0) != 0.0
+go_pow = gomath.pow
+"""The ^ operator: Go's math.Pow, bit for bit."""
 
-
-def go_pow(x: float, y: float) -> float:
-    try:
-        return math.pow(x, y)
-    except ValueError:
-        if x == 0.0:
-            return math.copysign(INF, x) if _is_odd_int(y) else INF
-        return NAN
-    except OverflowError:
-        return -INF if x < 0 and _is_odd_int(y) else INF
+go_atan2 = gomath.atan2
+"""The atan2 operator: Go's math.Atan2, bit for bit."""
 
 
 def go_max(x: float, y: float) -> float:
@@ -81,44 +76,8 @@ def go_ceil(x: float) -> float:
     return float(math.ceil(x)) if math.isfinite(x) else x
 
 
-def _log_with(fn: Callable[[float], float]) -> Callable[[float], float]:
-    def log(x: float) -> float:
-        if x == 0.0:
-            return -INF
-        if x < 0:
-            return NAN
-        return fn(x)
-
-    return log
-
-
-def _guard(
-    fn: Callable[[float], float], overflow: Callable[[float], float]
-) -> Callable[[float], float]:
-    def guarded(x: float) -> float:
-        try:
-            return fn(x)
-        except ValueError:
-            return NAN
-        except OverflowError:
-            return overflow(x)
-
-    return guarded
-
-
 def _sqrt(x: float) -> float:
     return math.sqrt(x) if x >= 0 or x != x else NAN
-
-
-def _atanh(x: float) -> float:
-    if x == 1.0:
-        return INF
-    if x == -1.0:
-        return -INF
-    try:
-        return math.atanh(x)
-    except ValueError:
-        return NAN
 
 
 def _sgn(x: float) -> float:
@@ -133,24 +92,25 @@ SIMPLE_FUNCTIONS: dict[str, Callable[[float], float]] = {
     "abs": abs,
     "ceil": go_ceil,
     "floor": go_floor,
-    "exp": _guard(math.exp, lambda x: INF),
+    "exp": gomath.exp,
     "sqrt": _sqrt,
-    "ln": _log_with(math.log),
-    "log2": _log_with(math.log2),
-    "log10": _log_with(math.log10),
+    "ln": gomath.log,
+    "log2": gomath.log2,
+    "log10": gomath.log10,
     "sgn": _sgn,
-    "sin": _guard(math.sin, lambda x: NAN),
-    "cos": _guard(math.cos, lambda x: NAN),
-    "tan": _guard(math.tan, lambda x: NAN),
-    "asin": _guard(math.asin, lambda x: NAN),
-    "acos": _guard(math.acos, lambda x: NAN),
-    "atan": math.atan,
-    "sinh": _guard(math.sinh, lambda x: math.copysign(INF, x)),
-    "cosh": _guard(math.cosh, lambda x: INF),
-    "tanh": math.tanh,
-    "asinh": math.asinh,
-    "acosh": _guard(math.acosh, lambda x: NAN),
-    "atanh": _atanh,
+    "sin": gomath.sin,
+    "cos": gomath.cos,
+    "tan": gomath.tan,
+    "asin": gomath.asin,
+    "acos": gomath.acos,
+    "atan": gomath.atan,
+    "sinh": gomath.sinh,
+    "cosh": gomath.cosh,
+    "tanh": gomath.tanh,
+    "asinh": gomath.asinh,
+    "acosh": gomath.acosh,
+    "atanh": gomath.atanh,
+    # the same operations in the same order as Prometheus's funcDeg and funcRad
     "deg": lambda x: x * 180 / math.pi,
     "rad": lambda x: x * math.pi / 180,
 }
