@@ -1,12 +1,30 @@
-"""A rule's output into storage: the bulk path must do exactly what the per-sample one did."""
+"""A rule's output into storage: the bulk path must do exactly what the per-sample one did.
+
+The oracle below is `evaluate_group`'s write path as it was before the bulk write
+(label sets built, sorted and checked per sample, `append` per sample, staleness
+markers from frozenset differences); the real thing runs against a TSDB, where
+the TSDB appends a rule's batch in bulk, and must agree with it sample for sample, error for error.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orbiter.satellite.rules import (
+    STALE_NAN,
+    GroupState,
+    RecordingRule,
+    RuleEvalError,
+    RuleGroup,
+    evaluate_group,
+)
 from orbiter.satellite.series import Labels
 from orbiter.satellite.tsdb import TSDB, OutOfOrderSample
 
@@ -20,6 +38,19 @@ def L(name: str, **labels: str) -> Labels:
 def fresh(lbls: Labels) -> Labels:
     """An equal label set that is another object (as the engine hands them back)."""
     return tuple(list(lbls))
+
+
+class AppendOnly:
+    """A storage with `append` only, so `_append_batch` falls back to it sample by sample."""
+
+    def __init__(self, tsdb: TSDB) -> None:
+        self.tsdb = tsdb
+
+    def select(self, *args: Any) -> Any:
+        return self.tsdb.select(*args)
+
+    def append(self, labels: Labels, t_ms: int, value: float) -> None:
+        self.tsdb.append(labels, t_ms, value)
 
 
 def contents(tsdb: TSDB) -> dict[Labels, list[tuple[int, bytes]]]:
@@ -99,3 +130,123 @@ def test_append_batch_naming_a_series_twice_never_goes_in_bulk() -> None:
     assert contents(db) == {
         a: [(1_000, struct.pack("<d", 1_001.0)), (2_000, struct.pack("<d", 2_001.0))]
     }
+
+
+# ---------------------------------------------------------------------------
+# The oracle: the write path as it was, one sample at a time.
+
+
+def oracle_round(
+    rules: Sequence[RecordingRule],
+    previous: list[frozenset[Labels]],
+    storage: TSDB,
+    t_ms: int,
+    results: Sequence[list[tuple[Labels, float]]],
+    limit: int,
+) -> tuple[list[frozenset[Labels]], list[tuple[str, str]]]:
+    failures: list[tuple[str, str]] = []
+    nxt: list[frozenset[Labels]] = []
+    for rule, prev, result in zip(rules, previous, results, strict=True):
+        try:
+            out, seen = [], set()
+            for lbls, v in result:
+                d = dict(lbls)
+                d["__name__"] = rule.name
+                for k, lv in rule.labels:
+                    if lv == "":
+                        d.pop(k, None)
+                    else:
+                        d[k] = lv
+                key = tuple(sorted(d.items()))
+                if key in seen:
+                    raise RuleEvalError(
+                        "vector contains metrics with the same labelset after applying rule labels"
+                    )
+                seen.add(key)
+                out.append((key, v))
+            if limit > 0 and len(out) > limit:
+                raise RuleEvalError(f"exceeded limit of {limit} with {len(out)} series")
+        except RuleEvalError as e:
+            failures.append((rule.name, str(e)))
+            nxt.append(prev)
+            continue
+        written = set()
+        for key, v in out:
+            try:
+                storage.append(key, t_ms, v)
+            except ValueError as e:
+                failures.append((rule.name, str(e)))
+                continue
+            written.add(key)
+        for key in prev - written:
+            with contextlib.suppress(ValueError):
+                storage.append(key, t_ms, STALE_NAN)
+        nxt.append(frozenset(written))
+    return nxt, failures
+
+
+# ---------------------------------------------------------------------------
+# The real thing against the oracle, over random rounds.
+
+POOL = [L(m, a=a, b=b) for m in ("x", "y") for a in ("1", "2") for b in ("1", "2")]
+
+RULES = (
+    RecordingRule("r0", "q0"),
+    RecordingRule("r1", "q1", (("a", ""), ("env", "prod"))),  # drops `a`: collisions
+    RecordingRule("r2", "q2", (("b", "9"),)),
+)
+
+_result = st.lists(st.sampled_from(range(len(POOL))), unique=True, max_size=5)
+_round = st.fixed_dictionaries(
+    {
+        "results": st.tuples(_result, _result, _result),
+        "copies": st.booleans(),  # fresh label objects, or the pool's own
+        "step": st.sampled_from([15_000, 15_000, 15_000, 1, 0, -5]),
+        "poke": st.none() | st.tuples(st.integers(0, 50), st.sampled_from([0, 10, 15_000])),
+        "gc": st.none() | st.sampled_from([0, RETENTION_MS + 1, 10 * RETENTION_MS]),
+        "value": st.sampled_from([1.0, 2.5, float("nan"), STALE_NAN]),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_round, min_size=1, max_size=12), st.sampled_from([0, 0, 3]))
+def test_group_writes_match_the_per_sample_oracle(rounds: list[dict], limit: int) -> None:
+    rules = tuple(RecordingRule(r.name, r.expr, r.labels) for r in RULES)  # fresh memos
+    group = RuleGroup("g", "f.yml", rules, limit=limit)
+    real, model, plain = TSDB(RETENTION_MS), TSDB(RETENTION_MS), TSDB(RETENTION_MS)
+    state = plain_state = GroupState.initial(group)
+    previous: list[frozenset[Labels]] = [frozenset()] * len(rules)
+    t_ms = 100_000
+    for k, r in enumerate(rounds):
+        t_ms += r["step"]
+        results = [
+            [(fresh(POOL[i]) if r["copies"] else POOL[i], r["value"] + k) for i in picks]
+            for picks in r["results"]
+        ]
+        by_expr = {rule.expr: res for rule, res in zip(rules, results, strict=True)}
+        query = by_expr.get  # (expr, t_ms): the rule's result this round
+
+        got = evaluate_group(group, state, real, t_ms, query)  # type: ignore[arg-type]
+        fallback = evaluate_group(group, plain_state, AppendOnly(plain), t_ms, query)  # type: ignore[arg-type]
+        previous, want = oracle_round(rules, previous, model, t_ms, results, limit)
+
+        for res in (got, fallback):
+            assert [(f.rule.name, f.error) for f in res.failures] == want
+            assert res.state.previous == tuple(previous)
+            assert all(isinstance(p, frozenset) for p in res.state.previous)
+        assert contents(real) == contents(model) == contents(plain)
+        state, plain_state = got.state, fallback.state
+
+        if r["poke"] is not None:  # someone else writes one of the series: spoils bulk
+            n, dt = r["poke"]
+            names = sorted(real._by_labels)
+            if names:
+                lbls = names[n % len(names)]
+                for db in (real, model, plain):
+                    with contextlib.suppress(OutOfOrderSample):
+                        db.append(lbls, t_ms + dt, 7.0)
+        if r["gc"] is not None:  # may remove every series; the next round recreates them
+            removed = {db.gc(t_ms + r["gc"]) for db in (real, model, plain)}
+            assert len(removed) == 1
+        assert contents(real) == contents(model) == contents(plain)
