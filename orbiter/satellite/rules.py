@@ -108,6 +108,23 @@ def _quote(s: str) -> str:
 # Rules and groups
 
 
+class _LastOutput:
+    """A recording rule's last input label sets and the output label sets made of them.
+
+    A rule's query returns the same series round after round, in the same order
+    (equal label sets, though often new tuple objects): when the inputs equal the
+    last ones, a C-speed tuple comparison, the outputs are the last ones, already
+    checked for duplicates, instead of a dict, a sort and a hash per sample. And
+    being the same objects, the TSDB's bulk write and the staleness bookkeeping
+    find them unchanged by identity. One pair, replaced whole.
+    """
+
+    __slots__ = ("pair",)
+
+    def __init__(self) -> None:
+        self.pair: tuple[tuple[Labels, ...], tuple[Labels, ...]] = ((), ())
+
+
 @dataclass(frozen=True)
 class RecordingRule:
     """`record: name` with `expr` and fixed `labels`."""
@@ -117,6 +134,9 @@ class RecordingRule:
     labels: tuple[tuple[str, str], ...] = ()
     line: int = 0
     query: Any = field(default=None, compare=False, repr=False)
+    _last_output: _LastOutput = field(
+        default_factory=_LastOutput, init=False, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -680,6 +700,9 @@ def evaluate_rule(
 def _recorded_labels(rule: RecordingRule, inputs: tuple[Labels, ...]) -> tuple[Labels, ...]:
     """The recording rule's output label sets for its query's, in order (`__name__` set,
     rule labels applied); raises RuleEvalError if two come out the same."""
+    last_inputs, last_outputs = rule._last_output.pair
+    if inputs == last_inputs:
+        return last_outputs
     out: list[Labels] = []
     seen: set[Labels] = set()
     for lbls in inputs:
@@ -694,7 +717,8 @@ def _recorded_labels(rule: RecordingRule, inputs: tuple[Labels, ...]) -> tuple[L
             )
         seen.add(key)
         out.append(key)
-    return tuple(out)
+    rule._last_output.pair = (inputs, tuple(out))
+    return rule._last_output.pair[1]
 
 
 class AppendError(ValueError):
@@ -754,7 +778,8 @@ class _Written(frozenset[Labels]):
     """The series a rule wrote, remembering them in the order written.
 
     So the next round tells that its rule wrote the same series again with one
-    tuple comparison instead of hashing every label set into a new set.
+    tuple comparison (by identity, for a recording rule's remembered outputs)
+    instead of hashing every label set into a new set.
     """
 
     __slots__ = ("order",)

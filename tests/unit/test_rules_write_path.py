@@ -3,7 +3,8 @@
 The oracle below is `evaluate_group`'s write path as it was before the bulk write
 (label sets built, sorted and checked per sample, `append` per sample, staleness
 markers from frozenset differences); the real thing runs against a TSDB, where
-the TSDB appends a rule's batch in bulk, and must agree with it sample for sample, error for error.
+recording rules remember their outputs and the TSDB appends a rule's batch in
+bulk, and must agree with it sample for sample, error for error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orbiter.satellite.rules import (
     RuleEvalError,
     RuleGroup,
     evaluate_group,
+    evaluate_rule,
 )
 from orbiter.satellite.series import Labels
 from orbiter.satellite.tsdb import TSDB, OutOfOrderSample
@@ -250,3 +252,51 @@ def test_group_writes_match_the_per_sample_oracle(rounds: list[dict], limit: int
             removed = {db.gc(t_ms + r["gc"]) for db in (real, model, plain)}
             assert len(removed) == 1
         assert contents(real) == contents(model) == contents(plain)
+
+
+# ---------------------------------------------------------------------------
+# The recording rule's memory of its outputs
+
+
+def query_returning(result: list[tuple[Labels, float]]) -> Any:
+    return lambda expr, t: result
+
+
+def test_equal_inputs_in_new_objects_give_the_remembered_outputs() -> None:
+    rule = RecordingRule("r", "x", (("env", "prod"),))
+    first = evaluate_rule(rule, {}, query_returning([(L("x", i="1"), 1.0)]), 0)
+    second = evaluate_rule(rule, {}, query_returning([(fresh(L("x", i="1")), 2.0)]), 15_000)
+    assert second.samples == ((L("r", env="prod", i="1"), 15_000, 2.0),)
+    assert second.labels[0] is first.labels[0]
+    third = evaluate_rule(rule, {}, query_returning([(L("x", i="2"), 3.0)]), 30_000)
+    assert third.samples == ((L("r", env="prod", i="2"), 30_000, 3.0),)
+    other = evaluate_rule(RecordingRule("q", "x"), {}, query_returning([(L("x", i="2"), 3.0)]), 0)
+    assert other.samples == ((L("q", i="2"), 0, 3.0),)
+
+
+def test_a_collision_is_refused_even_right_after_a_remembered_round() -> None:
+    rule = RecordingRule("r", "x")
+    ok = [(L("x", i="1"), 1.0)]
+    evaluate_rule(rule, {}, query_returning(ok), 0)
+    clash = [(L("x", i="1"), 1.0), (L("y", i="1"), 2.0)]
+    with pytest.raises(RuleEvalError, match="same labelset after applying rule labels"):
+        evaluate_rule(rule, {}, query_returning(clash), 15_000)
+    with pytest.raises(RuleEvalError, match="exceeded limit of 1 with 2 series"):
+        evaluate_rule(rule, {}, query_returning([*ok, (L("x", i="2"), 2.0)]), 15_000, limit=1)
+    again = evaluate_rule(rule, {}, query_returning(ok), 30_000)
+    assert again.samples == ((L("r", i="1"), 30_000, 1.0),)
+
+
+def test_output_series_removed_by_gc_is_written_again() -> None:
+    db = TSDB(retention_ms=RETENTION_MS)
+    group = RuleGroup("g", "f.yml", (RecordingRule("r", "x"),))
+    inputs = [(L("x", i="1"), 1.0)]
+    first = evaluate_group(group, GroupState.initial(group), db, 0, query_returning(inputs))
+    assert db.gc(10 * RETENTION_MS) == 1 and len(db) == 0
+    t = 10 * RETENTION_MS + 1
+    second = evaluate_group(group, first.state, db, t, query_returning(inputs))
+    third = evaluate_group(group, second.state, db, t + 15_000, query_returning(inputs))
+    assert (second.failures, third.failures) == ((), ())
+    one = struct.pack("<d", 1.0)
+    assert contents(db) == {L("r", i="1"): [(t, one), (t + 15_000, one)]}
+    assert third.state.previous == (frozenset({L("r", i="1")}),)
