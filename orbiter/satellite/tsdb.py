@@ -567,6 +567,9 @@ class TSDB:
                 budget -= 1
         for series in doomed:
             self._remove(series)
+        if doomed:  # a writer that is gone (a rule reloaded away) left its spoiled last write
+            for key in [k for k, last in self._last_scrapes.items() if last.spoiled]:
+                self._forget_last_scrape(key)
         return len(doomed)
 
     def _remove(self, series: _MemSeries) -> None:

@@ -134,6 +134,14 @@ def test_append_batch_naming_a_series_twice_never_goes_in_bulk() -> None:
     }
 
 
+def test_gc_forgets_the_last_batch_of_a_writer_whose_series_are_gone() -> None:
+    db = TSDB(retention_ms=RETENTION_MS)
+    db.append_batch("gone", [L("r", i="1")], [1.0], 0)
+    db.append_batch("kept", [L("r", i="2")], [1.0], 5 * RETENTION_MS)
+    assert db.gc(5 * RETENTION_MS) == 1
+    assert list(db._last_scrapes) == ["kept"]  # nothing left holding the removed series
+
+
 # ---------------------------------------------------------------------------
 # The oracle: the write path as it was, one sample at a time.
 
