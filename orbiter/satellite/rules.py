@@ -703,20 +703,24 @@ def _recorded_labels(rule: RecordingRule, inputs: tuple[Labels, ...]) -> tuple[L
     last_inputs, last_outputs = rule._last_output.pair
     if inputs == last_inputs:
         return last_outputs
+    # Series came or went. Those still here may be the very objects of last round (the
+    # engine keeps label sets per series): their outputs are found by id(), safe while
+    # last_inputs holds them, so no other object can have their id.
+    known = dict(zip(map(id, last_inputs), last_outputs, strict=True))
     out: list[Labels] = []
-    seen: set[Labels] = set()
     for lbls in inputs:
-        d = dict(lbls)
-        d["__name__"] = rule.name
-        for k, lv in rule.labels:
-            _set_label(d, k, lv)
-        key = tuple(sorted(d.items()))
-        if key in seen:
-            raise RuleEvalError(
-                "vector contains metrics with the same labelset after applying rule labels"
-            )
-        seen.add(key)
+        key = known.get(id(lbls))
+        if key is None:
+            d = dict(lbls)
+            d["__name__"] = rule.name
+            for k, lv in rule.labels:
+                _set_label(d, k, lv)
+            key = tuple(sorted(d.items()))
         out.append(key)
+    if len(set(out)) != len(out):
+        raise RuleEvalError(
+            "vector contains metrics with the same labelset after applying rule labels"
+        )
     rule._last_output.pair = (inputs, tuple(out))
     return rule._last_output.pair[1]
 

@@ -210,13 +210,17 @@ _result = st.lists(st.sampled_from(range(len(POOL))), unique=True, max_size=5)
 _round = st.fixed_dictionaries(
     {
         "results": st.tuples(_result, _result, _result),
-        "copies": st.booleans(),  # fresh label objects, or the pool's own
+        "copies": st.sampled_from(["none", "all", "odd"]),  # which are new equal objects
         "step": st.sampled_from([15_000, 15_000, 15_000, 1, 0, -5]),
         "poke": st.none() | st.tuples(st.integers(0, 50), st.sampled_from([0, 10, 15_000])),
         "gc": st.none() | st.sampled_from([0, RETENTION_MS + 1, 10 * RETENTION_MS]),
         "value": st.sampled_from([1.0, 2.5, float("nan"), STALE_NAN]),
     }
 )
+
+
+def copied(lbls: Labels, position: int, which: str) -> Labels:
+    return fresh(lbls) if which == "all" or (which == "odd" and position % 2) else lbls
 
 
 @settings(max_examples=300, deadline=None)
@@ -231,7 +235,7 @@ def test_group_writes_match_the_per_sample_oracle(rounds: list[dict], limit: int
     for k, r in enumerate(rounds):
         t_ms += r["step"]
         results = [
-            [(fresh(POOL[i]) if r["copies"] else POOL[i], r["value"] + k) for i in picks]
+            [(copied(POOL[i], j, r["copies"]), r["value"] + k) for j, i in enumerate(picks)]
             for picks in r["results"]
         ]
         by_expr = {rule.expr: res for rule, res in zip(rules, results, strict=True)}
@@ -280,6 +284,21 @@ def test_equal_inputs_in_new_objects_give_the_remembered_outputs() -> None:
     assert third.samples == ((L("r", env="prod", i="2"), 30_000, 3.0),)
     other = evaluate_rule(RecordingRule("q", "x"), {}, query_returning([(L("x", i="2"), 3.0)]), 0)
     assert other.samples == ((L("q", i="2"), 0, 3.0),)
+
+
+def test_series_coming_and_going_keep_the_outputs_of_the_others() -> None:
+    rule = RecordingRule("r", "x", (("env", "prod"),))
+    a, b, c = L("x", i="1"), L("x", i="2"), L("x", i="3")
+    first = evaluate_rule(rule, {}, query_returning([(a, 1.0), (b, 2.0)]), 0)
+    second = evaluate_rule(rule, {}, query_returning([(c, 3.0), (a, 1.0)]), 15_000)
+    assert second.samples == (
+        (L("r", env="prod", i="3"), 15_000, 3.0),
+        (L("r", env="prod", i="1"), 15_000, 1.0),
+    )
+    assert second.labels[1] is first.labels[0]
+    clash = L("y", i="3")  # another name: the same output as c's once renamed
+    with pytest.raises(RuleEvalError, match="same labelset after applying rule labels"):
+        evaluate_rule(rule, {}, query_returning([(c, 3.0), (a, 1.0), (clash, 0.0)]), 30_000)
 
 
 def test_a_collision_is_refused_even_right_after_a_remembered_round() -> None:
