@@ -20,9 +20,11 @@ import contextlib
 import math
 import re
 import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,6 +108,23 @@ def _quote(s: str) -> str:
 # Rules and groups
 
 
+class _LastOutput:
+    """A recording rule's last input label sets and the output label sets made of them.
+
+    A rule's query returns the same series round after round, in the same order
+    (equal label sets, though often new tuple objects): when the inputs equal the
+    last ones, a C-speed tuple comparison, the outputs are the last ones, already
+    checked for duplicates, instead of a dict, a sort and a hash per sample. And
+    being the same objects, the TSDB's bulk write and the staleness bookkeeping
+    find them unchanged by identity. One pair, replaced whole.
+    """
+
+    __slots__ = ("pair",)
+
+    def __init__(self) -> None:
+        self.pair: tuple[tuple[Labels, ...], tuple[Labels, ...]] = ((), ())
+
+
 @dataclass(frozen=True)
 class RecordingRule:
     """`record: name` with `expr` and fixed `labels`."""
@@ -115,6 +134,9 @@ class RecordingRule:
     labels: tuple[tuple[str, str], ...] = ()
     line: int = 0
     query: Any = field(default=None, compare=False, repr=False)
+    _last_output: _LastOutput = field(
+        default_factory=_LastOutput, init=False, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -589,10 +611,20 @@ QueryFn = Callable[[Any, int], list[tuple[Labels, float]]]
 
 @dataclass(frozen=True)
 class RuleResult:
-    """What one rule produced at one evaluation, and the rule's alerts afterwards."""
+    """What one rule produced at one evaluation, and the rule's alerts afterwards.
 
-    samples: tuple[OutSample, ...]
+    The samples are all at `t_ms`, so they are kept as two parallel tuples, the
+    shape the storage's bulk write takes.
+    """
+
+    labels: tuple[Labels, ...]
+    values: tuple[float, ...]
+    t_ms: int
     alerts: Mapping[Labels, Alert]
+
+    @property
+    def samples(self) -> tuple[OutSample, ...]:
+        return tuple(zip(self.labels, repeat(self.t_ms), self.values))
 
 
 def _set_label(lbls: dict[str, str], k: str, v: str) -> None:
@@ -620,23 +652,10 @@ def evaluate_rule(
     except Exception as e:
         raise RuleEvalError(str(e)) from None
     if isinstance(rule, RecordingRule):
-        out: list[OutSample] = []
-        seen: set[Labels] = set()
-        for lbls, v in result:
-            d = dict(lbls)
-            d["__name__"] = rule.name
-            for k, lv in rule.labels:
-                _set_label(d, k, lv)
-            key = tuple(sorted(d.items()))
-            if key in seen:
-                raise RuleEvalError(
-                    "vector contains metrics with the same labelset after applying rule labels"
-                )
-            seen.add(key)
-            out.append((key, t_ms, v))
+        out = _recorded_labels(rule, tuple(map(itemgetter(0), result)))
         if limit > 0 and len(out) > limit:
             raise RuleEvalError(f"exceeded limit of {limit} with {len(out)} series")
-        return RuleResult(tuple(out), {})
+        return RuleResult(out, tuple(map(itemgetter(1), result)), t_ms, {})
 
     ext = dict(external_labels or {})
 
@@ -665,16 +684,45 @@ def evaluate_rule(
     live = active_alerts(nxt)
     if limit > 0 and len(live) > limit:
         raise RuleEvalError(f"exceeded limit of {limit} with {len(live)} alerts")
-    samples: list[OutSample] = []
+    labels: list[Labels] = []
+    values: list[float] = []
     for a in live:
         base = dict(rule.labels)
         base.update(a.labels)
         base["alertname"] = rule.name
         alerts_lbls = dict(base, __name__="ALERTS", alertstate=a.state.value)
         for_state = dict(base, __name__="ALERTS_FOR_STATE")
-        samples.append((tuple(sorted(alerts_lbls.items())), t_ms, 1.0))
-        samples.append((tuple(sorted(for_state.items())), t_ms, float(a.active_at_ms // 1000)))
-    return RuleResult(tuple(samples), nxt)
+        labels += (tuple(sorted(alerts_lbls.items())), tuple(sorted(for_state.items())))
+        values += (1.0, float(a.active_at_ms // 1000))
+    return RuleResult(tuple(labels), tuple(values), t_ms, nxt)
+
+
+def _recorded_labels(rule: RecordingRule, inputs: tuple[Labels, ...]) -> tuple[Labels, ...]:
+    """The recording rule's output label sets for its query's, in order (`__name__` set,
+    rule labels applied); raises RuleEvalError if two come out the same."""
+    last_inputs, last_outputs = rule._last_output.pair
+    if inputs == last_inputs:
+        return last_outputs
+    # Series came or went. Those still here may be the very objects of last round (the
+    # engine keeps label sets per series): their outputs are found by id(), safe while
+    # last_inputs holds them, so no other object can have their id.
+    known = dict(zip(map(id, last_inputs), last_outputs, strict=True))
+    out: list[Labels] = []
+    for lbls in inputs:
+        key = known.get(id(lbls))
+        if key is None:
+            d = dict(lbls)
+            d["__name__"] = rule.name
+            for k, lv in rule.labels:
+                _set_label(d, k, lv)
+            key = tuple(sorted(d.items()))
+        out.append(key)
+    if len(set(out)) != len(out):
+        raise RuleEvalError(
+            "vector contains metrics with the same labelset after applying rule labels"
+        )
+    rule._last_output.pair = (inputs, tuple(out))
+    return rule._last_output.pair[1]
 
 
 class AppendError(ValueError):
@@ -682,7 +730,11 @@ class AppendError(ValueError):
 
 
 class WritableStorage(Protocol):
-    """What rule evaluation reads from and writes its results to."""
+    """What rule evaluation reads from and writes its results to.
+
+    One that also has `append_batch` (a BatchWritableStorage, as the TSDB is)
+    gets each rule's output through it, in one call.
+    """
 
     def select(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
@@ -691,6 +743,55 @@ class WritableStorage(Protocol):
     def append(self, labels: Labels, t_ms: int, value: float) -> None:
         """Store one sample; raises a ValueError (e.g. AppendError) if the series refuses it."""
         ...
+
+
+class BatchWritableStorage(WritableStorage, Protocol):
+    """A storage that also takes a rule's whole output at once (the TSDB does)."""
+
+    def append_batch(
+        self, writer: Hashable, labels: Sequence[Labels], values: Sequence[float], t_ms: int
+    ) -> Sequence[tuple[int, ValueError]]:
+        """`append(labels[i], t_ms, values[i])` for every i, the refused as (i, error).
+
+        `writer` names the rule, whose output is the same series round after round.
+        """
+        ...
+
+
+def _append_batch(
+    storage: WritableStorage,
+    writer: Hashable,
+    labels: Sequence[Labels],
+    values: Sequence[float],
+    t_ms: int,
+) -> Sequence[tuple[int, ValueError]]:
+    """The storage's `append_batch` if it has one, else `append` sample by sample."""
+    bulk = getattr(storage, "append_batch", None)
+    if bulk is not None:
+        return bulk(writer, labels, values, t_ms)  # type: ignore[no-any-return]
+    refused: list[tuple[int, ValueError]] = []
+    for i, (lbls, v) in enumerate(zip(labels, values, strict=True)):
+        try:
+            storage.append(lbls, t_ms, v)
+        except ValueError as e:  # AppendError, or the TSDB's OutOfOrderSample
+            refused.append((i, e))
+    return refused
+
+
+class _Written(frozenset[Labels]):
+    """The series a rule wrote, remembering them in the order written.
+
+    So the next round tells that its rule wrote the same series again with one
+    tuple comparison (by identity, for a recording rule's remembered outputs)
+    instead of hashing every label set into a new set.
+    """
+
+    __slots__ = ("order",)
+
+    def __new__(cls, order: tuple[Labels, ...]) -> _Written:
+        self = super().__new__(cls, order)
+        self.order = order
+        return self
 
 
 @dataclass(frozen=True)
@@ -768,18 +869,20 @@ def evaluate_group(
             failures.append(RuleFailure(rule, t_ms, str(e)))
             continue
         alerts[i] = res.alerts
-        written: set[Labels] = set()
-        for lbls, ts, v in res.samples:
-            try:
-                storage.append(lbls, ts, v)
-            except ValueError as e:  # AppendError, or the TSDB's OutOfOrderSample
-                failures.append(RuleFailure(rule, t_ms, str(e)))
-                continue
-            written.add(lbls)
-        for lbls in previous[i] - written:
+        refused = _append_batch(storage, (group.file, group.name, i), res.labels, res.values, t_ms)
+        kept = res.labels
+        if refused:
+            failures += (RuleFailure(rule, t_ms, str(e)) for _, e in refused)
+            gone = {j for j, _ in refused}
+            kept = tuple(lbls for j, lbls in enumerate(kept) if j not in gone)
+        last = previous[i]
+        if isinstance(last, _Written) and last.order == kept:
+            continue  # the same series as last time: none vanished
+        written = _Written(kept)
+        for lbls in last - written:
             with contextlib.suppress(ValueError):
                 storage.append(lbls, t_ms, STALE_NAN)
-        previous[i] = frozenset(written)
+        previous[i] = written
     return GroupEvaluation(GroupState(tuple(alerts), tuple(previous)), tuple(failures))
 
 

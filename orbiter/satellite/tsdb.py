@@ -27,7 +27,7 @@ import zlib
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate, repeat
@@ -256,7 +256,8 @@ _consume = deque(maxlen=0).extend
 
 
 class _LastScrape:
-    """A target's last scrape as append_scrape wrote it: lets the next one go in bulk.
+    """A target's last scrape as append_scrape wrote it (or a writer's last batch as
+    append_batch did): lets the next one go in bulk.
 
     It takes its series' `bulk` slot, and any other write to one of them (a
     single append, another target's scrape, a staleness marker, removal)
@@ -342,7 +343,8 @@ class TSDB:
         # scrape of the same series compares equal at C speed, and only a changed scrape
         # pays for set arithmetic). Removed series may linger here; staleness skips them.
         self._targets: dict[str, list[_MemSeries]] = {}
-        self._last_scrapes: dict[str, _LastScrape] = {}
+        # Per target (its URL) or batch writer (a rule's key): its last write, if bulk-able.
+        self._last_scrapes: dict[Hashable, _LastScrape] = {}
         # Selector -> (generation it was computed at, matching series sorted by labels).
         # A generation counts series created or removed: per metric name for selectors
         # that pin `__name__`, over all series for the others.
@@ -393,10 +395,12 @@ class TSDB:
 
     def append(self, labels: Labels, t_ms: int, value: float) -> None:
         """Append one sample; raises OutOfOrderSample if t_ms is not after the series' newest."""
-        series = self._series(labels)
+        self._append(self._series(labels), t_ms, value)
+
+    def _append(self, series: _MemSeries, t_ms: int, value: float) -> None:
         ts = series.ts
         if ts and ts[-1] >= t_ms:
-            raise OutOfOrderSample(labels, t_ms, ts[-1])
+            raise OutOfOrderSample(series.labels, t_ms, ts[-1])
         series.spoil_bulk()
         ts.append(t_ms)
         series.vs.append(value)
@@ -433,7 +437,8 @@ class TSDB:
                 and keys == last.keys
                 and stamps.count(None) == len(stamps)
             ):
-                return self._append_again(target, last, values, t_ms)
+                self._append_again(last, values, t_ms)
+                return AppendStats(len(values), 0, self._track(target, last.series, t_ms))
         current: list[_MemSeries] = []
         track = current.append
         cutoff = t_ms - self._retention_ms
@@ -468,10 +473,42 @@ class TSDB:
         marked = self._track(target, current, t_ms)
         return AppendStats(len(samples) - out_of_order, out_of_order, marked)
 
-    def _append_again(
-        self, target: str, last: _LastScrape, values: tuple[float, ...], t_ms: int
-    ) -> AppendStats:
-        """append_scrape of the same series as last time, all in order: whole-list appends.
+    def append_batch(
+        self,
+        writer: Hashable,
+        labels: Sequence[Labels],
+        values: Sequence[float],
+        t_ms: int,
+    ) -> list[tuple[int, OutOfOrderSample]]:
+        """Append `values[i]` to the series `labels[i]`, all at t_ms: one rule's output.
+
+        As `append` sample by sample, except that a refused sample is returned as
+        (its index, the error) rather than raised, so the rest still go in. A
+        rule writes the same series in the same order every round, like a target's
+        scrape: `writer` names that stream, and a batch with the same label sets as
+        the writer's last one (all written) goes in with `append_scrape`'s
+        whole-list appends instead of a series lookup per sample. Staleness is the
+        caller's business here: nothing is marked stale.
+        """
+        keys = tuple(labels)
+        last = self._last_scrapes.get(writer)
+        if last is not None and not last.spoiled and last.newest_ms < t_ms and keys == last.keys:
+            self._append_again(last, values, t_ms)
+            return []
+        self._forget_last_scrape(writer)
+        refused: list[tuple[int, OutOfOrderSample]] = []
+        current = list(map(self._series, keys))
+        for i, (series, value) in enumerate(zip(current, values, strict=True)):
+            try:
+                self._append(series, t_ms, value)
+            except OutOfOrderSample as e:
+                refused.append((i, e))
+        if current and not refused:  # (so no series twice: its second sample is refused)
+            self._last_scrapes[writer] = _LastScrape(keys, current)
+        return refused
+
+    def _append_again(self, last: _LastScrape, values: Sequence[float], t_ms: int) -> None:
+        """The same series as the writer's last batch, all in order: whole-list appends.
 
         The timestamp goes in as its 8 machine bytes: `frombytes` copies them,
         where `append` would convert the int again for every series (2x slower).
@@ -486,7 +523,6 @@ class TSDB:
                 if series.holds_older_than(trim_below):
                     series.trim(cutoff)
             last.oldest_ms = min(s.oldest_bound() for s in last.series)
-        return AppendStats(len(values), 0, self._track(target, last.series, t_ms))
 
     def _track(self, target: str, current: list[_MemSeries], t_ms: int) -> int:
         """Remember the series target exposed; mark those it exposed last time and not now."""
@@ -496,7 +532,7 @@ class TSDB:
             return self._mark_stale(set(previous).difference(current), t_ms)
         return 0
 
-    def _forget_last_scrape(self, target: str) -> None:
+    def _forget_last_scrape(self, target: Hashable) -> None:
         last = self._last_scrapes.pop(target, None)
         if last is not None:
             last.release()
@@ -544,6 +580,9 @@ class TSDB:
                 budget -= 1
         for series in doomed:
             self._remove(series)
+        if doomed:  # a writer that is gone (a rule reloaded away) left its spoiled last write
+            for key in [k for k, last in self._last_scrapes.items() if last.spoiled]:
+                self._forget_last_scrape(key)
         return len(doomed)
 
     def _remove(self, series: _MemSeries) -> None:
