@@ -1,13 +1,20 @@
 """PromQL aggregation operators over one instant vector, grouped by label tuples.
 
-A vector here is a list of (labels, value) pairs. Groups are keyed by the
-label tuple they produce, so grouping costs one tuple build per sample.
+A vector here is a list of (labels, value) pairs. Finding each sample's group
+is the per-sample cost that dominates, so groups come from a `LabelMemo`
+(memoised across calls per labels object) as small integers, and the
+reductions run over numpy arrays in input order, reproducing Prometheus
+2.42's sequential float arithmetic bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import repeat
+from operator import itemgetter
+
+import numpy as np
 
 from orbiter.satellite.promql.functions import LABEL_NAME_RE, format_float, quantile
 from orbiter.satellite.promql.values import QueryError
@@ -36,6 +43,73 @@ SUPPORTED_AGGREGATIONS = frozenset(
     }
 )
 
+_MISS = object()
+_labels_of = itemgetter(0)
+_value_of = itemgetter(1)
+
+
+class LabelMemo:
+    """What a labels tuple derives to (its group number), kept across calls.
+
+    The TSDB hands out the same labels tuple for a series every round and a
+    tuple does not cache its hash, so entries are found first by id(): safe
+    because every tuple whose id is a key is held alive as a `_by_labels` key,
+    so no other live object can have that id. Vectors whose labels are
+    rebuilt each round (rate() drops the name) fall back to a lookup by value.
+    `derive(lset, number)` computes an entry on a miss; `number(key)` numbers
+    groups, and `labels[n]` is group n's output labels (`out(key)`). All
+    tables are cleared together, only between calls (so one call never sees
+    two numbers for one group), once they hold more than `limit` label sets
+    and twice the call's: enough for a round's vectors, not for all history.
+    """
+
+    def __init__(
+        self,
+        derive: Callable[[Labels, Callable[[Labels], int]], object],
+        out: Callable[[Labels], Labels] = lambda key: key,
+        limit: int = 1 << 18,
+    ) -> None:
+        self._derive = derive
+        self._out = out
+        self._limit = limit
+        self._clear()
+
+    def _clear(self) -> None:
+        self._by_id: dict[int, object] = {}
+        self._by_labels: dict[Labels, object] = {}
+        self._numbers: dict[Labels, int] = {}
+        self.labels: list[Labels] = []
+
+    def lookup(self, lsets: list[Labels]) -> list:
+        """Each labels tuple's entry, in order."""
+        if len(self._by_labels) > max(self._limit, 2 * len(lsets)):
+            self._clear()
+        entries = list(map(self._by_id.get, map(id, lsets), repeat(_MISS)))
+        misses = entries.count(_MISS)
+        if misses * 2 > len(entries):  # labels rebuilt for this call: look them up by value
+            entries = list(map(self._by_labels.get, lsets, repeat(_MISS)))
+            misses = entries.count(_MISS)
+        if misses:
+            for i, entry in enumerate(entries):
+                if entry is _MISS:
+                    entries[i] = self._entry(lsets[i])
+        return entries
+
+    def _entry(self, lset: Labels) -> object:
+        entry = self._by_labels.get(lset, _MISS)
+        if entry is _MISS:
+            entry = self._by_labels[lset] = self._derive(lset, self.number)
+            self._by_id[id(lset)] = entry
+        return entry
+
+    def number(self, key: Labels) -> int:
+        """The group number of `key`, a new one for a key not seen since the last clear."""
+        n = self._numbers.get(key)
+        if n is None:
+            n = self._numbers[key] = len(self.labels)
+            self.labels.append(self._out(key))
+        return n
+
 
 def grouping_function(labels: Sequence[str], without: bool) -> Callable[[Labels], Labels]:
     """The function from a series' labels to its group's labels."""
@@ -46,6 +120,37 @@ def grouping_function(labels: Sequence[str], without: bool) -> Callable[[Labels]
     if not names:
         return lambda lset: ()
     return lambda lset: tuple([p for p in lset if p[0] in names])
+
+
+class _OneGroup(LabelMemo):
+    """`by ()`: every sample is in group 0, labelled (); nothing to look up."""
+
+    def __init__(self) -> None:
+        self.labels = [()]
+
+    def lookup(self, lsets: list[Labels]) -> list:
+        return [0] * len(lsets)
+
+
+_GROUP_MEMOS: dict[tuple[frozenset[str], bool], LabelMemo] = {}
+_MAX_GROUP_MEMOS = 256
+
+
+def group_memo(grouping: Sequence[str], without: bool) -> LabelMemo:
+    """The shared memo of group numbers for one `by`/`without` label list."""
+    if not grouping and not without:
+        return _ONE_GROUP
+    spec = (frozenset(grouping), without)
+    memo = _GROUP_MEMOS.get(spec)
+    if memo is None:
+        if len(_GROUP_MEMOS) >= _MAX_GROUP_MEMOS:  # ad-hoc queries; rules reuse a few
+            _GROUP_MEMOS.clear()
+        key_of = grouping_function(grouping, without)
+        memo = _GROUP_MEMOS[spec] = LabelMemo(lambda lset, number: number(key_of(lset)))
+    return memo
+
+
+_ONE_GROUP = _OneGroup()
 
 
 def aggregate(
@@ -60,29 +165,86 @@ def aggregate(
         return _top_bottom(op == "topk", vector, grouping, without, param)  # type: ignore[arg-type]
     if op == "count_values":
         return _count_values(vector, grouping, without, str(param))
-    key_of = grouping_function(grouping, without)
-    groups: dict[Labels, list[float]] = {}
-    for lset, v in vector:
-        key = key_of(lset)
-        bucket = groups.get(key)
-        if bucket is None:
-            groups[key] = [v]
-        else:
-            bucket.append(v)
     reduce = _REDUCERS.get(op)
-    if reduce is not None:
-        return [(key, reduce(vs)) for key, vs in groups.items()]
-    if op == "quantile":
-        q = float(param)  # type: ignore[arg-type]
-        return [(key, quantile(q, vs)) for key, vs in groups.items()]
-    raise QueryError(f"aggregation '{op}' is not supported")
+    if reduce is None and op != "quantile":
+        raise QueryError(f"aggregation '{op}' is not supported")
+    memo = group_memo(grouping, without)
+    numbers = memo.lookup(list(map(_labels_of, vector)))
+    order = list(dict.fromkeys(numbers))  # group numbers in order of first appearance
+    if not order:
+        return []
+    position = np.empty(len(memo.labels), np.intp)
+    position[order] = np.arange(len(order))
+    groups = position[numbers]
+    values = np.fromiter(map(_value_of, vector), np.float64, len(numbers))
+    with np.errstate(all="ignore"):
+        if reduce is None:
+            q = float(param)  # type: ignore[arg-type]
+            results = [quantile(q, vs) for vs in _members(groups, values, len(order))]
+        else:
+            results = reduce(groups, values, len(order))
+    labels = memo.labels
+    return list(zip(map(labels.__getitem__, order), results, strict=True))
 
 
-def _sum(vs: list[float]) -> float:
-    total = vs[0]
-    for v in vs[1:]:
-        total += v
-    return total
+# --- reductions: groups[i] is sample i's group (0 .. n-1, in order of first appearance)
+
+
+def _members(groups: np.ndarray, values: np.ndarray, n: int) -> list[list[float]]:
+    """Each group's values in input order."""
+    ends = np.cumsum(np.bincount(groups, minlength=n))[:-1]
+    return [part.tolist() for part in np.split(values[np.argsort(groups, kind="stable")], ends)]
+
+
+def _sum_groups(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+    """bincount adds each group's values in input order, as Prometheus does, but from 0.0."""
+    sums = np.bincount(groups, weights=values, minlength=n)
+    negative_zero = np.signbit(values) & (values == 0)
+    if negative_zero.any():  # 0.0 + -0.0 is 0.0, yet a group of only -0.0 sums to -0.0
+        only = np.bincount(groups, negative_zero, n) == np.bincount(groups, minlength=n)
+        sums[only] = -0.0
+    return sums.tolist()
+
+
+def _count_groups(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+    return np.bincount(groups, minlength=n).astype(np.float64).tolist()
+
+
+def _group_groups(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+    return [1.0] * n
+
+
+# A column step costs about as much as this many samples reduced one by one in Python.
+_COLUMN_COST = 24
+
+ColumnReducer = Callable[[Iterator[np.ndarray], np.ndarray], np.ndarray]
+
+
+def _sequential(
+    one_group: Callable[[list[float]], float], columns: ColumnReducer
+) -> Callable[[np.ndarray, np.ndarray, int], list[float]]:
+    """A reduction that must follow each group's input order step by step.
+
+    With many small groups it runs as `columns`: step k takes the k-th member
+    of every group at once, which keeps each group's order exactly. A few
+    large groups would mean many tiny steps, so those go through `one_group`.
+    """
+
+    def reduce(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+        sizes = np.bincount(groups, minlength=n)
+        if int(sizes.max()) * _COLUMN_COST > len(values):
+            return [one_group(vs) for vs in _members(groups, values, n)]
+        by_size = np.argsort(-sizes, kind="stable")  # the groups with a k-th member: a prefix
+        sorted_sizes = sizes[by_size]
+        starts = (np.cumsum(sizes) - sizes)[by_size]
+        members = np.argsort(groups, kind="stable")
+        widths = np.searchsorted(-sorted_sizes, -np.arange(sorted_sizes[0]), side="left")
+        steps = (values[members[starts[:w] + k]] for k, w in enumerate(widths.tolist()))
+        results = np.empty(n)
+        results[by_size] = columns(steps, sorted_sizes)
+        return results.tolist()
+
+    return reduce
 
 
 def _avg(vs: list[float]) -> float:
@@ -99,6 +261,15 @@ def _avg(vs: list[float]) -> float:
     return mean
 
 
+def _avg_columns(steps: Iterator[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    mean = next(steps)
+    for count, v in enumerate(steps, 2):
+        m = mean[: len(v)]
+        keep = np.isinf(m) & np.where(np.isinf(v), (m > 0) == (v > 0), v == v)
+        mean[: len(v)] = np.where(keep, m, m + (v / count - m / count))
+    return mean
+
+
 def _max(vs: list[float]) -> float:
     best = vs[0]
     for v in vs[1:]:
@@ -107,11 +278,27 @@ def _max(vs: list[float]) -> float:
     return best
 
 
+def _max_columns(steps: Iterator[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    best = next(steps)
+    for v in steps:
+        b = best[: len(v)]
+        best[: len(v)] = np.where((b < v) | (b != b), v, b)
+    return best
+
+
 def _min(vs: list[float]) -> float:
     best = vs[0]
     for v in vs[1:]:
         if best > v or best != best:
             best = v
+    return best
+
+
+def _min_columns(steps: Iterator[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    best = next(steps)
+    for v in steps:
+        b = best[: len(v)]
+        best[: len(v)] = np.where((b > v) | (b != b), v, b)
     return best
 
 
@@ -127,39 +314,65 @@ def _stdvar(vs: list[float]) -> float:
     return value / count
 
 
+def _stdvar_columns(steps: Iterator[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    mean = next(steps)
+    value = np.zeros(len(mean))
+    for count, v in enumerate(steps, 2):
+        delta = v - mean[: len(v)]
+        mean[: len(v)] += delta / count
+        value[: len(v)] += delta * (v - mean[: len(v)])
+    return value / sizes
+
+
 def _stddev(vs: list[float]) -> float:
     var = _stdvar(vs)
     return math.sqrt(var) if var >= 0 or var != var else math.nan
 
 
-_REDUCERS: dict[str, Callable[[list[float]], float]] = {
-    "sum": _sum,
-    "avg": _avg,
-    "max": _max,
-    "min": _min,
-    "count": lambda vs: float(len(vs)),
-    "group": lambda vs: 1.0,
-    "stdvar": _stdvar,
-    "stddev": _stddev,
+def _stddev_columns(steps: Iterator[np.ndarray], sizes: np.ndarray) -> np.ndarray:
+    var = _stdvar_columns(steps, sizes)
+    return np.where((var >= 0) | (var != var), np.sqrt(var), math.nan)
+
+
+_REDUCERS: dict[str, Callable[[np.ndarray, np.ndarray, int], list[float]]] = {
+    "sum": _sum_groups,
+    "avg": _sequential(_avg, _avg_columns),
+    "max": _sequential(_max, _max_columns),
+    "min": _sequential(_min, _min_columns),
+    "count": _count_groups,
+    "group": _group_groups,
+    "stdvar": _sequential(_stdvar, _stdvar_columns),
+    "stddev": _sequential(_stddev, _stddev_columns),
 }
 
 
 def _count_values(
     vector: VectorPairs, grouping: Sequence[str], without: bool, value_label: str
 ) -> VectorPairs:
+    """Groups of the labels with `value_label` set to each value's text.
+
+    That is the group of the labels without `value_label` (memoised) plus the
+    text, unless `without` drops the value label itself.
+    """
     if not LABEL_NAME_RE.match(value_label):
         raise QueryError(f'invalid label name "{value_label}"')
-    names = list(grouping)
-    if not without:
-        names.append(value_label)
-    key_of = grouping_function(names, without)
-    counts: dict[Labels, int] = {}
-    for lset, v in vector:
-        text = format_float(v)
-        with_value = tuple(sorted([p for p in lset if p[0] != value_label] + [(value_label, text)]))
-        key = key_of(with_value)
+    names = set(grouping)
+    if without:
+        memo = group_memo(list(names | {value_label}), True)
+        with_text = value_label not in names and value_label != METRIC_NAME
+    else:
+        memo = group_memo(list(names - {value_label}), False)
+        with_text = True
+    numbers = memo.lookup(list(map(_labels_of, vector)))
+    counts: dict[tuple[int, str], int] = {}
+    for n, (_, v) in zip(numbers, vector, strict=True):
+        key = (n, format_float(v) if with_text else "")
         counts[key] = counts.get(key, 0) + 1
-    return [(key, float(n)) for key, n in counts.items()]
+    labels = memo.labels
+    return [
+        (tuple(sorted(labels[n] + ((value_label, text),))) if with_text else labels[n], float(c))
+        for (n, text), c in counts.items()
+    ]
 
 
 def _top_bottom(
@@ -171,7 +384,7 @@ def _top_bottom(
     k = int(param)
     if k < 1:
         return []
-    key_of = grouping_function(grouping, without)
+    numbers = group_memo(grouping, without).lookup(list(map(_labels_of, vector)))
     if top:
 
         def less(a: float, b: float) -> bool:
@@ -182,12 +395,11 @@ def _top_bottom(
         def less(a: float, b: float) -> bool:
             return a != a or a > b
 
-    heaps: dict[Labels, list[tuple[Labels, float]]] = {}
-    for lset, v in vector:
-        key = key_of(lset)
-        heap = heaps.get(key)
+    heaps: dict[int, list[tuple[Labels, float]]] = {}
+    for n, (lset, v) in zip(numbers, vector, strict=True):
+        heap = heaps.get(n)
         if heap is None:
-            heaps[key] = [(lset, v)]
+            heaps[n] = [(lset, v)]
             continue
         root = heap[0][1]
         if len(heap) < k or (root < v if top else root > v) or root != root:
