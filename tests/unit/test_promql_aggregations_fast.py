@@ -1,4 +1,4 @@
-"""The memoised, numpy-backed aggregations against a plain reference.
+"""The memoised, numpy-backed aggregations and histogram_quantile against a plain reference.
 
 The reference is the straightforward per-group code they replaced (which
 matches promtool bit for bit): build each sample's group key, collect each
@@ -20,9 +20,12 @@ from orbiter.satellite.promql import aggregations as agg
 from orbiter.satellite.promql.aggregations import LabelMemo, aggregate
 from orbiter.satellite.promql.functions import (
     LABEL_NAME_RE,
+    bucket_quantile,
     format_float,
+    parse_go_float,
     quantile,
 )
+from orbiter.satellite.promql.histograms import histogram_quantile
 from orbiter.satellite.promql.values import QueryError
 
 # --- the reference --------------------------------------------------------------
@@ -160,6 +163,20 @@ def ref_aggregate(op, vector, grouping, without, param):
     if op not in REF_REDUCERS:
         raise QueryError(f"aggregation '{op}' is not supported")
     return [(key, REF_REDUCERS[op](vs)) for key, vs in groups.items()]
+
+
+def ref_histogram_quantile(q, vector):
+    groups: dict = {}
+    for lset, v in vector:
+        le = next((p for p in lset if p[0] == "le"), None)
+        if le is None or parse_go_float(le[1]) is None:
+            continue
+        key = tuple(p for p in lset if p[0] != "le")
+        groups.setdefault(key, []).append((parse_go_float(le[1]), v))
+    return [
+        (tuple(p for p in key if p[0] != "__name__"), bucket_quantile(q, buckets))
+        for key, buckets in groups.items()
+    ]
 
 
 # --- comparing ----------------------------------------------------------------------
@@ -340,3 +357,48 @@ def test_memo_by_id_never_confuses_dead_tuples():
         lset = (("a", str(i)),)
         assert memo.labels[memo.lookup([lset])[0]] == lset
         assert memo.labels[memo.lookup([tuple(list(lset))])[0]] == lset
+
+
+# --- histogram_quantile --------------------------------------------------------------
+
+LE_TEXTS = ["0.5", "1", "1e3", "+Inf", "Inf", "inf", "-1", "0", "NaN", "0x1p-2", "1_0", "abc", ""]
+
+
+def random_histograms(rng: random.Random) -> list:
+    """Buckets in random order; missing +Inf, repeated and unparsable bounds, odd counts."""
+    vector = []
+    for h in range(rng.randint(1, 12)):
+        base = {"__name__": rng.choice(["x_bucket", "y_bucket"]), "job": str(h % 4)}
+        if rng.random() < 0.2:
+            base["__name__"] = "x_bucket"
+            base["job"] = "0"
+        texts = rng.sample(LE_TEXTS, rng.randint(0, 8))
+        if rng.random() < 0.8:
+            texts.append("+Inf")
+        count = 0.0
+        for text in texts:
+            count += rng.choice([0.0, 1.0, 2.5, 10.0, -3.0, math.nan, math.inf, -0.0])
+            labels = dict(base, le=text) if rng.random() < 0.95 else dict(base)
+            vector.append((tuple(sorted(labels.items())), count))
+    rng.shuffle(vector)
+    return vector
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_histogram_quantile_matches_reference(seed):
+    rng = random.Random(seed)
+    vector = random_histograms(rng)
+    for q in (0.0, 0.5, 0.9, 0.99, 1.0, -1.0, 2.0, math.nan):
+        want = outcome(ref_histogram_quantile, q, vector)
+        assert outcome(histogram_quantile, q, vector) == want, q
+        assert outcome(histogram_quantile, q, with_copied_labels(vector)) == want, q
+
+
+def test_histogram_quantile_of_an_aggregation():
+    """The usual shape: histogram_quantile(0.9, sum by (le, job) (...)), round after round."""
+    rng = random.Random(11)
+    vector = random_histograms(rng)
+    for _ in range(3):
+        summed = aggregate("sum", with_copied_labels(vector), ["job", "le"], False, None)
+        want = outcome(ref_histogram_quantile, 0.9, summed)
+        assert outcome(histogram_quantile, 0.9, summed) == want

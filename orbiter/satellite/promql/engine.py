@@ -40,6 +40,7 @@ from orbiter.satellite.promql.aggregations import (
     SUPPORTED_AGGREGATIONS,
     aggregate,
 )
+from orbiter.satellite.promql.histograms import histogram_quantile
 from orbiter.satellite.promql.memo import by_identity
 from orbiter.satellite.promql.values import (
     Matrix,
@@ -987,28 +988,7 @@ class _Call(_Node):
 
 
 def _histogram_quantile(q: float, vector: VectorPairs) -> VectorPairs:
-    groups: dict[Labels, tuple[Labels, list[tuple[float, float]]]] = {}
-    bounds: dict[str, float | None] = {}  # a histogram repeats the same few `le` values
-    for lset, v in vector:
-        le = None
-        for pair in lset:
-            if pair[0] == "le":
-                le = pair
-                break
-        if le is None:
-            continue
-        text = le[1]
-        bound = bounds.get(text, bounds)
-        if bound is bounds:
-            bound = bounds[text] = fn.parse_go_float(text)
-        if bound is None:
-            continue
-        key = tuple([p for p in lset if p is not le])
-        entry = groups.get(key)
-        if entry is None:
-            entry = groups[key] = (_drop_name(key), [])
-        entry[1].append((bound, v))
-    return [(labels, fn.bucket_quantile(q, buckets)) for labels, buckets in groups.values()]
+    return histogram_quantile(q, vector)
 
 
 # --- compilation ---------------------------------------------------------------
