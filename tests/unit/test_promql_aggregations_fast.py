@@ -17,6 +17,7 @@ import struct
 import pytest
 
 from orbiter.satellite.promql import aggregations as agg
+from orbiter.satellite.promql import histograms
 from orbiter.satellite.promql.aggregations import LabelMemo, aggregate
 from orbiter.satellite.promql.functions import (
     LABEL_NAME_RE,
@@ -402,3 +403,55 @@ def test_histogram_quantile_of_an_aggregation():
         summed = aggregate("sum", with_copied_labels(vector), ["job", "le"], False, None)
         want = outcome(ref_histogram_quantile, 0.9, summed)
         assert outcome(histogram_quantile, 0.9, summed) == want
+
+
+def plain_histograms(rng: random.Random) -> list:
+    """Distinct bounds, finite counts rising with the bound: the vectorised path's groups."""
+    vector = []
+    for h in range(rng.randint(1, 30)):
+        bounds = sorted(rng.sample([-math.inf, -1.0, -0.0, 0.25, 0.5, 1.0, 2.0, 10.0, 1e3], 5))
+        texts = [format_float(x) if x != -math.inf else "-Inf" for x in bounds]
+        if rng.random() < 0.9:
+            texts.append("+Inf")
+        count = rng.choice([0.0, -0.0, -5.0, 3.0])
+        for text in texts:
+            count += rng.choice([0.0, 0.0, 1.0, 2.0, 0.1, 1e-300, 7.5])
+            vector.append(((("__name__", "h_bucket"), ("h", str(h)), ("le", text)), count))
+    rng.shuffle(vector)
+    return vector
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_plain_histograms_are_computed_at_once(seed, monkeypatch):
+    rng = random.Random(seed)
+    vector = plain_histograms(rng)
+    fallbacks = []
+
+    def spy(q, buckets):
+        fallbacks.append(buckets)
+        return bucket_quantile(q, buckets)
+
+    monkeypatch.setattr(histograms, "bucket_quantile", spy)
+    for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0, 1 / 3):
+        assert outcome(histogram_quantile, q, vector) == outcome(ref_histogram_quantile, q, vector)
+    assert fallbacks == []
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_nearly_plain_histograms_fall_back(seed):
+    """One odd bucket (NaN or repeated bound, NaN/Inf or falling count) sends its group back."""
+    rng = random.Random(seed)
+    vector = plain_histograms(rng)
+    for _ in range(rng.randint(1, 8)):
+        i = rng.randrange(len(vector))
+        lset, count = vector[i]
+        kind = rng.randrange(4)
+        if kind < 2:
+            lset = (*lset[:2], ("le", rng.choice(["NaN", "nan", "NaN", "+Inf", "0.5", "1"])))
+        elif kind == 2:
+            count = rng.choice([math.nan, math.inf, -math.inf])
+        else:
+            count = count - rng.choice([0.5, 1.0, 100.0])
+        vector[i] = (lset, count)
+    for q in (0.0, 0.25, 0.5, 0.9, 1.0):
+        assert outcome(histogram_quantile, q, vector) == outcome(ref_histogram_quantile, q, vector)

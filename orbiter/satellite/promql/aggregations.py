@@ -170,17 +170,14 @@ def aggregate(
         raise QueryError(f"aggregation '{op}' is not supported")
     memo = group_memo(grouping, without)
     numbers = memo.lookup(list(map(_labels_of, vector)))
-    order = list(dict.fromkeys(numbers))  # group numbers in order of first appearance
+    order, groups = group_index(numbers, len(memo.labels))
     if not order:
         return []
-    position = np.empty(len(memo.labels), np.intp)
-    position[order] = np.arange(len(order))
-    groups = position[numbers]
     values = np.fromiter(map(_value_of, vector), np.float64, len(numbers))
     with np.errstate(all="ignore"):
         if reduce is None:
             q = float(param)  # type: ignore[arg-type]
-            results = [quantile(q, vs) for vs in _members(groups, values, len(order))]
+            results = [quantile(q, vs) for vs in group_members(groups, values, len(order))]
         else:
             results = reduce(groups, values, len(order))
     labels = memo.labels
@@ -190,7 +187,18 @@ def aggregate(
 # --- reductions: groups[i] is sample i's group (0 .. n-1, in order of first appearance)
 
 
-def _members(groups: np.ndarray, values: np.ndarray, n: int) -> list[list[float]]:
+def group_index(numbers: list[int], size: int) -> tuple[list[int], np.ndarray]:
+    """The group numbers in order of first appearance, and each sample's position among them.
+
+    `size` bounds the numbers (a memo's `len(labels)`).
+    """
+    order = list(dict.fromkeys(numbers))
+    position = np.empty(size, np.intp)
+    position[order] = np.arange(len(order))
+    return order, position[numbers]
+
+
+def group_members(groups: np.ndarray, values: np.ndarray, n: int) -> list[list[float]]:
     """Each group's values in input order."""
     ends = np.cumsum(np.bincount(groups, minlength=n))[:-1]
     return [part.tolist() for part in np.split(values[np.argsort(groups, kind="stable")], ends)]
@@ -233,7 +241,7 @@ def _sequential(
     def reduce(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
         sizes = np.bincount(groups, minlength=n)
         if int(sizes.max()) * _COLUMN_COST > len(values):
-            return [one_group(vs) for vs in _members(groups, values, n)]
+            return [one_group(vs) for vs in group_members(groups, values, n)]
         by_size = np.argsort(-sizes, kind="stable")  # the groups with a k-th member: a prefix
         sorted_sizes = sizes[by_size]
         starts = (np.cumsum(sizes) - sizes)[by_size]
