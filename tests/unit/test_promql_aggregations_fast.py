@@ -351,6 +351,17 @@ def test_memo_clears_between_calls_only():
     assert memo.labels == [(("a", str(i)),) for i in range(4)]
 
 
+def test_memo_remembers_label_lists_not_what_it_handed_out():
+    memo = LabelMemo(lambda lset, number: number(lset[:1]))
+    lsets = [(("a", str(i % 3)), ("b", str(i))) for i in range(10)]
+    memo.lookup(lsets)
+    memo.lookup(lsets)[0] = 99  # found by id this time: the list is remembered
+    memo.lookup(lsets)[1] = 99  # found as a remembered list
+    assert memo.lookup(lsets) == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+    lsets[5] = (("a", "9"), ("b", "5"))  # same length and ends, another label set
+    assert memo.lookup(lsets) == [0, 1, 2, 0, 1, 3, 0, 1, 2, 0]
+
+
 def test_memo_by_id_never_confuses_dead_tuples():
     """A rebuilt tuple that reuses a dead tuple's id is looked up by value."""
     memo = LabelMemo(lambda lset, number: number(lset))

@@ -44,6 +44,7 @@ SUPPORTED_AGGREGATIONS = frozenset(
 )
 
 _MISS = object()
+_MAX_LISTS = 64  # label lists a LabelMemo remembers (about a round's worth of calls)
 _labels_of = itemgetter(0)
 _value_of = itemgetter(1)
 
@@ -79,13 +80,26 @@ class LabelMemo:
         self._by_labels: dict[Labels, object] = {}
         self._numbers: dict[Labels, int] = {}
         self.labels: list[Labels] = []
+        self._lists: dict[tuple[int, int, int], tuple[list[Labels], list]] = {}
 
     def lookup(self, lsets: list[Labels]) -> list:
         """Each labels tuple's entry, in order."""
         if len(self._by_labels) > max(self._limit, 2 * len(lsets)):
             self._clear()
+        if not lsets:
+            return []
+        # A rule's vector comes with the same label sets in the same order every round:
+        # comparing the lists (by identity, element by element) is cheaper than the lookups.
+        shape = (len(lsets), id(lsets[0]), id(lsets[-1]))
+        seen = self._lists.get(shape)
+        if seen is not None and seen[0] == lsets:
+            return seen[1].copy()
         entries = list(map(self._by_id.get, map(id, lsets), repeat(_MISS)))
         misses = entries.count(_MISS)
+        if not misses:  # all held by the memo already, so keeping the list pins nothing more
+            if len(self._lists) >= _MAX_LISTS:
+                self._lists.clear()
+            self._lists[shape] = (lsets.copy(), entries.copy())
         if misses * 2 > len(entries):  # labels rebuilt for this call: look them up by value
             entries = list(map(self._by_labels.get, lsets, repeat(_MISS)))
             misses = entries.count(_MISS)
