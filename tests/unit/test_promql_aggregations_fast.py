@@ -362,6 +362,18 @@ def test_memo_remembers_label_lists_not_what_it_handed_out():
     assert memo.lookup(lsets) == [0, 1, 2, 0, 1, 3, 0, 1, 2, 0]
 
 
+def test_group_memos_share_one_budget(monkeypatch):
+    """Past the budget every grouping starts afresh, with the same answers."""
+    monkeypatch.setattr(agg, "_GROUP_MEMOS", {})
+    monkeypatch.setattr(agg, "_MAX_GROUPED_LABEL_SETS", 100)
+    vector = random_vector(random.Random(8), 300, 5)
+    want = [outcome(ref_aggregate, "sum", vector, g, w, None) for g, w in GROUPINGS]
+    for _ in range(3):
+        got = [outcome(aggregate, "sum", vector, g, w, None) for g, w in GROUPINGS]
+        assert got == want
+        assert sum(map(len, agg._GROUP_MEMOS.values())) <= 100 + len(vector)
+
+
 def test_memo_by_id_never_confuses_dead_tuples():
     """A rebuilt tuple that reuses a dead tuple's id is looked up by value."""
     memo = LabelMemo(lambda lset, number: number(lset))

@@ -82,6 +82,10 @@ class LabelMemo:
         self.labels: list[Labels] = []
         self._lists: dict[tuple[int, int, int], tuple[list[Labels], list]] = {}
 
+    def __len__(self) -> int:
+        """How many label sets it holds (about 180 bytes each with its tables)."""
+        return len(self._by_labels)
+
     def lookup(self, lsets: list[Labels]) -> list:
         """Each labels tuple's entry, in order."""
         if len(self._by_labels) > max(self._limit, 2 * len(lsets)):
@@ -148,16 +152,20 @@ class _OneGroup(LabelMemo):
 
 _GROUP_MEMOS: dict[tuple[frozenset[str], bool], LabelMemo] = {}
 _MAX_GROUP_MEMOS = 256
+_MAX_GROUPED_LABEL_SETS = 1 << 20  # ~180 MiB; 1,000 agents' rules hold ~230,000
 
 
 def group_memo(grouping: Sequence[str], without: bool) -> LabelMemo:
     """The shared memo of group numbers for one `by`/`without` label list."""
     if not grouping and not without:
         return _ONE_GROUP
+    # Rules reuse a few groupings; ad-hoc queries may bring many: bound them all.
+    if sum(map(len, _GROUP_MEMOS.values())) > _MAX_GROUPED_LABEL_SETS:
+        _GROUP_MEMOS.clear()
     spec = (frozenset(grouping), without)
     memo = _GROUP_MEMOS.get(spec)
     if memo is None:
-        if len(_GROUP_MEMOS) >= _MAX_GROUP_MEMOS:  # ad-hoc queries; rules reuse a few
+        if len(_GROUP_MEMOS) >= _MAX_GROUP_MEMOS:
             _GROUP_MEMOS.clear()
         key_of = grouping_function(grouping, without)
         memo = _GROUP_MEMOS[spec] = LabelMemo(lambda lset, number: number(key_of(lset)))
