@@ -1,14 +1,17 @@
 """In-memory time series database: what scrapes write and rules read.
 
 Each series keeps its newest samples in an uncompressed head of two compact
-arrays (`array('q')` for millisecond timestamps, `array('d')` for values: 16
-bytes a sample), trimmed from the front as samples fall out of retention, and
+arrays (`array('q')` for millisecond timestamps, `array('d')` for values),
+trimmed from the front as samples fall out of retention. Series written
+together at the same times (one target's scrape, one rule's output) share one
+timestamps array, so their heads cost 8 bytes a sample and one append per
+scrape for the times; a series written on its own has its own (16 bytes). Its
 its older samples in immutable compressed chunks (delta-of-delta timestamps
 and deltas of the values' bits, byte-shuffled and deflated; the idea of
 Gorilla's and Prometheus's chunks): about 1 byte a sample. `gc` moves samples
 from the head into chunks, off the ingest path; the head keeps enough that
 rules reading the last ~20 minutes never decode a chunk. A label index
-(name -> value -> set of series) answers selectors without scanning every
+(name -> value -> postings list of series) answers selectors without scanning every
 series, and the sorted matches of each selector are kept until a series of
 that metric name comes or goes, so a rule evaluated every round does not
 search and sort again. Staleness follows Prometheus: a series that a target stops exposing,
@@ -151,6 +154,13 @@ class _MemSeries:
     `chunks` hold samples older than the head (`ts`, `vs`), oldest first; while
     there are any the head is not empty. Chunk samples before `floor_ms` have
     been trimmed (a chunk is immutable, so they are skipped on read).
+
+    The head's timestamps are the last `len(vs)` of `ts`. A series writes its
+    own `ts` unless its bulk writer shares one array among all its series
+    (they are written at the same times: one scrape, one rule evaluation):
+    then `ts is bulk.shared`, which may hold older times than this series, and
+    only `vs` is trimmed and compressed here. Detached from the writer, a series
+    gets its own copy back first (`spoil_bulk`), before any other write.
     """
 
     __slots__ = ("bulk", "chunks", "floor_ms", "labels", "owner", "ts", "vs")
@@ -168,7 +178,16 @@ class _MemSeries:
         """Written other than by its bulk writer: that one must go sample by sample again."""
         if self.bulk is not None:
             self.bulk.spoiled = True
-            self.bulk = None
+            self.detach()
+
+    def detach(self) -> None:
+        """Leave the bulk writer, with a timestamps array of its own if it shared one."""
+        if self.bulk is not None and self.ts is self.bulk.shared:
+            self.ts = self.ts[len(self.ts) - len(self.vs) :]
+        self.bulk = None
+
+    def _shares_ts(self) -> bool:
+        return self.bulk is not None and self.ts is self.bulk.shared
 
     def trim(self, cutoff_ms: int) -> None:
         chunks = self.chunks
@@ -176,16 +195,19 @@ class _MemSeries:
             if _chunk_last(chunks[0]) < cutoff_ms:
                 self.chunks = tuple(c for c in chunks if _chunk_last(c) >= cutoff_ms)
             self.floor_ms = max(self.floor_ms, cutoff_ms)
-        i = bisect_left(self.ts, cutoff_ms)
+        ts = self.ts
+        off = len(ts) - len(self.vs)
+        i = bisect_left(ts, cutoff_ms, off) - off
         if i:
-            del self.ts[:i]
+            if not self._shares_ts():
+                del ts[:i]
             del self.vs[:i]
 
     def oldest_bound(self) -> int:
         """At most the oldest timestamp the series holds, without decoding anything."""
         if self.chunks:
             return max(self.floor_ms, _chunk_first(self.chunks[0]))
-        return self.ts[0]
+        return self.ts[len(self.ts) - len(self.vs)]
 
     def holds_older_than(self, t_ms: int) -> bool:
         """Whether any sample held is before t_ms (the head is not empty).
@@ -194,7 +216,7 @@ class _MemSeries:
         is before t_ms; the oldest sample left then becomes the floor, so the
         next call with a t_ms up to it decodes nothing.
         """
-        if self.ts[0] < t_ms:
+        if self.ts[len(self.ts) - len(self.vs)] < t_ms:
             return True
         if not self.chunks or self.floor_ms >= t_ms:
             return False
@@ -207,7 +229,7 @@ class _MemSeries:
 
     def sample_count(self) -> int:
         """Samples held, not counting those trimmed from inside the oldest chunk."""
-        n = len(self.ts)
+        n = len(self.vs)
         for chunk in self.chunks:
             n += _CHUNK_HEADER.unpack_from(chunk)[2]
         if self.chunks and _chunk_first(self.chunks[0]) < self.floor_ms:
@@ -217,8 +239,10 @@ class _MemSeries:
     def compress(self, n: int) -> None:
         """Move the oldest n head samples into a new chunk."""
         ts, vs = self.ts, self.vs
-        self.chunks += (_encode_chunk(ts[:n], vs[:n]),)
-        del ts[:n]
+        off = len(ts) - len(vs)
+        self.chunks += (_encode_chunk(ts[off : off + n], vs[:n]),)
+        if not self._shares_ts():
+            del ts[:n]
         del vs[:n]
 
     def window(self, start_ms: int, end_ms: int) -> tuple[array[int], array[float]]:
@@ -234,9 +258,10 @@ class _MemSeries:
             out_ts += ts[lo:hi]
             out_vs += vs[lo:hi]
         ts = self.ts
-        lo, hi = bisect_left(ts, start_ms), bisect_right(ts, end_ms)
+        off = len(ts) - len(self.vs)
+        lo, hi = bisect_left(ts, start_ms, off), bisect_right(ts, end_ms, off)
         out_ts += ts[lo:hi]
-        out_vs += self.vs[lo:hi]
+        out_vs += self.vs[lo - off : hi - off]
         return out_ts, out_vs
 
     def is_stale(self) -> bool:
@@ -267,26 +292,58 @@ class _LastScrape:
     it is inside retention no series needs a trim check.
     """
 
-    __slots__ = ("keys", "newest_ms", "oldest_ms", "series", "spoiled", "timestamps", "values")
+    __slots__ = (
+        "keys",
+        "newest_ms",
+        "oldest_ms",
+        "series",
+        "shared",
+        "spoiled",
+        "timestamps",
+        "values",
+    )
 
     def __init__(self, keys: tuple[object, ...], series: list[_MemSeries]) -> None:
         self.keys = keys
         self.series = series
-        self.timestamps = [s.ts for s in series]
-        self.values = [s.vs for s in series]
-        self.newest_ms = max(map(itemgetter(-1), self.timestamps))
-        self.oldest_ms = min(s.oldest_bound() for s in series)
+        self.shared: array[int] | None = None
         self.spoiled = False
         for s in series:
             s.spoil_bulk()
             s.bulk = self
+        self.timestamps = [s.ts for s in series]
+        self.values = [s.vs for s in series]
+        self.newest_ms = max(map(itemgetter(-1), self.timestamps))
+        self.oldest_ms = min(s.oldest_bound() for s in series)
+        self._share()
+
+    def _share(self) -> None:
+        """One timestamps array for all the series, if their heads' times agree (the usual
+        case: each was written at every one of the writer's times since it appeared): 8
+        bytes a sample and an array a series less, and one append a scrape instead of one
+        per series. A series that appeared later simply holds fewer of the times."""
+        longest = max(self.timestamps, key=len)
+        n = len(longest)
+        if all(ts == longest[n - len(ts) :] for ts in self.timestamps):
+            self.shared = longest
+            self.timestamps = []  # (the series' own arrays go)
+            for s in self.series:
+                s.ts = longest
+
+    def trim_shared(self) -> None:
+        """Drop the shared times that no series' head reaches back to any more."""
+        shared = self.shared
+        if shared is not None:
+            keep = max((len(s.vs) for s in self.series if s.ts is shared), default=0)
+            if keep < len(shared):
+                del shared[: len(shared) - keep]
 
     def release(self) -> None:
         """No longer the target's last scrape: give its series' `bulk` slots back."""
         self.spoiled = True
         for s in self.series:
             if s.bulk is self:
-                s.bulk = None
+                s.detach()
 
 
 @lru_cache(maxsize=1024)
@@ -398,10 +455,10 @@ class TSDB:
         self._append(self._series(labels), t_ms, value)
 
     def _append(self, series: _MemSeries, t_ms: int, value: float) -> None:
-        ts = series.ts
-        if ts and ts[-1] >= t_ms:
-            raise OutOfOrderSample(series.labels, t_ms, ts[-1])
+        if series.vs and series.ts[-1] >= t_ms:
+            raise OutOfOrderSample(series.labels, t_ms, series.ts[-1])
         series.spoil_bulk()
+        ts = series.ts  # (its own now)
         ts.append(t_ms)
         series.vs.append(value)
         cutoff = t_ms - self._retention_ms
@@ -457,12 +514,12 @@ class TSDB:
             if stamp is None:
                 stamp = t_ms
                 track(series)
-            ts = series.ts
-            if ts and ts[-1] >= stamp:
+            if series.vs and series.ts[-1] >= stamp:
                 out_of_order += 1
                 continue
             if series.bulk is not None:
                 series.spoil_bulk()
+            ts = series.ts  # (its own now)
             ts.append(stamp)
             series.vs.append(value)
             if ts[0] < trim_below or (series.chunks and series.holds_older_than(trim_below)):
@@ -513,7 +570,11 @@ class TSDB:
         The timestamp goes in as its 8 machine bytes: `frombytes` copies them,
         where `append` would convert the int again for every series (2x slower).
         """
-        _consume(map(array.frombytes, last.timestamps, repeat(array("q", (t_ms,)).tobytes())))
+        if last.shared is not None:
+            last.shared.append(t_ms)
+        else:
+            stamp = array("q", (t_ms,)).tobytes()
+            _consume(map(array.frombytes, last.timestamps, repeat(stamp)))
         _consume(map(array.append, last.values, values))
         last.newest_ms = t_ms
         cutoff = t_ms - self._retention_ms
@@ -545,11 +606,12 @@ class TSDB:
     def _mark_stale(self, vanished: Iterable[_MemSeries], t_ms: int) -> int:
         marked = 0
         for series in vanished:
-            ts = series.ts
-            if series.owner is not self or (ts and ts[-1] >= t_ms) or series.is_stale():
+            if series.owner is not self or (series.vs and series.ts[-1] >= t_ms):
+                continue
+            if series.is_stale():
                 continue
             series.spoil_bulk()
-            ts.append(t_ms)
+            series.ts.append(t_ms)
             series.vs.append(STALE_NAN)
             marked += 1
         return marked
@@ -569,17 +631,19 @@ class TSDB:
         budget = COMPRESS_PER_GC
         doomed = []
         for series in self._by_labels.values():
-            ts = series.ts
-            if not ts or ts[-1] < cutoff:
+            ts, vs = series.ts, series.vs
+            if not vs or ts[-1] < cutoff:
                 doomed.append(series)
                 continue
-            if ts[0] < cutoff or (series.chunks and series.oldest_bound() < cutoff):
+            if ts[len(ts) - len(vs)] < cutoff or (series.chunks and series.oldest_bound() < cutoff):
                 series.trim(cutoff)
-            if len(ts) >= compress_at and budget:
+            if len(vs) >= compress_at and budget:
                 series.compress(self._chunk_samples)
                 budget -= 1
         for series in doomed:
             self._remove(series)
+        for last in self._last_scrapes.values():
+            last.trim_shared()
         if doomed:  # a writer that is gone (a rule reloaded away) left its spoiled last write
             for key in [k for k, last in self._last_scrapes.items() if last.spoiled]:
                 self._forget_last_scrape(key)
@@ -651,9 +715,12 @@ class TSDB:
         values: list[array[float]] = []
         put_t, put_v = times.append, values.append
         missing: list[int] = []
+        shared_ts = shared_lo = shared_hi = shared_slice = None
         for i, series in enumerate(found):
-            ts = series.ts
-            if ts and ts[0] > start_ms and series.chunks:
+            ts, vs = series.ts, series.vs
+            n = len(ts)
+            off = n - len(vs)
+            if vs and ts[off] > start_ms and series.chunks:
                 window = series.window(start_ms, end_ms)
                 if window[0]:
                     put_t(window[0])
@@ -661,11 +728,15 @@ class TSDB:
                 else:
                     missing.append(i)
                 continue
-            hi = len(ts) if ts and ts[-1] <= end_ms else bisect_right(ts, end_ms)
-            lo = 0 if ts and ts[0] >= start_ms else bisect_left(ts, start_ms, 0, hi)
+            hi = n if vs and ts[-1] <= end_ms else bisect_right(ts, end_ms, off)
+            lo = off if vs and ts[off] >= start_ms else bisect_left(ts, start_ms, off, hi)
             if lo < hi:
-                put_t(ts[lo:hi])
-                put_v(series.vs[lo:hi])
+                # Series sharing their times (one target's) are next to each other in a
+                # selection sorted by labels: one slice of their times serves them all.
+                if ts is not shared_ts or lo != shared_lo or hi != shared_hi:
+                    shared_ts, shared_lo, shared_hi, shared_slice = ts, lo, hi, ts[lo:hi]
+                put_t(shared_slice)
+                put_v(vs[lo - off : hi - off])
             else:
                 missing.append(i)
         if not missing:
@@ -689,13 +760,14 @@ class TSDB:
         put_t, put_v = times.append, values.append
         missing: list[int] = []
         for i, series in enumerate(found):
-            ts = series.ts
+            ts, vs = series.ts, series.vs
             n = len(ts)
-            if n and ts[-1] <= end_ms:
+            off = n - len(vs)
+            if vs and ts[-1] <= end_ms:
                 j = n - 1
             else:
-                j = bisect_right(ts, end_ms) - 1
-                if j < 0:
+                j = bisect_right(ts, end_ms, off) - 1
+                if j < off:
                     old_ts, old_vs = series.window(start_ms, end_ms) if series.chunks else ((), ())
                     if old_ts:  # a window ending before the head: its newest is in chunks
                         put_t(old_ts[-1])
@@ -706,7 +778,7 @@ class TSDB:
             t = ts[j]
             if t >= start_ms:
                 put_t(t)
-                put_v(series.vs[j])
+                put_v(vs[j - off])
             else:
                 missing.append(i)
         if not missing:

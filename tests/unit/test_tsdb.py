@@ -592,3 +592,41 @@ def test_removed_series_leave_long_postings_lists_lazily_and_are_never_selected(
     assert len(db._index["job"]["a"]) == 100 + db._dead_postings // 2 < 100 + 101 + 100
     assert db.label_values("job") == ["a"]
     assert len(db.select_windows([M("job", "=", "a")], 0, 30_000)) == 100
+
+
+def test_series_of_one_target_share_their_timestamps_and_part_when_written_alone() -> None:
+    """One target's series are written at the same times: one array holds them for all."""
+    db = TSDB(retention_ms=60_000)
+    a, b, c = L("m", x="a"), L("m", x="b"), L("m", x="c")
+    for t in (1000, 2000, 3000):
+        db.append_scrape("t", [(a, float(t), None), (b, -float(t), None)], t)
+    sa, sb = db._by_labels[a], db._by_labels[b]
+    assert sa.ts is sb.ts and list(sa.ts) == [1000, 2000, 3000]
+    for t in (4000, 5000):  # c appears: a new layout, shared again, c holding fewer times
+        db.append_scrape("t", [(a, float(t), None), (b, -float(t), None), (c, 0.5, None)], t)
+    sc = db._by_labels[c]
+    assert sa.ts is sb.ts is sc.ts
+    assert [list(t) for _, t, _ in db.select_windows([M("x", "=", "c")], 0, 10_000)] == [
+        [4000, 5000]
+    ]
+    db.append(b, 5500, 7.0)  # b written alone: it gets its own times, a and c keep theirs
+    assert sb.ts is not sa.ts and list(sb.ts) == [1000, 2000, 3000, 4000, 5000, 5500]
+    db.append_scrape("t", [(a, 6000.0, None), (b, -6000.0, None), (c, 0.5, None)], 6000)
+    got = {
+        dict(lb)["x"]: (list(t), list(v))
+        for lb, t, v in db.select_windows([M("__name__", "=", "m")], 0, 10_000)
+    }
+    assert got == {
+        "a": ([1000, 2000, 3000, 4000, 5000, 6000], [1e3, 2e3, 3e3, 4e3, 5e3, 6e3]),
+        "b": (
+            [1000, 2000, 3000, 4000, 5000, 5500, 6000],
+            [-1e3, -2e3, -3e3, -4e3, -5e3, 7.0, -6e3],
+        ),
+        "c": ([4000, 5000, 6000], [0.5, 0.5, 0.5]),
+    }
+    for t in range(7000, 70_000, 1000):  # a and c only, in one layout: shared again
+        db.append_scrape("t", [(a, float(t), None), (c, 0.5, None)], t)
+    db.gc(69_000)  # retention cuts the heads; the shared times follow the longest head
+    assert sa.ts is sc.ts and len(sa.ts) == len(sa.vs) == len(sc.vs)
+    assert sa.ts[0] == 9000
+    assert list(db.select_windows([M("x", "=", "a")], 0, 9000)[0][1]) == [9000]
