@@ -296,8 +296,11 @@ class _Selector(_Node):
     def series(self, ctx: _Context, lo: int, hi: int) -> tuple[Columns, bool]:
         """The matching series covering [lo, hi], fetched once per query.
 
-        The flag says the series hold exactly the window [lo, hi], as they do
-        outside subqueries, so callers can skip searching for its edges.
+        Like Prometheus, this fetches only the window `_window` (the same as its
+        getTimeRangesForSelector): a read reaching past it (as a sliding @ does)
+        sees only the samples inside it. The flag says the series hold exactly the
+        window [lo, hi], as they do outside subqueries, so callers can skip
+        searching for its edges.
         """
         cached = ctx.cache.get(id(self))
         if cached is None:
@@ -305,8 +308,6 @@ class _Selector(_Node):
             cached = (wlo, whi, ctx.select(self.matchers, wlo, whi))
             ctx.cache[id(self)] = cached
         wlo, whi, data = cached
-        if lo < wlo or hi > whi:
-            return ctx.select(self.matchers, lo, hi), True
         return data, lo == wlo and hi == whi
 
     def eval_with_times(self, ctx: _Context, ts: int) -> list[tuple[Labels, float, int]]:
@@ -416,11 +417,6 @@ class _RangeSelector(_MatrixNode):
 
     def rows(self, ctx: _Context, ts: int) -> Columns:
         lo, hi, _ = self.window(ctx, ts)
-        if self.selector.slides:  # Prometheus fetched only the window at the @ time
-            wlo, whi = self.selector._window(ctx)
-            lo, hi = max(lo, wlo), min(hi, whi)
-            if lo > hi:
-                return [], [], []
         data, exact = self.selector.series(ctx, lo, hi)
         if exact:
             return data
@@ -452,13 +448,23 @@ class _RangeSelector(_MatrixNode):
 
 class _Subquery(_MatrixNode):
     def __init__(
-        self, inner: _Node, range_ms: int, step_ms: int, offset_ms: int, at: _At | None
+        self,
+        inner: _Node,
+        range_ms: int,
+        step_ms: int,
+        offset_ms: int,
+        at: _At | None,
+        path: tuple[_PathStep, ...],
     ) -> None:
         self.inner = inner
         self.range_ms = range_ms
         self.step_ms = step_ms
         self.offset_ms = offset_ms
         self.at = at
+        self.path = path
+        """The subqueries enclosing this one."""
+        self.slides = False
+        """Read per step at a fixed offset from @ (see window), not at @."""
         self.single_name = inner.single_name
 
     def children(self) -> list[_Node]:
@@ -468,8 +474,13 @@ class _Subquery(_MatrixNode):
         return self.offset_ms + self.range_ms + self.inner.reach(lookback)
 
     def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
-        base = self.at.resolve(ctx) if self.at is not None else ts
-        end = base - self.offset_ms
+        if self.slides:  # Prometheus: from the enclosing evaluator's start, not _offset_for_at
+            assert self.at is not None
+            start = _subquery_starts(ctx, self.path)[-1]
+            end = ts - (self.offset_ms + start - self.at.resolve(ctx))
+        else:
+            base = self.at.resolve(ctx) if self.at is not None else ts
+            end = base - self.offset_ms
         return end - self.range_ms, end, self.range_ms
 
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
@@ -1150,7 +1161,7 @@ def _compile(expr: Expr, path: tuple[_PathStep, ...] = ()) -> _Node:
         range_ms, offset_ms = _ms(expr.range), _ms(expr.offset)
         step_ms = _ms(expr.step)
         inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at, step_ms)))
-        return _Subquery(inner, range_ms, step_ms, offset_ms, at)
+        return _Subquery(inner, range_ms, step_ms, offset_ms, at, path)
     if isinstance(expr, pp.UnaryExpr):
         return _Neg(_compile(expr.expr, path))
     if isinstance(expr, pp.BinaryExpr):
@@ -1252,14 +1263,12 @@ def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
         # Inside a subquery, Prometheus 2.42 evaluates a range function that is not step
         # invariant (predict_linear, or one with an argument that is not) at every step, and
         # its selector with @ at the offset the @ became for the subquery's first step: the
-        # window slides with the steps, over only the samples fetched for the @ time.
-        if (
-            isinstance(matrix, _RangeSelector)
-            and matrix.selector.at is not None
-            and path
-            and not _step_invariant(expr)
-        ):
-            matrix.selector.slides = True
+        # window slides with the steps, over only the samples fetched for the @ time. The
+        # same goes for a subquery with @ there.
+        pinned = matrix.selector if isinstance(matrix, _RangeSelector) else matrix
+        assert isinstance(pinned, _Selector | _Subquery)
+        if pinned.at is not None and path and not _step_invariant(expr):
+            pinned.slides = True
         absent: Labels = ()
         if name == "absent_over_time" and isinstance(matrix, _RangeSelector):
             absent = matrix.selector.absent_labels()
