@@ -476,8 +476,8 @@ class _Subquery(_MatrixNode):
     def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
         if self.slides:  # Prometheus: from the enclosing evaluator's start, not _offset_for_at
             assert self.at is not None
-            start = _subquery_starts(ctx, self.path)[-1]
-            end = ts - (self.offset_ms + start - self.at.resolve(ctx))
+            parent = _subquery_starts(ctx, self.path)[-1]
+            end = ts - (self.offset_ms + parent - self.at.resolve(ctx))
         else:
             base = self.at.resolve(ctx) if self.at is not None else ts
             end = base - self.offset_ms
@@ -485,6 +485,12 @@ class _Subquery(_MatrixNode):
 
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         start, end, _ = self.window(ctx, ts)
+        if self.slides:  # Prometheus evaluated it once, from where _offset_for_at puts it
+            assert self.at is not None
+            starts = _subquery_starts(ctx, self.path)
+            at = self.at.resolve(ctx)
+            offset = _offset_for_at(ctx, self.path, starts, self.offset_ms, at)
+            start = max(start, starts[-1] - offset - self.range_ms)
         step = self.step_ms or ctx.default_step
         t = (start // step) * step
         if t < start:
