@@ -32,11 +32,7 @@ RULE_FILES = [*sorted(CORPUS.glob("*.rules.yml")), *sorted(CORPUS.glob("*/*.rule
 
 # Corpus files whose expected values are promtool's but which our evaluator still gets wrong.
 # Strict: once the evaluator is fixed the XPASS fails, and the entry must go.
-KNOWN_DISAGREEMENTS: dict[str, str] = {
-    "63_at_inside_subquery.test.yml": (
-        "a range function over a selector with @ inside a subquery: Prometheus 2.42 gives 3"
-        " points, the largest at no whole-minute step; we give one per step"),
-}
+KNOWN_DISAGREEMENTS: dict[str, str] = {}
 
 _FAILURE = re.compile(
     r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)')

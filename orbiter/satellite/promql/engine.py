@@ -204,11 +204,54 @@ class _String(_Node):
 
 @dataclass(frozen=True, slots=True)
 class _PathStep:
-    """An enclosing subquery, as seen by a selector inside it (for the fetch window)."""
+    """An enclosing subquery, as seen by a selector inside it (for the fetch window, and
+    for where a sliding @ selector reads: see _offset_for_at)."""
 
     range_ms: int
     offset_ms: int
     at: _At | None
+    step_ms: int
+
+
+def _subquery_starts(ctx: _Context, path: tuple[_PathStep, ...]) -> list[int]:
+    """The first step of each subquery in `path`, as Prometheus 2.42 evaluates them: each
+    once over all the steps of the one enclosing it, from the first aligned step on."""
+    starts: list[int] = []
+    parent = ctx.query_ts
+    for i, sq in enumerate(path):
+        offset = sq.offset_ms
+        if sq.at is not None:
+            offset = _offset_for_at(ctx, path[:i], starts, sq.offset_ms, sq.at.resolve(ctx))
+        step = sq.step_ms or ctx.default_step
+        low = parent - offset - sq.range_ms
+        parent = -(-low // step) * step
+        starts.append(parent)
+    return starts
+
+
+def _offset_for_at(
+    ctx: _Context, path: tuple[_PathStep, ...], starts: list[int], offset_ms: int, at_ms: int
+) -> int:
+    """The offset Prometheus 2.42 turns an @ into, for a node under the subqueries `path`.
+
+    It rewrites @ as an offset from one evaluation time: the query time, then, for
+    the inside of each subquery whose first step differs from its parent's start,
+    that first step (offsets of subqueries in between are taken off). Right where
+    the node is evaluated once, at that time, this reads at the @ time.
+    """
+    base, first = ctx.query_ts, 0
+    for i in range(len(path) - 1, -1, -1):
+        if starts[i] != (starts[i - 1] if i else ctx.query_ts):
+            base, first = starts[i], i + 1
+            break
+    between, pinned = 0, None
+    for sq in path[first:]:
+        between += sq.offset_ms
+        if sq.at is not None:
+            between, pinned = sq.offset_ms, sq.at.resolve(ctx)
+    if pinned is not None:
+        between += base - pinned
+    return offset_ms + (base - at_ms) - between
 
 
 class _Selector(_Node):
@@ -227,6 +270,8 @@ class _Selector(_Node):
         self.at = at
         self.range_ms = range_ms
         self.path = path
+        self.slides = False
+        """Read per step at a fixed offset from @ (see _RangeSelector.window), not at @."""
         self.single_name = any(m.name == METRIC_NAME and m.op is MatchOp.EQUAL for m in matchers)
 
     def reach(self, lookback: int) -> int:
@@ -252,8 +297,11 @@ class _Selector(_Node):
     def series(self, ctx: _Context, lo: int, hi: int) -> tuple[Columns, bool]:
         """The matching series covering [lo, hi], fetched once per query.
 
-        The flag says the series hold exactly the window [lo, hi], as they do
-        outside subqueries, so callers can skip searching for its edges.
+        Like Prometheus, this fetches only the window `_window` (the same as its
+        getTimeRangesForSelector): a read reaching past it (as a sliding @ does)
+        sees only the samples inside it. The flag says the series hold exactly the
+        window [lo, hi], as they do outside subqueries, so callers can skip
+        searching for its edges.
         """
         cached = ctx.cache.get(id(self))
         if cached is None:
@@ -261,8 +309,6 @@ class _Selector(_Node):
             cached = (wlo, whi, ctx.select(self.matchers, wlo, whi))
             ctx.cache[id(self)] = cached
         wlo, whi, data = cached
-        if lo < wlo or hi > whi:
-            return ctx.select(self.matchers, lo, hi), True
         return data, lo == wlo and hi == whi
 
     def eval_with_times(self, ctx: _Context, ts: int) -> list[tuple[Labels, float, int]]:
@@ -361,8 +407,14 @@ class _RangeSelector(_MatrixNode):
         return [self.selector]
 
     def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
-        end = self.selector.ref_time(ctx, ts)
-        return end - self.selector.range_ms, end, self.selector.range_ms
+        sel = self.selector
+        if sel.slides:
+            assert sel.at is not None
+            starts = _subquery_starts(ctx, sel.path)
+            end = ts - _offset_for_at(ctx, sel.path, starts, sel.offset_ms, sel.at.resolve(ctx))
+        else:
+            end = sel.ref_time(ctx, ts)
+        return end - sel.range_ms, end, sel.range_ms
 
     def rows(self, ctx: _Context, ts: int) -> Columns:
         lo, hi, _ = self.window(ctx, ts)
@@ -397,13 +449,23 @@ class _RangeSelector(_MatrixNode):
 
 class _Subquery(_MatrixNode):
     def __init__(
-        self, inner: _Node, range_ms: int, step_ms: int, offset_ms: int, at: _At | None
+        self,
+        inner: _Node,
+        range_ms: int,
+        step_ms: int,
+        offset_ms: int,
+        at: _At | None,
+        path: tuple[_PathStep, ...],
     ) -> None:
         self.inner = inner
         self.range_ms = range_ms
         self.step_ms = step_ms
         self.offset_ms = offset_ms
         self.at = at
+        self.path = path
+        """The subqueries enclosing this one."""
+        self.slides = False
+        """Read per step at a fixed offset from @ (see window), not at @."""
         self.single_name = inner.single_name
 
     def children(self) -> list[_Node]:
@@ -413,12 +475,23 @@ class _Subquery(_MatrixNode):
         return self.offset_ms + self.range_ms + self.inner.reach(lookback)
 
     def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
-        base = self.at.resolve(ctx) if self.at is not None else ts
-        end = base - self.offset_ms
+        if self.slides:  # Prometheus: from the enclosing evaluator's start, not _offset_for_at
+            assert self.at is not None
+            parent = _subquery_starts(ctx, self.path)[-1]
+            end = ts - (self.offset_ms + parent - self.at.resolve(ctx))
+        else:
+            base = self.at.resolve(ctx) if self.at is not None else ts
+            end = base - self.offset_ms
         return end - self.range_ms, end, self.range_ms
 
     def eval(self, ctx: _Context, ts: int) -> MatrixTriples:
         start, end, _ = self.window(ctx, ts)
+        if self.slides:  # Prometheus evaluated it once, from where _offset_for_at puts it
+            assert self.at is not None
+            starts = _subquery_starts(ctx, self.path)
+            at = self.at.resolve(ctx)
+            offset = _offset_for_at(ctx, self.path, starts, self.offset_ms, at)
+            start = max(start, starts[-1] - offset - self.range_ms)
         step = self.step_ms or ctx.default_step
         t = (start // step) * step
         if t < start:
@@ -1072,8 +1145,9 @@ def _compile(expr: Expr, path: tuple[_PathStep, ...] = ()) -> _Node:
     if isinstance(expr, pp.SubqueryExpr):
         at = _at_of(expr)
         range_ms, offset_ms = _ms(expr.range), _ms(expr.offset)
-        inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at)))
-        return _Subquery(inner, range_ms, _ms(expr.step), offset_ms, at)
+        step_ms = _ms(expr.step)
+        inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at, step_ms)))
+        return _Subquery(inner, range_ms, step_ms, offset_ms, at, path)
     if isinstance(expr, pp.UnaryExpr):
         return _Neg(_compile(expr.expr, path))
     if isinstance(expr, pp.BinaryExpr):
@@ -1132,6 +1206,34 @@ def _compile_aggregate(expr: pp.AggregateExpr, path: tuple[_PathStep, ...]) -> _
     return _Aggregate(op, inner, param, grouping, without)
 
 
+_AT_UNSAFE_FUNCTIONS = frozenset(
+    {
+        "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute",
+        "month", "year", "predict_linear", "time", "timestamp",
+    }
+)  # fmt: skip
+"""Functions Prometheus 2.42 never evaluates once for all steps, even if all arguments are."""
+
+
+def _step_invariant(expr: Expr) -> bool:
+    """Whether Prometheus 2.42 evaluates `expr` once, at its evaluator's first step, and
+    repeats the result for the other steps (its PreprocessExpr rule)."""
+    expr = _unwrap(expr)
+    if isinstance(expr, pp.VectorSelector | pp.SubqueryExpr):
+        return _at_of(expr) is not None
+    if isinstance(expr, pp.MatrixSelector):
+        return _at_of(expr.vector_selector) is not None
+    if isinstance(expr, pp.AggregateExpr | pp.UnaryExpr):
+        return _step_invariant(expr.expr)  # an aggregation's parameter does not count
+    if isinstance(expr, pp.BinaryExpr):
+        return _step_invariant(expr.lhs) and _step_invariant(expr.rhs)
+    if isinstance(expr, pp.Call):
+        return expr.func.name not in _AT_UNSAFE_FUNCTIONS and all(
+            [_step_invariant(a) for a in expr.args]
+        )
+    return isinstance(expr, pp.NumberLiteral | pp.StringLiteral)
+
+
 def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
     name = expr.func.name
     if name not in SUPPORTED_FUNCTIONS:
@@ -1144,6 +1246,15 @@ def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
         matrix = _compile(raw_args[matrix_index], path)
         assert isinstance(matrix, _MatrixNode)
         others = [_compile(a, path) for i, a in enumerate(raw_args) if i != matrix_index]
+        # Inside a subquery, Prometheus 2.42 evaluates a range function that is not step
+        # invariant (predict_linear, or one with an argument that is not) at every step, and
+        # its selector with @ at the offset the @ became for the subquery's first step: the
+        # window slides with the steps, over only the samples fetched for the @ time. The
+        # same goes for a subquery with @ there.
+        pinned = matrix.selector if isinstance(matrix, _RangeSelector) else matrix
+        assert isinstance(pinned, _Selector | _Subquery)
+        if pinned.at is not None and path and not _step_invariant(expr):
+            pinned.slides = True
         absent: Labels = ()
         if name == "absent_over_time" and isinstance(matrix, _RangeSelector):
             absent = matrix.selector.absent_labels()
