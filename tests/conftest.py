@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,6 +51,16 @@ T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Debian's promtool (`make deps`). Never a skip: a test that compares with promtool
+    and silently skipped would prove nothing."""
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool not found: run `make deps` (Debian package prometheus)")
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:

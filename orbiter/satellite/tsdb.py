@@ -739,10 +739,7 @@ class TSDB:
                 put_v(vs[lo - off : hi - off])
             else:
                 missing.append(i)
-        if not missing:
-            return labels_all, times, values
-        gone = set(missing)
-        return [lset for i, lset in enumerate(labels_all) if i not in gone], times, values
+        return _without(labels_all, missing), times, values
 
     def select_latest(
         self, matchers: Sequence[Matcher], start_ms: int, end_ms: int
@@ -781,10 +778,7 @@ class TSDB:
                 put_v(vs[j - off])
             else:
                 missing.append(i)
-        if not missing:
-            return labels_all, times, values
-        gone = set(missing)
-        return [lset for i, lset in enumerate(labels_all) if i not in gone], times, values
+        return _without(labels_all, missing), times, values
 
     def _selection(self, matchers: Sequence[Matcher]) -> tuple[list[Labels], list[_MemSeries]]:
         """The series matching all matchers sorted by labels, and their labels, remembered."""
@@ -842,6 +836,15 @@ class TSDB:
         if self._dead_postings:
             result = {s for s in result if s.owner is self}
         return result
+
+
+def _without(labels: list[Labels], missing: list[int]) -> list[Labels]:
+    """The selection's own labels list when no series is missing (the usual case, and the
+    list the evaluator recognises), else a new one without the missing ones."""
+    if not missing:
+        return labels
+    gone = set(missing)
+    return [lset for i, lset in enumerate(labels) if i not in gone]
 
 
 def _union(lists: Iterable[list[_MemSeries]]) -> set[_MemSeries]:

@@ -15,9 +15,7 @@ from pathlib import Path
 import promql_parser
 import pytest
 
-from orbiter.agent.agent import Agent, AgentSettings
-from orbiter.master.server import MasterServer, MasterSettings
-from orbiter.resources import Resources
+from tests.smallcluster import master_and_agents
 
 DASHBOARDS = sorted((Path(__file__).resolve().parents[2] / "grafana" / "dashboards").glob("*.json"))
 
@@ -55,28 +53,13 @@ def test_dashboard_is_valid_json_with_unique_panel_ids(path: Path) -> None:
 
 
 async def test_every_dashboard_query_parses_and_uses_exported_metrics(tmp_path: Path) -> None:
-    master = MasterServer(MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m"))
-    await master.start()
-    agent = Agent(
-        AgentSettings(
-            master=master.info.grpc_address,
-            work_dir=tmp_path / "a",
-            resources=Resources.parse("cpus:1;mem:256"),
-            containerizer="null",
-        )
-    )
-    await agent.start()
-    try:
-        await asyncio.wait_for(agent.registered.wait(), 10)
-        exported: set[str] = set()
+    exported: set[str] = set()
+    async with master_and_agents(tmp_path) as (master, (agent,)):
         for address in (master.info.http_address, agent.http_address):
             body = await asyncio.to_thread(
                 lambda a=address: urllib.request.urlopen(f"http://{a}/metrics").read().decode()
             )
             exported |= _exported_names(body)
-    finally:
-        await agent.stop()
-        await master.stop()
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:
             for target in panel["targets"]:

@@ -22,12 +22,12 @@ import yaml
 from aiohttp import web
 
 import orbiter
-from orbiter.agent.agent import Agent, AgentSettings
-from orbiter.master.server import MasterServer, MasterSettings
-from orbiter.resources import Resources
+from orbiter.agent.agent import Agent
+from orbiter.master.server import MasterServer
 from orbiter.satellite.scrape import merge_labels
 from orbiter.satellite.series import labels_of
 from tests.conftest import free_port, get_json
+from tests.smallcluster import master_and_agents
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_RULES = Path(orbiter.__file__).parent / "rules" / "default.rules.yml"
@@ -88,29 +88,22 @@ async def _until(check: Any, what: str, timeout: float = 40.0) -> Any:
 async def test_stock_prometheus_discovers_the_cluster_and_every_shipped_rule_is_healthy(
     tmp_path: Path, prometheus_binary: str
 ) -> None:
-    master = MasterServer(MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m"))
-    await master.start()
     # Two agents: without an agent label on their series, `on (agent)` in the shipped
     # rules would match many-to-many and the rule would fail.
-    agents = [
-        Agent(
-            AgentSettings(
-                master=master.info.grpc_address,
-                work_dir=tmp_path / f"a{i}",
-                resources=Resources.parse("cpus:1;mem:256"),
-                containerizer="null",
-            )
-        )
-        for i in range(2)
-    ]
-    for a in agents:
-        await a.start()
+    async with master_and_agents(tmp_path, agents=2) as (master, agents):
+        runner, conflict = await _serve_conflict()
+        try:
+            await _check_prometheus(tmp_path, prometheus_binary, master, agents, conflict)
+        finally:
+            await runner.cleanup()
+
+
+async def _check_prometheus(
+    tmp_path: Path, prometheus_binary: str, master: MasterServer, agents: list[Agent], conflict: str
+) -> None:
     agent = agents[0]
-    runner, conflict = await _serve_conflict()
     prom = None
     try:
-        for a in agents:
-            await asyncio.wait_for(a.registered.wait(), 10)
         cfg = tmp_path / "prometheus.yml"
         cfg.write_text(yaml.safe_dump(_config(master.info.http_address, conflict)))
         port = free_port()
@@ -173,7 +166,3 @@ async def test_stock_prometheus_discovers_the_cluster_and_every_shipped_rule_is_
         if prom is not None:
             prom.terminate()
             prom.wait(10)
-        await runner.cleanup()
-        for a in agents:
-            await a.stop()
-        await master.stop()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -40,15 +39,6 @@ KNOWN_DISAGREEMENTS: dict[str, str] = {
 
 _FAILURE = re.compile(
     r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)')
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        # Never a skip: without promtool this test would prove nothing. `make deps` installs it.
-        pytest.fail("promtool not found: run `make deps` (Debian package prometheus)")
-    return path
 
 
 def failures(stderr: str) -> list[str]:
