@@ -10,6 +10,7 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       scrape_interval: 15s
       scrape_timeout: 10s
       evaluation_interval: 15s
+      retention: 1h          # history kept; never less than the longest rule range + 5m
       webhooks: [http://127.0.0.1:9099/alerts]
       external_labels: {cluster: prod}
       policy:
@@ -171,6 +172,7 @@ def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> N
         "scrape_interval",
         "scrape_timeout",
         "evaluation_interval",
+        "retention",
         "webhooks",
         "external_labels",
         "external_url",
@@ -195,6 +197,8 @@ def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> N
     for name in ("scrape_interval", "scrape_timeout", "evaluation_interval"):
         if name in m:
             setattr(s, name, r.duration(m[name], f"satellite.{name}"))
+    if "retention" in m:
+        s.retention = r.duration(m["retention"], "satellite.retention", positive=False)
     if "scrape_timeout" not in m:
         s.scrape_timeout = min(s.scrape_timeout, s.scrape_interval)  # as Prometheus does
     if s.scrape_timeout > s.scrape_interval:

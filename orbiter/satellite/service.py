@@ -116,6 +116,9 @@ class SatelliteConfig:
     scrape_interval: float = 15.0
     scrape_timeout: float = 10.0
     evaluation_interval: float = 15.0
+    retention: float = 3600.0
+    """Seconds of history the TSDB keeps (for queries and templates); the rules' own need,
+    their longest range plus the lookback, is kept whatever this says."""
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     webhooks: list[str] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
@@ -230,7 +233,7 @@ class Satellite:
         """
         groups = load_rule_files(self.config.rule_files)
         longest = max((engine.max_range_ms(r.expr) for g in groups for r in g.rules), default=0)
-        self.tsdb.retention_ms = max(longest + LOOKBACK_MS, 3_600_000)
+        self.tsdb.retention_ms = max(longest + LOOKBACK_MS, round(self.config.retention * 1000))
         old_rules = {
             (key, rule.name, type(rule).__name__): (alerts, previous)
             for g in self.groups

@@ -151,3 +151,16 @@ async def test_the_policy_moves_on_only_when_its_action_happened(tmp_path: Path)
     await sat.evaluate(T0 + 1)
     assert cluster.acted == [("S1", Action.DEACTIVATE)]
     assert [r.agent_id for r in sat.policy_state.history] == ["S1"]
+
+
+async def test_retention_is_the_configured_history_or_what_the_rules_read(tmp_path: Path) -> None:
+    sat, _, _ = await satellite(
+        tmp_path, "groups:\n  - name: g\n    rules: [{record: r, expr: 'rate(x[15m])'}]\n"
+    )
+    assert sat.tsdb.retention_ms == 3_600_000  # the default hour covers 15m + 5m of lookback
+    sat.config.retention = 0.0
+    sat.load_rules()
+    assert sat.tsdb.retention_ms == 20 * 60_000  # the rules' own need, whatever is configured
+    sat.config.retention = 7200.0
+    sat.load_rules()
+    assert sat.tsdb.retention_ms == 7_200_000

@@ -25,6 +25,7 @@ satellite:
   scrape_interval: 30s
   scrape_timeout: 5s
   evaluation_interval: 1m
+  retention: 20m
   webhooks: [http://127.0.0.1:9099/hook]
   external_labels: {cluster: prod}
   policy:
@@ -46,6 +47,7 @@ agent:
     s = cfg.satellite
     assert s.rule_files == [str(tmp_path / "my.rules.yml")]
     assert (s.scrape_interval, s.scrape_timeout, s.evaluation_interval) == (30.0, 5.0, 60.0)
+    assert s.retention == 1200.0
     assert s.webhooks == ["http://127.0.0.1:9099/hook"]
     assert s.external_labels == {"cluster": "prod"}
     p = s.policy
@@ -68,6 +70,7 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
         ("satelite: {}\n", 1, "unknown key the file.satelite; expected one of agent, satellite"),
         ("satellite:\n  scrape_interval: soon\n", 2, "'soon' is not a duration"),
         ("satellite:\n  scrape_interval: 0s\n", 2, "must be longer than 0s"),
+        ("satellite:\n  retention: a while\n", 2, "retention: 'a while' is not a duration"),
         ("satellite:\n  scrape_interval: 5s\n  scrape_timeout: 10s\n", 3, "must not exceed"),
         ("satellite:\n  rule_files: [missing.yml]\n", 2, "missing.yml does not exist"),
         ("satellite:\n  webhooks: [ftp://x]\n", 2, "is not an http(s) URL"),
