@@ -220,3 +220,29 @@ def test_rule_query_gives_pairs_for_vectors_and_one_unlabelled_pair_for_scalars(
     assert rule_query("scalar(sum(up))", storage, 60_000) == [((), 6.0)]
     with pytest.raises(QueryError, match="rule result is not a vector or scalar"):
         rule_query("up[5m]", storage, 60_000)
+
+
+def test_a_binary_operation_replays_its_matching_only_for_the_same_label_sets():
+    """The node keeps its last matching; new values, new series and a filter that lets a
+    many-to-one conflict through must all give what a fresh evaluation gives."""
+    storage = MemoryStorage().load(
+        "1m",
+        """
+        a{k="1", x="p"} 1 5 5
+        a{k="1", x="q"} 9 1 9
+        b{k="1"} 2 2 2
+        c{k="2"} _ 3 3
+        """,
+    )
+    ast = parse('a > on (k) b')
+    assert rule_query(ast, storage, 0) == [((("k", "1"),), 9.0)]  # on (k): only k is kept
+    assert rule_query(ast, storage, 60_000) == [((("k", "1"),), 5.0)]
+    with pytest.raises(QueryError, match="many-to-one matching must be explicit"):
+        rule_query(ast, storage, 120_000)  # both a's now pass the filter: two matches for k=1
+    ast = parse("a + on (k) group_left b")
+    first = rule_query(ast, storage, 0)
+    assert first == [((("k", "1"), ("x", "p")), 3.0), ((("k", "1"), ("x", "q")), 11.0)]
+    assert rule_query(ast, storage, 60_000) == [
+        ((("k", "1"), ("x", "p")), 7.0),
+        ((("k", "1"), ("x", "q")), 3.0),
+    ]

@@ -30,7 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
+from operator import is_, itemgetter
 
+import numpy as np
 import promql_parser as pp
 
 from orbiter.satellite.promql import functions as fn
@@ -96,7 +98,29 @@ def _without_name(lset: Labels) -> Labels:
 
 _drop_name = by_identity(_without_name, limit=1 << 17)
 """Per series, where a node drops names one series at a time (operators, functions); a range
-function keeps whole lists itself (_RangeCall._dropped). Bounded: ~25 MB at most."""
+function keeps whole lists itself (_NamesDropped). Bounded: ~25 MB at most."""
+
+
+def _same_objects(a: Sequence[object], b: Sequence[object]) -> bool:
+    """Whether two lists hold the very same objects in the same order (C speed)."""
+    return a is b or (len(a) == len(b) and all(map(is_, a, b)))
+
+
+class _NamesDropped:
+    """A node's label sets without `__name__`, kept from its last call while its input holds
+    the same label-set objects in the same order (the TSDB hands them out again each round,
+    and often the very list, until a series comes or goes)."""
+
+    __slots__ = ("last_in", "last_out")
+
+    def __init__(self) -> None:
+        self.last_in: list[Labels] = []
+        self.last_out: list[Labels] = []
+
+    def __call__(self, labels: list[Labels]) -> list[Labels]:
+        if not _same_objects(labels, self.last_in):
+            self.last_in, self.last_out = labels, [_without_name(lset) for lset in labels]
+        return self.last_out
 
 
 def _same(lset: Labels) -> Labels:
@@ -548,6 +572,26 @@ _COMPARISON: dict[str, Callable[[float, float], bool]] = {
     ">=": lambda a, b: a >= b,
     "<=": lambda a, b: a <= b,
 }
+_ARRAY_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": np.divide,  # IEEE: x/0 gives Go's infinities and NaN (go_div)
+    "%": np.fmod,  # exact, as Go's math.Mod (go_mod)
+    "==": np.equal,
+    "!=": np.not_equal,
+    ">": np.greater,
+    "<": np.less,
+    ">=": np.greater_equal,
+    "<=": np.less_equal,
+}
+"""The operators over whole arrays; ^ and atan2 (gomath) go value by value."""
+
+
+def _values(vector: VectorPairs) -> np.ndarray:
+    return np.fromiter(map(itemgetter(1), vector), np.float64, len(vector))
+
+
 _SET_OPS = frozenset({"and", "or", "unless"})
 _DROPS_NAME = frozenset({"+", "-", "*", "/", "%", "^"})
 
@@ -558,6 +602,25 @@ def _signature_function(on: bool, names: Sequence[str]) -> Callable[[Labels], La
         return lambda lset: tuple([p for p in lset if p[0] in keep])
     dropped = keep | {METRIC_NAME}
     return lambda lset: tuple([p for p in lset if p[0] not in dropped])
+
+
+@dataclass(frozen=True, slots=True)
+class _MatchPlan:
+    """A vector-vector operation's matching for one pair of label-set lists (see _match)."""
+
+    lhs: list[Labels]
+    rhs: list[Labels]
+    li: np.ndarray
+    """Per result, the index of its left-hand sample."""
+    ri: np.ndarray
+    labels: list[Labels]
+    groups: np.ndarray
+    repeats: bool
+    """Whether some group has two results (an error unless a comparison filters one out)."""
+
+
+def _repeats(groups: np.ndarray) -> bool:
+    return len(np.unique(groups)) != len(groups)
 
 
 class _Binary(_Node):
@@ -590,15 +653,29 @@ class _Binary(_Node):
         else:
             self.single_name = op != "or" and lhs.single_name
         self.drop_may_collide = not vector_side.single_name
+        self._dropped = _NamesDropped()
+        self._plan: _MatchPlan | None = None
 
     def children(self) -> list[_Node]:
         return [self.lhs, self.rhs]
 
-    def _apply(self, a: float, b: float) -> tuple[float, bool]:
-        arith = _ARITHMETIC.get(self.op)
-        if arith is not None:
-            return arith(a, b), True
-        return a, _COMPARISON[self.op](a, b)
+    def _compute(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(values, which to keep or None for all) of `a op b`, element by element.
+
+        A comparison keeps its left-hand value where it holds (or gives 1/0 with bool).
+        """
+        op = self.op
+        with np.errstate(all="ignore"):
+            array_op = _ARRAY_OPS.get(op)
+            if op in _COMPARISON:
+                keep = array_op(a, b)  # type: ignore[misc]
+                if self.return_bool:
+                    return keep.astype(np.float64), None
+                return a, keep
+            if array_op is not None:
+                return array_op(a, b), None
+        each = _ARITHMETIC[op]
+        return np.array(list(map(each, a.tolist(), b.tolist())), dtype=np.float64), None
 
     def eval(self, ctx: _Context, ts: int):
         lhs = self.lhs.eval(ctx, ts)
@@ -623,23 +700,20 @@ class _Binary(_Node):
         return self._vector_vector(lhs, rhs)
 
     def _vector_scalar(self, vector: VectorPairs, scalar: float, swap: bool) -> VectorPairs:
-        out: VectorPairs = []
-        arith = _ARITHMETIC.get(self.op)
+        if not vector:
+            return []
+        labels = [p[0] for p in vector]
+        values = _values(vector)
+        other = np.full(len(values), scalar)
+        out, keep = self._compute(other, values) if swap else self._compute(values, other)
+        if swap and keep is not None:
+            out = values  # a filtering comparison keeps the vector's own values
         drop = self.op in _DROPS_NAME or self.return_bool
-        if arith is not None:  # atan2 is arithmetic that keeps the name (Prometheus 2.42)
-            label = _drop_name if drop else _same
-            for lset, v in vector:
-                value = arith(scalar, v) if swap else arith(v, scalar)
-                out.append((label(lset), value))
-            return _check_unique(out, drop and self.drop_may_collide)
-        compare = _COMPARISON[self.op]
-        for lset, v in vector:
-            keep = compare(scalar, v) if swap else compare(v, scalar)
-            if self.return_bool:
-                out.append((_drop_name(lset), 1.0 if keep else 0.0))
-            elif keep:
-                out.append((_drop_name(lset) if drop else lset, v))
-        return _check_unique(out, drop and self.drop_may_collide)
+        if drop:
+            labels = self._dropped(labels)
+        pairs = zip(labels, out.tolist(), strict=True)
+        result = list(pairs) if keep is None else list(compress(pairs, keep.tolist()))
+        return _check_unique(result, drop and self.drop_may_collide)
 
     def _and(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
         if not lhs or not rhs:
@@ -666,16 +740,43 @@ class _Binary(_Node):
         return [s for s in lhs if sig(s[0]) not in right]
 
     def _vector_vector(self, lhs: VectorPairs, rhs: VectorPairs) -> VectorPairs:
+        """Matching works on labels only, so it is planned once for the label sets both sides
+        bring and replayed while they bring the very same ones (each round, in a rule); the
+        values go through as arrays."""
         if not lhs or not rhs:
             return []
+        left, right = [p[0] for p in lhs], [p[0] for p in rhs]
+        plan = self._plan
+        if plan is None or not (_same_objects(plan.lhs, left) and _same_objects(plan.rhs, right)):
+            plan = self._plan = self._match(left, right)
+        if not plan.labels:
+            return []
+        values, keep = self._compute(_values(lhs)[plan.li], _values(rhs)[plan.ri])
+        if plan.repeats if keep is None else _repeats(plan.groups[keep]):
+            raise QueryError(
+                "multiple matches for labels: many-to-one matching must be explicit "
+                "(group_left/group_right)"
+                if self.card == "one-to-one"
+                else "multiple matches for labels: grouping labels must ensure unique matches"
+            )
+        pairs = zip(plan.labels, values.tolist(), strict=True)
+        return list(pairs) if keep is None else list(compress(pairs, keep.tolist()))
+
+    def _match(self, left: list[Labels], right: list[Labels]) -> _MatchPlan:
+        """Which left and right samples meet, and the label set of each result.
+
+        As Prometheus: the "one" side (right, or left with group_right) must have one
+        sample per match signature; results on the "many" side's order. `groups` tells
+        results that must not meet twice: per signature one-to-one, per signature and
+        result labels otherwise.
+        """
         one_to_many = self.card == "one-to-many"
-        if one_to_many:
-            lhs, rhs = rhs, lhs
+        many, one = (right, left) if one_to_many else (left, right)
         sig = self.signature
-        right: dict[Labels, tuple[Labels, float]] = {}
-        for lset, v in rhs:
+        by_sig: dict[Labels, int] = {}
+        for j, lset in enumerate(one):
             key = sig(lset)
-            duplicate = right.get(key)
+            duplicate = by_sig.get(key)
             if duplicate is not None:
                 side = "left" if one_to_many else "right"
                 matched = _format_labels(
@@ -684,46 +785,40 @@ class _Binary(_Node):
                 raise QueryError(
                     f"found duplicate series for the match group {matched} on the {side} "
                     f"hand-side of the operation: [{_format_labels(lset)}, "
-                    f"{_format_labels(duplicate[0])}];many-to-many matching not allowed: "
+                    f"{_format_labels(one[duplicate])}];many-to-many matching not allowed: "
                     "matching labels must be unique on one side"
                 )
-            right[key] = (lset, v)
+            by_sig[key] = j
+        many_at: list[int] = []
+        one_at: list[int] = []
+        labels: list[Labels] = []
+        group_of: dict[object, int] = {}
+        groups: list[int] = []
         one_to_one = self.card == "one-to-one"
-        matched_sigs: dict[Labels, set[Labels] | None] = {}
-        out: VectorPairs = []
-        for lset, v in lhs:
+        for i, lset in enumerate(many):
             key = sig(lset)
-            match = right.get(key)
-            if match is None:
+            j = by_sig.get(key)
+            if j is None:
                 continue
-            rlset, rv = match
-            vl, vr = (rv, v) if one_to_many else (v, rv)
-            value, keep = self._apply(vl, vr)
-            if self.return_bool:
-                value = 1.0 if keep else 0.0
-            elif not keep:
-                continue
-            metric = self._result_metric(lset, rlset, key)
+            metric = self._result_metric(lset, one[j], key)
             if self.return_bool:
                 metric = _drop_name(metric)
-            if one_to_one:
-                if key in matched_sigs:
-                    raise QueryError(
-                        "multiple matches for labels: many-to-one matching must be explicit "
-                        "(group_left/group_right)"
-                    )
-                matched_sigs[key] = None
-            else:
-                inserted = matched_sigs.get(key)
-                if inserted is None:
-                    inserted = matched_sigs[key] = set()
-                elif metric in inserted:
-                    raise QueryError(
-                        "multiple matches for labels: grouping labels must ensure unique matches"
-                    )
-                inserted.add(metric)
-            out.append((metric, value))
-        return out
+            many_at.append(i)
+            one_at.append(j)
+            labels.append(metric)
+            group = key if one_to_one else (key, metric)
+            groups.append(group_of.setdefault(group, len(group_of)))
+        li, ri = (one_at, many_at) if one_to_many else (many_at, one_at)
+        group_ids = np.array(groups, np.intp)
+        return _MatchPlan(
+            left,
+            right,
+            np.array(li, np.intp),
+            np.array(ri, np.intp),
+            labels,
+            group_ids,
+            _repeats(group_ids),
+        )
 
     def _result_metric(self, lset: Labels, rlset: Labels, key: Labels) -> Labels:
         if self.card == "one-to-one" and METRIC_NAME not in self.matching:
@@ -876,16 +971,7 @@ class _RangeCall(_Node):
         self.scalar_args = scalar_args
         self.absent = absent
         self.single_name = name != "last_over_time" or arg.single_name
-        self._last: tuple[list[Labels], list[Labels]] = ([], [])
-
-    def _dropped(self, labels: list[Labels]) -> list[Labels]:
-        """The label sets without `__name__`, kept from the last call while the list is the same
-        object (the TSDB hands a selection's list out again until a series comes or goes)."""
-        last_in, last_out = self._last
-        if labels is not last_in:
-            last_out = [_without_name(lset) for lset in labels]
-            self._last = (labels, last_out)
-        return last_out
+        self._dropped = _NamesDropped()
 
     def children(self) -> list[_Node]:
         return [self.arg, *self.scalar_args]
