@@ -31,11 +31,7 @@ RULE_FILES = [*sorted(CORPUS.glob("*.rules.yml")), *sorted(CORPUS.glob("*/*.rule
 
 # Corpus files whose expected values are promtool's but which our evaluator still gets wrong.
 # Strict: once the evaluator is fixed the XPASS fails, and the entry must go.
-KNOWN_DISAGREEMENTS: dict[str, str] = {
-    "65_at_in_aggregation_parameters.test.yml": (
-        "@ end() in an aggregation parameter inside a subquery: Prometheus 2.42 leaves it"
-        " unresolved and the parameter slides per step; we resolve it"),
-}
+KNOWN_DISAGREEMENTS: dict[str, str] = {}
 
 _FAILURE = re.compile(
     r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)')

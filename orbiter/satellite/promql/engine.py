@@ -302,6 +302,10 @@ class _Selector(_Node):
         return self.offset_ms + (self.range_ms or lookback)
 
     def ref_time(self, ctx: _Context, ts: int) -> int:
+        if self.slides:
+            assert self.at is not None
+            starts = _subquery_starts(ctx, self.path)
+            return ts - _offset_for_at(ctx, self.path, starts, self.offset_ms, self.at.resolve(ctx))
         base = self.at.resolve(ctx) if self.at is not None else ts
         return base - self.offset_ms
 
@@ -432,12 +436,7 @@ class _RangeSelector(_MatrixNode):
 
     def window(self, ctx: _Context, ts: int) -> tuple[int, int, int]:
         sel = self.selector
-        if sel.slides:
-            assert sel.at is not None
-            starts = _subquery_starts(ctx, sel.path)
-            end = ts - _offset_for_at(ctx, sel.path, starts, sel.offset_ms, sel.at.resolve(ctx))
-        else:
-            end = sel.ref_time(ctx, ts)
+        end = sel.ref_time(ctx, ts)
         return end - sel.range_ms, end, sel.range_ms
 
     def rows(self, ctx: _Context, ts: int) -> Columns:
@@ -852,13 +851,22 @@ class _Binary(_Node):
 
 class _Aggregate(_Node):
     def __init__(
-        self, op: str, inner: _Node, param: _Node | None, grouping: list[str], without: bool
+        self,
+        op: str,
+        inner: _Node,
+        param: _Node | None,
+        grouping: list[str],
+        without: bool,
+        frozen: tuple[_PathStep, ...] | None = None,
     ) -> None:
         self.op = op
         self.inner = inner
         self.param = param
         self.grouping = sorted(grouping)
         self.without = without
+        self.frozen = frozen
+        """The subqueries enclosing a step-invariant aggregation with a parameter: Prometheus
+        evaluates it once, at the innermost one's first step, the parameter included."""
         if op in ("topk", "bottomk"):
             self.single_name = inner.single_name
         else:
@@ -868,7 +876,10 @@ class _Aggregate(_Node):
         return [self.inner] + ([self.param] if self.param is not None else [])
 
     def eval(self, ctx: _Context, ts: int) -> VectorPairs:
-        param = self.param.eval(ctx, ts) if self.param is not None else None
+        param = None
+        if self.param is not None:
+            at = _subquery_starts(ctx, self.frozen)[-1] if self.frozen else ts
+            param = self.param.eval(ctx, at)
         vector = self.inner.eval(ctx, ts)
         return aggregate(self.op, vector, self.grouping, self.without, param)
 
@@ -1214,43 +1225,57 @@ def _matchers_of(vs: pp.VectorSelector) -> list[Matcher]:
     return out
 
 
-def _selector(vs: pp.VectorSelector, range_ms: int, path: tuple[_PathStep, ...]) -> _Selector:
-    return _Selector(_matchers_of(vs), _ms(vs.offset), _at_of(vs), range_ms, path)
+def _at_in(node: object, param: bool) -> _At | None:
+    """The @ of a selector or subquery; in an aggregation's parameter Prometheus 2.42 never
+    resolves `@ start()`/`@ end()` (only its PreprocessExpr does, and it skips parameters),
+    so there they act as if there were no @."""
+    at = _at_of(node)
+    return None if param and at is not None and at.ms is None else at
 
 
-def _compile(expr: Expr, path: tuple[_PathStep, ...] = ()) -> _Node:
+def _selector(
+    vs: pp.VectorSelector, range_ms: int, path: tuple[_PathStep, ...], param: bool
+) -> _Selector:
+    return _Selector(_matchers_of(vs), _ms(vs.offset), _at_in(vs, param), range_ms, path)
+
+
+def _compile(expr: Expr, path: tuple[_PathStep, ...] = (), param: bool = False) -> _Node:
+    """`param`: inside an aggregation's parameter, which Prometheus 2.42 never marks step
+    invariant: each @ there is read per step at the offset it became (it slides)."""
     expr = _unwrap(expr)
     if isinstance(expr, pp.NumberLiteral):
         return _Number(float(expr.val))
     if isinstance(expr, pp.StringLiteral):
         return _String(expr.val)
     if isinstance(expr, pp.VectorSelector):
-        return _selector(expr, 0, path)
+        sel = _selector(expr, 0, path, param)
+        sel.slides = param and bool(path) and sel.at is not None
+        return sel
     if isinstance(expr, pp.MatrixSelector):
-        return _RangeSelector(_selector(expr.vector_selector, _ms(expr.range), path))
+        return _RangeSelector(_selector(expr.vector_selector, _ms(expr.range), path, param))
     if isinstance(expr, pp.SubqueryExpr):
-        at = _at_of(expr)
+        at = _at_in(expr, param)
         range_ms, offset_ms = _ms(expr.range), _ms(expr.offset)
         step_ms = _ms(expr.step)
-        inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at, step_ms)))
+        inner = _compile(expr.expr, (*path, _PathStep(range_ms, offset_ms, at, step_ms)), param)
         return _Subquery(inner, range_ms, step_ms, offset_ms, at, path)
     if isinstance(expr, pp.UnaryExpr):
-        return _Neg(_compile(expr.expr, path))
+        return _Neg(_compile(expr.expr, path, param))
     if isinstance(expr, pp.BinaryExpr):
-        return _compile_binary(expr, path)
+        return _compile_binary(expr, path, param)
     if isinstance(expr, pp.AggregateExpr):
-        return _compile_aggregate(expr, path)
+        return _compile_aggregate(expr, path, param)
     if isinstance(expr, pp.Call):
-        return _compile_call(expr, path)
+        return _compile_call(expr, path, param)
     raise UnsupportedQuery(f"expression {type(expr).__name__} is not supported")
 
 
-def _compile_binary(expr: pp.BinaryExpr, path: tuple[_PathStep, ...]) -> _Node:
+def _compile_binary(expr: pp.BinaryExpr, path: tuple[_PathStep, ...], param: bool) -> _Node:
     op = str(expr.op)
     if op not in _ARITHMETIC and op not in _COMPARISON and op not in _SET_OPS:
         raise UnsupportedQuery(f"binary operator '{op}' is not supported")
-    lhs = _compile(expr.lhs, path)
-    rhs = _compile(expr.rhs, path)
+    lhs = _compile(expr.lhs, path, param)
+    rhs = _compile(expr.rhs, path, param)
     modifier = expr.modifier
     card = "many-to-many" if op in _SET_OPS else "one-to-one"
     return_bool = False
@@ -1278,18 +1303,23 @@ def _compile_binary(expr: pp.BinaryExpr, path: tuple[_PathStep, ...]) -> _Node:
     return _Binary(op, lhs, rhs, return_bool, card, on, matching, include)
 
 
-def _compile_aggregate(expr: pp.AggregateExpr, path: tuple[_PathStep, ...]) -> _Node:
+def _compile_aggregate(
+    expr: pp.AggregateExpr, path: tuple[_PathStep, ...], in_param: bool
+) -> _Node:
     op = str(expr.op)
     if op not in SUPPORTED_AGGREGATIONS:
         raise UnsupportedQuery(f"aggregation '{op}' is not supported")
-    inner = _compile(expr.expr, path)
-    param = _compile(expr.param, path) if expr.param is not None else None
+    inner = _compile(expr.expr, path, in_param)
+    param = _compile(expr.param, path, True) if expr.param is not None else None
+    # Step invariant (its parameter does not count) and not itself in a parameter: inside a
+    # subquery Prometheus evaluates it once, at the first step, parameter included.
+    frozen = path if param is not None and path and not in_param and _step_invariant(expr) else None
     grouping: list[str] = []
     without = False
     if expr.modifier is not None:
         without = str(expr.modifier.type).endswith("Without")
         grouping = list(expr.modifier.labels)
-    return _Aggregate(op, inner, param, grouping, without)
+    return _Aggregate(op, inner, param, grouping, without, frozen)
 
 
 _AT_UNSAFE_FUNCTIONS = frozenset(
@@ -1320,7 +1350,7 @@ def _step_invariant(expr: Expr) -> bool:
     return isinstance(expr, pp.NumberLiteral | pp.StringLiteral)
 
 
-def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
+def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...], param: bool) -> _Node:
     name = expr.func.name
     if name not in SUPPORTED_FUNCTIONS:
         raise UnsupportedQuery(f"function '{name}' is not supported")
@@ -1329,23 +1359,27 @@ def _compile_call(expr: pp.Call, path: tuple[_PathStep, ...]) -> _Node:
         matrix_index = next(
             i for i, a in enumerate(raw_args) if isinstance(a, pp.MatrixSelector | pp.SubqueryExpr)
         )
-        matrix = _compile(raw_args[matrix_index], path)
+        matrix = _compile(raw_args[matrix_index], path, param)
         assert isinstance(matrix, _MatrixNode)
-        others = [_compile(a, path) for i, a in enumerate(raw_args) if i != matrix_index]
+        others = [_compile(a, path, param) for i, a in enumerate(raw_args) if i != matrix_index]
         # Inside a subquery, Prometheus 2.42 evaluates a range function that is not step
         # invariant (predict_linear, or one with an argument that is not) at every step, and
         # its selector with @ at the offset the @ became for the subquery's first step: the
         # window slides with the steps, over only the samples fetched for the @ time. The
-        # same goes for a subquery with @ there.
+        # same goes for a subquery with @ there, and for any range function in an
+        # aggregation's parameter (never marked step invariant).
         pinned = matrix.selector if isinstance(matrix, _RangeSelector) else matrix
         assert isinstance(pinned, _Selector | _Subquery)
-        if pinned.at is not None and path and not _step_invariant(expr):
+        if pinned.at is not None and path and (param or not _step_invariant(expr)):
             pinned.slides = True
         absent: Labels = ()
         if name == "absent_over_time" and isinstance(matrix, _RangeSelector):
             absent = matrix.selector.absent_labels()
         return _RangeCall(name, matrix, others, absent)
-    return _Call(name, [_compile(a, path) for a in raw_args])
+    args = [_compile(a, path, param) for a in raw_args]
+    if name == "timestamp" and isinstance(args[0], _Selector):
+        args[0].slides = False  # Prometheus re-reads it at its @ time at every step
+    return _Call(name, args)
 
 
 # --- public API ---------------------------------------------------------------
