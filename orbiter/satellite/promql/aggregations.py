@@ -198,8 +198,7 @@ def aggregate(
     values = np.fromiter(map(_value_of, vector), np.float64, len(numbers))
     with np.errstate(all="ignore"):
         if reduce is None:
-            q = float(param)  # type: ignore[arg-type]
-            results = [quantile(q, vs) for vs in group_members(groups, values, len(order))]
+            results = _quantile_groups(float(param), groups, values, len(order))  # type: ignore[arg-type]
         else:
             results = reduce(groups, values, len(order))
     labels = memo.labels
@@ -224,6 +223,25 @@ def group_members(groups: np.ndarray, values: np.ndarray, n: int) -> list[list[f
     """Each group's values in input order."""
     ends = np.cumsum(np.bincount(groups, minlength=n))[:-1]
     return [part.tolist() for part in np.split(values[np.argsort(groups, kind="stable")], ends)]
+
+
+def _quantile_groups(q: float, groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
+    """functions.quantile of every group at once: one stable sort by (group, NaN first,
+    value), then each group's interpolation with the same float operations."""
+    if q != q or q < 0 or q > 1:
+        return [quantile(q, [0.0])] * n  # NaN, -Inf or +Inf whatever the values
+    nan = np.isnan(values)
+    ordered = values[np.lexsort((np.where(nan, 0.0, values), ~nan, groups))]
+    counts = np.bincount(groups, minlength=n)
+    starts = np.cumsum(counts) - counts
+    rank = q * (counts - 1)
+    floor = np.floor(rank)
+    lower = np.maximum(0.0, floor)
+    upper = np.minimum(counts - 1.0, lower + 1)
+    weight = rank - floor
+    low = ordered[starts + lower.astype(np.intp)]
+    high = ordered[starts + upper.astype(np.intp)]
+    return (low * (1 - weight) + high * weight).tolist()
 
 
 def _sum_groups(groups: np.ndarray, values: np.ndarray, n: int) -> list[float]:
@@ -394,16 +412,29 @@ def _count_values(
     else:
         memo = group_memo(list(names - {value_label}), False)
         with_text = True
-    numbers = memo.lookup(list(map(_labels_of, vector)))
-    counts: dict[tuple[int, str], int] = {}
-    for n, (_, v) in zip(numbers, vector, strict=True):
-        key = (n, format_float(v) if with_text else "")
-        counts[key] = counts.get(key, 0) + 1
+    numbers = np.array(memo.lookup(list(map(_labels_of, vector))), np.intp)
+    texts = [""]
+    text_of = np.zeros(len(numbers), np.intp)
+    if with_text:  # each distinct value (bit pattern: -0 is not 0) formatted once
+        values = np.fromiter(map(_value_of, vector), np.float64, len(numbers))
+        bits, inverse = np.unique(values.view(np.uint64), return_inverse=True)
+        ids: dict[str, int] = {}
+        distinct = [
+            ids.setdefault(format_float(v), len(ids)) for v in bits.view(np.float64).tolist()
+        ]
+        texts = list(ids)
+        text_of = np.array(distinct, np.intp)[inverse.reshape(-1)]
+    keys = numbers * len(texts) + text_of
+    found, first, counts = np.unique(keys, return_index=True, return_counts=True)
     labels = memo.labels
-    return [
-        (tuple(sorted(labels[n] + ((value_label, text),))) if with_text else labels[n], float(c))
-        for (n, text), c in counts.items()
-    ]
+    out: VectorPairs = []
+    for i in np.argsort(first, kind="stable").tolist():  # in order of first appearance
+        n, text = divmod(int(found[i]), len(texts))
+        lset = labels[n]
+        if with_text:
+            lset = tuple(sorted((*lset, (value_label, texts[text]))))
+        out.append((lset, float(counts[i])))
+    return out
 
 
 def _top_bottom(
