@@ -38,7 +38,8 @@ Figures, each shown as a ratio Satellite / Prometheus:
   (`prometheus_tsdb_head_series`; `len(TSDB)`), recording rules' and ALERTS series included.
   Both hold only the few minutes of history of this run: Prometheus compresses samples
   (about 1-2 bytes each) and moves full chunks to memory-mapped files, while Satellite keeps
-  16 bytes a sample, so Satellite's figure grows with history faster than Prometheus's. For
+  about 8 bytes a sample in its head (values; a target's series share their timestamps) and
+  1-1.5 in chunks after ~24 minutes, so its figure grows with history faster. For
   that, bench/satellite.py's own figure at 1 hour (tracemalloc) is shown as a reference,
   with its scrape path rate without HTTP.
 
@@ -781,7 +782,7 @@ def report(s: Figures, p: Figures, plan: Plan, ref_rate: float, ref_bytes: float
         "- ingest: whole-process CPU, HTTP client included; Prometheus's also writes its WAL.\n"
         "- memory: RSS includes what each runtime holds beyond live data (Go's heap grows to "
         "about twice the live data\n  between collections; Python keeps freed memory in its "
-        "arenas). Only a few minutes of history: Satellite keeps\n  16 bytes a sample, "
+        "arenas). Only a few minutes of history: Satellite keeps\n  ~8 bytes a sample in its head, "
         "Prometheus about 1-2 (compressed, full chunks memory-mapped), so a longer history "
         "widens the gap:\n  the goal is judged on the figures measured here, the 1 h row shows "
         "where Satellite's would go.\n"
