@@ -9,16 +9,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from orbiter.agent.agent import Agent, AgentSettings
+from orbiter.config import load_config
 from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.resources import Resources
 
 
 @asynccontextmanager
 async def master_and_agents(
-    tmp_path: Path, agents: int = 1
+    tmp_path: Path, agents: int = 1, config: Path | None = None
 ) -> AsyncIterator[tuple[MasterServer, list[Agent]]]:
-    """Started, every agent registered; stopped on the way out."""
-    master = MasterServer(MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m"))
+    """Started, every agent registered; stopped on the way out. With a `config` file the
+    master runs Satellite (in its own process, as by default) with that file's settings."""
+    settings = MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m")
+    if config is not None:
+        settings.satellite = load_config(config).satellite
+        settings.config_path = str(config)
+    master = MasterServer(settings)
     await master.start()
     started: list[Agent] = []
     try:

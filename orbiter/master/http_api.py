@@ -150,7 +150,7 @@ class HttpServer:
         body = await request.read() if request.method == "POST" else None
         try:
             status, data, content_type = await child.request(
-                request.method, request.path_qs, body
+                request.method, request.path_qs, body, content_type=request.content_type
             )
         except SatelliteUnavailable as e:
             return _error(503, f"{e}; it is started again by itself, retry shortly")

@@ -1,5 +1,6 @@
 """Satellite's operator endpoints, mounted on the master's HTTP server (or on
-the standalone satellite's own): alerts, decision events, targets, rules."""
+the standalone satellite's own): alerts, decision events, targets, rules, and
+Prometheus's query API (query_api)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orbiter.satellite import query_api
 from orbiter.satellite.rules import RuleFileInvalid
 
 if TYPE_CHECKING:
@@ -57,15 +59,17 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
         "/api/v1/rules": rules,
         "/api/v1/rules/reload": reload,
     }
-    for method, path in ROUTES:
+    for method, path in _OWN_ROUTES:
         app.router.add_route(method, path, handlers[path])
+    query_api.add_routes(app, satellite)
 
 
-# Every route, so a master running Satellite in its own process can forward them all.
-ROUTES = (
+_OWN_ROUTES = (
     ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/satellite/events"),
     ("GET", "/api/v1/satellite/targets"),
     ("GET", "/api/v1/rules"),
     ("POST", "/api/v1/rules/reload"),
 )
+ROUTES = _OWN_ROUTES + query_api.ROUTES
+"""Every route, so a master running Satellite in its own process can forward them all."""

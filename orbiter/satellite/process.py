@@ -213,7 +213,12 @@ class SatelliteProcess:
             self.proc.send_signal(signal.SIGHUP)
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, timeout: float = 10.0
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        timeout: float = 10.0,
+        content_type: str = "application/json",
     ) -> tuple[int, bytes, str]:
         """One call to the child's API: (status, body, content type)."""
         if self._stopping and self.proc is not None and not self.running:
@@ -227,7 +232,7 @@ class SatelliteProcess:
                 method,
                 f"http://satellite{path}",
                 data=body,
-                headers={"Content-Type": "application/json"} if body is not None else None,
+                headers={"Content-Type": content_type} if body is not None else None,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 return resp.status, await resp.read(), resp.content_type

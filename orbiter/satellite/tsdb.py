@@ -798,6 +798,14 @@ class TSDB:
         self._selections[key] = (generation, selection)
         return selection
 
+    def label_names(self) -> list[str]:
+        """Names any stored series carries, sorted."""
+        return sorted(
+            name
+            for name, values in self._index.items()
+            if any(s.owner is self for members in values.values() for s in members)
+        )
+
     def label_values(self, name: str) -> list[str]:
         """Values label `name` has on any stored series, sorted."""
         return sorted(

@@ -11,9 +11,13 @@ and store an exposed label that a target label overrides exactly as Satellite do
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +93,114 @@ async def test_stock_prometheus_discovers_the_cluster_and_every_shipped_rule_is_
     tmp_path: Path, prometheus_binary: str
 ) -> None:
     # Two agents: without an agent label on their series, `on (agent)` in the shipped
-    # rules would match many-to-many and the rule would fail.
-    async with master_and_agents(tmp_path, agents=2) as (master, agents):
+    # rules would match many-to-many and the rule would fail. The master runs Satellite
+    # too, scraping the same master and agents, for the query API comparison.
+    config = tmp_path / "orbiter.yml"
+    config.write_text(
+        "satellite:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"  rule_files: [{SHIPPED_RULES}]\n"
+    )
+    async with master_and_agents(tmp_path, agents=2, config=config) as (master, agents):
         runner, conflict = await _serve_conflict()
         try:
             await _check_prometheus(tmp_path, prometheus_binary, master, agents, conflict)
         finally:
             await runner.cleanup()
+
+
+def _api(url: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON body) of a GET, or a form-encoded POST as Grafana sends."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+async def _aapi(url: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """_api off the event loop: the master answering it runs on this very loop."""
+    return await asyncio.to_thread(_api, url, form)
+
+
+def _by_metric(result: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        json.dumps(r["metric"], sort_keys=True): r.get("value", r.get("values")) for r in result
+    }
+
+
+async def _compare_query_apis(prometheus: str, satellite: str) -> None:
+    """The same queries against Prometheus's API and the master's (Satellite's): the same
+    shapes, series and values, for what does not depend on when each scraped."""
+    cluster = 'job=~"agent|master"'
+    await _until(
+        lambda: (
+            _api(f"{satellite}/api/v1/query?query=up")[1]["data"]["result"]
+            and len(_api(f"{satellite}/api/v1/query?query=up")[1]["data"]["result"]) == 3
+        ),
+        "Satellite scraping the master and both agents",
+    )
+    await asyncio.sleep(3)  # a few seconds of history on both sides for the range query
+    now = int(time.time()) - 1
+    queries = [
+        f"up{{{cluster}}}",
+        f"count by (job) (up{{{cluster}}})",
+        "orbiter_agent_info",
+        "sum by (resource) (orbiter_agent_resources_capacity)",
+        "scalar(count(orbiter_agent_info)) * 2",
+        'label_replace(vector(1), "x", "y", "", "")',
+    ]
+    for expr in queries:
+        got = {}
+        for name, base in (("prometheus", prometheus), ("satellite", satellite)):
+            status, body = await _aapi(
+                f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr, "time": str(now)})
+            )
+            assert status == 200 and body["status"] == "success", (name, expr, body)
+            got[name] = body["data"]
+            posted = await _aapi(f"{base}/api/v1/query", {"query": expr, "time": str(now)})
+            assert posted == (status, body), (name, expr, "POST differs from GET")
+        p, s = got["prometheus"], got["satellite"]
+        assert p["resultType"] == s["resultType"], expr
+        assert p["result"], expr  # something to compare
+        if p["resultType"] == "vector":
+            assert _by_metric(s["result"]) == _by_metric(p["result"]), expr
+        else:
+            assert s["result"] == p["result"], expr
+    ranged = {}
+    for name, base in (("prometheus", prometheus), ("satellite", satellite)):
+        status, body = await _aapi(
+            f"{base}/api/v1/query_range?"
+            + urllib.parse.urlencode(
+                {
+                    "query": f"count by (job) (up{{{cluster}}})",
+                    "start": str(now - 2),
+                    "end": str(now),
+                    "step": "1s",
+                }
+            )
+        )
+        assert status == 200, (name, body)
+        ranged[name] = _by_metric(body["data"]["result"])
+    assert ranged["satellite"] == ranged["prometheus"]
+    assert sorted(len(v) for v in ranged["prometheus"].values()) == [3, 3]  # two jobs, 3 steps
+    series = {
+        name: (await _aapi(f"{base}/api/v1/series?match[]=orbiter_agent_info"))[1]["data"]
+        for name, base in (("prometheus", prometheus), ("satellite", satellite))
+    }
+    assert sorted(map(json.dumps, series["satellite"])) == sorted(
+        map(json.dumps, series["prometheus"])
+    )
+    jobs = {
+        name: set((await _aapi(f"{base}/api/v1/label/job/values"))[1]["data"])
+        for name, base in (("prometheus", prometheus), ("satellite", satellite))
+    }
+    assert jobs["satellite"] == {"agent", "master"} <= jobs["prometheus"]
+    for base in (prometheus, satellite):
+        status, body = await _aapi(f"{base}/api/v1/query?query=sum(")
+        assert (status, body["status"], body["errorType"]) == (400, "error", "bad_data"), body
+        status, body = await _aapi(f"{base}/api/v1/query_range?query=up&start=10&end=5&step=1")
+        assert (status, body["errorType"]) == (400, "bad_data"), body
 
 
 async def _check_prometheus(
@@ -157,11 +262,18 @@ async def _check_prometheus(
 
         (stored,) = query("orbiter_conflict")
         exposed = labels_of(
-            {"__name__": "orbiter_conflict", "job": "j", "exported_job": "e", "instance": "i",
-             "x": "1"}
+            {
+                "__name__": "orbiter_conflict",
+                "job": "j",
+                "exported_job": "e",
+                "instance": "i",
+                "x": "1",
+            }
         )
         target = labels_of({"job": "conflict", "instance": conflict})
         assert stored["metric"] == dict(merge_labels(exposed, target))
+
+        await _compare_query_apis(base, f"http://{master.info.http_address}")
     finally:
         if prom is not None:
             prom.terminate()

@@ -69,6 +69,8 @@ __all__ = [
     "max_range_ms",
     "parse",
     "rule_query",
+    "selector_matchers",
+    "value_type",
 ]
 
 Expr = pp.Expr
@@ -1415,6 +1417,19 @@ def parse(expr: str) -> Expr:
     tree = _parse_text(expr)
     _compiled_text(expr)
     return tree
+
+
+def value_type(expr: str | Expr) -> str:
+    """What `expr` evaluates to, in Prometheus's words: scalar, vector, matrix or string."""
+    return _compiled(expr).kind
+
+
+def selector_matchers(text: str) -> list[Matcher]:
+    """The matchers of a series selector such as `up{job="agent"}` (the API's `match[]`)."""
+    tree = _unwrap(_parse_text(text))
+    if not isinstance(tree, pp.VectorSelector):
+        raise QueryError(f"{text!r} is not a series selector such as up{{job=\"agent\"}}")
+    return _matchers_of(tree)
 
 
 def check_supported(expr: str) -> None:
