@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -217,6 +217,22 @@ def _matchers(selectors: list[str]) -> list[list[Matcher]]:
         raise BadData(f'invalid parameter "match[]": {e}') from None
 
 
+def _answer(
+    handler: Callable[[web.Request], Awaitable[Any]],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler's data in the success envelope, its refusals in Prometheus's error one."""
+
+    async def answer(request: web.Request) -> web.Response:
+        try:
+            return _ok(await handler(request))
+        except BadData as e:
+            return _error("bad_data", str(e))
+        except QueryError as e:
+            return _error("execution", str(e))
+
+    return answer
+
+
 def add_routes(app: web.Application, satellite: Satellite) -> None:
     tsdb = satellite.tsdb
     lookback = engine.DEFAULT_LOOKBACK_MS
@@ -224,65 +240,49 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
     def run(expr: str, t_ms: int) -> Any:
         return engine.instant_query(expr, tsdb, t_ms, lookback)
 
-    async def query(request: web.Request) -> web.Response:
-        try:
-            params = await _params(request)
-            expr = _expression(params)
-            t_ms = parse_time(params["time"], "time") if "time" in params else _now_ms()
-            return _ok(instant_view(engine.value_type(expr), run(expr, t_ms), t_ms))
-        except BadData as e:
-            return _error("bad_data", str(e))
-        except QueryError as e:
-            return _error("execution", str(e))
+    async def query(request: web.Request) -> dict[str, Any]:
+        params = await _params(request)
+        expr = _expression(params)
+        t_ms = parse_time(params["time"], "time") if "time" in params else _now_ms()
+        return instant_view(engine.value_type(expr), run(expr, t_ms), t_ms)
 
-    async def query_range(request: web.Request) -> web.Response:
-        try:
-            params = await _params(request)
-            expr = _expression(params)
-            for name in ("start", "end", "step"):
-                if name not in params:
-                    raise BadData(f'invalid parameter "{name}": missing')
-            start = parse_time(params["start"], "start")
-            end = parse_time(params["end"], "end")
-            step = _step_ms(params["step"])
-            kind = engine.value_type(expr)
-            return _ok(range_view(evaluate_range(kind, lambda t: run(expr, t), start, end, step)))
-        except BadData as e:
-            return _error("bad_data", str(e))
-        except QueryError as e:
-            return _error("execution", str(e))
+    async def query_range(request: web.Request) -> dict[str, Any]:
+        params = await _params(request)
+        expr = _expression(params)
+        for name in ("start", "end", "step"):
+            if name not in params:
+                raise BadData(f'invalid parameter "{name}": missing')
+        start = parse_time(params["start"], "start")
+        end = parse_time(params["end"], "end")
+        step = _step_ms(params["step"])
+        kind = engine.value_type(expr)
+        return range_view(evaluate_range(kind, lambda t: run(expr, t), start, end, step))
 
-    async def series(request: web.Request) -> web.Response:
-        try:
-            params = await _params(request)
-            selectors = await _all(request, "match[]")
-            if not selectors:
-                raise BadData("no match[] parameter provided")
-            start = parse_time(params["start"], "start") if "start" in params else _MIN_MS
-            end = parse_time(params["end"], "end") if "end" in params else _MAX_MS
-            found: dict[Labels, None] = {}
-            for matchers in _matchers(selectors):
-                for s in tsdb.select(matchers, start, end):
-                    found[s.labels] = None
-            return _ok([_metric(labels) for labels in sorted(found)])
-        except BadData as e:
-            return _error("bad_data", str(e))
+    async def series(request: web.Request) -> list[dict[str, str]]:
+        params = await _params(request)
+        selectors = await _all(request, "match[]")
+        if not selectors:
+            raise BadData("no match[] parameter provided")
+        start = parse_time(params["start"], "start") if "start" in params else _MIN_MS
+        end = parse_time(params["end"], "end") if "end" in params else _MAX_MS
+        found: dict[Labels, None] = {}
+        for matchers in _matchers(selectors):
+            for s in tsdb.select(matchers, start, end):
+                found[s.labels] = None
+        return [_metric(labels) for labels in sorted(found)]
 
-    async def labels(request: web.Request) -> web.Response:
-        try:
-            selectors = await _all(request, "match[]")
-            if not selectors:
-                return _ok(tsdb.label_names())
-            names: set[str] = set()
-            for matchers in _matchers(selectors):
-                for s in tsdb.select(matchers, _MIN_MS, _MAX_MS):
-                    names.update(name for name, _ in s.labels)
-            return _ok(sorted(names))
-        except BadData as e:
-            return _error("bad_data", str(e))
+    async def labels(request: web.Request) -> list[str]:
+        selectors = await _all(request, "match[]")
+        if not selectors:
+            return tsdb.label_names()
+        names: set[str] = set()
+        for matchers in _matchers(selectors):
+            for s in tsdb.select(matchers, _MIN_MS, _MAX_MS):
+                names.update(name for name, _ in s.labels)
+        return sorted(names)
 
-    async def label_values(request: web.Request) -> web.Response:
-        return _ok(tsdb.label_values(request.match_info["name"]))
+    async def label_values(request: web.Request) -> list[str]:
+        return tsdb.label_values(request.match_info["name"])
 
     handlers = {
         "/api/v1/query": query,
@@ -292,7 +292,7 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
         "/api/v1/label/{name}/values": label_values,
     }
     for method, path in ROUTES:
-        app.router.add_route(method, path, handlers[path])
+        app.router.add_route(method, path, _answer(handlers[path]))
 
 
 def _now_ms() -> int:
