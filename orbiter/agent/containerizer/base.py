@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ class Containerizer(Protocol):
     ) -> Container: ...
 
 
-class GracefulKill:
+class GracefulKill(ABC):
     """SIGTERM, then SIGKILL after the grace period: the kill both process containers share.
 
     The SIGKILL is a loop timer rather than part of `kill`, so it fires even if the
@@ -70,8 +71,9 @@ class GracefulKill:
         self._kill_deadline: float | None = None
         self._escalation: asyncio.TimerHandle | None = None
 
+    @abstractmethod
     async def _send(self, signum: int) -> None:
-        raise NotImplementedError  # pragma: no cover - every container says how
+        """Deliver signum to the task (every container says how)."""
 
     def _ended_unnoticed(self) -> bool:
         """True if the task is over (its outcome is then set or about to be)."""
