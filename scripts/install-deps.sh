@@ -15,7 +15,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # when a test starts using its server; the tests fail (never skip) in CI when it
 # is missing. zookeeperd brings zookeeper and a Java runtime; tests run their own
 # ZooKeeper servers, never the system service.
-DEBS=(prometheus:promtool zookeeperd:/usr/share/zookeeper/bin/zkServer.sh)
+DEBS=(prometheus:promtool zookeeperd:/usr/share/zookeeper/bin/zkServer.sh
+      prometheus-alertmanager:amtool influxdb:influxd)
 
 apt_install() {
     echo "==> apt-get install $*"
