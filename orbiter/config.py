@@ -31,7 +31,6 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,17 +38,15 @@ from typing import Any
 import yaml
 
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
-from orbiter.durations import parse_duration
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.service import SatelliteConfig
+from orbiter.yamlreader import ConfigError, YamlReader
+
+__all__ = ["ConfigError", "OrbiterConfig", "load_config"]
 
 # Inside the package, so an installed Orbiter finds them; the repository's alerts/ links here.
 DEFAULT_RULES = Path(__file__).resolve().parent / "rules" / "default.rules.yml"
-
-
-class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message says where and what."""
 
 
 @dataclass
@@ -73,74 +70,6 @@ def default_config() -> OrbiterConfig:
     return cfg
 
 
-class _Reader:
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def fail(self, node: yaml.Node, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {message}")
-
-    def mapping(self, node: yaml.Node, where: str, keys: set[str]) -> dict[str, yaml.Node]:
-        if not isinstance(node, yaml.MappingNode):
-            raise self.fail(node, f"{where} must be a mapping of {', '.join(sorted(keys))}")
-        out: dict[str, yaml.Node] = {}
-        for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode) or k.value not in keys:
-                raise self.fail(
-                    k,
-                    f"unknown key {where}.{getattr(k, 'value', '?')}; expected one of "
-                    + ", ".join(sorted(keys)),
-                )
-            if k.value in out:
-                raise self.fail(k, f"{where}.{k.value} is given twice")
-            out[k.value] = v
-        return out
-
-    def scalar(self, node: yaml.Node, where: str) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, f"{where} must be a single value")
-        return yaml.safe_load(yaml.serialize(node))
-
-    def string(self, node: yaml.Node, where: str) -> str:
-        v = self.scalar(node, where)
-        if not isinstance(v, str) or not v:
-            raise self.fail(node, f"{where} must be a non-empty string, got {v!r}")
-        return v
-
-    def boolean(self, node: yaml.Node, where: str) -> bool:
-        v = self.scalar(node, where)
-        if not isinstance(v, bool):
-            raise self.fail(node, f"{where} must be true or false, got {v!r}")
-        return v
-
-    def number(self, node: yaml.Node, where: str) -> float:
-        v = self.scalar(node, where)
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise self.fail(node, f"{where} must be a number, got {v!r}")
-        return float(v)
-
-    def whole(self, node: yaml.Node, where: str) -> int:
-        v = self.scalar(node, where)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise self.fail(node, f"{where} must be a whole number >= 0, got {v!r}")
-        return v
-
-    def duration(self, node: yaml.Node, where: str, positive: bool = True) -> float:
-        v = self.scalar(node, where)
-        try:
-            seconds = parse_duration(str(v))
-        except ValueError as e:
-            raise self.fail(node, f"{where}: {e}") from None
-        if positive and seconds <= 0:
-            raise self.fail(node, f"{where} must be longer than 0s")
-        return seconds
-
-    def strings(self, node: yaml.Node, where: str) -> list[str]:
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(node, f"{where} must be a list of strings")
-        return [self.string(n, f"{where}[{i}]") for i, n in enumerate(node.value)]
-
-
 def load_config(path: str | Path) -> OrbiterConfig:
     """Read and validate a configuration file; unset values keep their defaults."""
     p = Path(path)
@@ -156,7 +85,7 @@ def load_config(path: str | Path) -> OrbiterConfig:
     cfg.source = str(p)
     if root is None:
         return cfg
-    r = _Reader(str(p))
+    r = YamlReader(str(p))
     top = r.mapping(root, "the file", {"satellite", "agent"})
     if "satellite" in top:
         _satellite(r, top["satellite"], cfg, p.parent)
@@ -165,7 +94,7 @@ def load_config(path: str | Path) -> OrbiterConfig:
     return cfg
 
 
-def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> None:
+def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> None:
     keys = {
         "enabled",
         "rule_files",
@@ -223,7 +152,7 @@ def _satellite(r: _Reader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> N
         s.policy = _policy(r, m["policy"])
 
 
-def _policy(r: _Reader, node: yaml.Node) -> PolicyConfig:
+def _policy(r: YamlReader, node: yaml.Node) -> PolicyConfig:
     keys = {
         "max_unhealthy_fraction",
         "max_actions_per_window",
@@ -260,7 +189,7 @@ def _policy(r: _Reader, node: yaml.Node) -> PolicyConfig:
     return policy
 
 
-def _agent(r: _Reader, node: yaml.Node, cfg: OrbiterConfig) -> None:
+def _agent(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig) -> None:
     m = r.mapping(node, "agent", {"watch_paths", "checks"})
     if "watch_paths" in m:
         cfg.agent.watch_paths = r.strings(m["watch_paths"], "agent.watch_paths")

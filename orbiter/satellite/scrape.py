@@ -5,6 +5,10 @@ stopped as targets come and go. A successful scrape appends every sample
 with the target's labels added (job, instance, agent) and marks series that
 vanished stale; a failed one marks all the target's series stale. Either way
 `up`, `scrape_duration_seconds` and `scrape_samples_scraped` are recorded.
+
+Every sample recorded is also offered to the scraper's `sinks` (remote write,
+the archive): each gets the scrape's samples with their final labels and time.
+`offer` must only queue (it runs on the scrape's path); a sink ships on its own.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import aiohttp
 
@@ -23,6 +28,17 @@ from orbiter.satellite.series import Labels, labels_of
 from orbiter.satellite.tsdb import TSDB
 
 log = logging.getLogger("orbiter.satellite")
+
+
+class SampleSink(Protocol):
+    """Where scraped samples go besides the TSDB (remote write, the archive).
+
+    `samples` are (labels with `__name__`, value) at `t_ms`; a scrape that failed
+    offers only its `up` series. `offer` is called on the scrape path, so it must
+    only queue: never block, never raise (a full queue counts a drop instead).
+    """
+
+    def offer(self, samples: Sequence[tuple[Labels, float]], t_ms: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,7 @@ class Scraper:
         self.targets: dict[str, _TargetState] = {}
         self._session: aiohttp.ClientSession | None = None
         self._on_scrape = on_scrape
+        self.sinks: list[SampleSink] = []
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -188,6 +205,7 @@ class Scraper:
                 e, aiohttp.ClientError | TimeoutError | ConnectionError | ExpositionError
             ):
                 log.warning("scrape of %s failed: %r", target.url, e)
+            out = []
             state.up = False
             state.last_error = str(e) or type(e).__name__
             self.tsdb.mark_target_down(target.url, t_ms)
@@ -206,13 +224,25 @@ class Scraper:
         state.last_duration = duration
         state.samples = samples
         base = dict(target.labels)
-        for name, value in (
-            ("up", 1.0 if state.up else 0.0),
-            ("scrape_duration_seconds", duration),
-            ("scrape_samples_scraped", float(samples)),
-        ):
+        own = [
+            (labels_of({**base, "__name__": name}), value)
+            for name, value in (
+                ("up", 1.0 if state.up else 0.0),
+                ("scrape_duration_seconds", duration),
+                ("scrape_samples_scraped", float(samples)),
+            )
+        ]
+        for labels, value in own:
             with contextlib.suppress(ValueError):
-                self.tsdb.append(labels_of({**base, "__name__": name}), t_ms, value)
+                self.tsdb.append(labels, t_ms, value)
+        if self.sinks:
+            offered = [(ref.labels, value) for ref, value, _ in out] if state.up else []
+            offered.extend(own)
+            for sink in self.sinks:
+                try:
+                    sink.offer(offered, t_ms)
+                except Exception:  # a sink's bug must not stop the scrape loop
+                    log.exception("sample sink %r refused a scrape of %s", sink, target.url)
         if self._on_scrape is not None:
             await self._on_scrape()
 
