@@ -272,7 +272,7 @@ async def _satellite_row(server: Any) -> list[str]:
     child = server.satellite_process
     try:
         _, body, _ = await child.request("GET", "/api/v1/rules")
-        rules = sum(len(g["rules"]) for g in json.loads(body)["groups"])
+        rules = sum(len(g["rules"]) for g in json.loads(body)["data"]["groups"])
     except (SatelliteUnavailable, ValueError, KeyError) as e:
         return ["satellite", "own process", f"not answering yet ({e})"]
     pid = child.proc.pid if child.proc is not None else "?"
@@ -823,15 +823,23 @@ def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> An
         raise
 
 
+def _rfc3339(text: str) -> float | None:
+    """Unix seconds of an API time; None for Go's zero time (never)."""
+    import datetime as dt
+
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return None if when.year == 1 else when.timestamp()
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
-    data = _satellite_json(args, "/api/v1/alerts")
+    data = _satellite_json(args, "/api/v1/alerts")["data"]
     rows = [
         [
             a["labels"].get("alertname", ""),
             a["state"],
             a["labels"].get("agent", "") or "-",
             a["labels"].get("action", "") or "-",
-            _ago(a["fired_at"] or a["active_at"]),
+            _ago(_rfc3339(a["activeAt"])),
             (a["annotations"].get("summary", "") or "")[:70],
         ]
         for a in data["alerts"]

@@ -23,9 +23,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def add_routes(app: web.Application, satellite: Satellite) -> None:
-    async def alerts(request: web.Request) -> web.Response:
-        return _json({"alerts": satellite.active_alerts()})
-
     async def events(request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", "100"))
@@ -37,9 +34,6 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
 
     async def targets(request: web.Request) -> web.Response:
         return _json({"targets": satellite.scraper.status()})
-
-    async def rules(request: web.Request) -> web.Response:
-        return _json({"groups": satellite.rule_views()})
 
     async def reload(request: web.Request) -> web.Response:
         try:
@@ -53,10 +47,8 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
         return _json({"groups": len(groups), "rules": sum(len(g.rules) for g in groups)})
 
     handlers = {
-        "/api/v1/alerts": alerts,
         "/api/v1/satellite/events": events,
         "/api/v1/satellite/targets": targets,
-        "/api/v1/rules": rules,
         "/api/v1/rules/reload": reload,
     }
     for method, path in _OWN_ROUTES:
@@ -65,10 +57,8 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
 
 
 _OWN_ROUTES = (
-    ("GET", "/api/v1/alerts"),
     ("GET", "/api/v1/satellite/events"),
     ("GET", "/api/v1/satellite/targets"),
-    ("GET", "/api/v1/rules"),
     ("POST", "/api/v1/rules/reload"),
 )
 ROUTES = _OWN_ROUTES + query_api.ROUTES

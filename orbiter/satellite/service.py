@@ -33,9 +33,10 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
-from orbiter.alerts.payload import Notification
+from orbiter.alerts.payload import Notification, format_time
 from orbiter.blobstore import BlobStore, FileBlobStore
 from orbiter.errors import RegistryConflict
+from orbiter.satellite import rule_api
 from orbiter.satellite.durable_state import (
     EVENTS_KEPT,
     Event,
@@ -166,6 +167,8 @@ class Satellite:
         self.policy_state = PolicyState()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.cluster_alerts: dict[str, ClusterAlert] = {}
+        self.cluster_alerts_since: dict[str, float] = {}
+        self.group_runs: dict[tuple[str, str], rule_api.GroupRun] = {}
         self._next_due: dict[tuple[str, str], float] = {}
         # Notifications made outside a round (rules removed by a reload), sent with the next.
         self._pending: list[Notification] = []
@@ -267,6 +270,7 @@ class Satellite:
                     self._pending.append(self._notification(alert, "resolved", ends_at=now))
         self.group_states = states
         self._next_due = {k: t for k, t in self._next_due.items() if k in states}
+        self.group_runs = {k: r for k, r in self.group_runs.items() if k in states}
         self._evaluated_at = {k: t for k, t in self._evaluated_at.items() if k in states}
         self.groups = groups
         log.info(
@@ -350,9 +354,15 @@ class Satellite:
                     external_labels=self.config.external_labels,
                     external_url=self.config.external_url,
                 )
+            errors: dict[int, str] = {}
+            index = {id(rule): i for i, rule in enumerate(group.rules)}
             for failure in result.failures:
                 self.m_rule_failures.inc()
                 log.warning("rule %s in %s: %s", failure.rule.name, group.name, failure.error)
+                errors.setdefault(index[id(failure.rule)], failure.error)
+            self.group_runs[key] = rule_api.GroupRun(
+                t_ms, sum(result.seconds), result.seconds, errors
+            )
             self.group_states[key] = result.state
             self._collect(result.state, t_ms, counts, requests, transitions)
         for state, n in counts.items():
@@ -452,10 +462,12 @@ class Satellite:
         current = {f"{a.name}/{a.agent_id}": a for a in result.alerts}
         for name, alert in current.items():
             if name not in self.cluster_alerts:
-                notifications.append(self._cluster_notification(alert, "firing", now))
+                self.cluster_alerts_since[name] = now
+                notifications.append(self._cluster_notification(alert, "firing", now, now))
         for name, alert in self.cluster_alerts.items():
             if name not in current:
-                notifications.append(self._cluster_notification(alert, "resolved", now))
+                since = self.cluster_alerts_since.pop(name, now)
+                notifications.append(self._cluster_notification(alert, "resolved", since, now))
         self.cluster_alerts = current
         return notifications
 
@@ -658,50 +670,35 @@ class Satellite:
             generator_url=self.config.external_url,
         )
 
-    def _cluster_notification(self, alert: ClusterAlert, status: str, now: float) -> Notification:
+    def _cluster_notification(
+        self, alert: ClusterAlert, status: str, since: float, now: float
+    ) -> Notification:
         return Notification(
-            labels={
-                "alertname": alert.name,
-                "severity": "critical",
-                "source": "satellite",
-                **({"agent": alert.agent_id} if alert.agent_id else {}),
-            },
+            labels=_cluster_labels(alert),
             annotations={"summary": alert.summary},
             status=status,
-            starts_at=now,
+            starts_at=since,
             ends_at=now if status == "resolved" else None,
             generator_url=self.config.external_url,
         )
 
     def active_alerts(self) -> list[dict[str, Any]]:
-        out = []
-        for alerts in (a for s in self.group_states.values() for a in s.alerts):
-            for alert in alerts.values():
-                if alert.state is AlertState.INACTIVE:
-                    continue
-                out.append(
-                    {
-                        "labels": dict(alert.labels),
-                        "annotations": dict(alert.annotations),
-                        "state": alert.state.value,
-                        "value": alert.value,
-                        "active_at": alert.active_at_ms / 1000,
-                        "fired_at": alert.fired_at_ms / 1000 if alert.fired_at_ms else None,
-                    }
-                )
-        for alert in self.cluster_alerts.values():
+        """Pending and firing alerts, rules' and the policy's, in /api/v1/alerts' shape."""
+        out = [
+            rule_api.alert_view(alert)
+            for state in self.group_states.values()
+            for alerts in state.alerts
+            for alert in rule_api.live(alerts.values())
+        ]
+        for name, alert in self.cluster_alerts.items():
+            since = self.cluster_alerts_since.get(name)
             out.append(
                 {
-                    "labels": {
-                        "alertname": alert.name,
-                        "source": "satellite",
-                        **({"agent": alert.agent_id} if alert.agent_id else {}),
-                    },
+                    "labels": _cluster_labels(alert),
                     "annotations": {"summary": alert.summary},
                     "state": "firing",
-                    "value": 1.0,
-                    "active_at": None,
-                    "fired_at": None,
+                    "activeAt": format_time(since),
+                    "value": rule_api.format_value(1.0),
                 }
             )
         return out
@@ -709,18 +706,28 @@ class Satellite:
     def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
         return [asdict(e) for e in list(self.events)[-limit:]]
 
-    def rule_views(self) -> list[dict[str, Any]]:
+    def rule_views(self, kind: type | None = None) -> list[dict[str, Any]]:
+        """Every group with its rules' health, in /api/v1/rules' shape (`kind` filters)."""
         return [
-            {
-                "file": g.file,
-                "group": g.name,
-                "interval": g.interval_ms / 1000 if g.interval_ms else None,
-                "rules": [
-                    {"name": r.name, "kind": type(r).__name__, "expr": r.expr} for r in g.rules
-                ],
-            }
+            rule_api.group_view(
+                g,
+                self.group_states[key].alerts,
+                self.group_runs.get(key),
+                self.config.evaluation_interval,
+                kind,
+            )
             for g in self.groups
+            for key in [(g.file, g.name)]
         ]
+
+
+def _cluster_labels(alert: ClusterAlert) -> dict[str, str]:
+    return {
+        "alertname": alert.name,
+        "severity": "critical",
+        "source": "satellite",
+        **({"agent": alert.agent_id} if alert.agent_id else {}),
+    }
 
 
 def _action_request(
