@@ -458,6 +458,8 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     )
     zk, store = await _satellite_state_store(args)
     tune_gc()
+    if not config.satellite.external_url:  # alerts link to the master, which serves /graph
+        config.satellite.external_url = cluster.base
     satellite = Satellite(config.satellite, cluster, Path(args.work_dir), store=store)
     lag = LoopLag("satellite", satellite.registry)
     lag.start()

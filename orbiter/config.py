@@ -13,6 +13,10 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       retention: 1h          # history kept; never less than the longest rule range + 5m
       webhooks: [http://127.0.0.1:9099/alerts]
       external_labels: {cluster: prod}
+      external_url: http://orbiter.example:5051   # alerts link here; the master's URL if unset
+      alertmanagers:                                # Prometheus's alerting.alertmanagers
+        - static_configs: [{targets: ["127.0.0.1:9093"]}]
+      resend_delay: 1m
       policy:
         max_unhealthy_fraction: 0.3
         max_actions_per_window: 5
@@ -38,6 +42,7 @@ from typing import Any
 import yaml
 
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
+from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.service import SatelliteConfig
@@ -106,6 +111,8 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "external_labels",
         "external_url",
         "policy",
+        "alertmanagers",
+        "resend_delay",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -150,6 +157,10 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.external_url = r.string(m["external_url"], "satellite.external_url")
     if "policy" in m:
         s.policy = _policy(r, m["policy"])
+    if "alertmanagers" in m:
+        s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
+    if "resend_delay" in m:
+        s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
 
 
 def _policy(r: YamlReader, node: yaml.Node) -> PolicyConfig:

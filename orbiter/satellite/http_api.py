@@ -1,15 +1,21 @@
 """Satellite's operator endpoints, mounted on the master's HTTP server (or on
-the standalone satellite's own): alerts, decision events, targets, rules, and
-Prometheus's query API (query_api)."""
+the standalone satellite's own): alerts, decision events, targets, rules,
+Prometheus's query API (query_api), and /graph, where an alert's generatorURL
+opens its expression (a table of the expression's current value, as
+Prometheus's /graph?g0.expr=...&g0.tab=1 shows)."""
 
 from __future__ import annotations
 
+import html
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from orbiter.satellite import query_api
+from orbiter.satellite.promql import engine
+from orbiter.satellite.promql.values import QueryError
 from orbiter.satellite.rules import RuleFileInvalid
 
 if TYPE_CHECKING:
@@ -46,7 +52,25 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
             return _json({"error": f"cannot read rule files: {e}"}, 400)
         return _json({"groups": len(groups), "rules": sum(len(g.rules) for g in groups)})
 
+    async def graph(request: web.Request) -> web.Response:
+        expr = request.query.get("g0.expr", "")
+        rows, error = [], ""
+        if expr:
+            try:
+                t_ms = round(time.time() * 1000)
+                value = engine.instant_query(expr, satellite.tsdb, t_ms, engine.DEFAULT_LOOKBACK_MS)
+                view = query_api.instant_view(engine.value_type(expr), value, t_ms)
+                result = view["result"]
+                if view["resultType"] in ("scalar", "string"):
+                    rows = [("", result[1])]
+                else:
+                    rows = [(_selector(r["metric"]), r["value"][1]) for r in result]
+            except QueryError as e:
+                error = str(e)
+        return web.Response(text=_graph_page(expr, rows, error), content_type="text/html")
+
     handlers = {
+        "/graph": graph,
         "/api/v1/satellite/events": events,
         "/api/v1/satellite/targets": targets,
         "/api/v1/rules/reload": reload,
@@ -56,7 +80,33 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
     query_api.add_routes(app, satellite)
 
 
+def _selector(metric: dict[str, str]) -> str:
+    name = metric.get("__name__", "")
+    rest = ", ".join(f'{k}="{v}"' for k, v in sorted(metric.items()) if k != "__name__")
+    return f"{name}{{{rest}}}" if rest or not name else name
+
+
+def _graph_page(expr: str, rows: list[tuple[str, str]], error: str) -> str:
+    """A plain page: the expression, a form to change it, and its value now per series."""
+    e = html.escape
+    body = (
+        f"<p class=error>{e(error)}</p>"
+        if error
+        else "<table><tr><th>series</th><th>value</th></tr>"
+        + "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in rows)
+        + "</table>"
+        + ("" if rows or not expr else "<p>no data</p>")
+    )
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>Orbiter: "
+        f"{e(expr)}</title></head><body><form action=/graph><input name=g0.expr size=100 "
+        f'value="{e(expr)}"><input type=hidden name=g0.tab value=1> <button>Run</button>'
+        f"</form>{body}</body></html>"
+    )
+
+
 _OWN_ROUTES = (
+    ("GET", "/graph"),
     ("GET", "/api/v1/satellite/events"),
     ("GET", "/api/v1/satellite/targets"),
     ("POST", "/api/v1/rules/reload"),

@@ -24,14 +24,21 @@ import math
 import os
 import socket
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from orbiter.alerts.alertmanager import (
+    RESOLVED_RETENTION,
+    AlertmanagerClient,
+    AlertmanagerSet,
+    valid_until,
+)
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
 from orbiter.alerts.payload import Notification, format_time
 from orbiter.blobstore import BlobStore, FileBlobStore
@@ -124,6 +131,10 @@ class SatelliteConfig:
     webhooks: list[str] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
+    """Where users reach Orbiter (alerts' generatorURL); the master's HTTP URL if unset."""
+    alertmanagers: list[AlertmanagerSet] = field(default_factory=list)
+    resend_delay: float = 60.0
+    """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
     for_outage_tolerance: float = 3600.0
@@ -187,6 +198,16 @@ class Satellite:
                 )
             )
         self.notifier = Notifier(receivers)
+        self.alertmanager: AlertmanagerClient | None = None
+        if config.alertmanagers:
+            self.alertmanager = AlertmanagerClient(
+                config.alertmanagers,
+                external_labels=config.external_labels,
+                resend_delay=config.resend_delay,
+                registry=reg,
+            )
+        # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
+        self.cluster_resolved: dict[str, Notification] = {}
         self._task: asyncio.Task[None] | None = None
         self.last_evaluation = 0.0
         self.evaluated = asyncio.Event()
@@ -290,6 +311,8 @@ class Satellite:
         self.load_rules()
         await self.scraper.start()
         await self.notifier.start()
+        if self.alertmanager is not None:
+            await self.alertmanager.start()
         self._task = asyncio.create_task(self._run(), name="satellite")
 
     async def stop(self) -> None:
@@ -299,6 +322,8 @@ class Satellite:
                 await self._task
         await self.scraper.stop()
         await self.notifier.stop()
+        if self.alertmanager is not None:
+            await self.alertmanager.stop()
 
     def _interval(self, group: RuleGroup) -> float:
         return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
@@ -337,7 +362,7 @@ class Satellite:
             key = (group.file, group.name)
             interval = self._interval(group)
             if not every_group and self._next_due.get(key, 0.0) > now:
-                self._collect(self.group_states[key], t_ms, counts, requests, None)
+                self._collect(group, self.group_states[key], t_ms, counts, requests, None)
                 continue
             self._next_due[key] = now + interval
             self._evaluated_at[key] = t_ms
@@ -364,7 +389,7 @@ class Satellite:
                 t_ms, sum(result.seconds), result.seconds, errors
             )
             self.group_states[key] = result.state
-            self._collect(result.state, t_ms, counts, requests, transitions)
+            self._collect(group, result.state, t_ms, counts, requests, transitions)
         for state, n in counts.items():
             self.m_alerts.labels(state).set(n)
         self.m_series.set(len(self.tsdb))
@@ -374,6 +399,8 @@ class Satellite:
             await self._notify(await self._apply_policy(requests, now))
         except Exception:
             log.exception("the safety policy step failed; it runs again next round")
+        if self.alertmanager is not None:
+            self.alertmanager.offer_round(self.outgoing_alerts(now), now)
         await self._persist(now)
         self.tsdb.gc(t_ms)
         self.m_eval_seconds.observe(time.perf_counter() - started)
@@ -383,6 +410,7 @@ class Satellite:
 
     def _collect(
         self,
+        group: RuleGroup,
         state: GroupState,
         t_ms: int,
         counts: dict[str, int],
@@ -390,7 +418,7 @@ class Satellite:
         transitions: list[Notification] | None,
     ) -> None:
         """Count a group's alerts, gather its action requests and (if just evaluated) changes."""
-        for alerts in state.alerts:
+        for rule, alerts in zip(group.rules, state.alerts, strict=True):
             for alert in alerts.values():
                 if alert.state is AlertState.PENDING:
                     counts["pending"] += 1
@@ -400,13 +428,13 @@ class Satellite:
                     if request is not None:
                         requests.append(request)
                     if transitions is not None and alert.fired_at_ms == t_ms:
-                        transitions.append(self._notification(alert, "firing"))
+                        transitions.append(self._notification(alert, "firing", rule.expr))
                 elif (
                     transitions is not None
                     and alert.resolved_at_ms == t_ms
                     and alert.fired_at_ms is not None
                 ):
-                    transitions.append(self._notification(alert, "resolved"))
+                    transitions.append(self._notification(alert, "resolved", rule.expr))
 
     async def _notify(self, notifications: list[Notification]) -> None:
         if not notifications:
@@ -467,7 +495,9 @@ class Satellite:
         for name, alert in self.cluster_alerts.items():
             if name not in current:
                 since = self.cluster_alerts_since.pop(name, now)
-                notifications.append(self._cluster_notification(alert, "resolved", since, now))
+                resolved = self._cluster_notification(alert, "resolved", since, now)
+                self.cluster_resolved[name] = resolved
+                notifications.append(resolved)
         self.cluster_alerts = current
         return notifications
 
@@ -657,24 +687,54 @@ class Satellite:
 
     # ------------------------------------------------------------------ views
 
-    def _notification(self, alert: Any, status: str, ends_at: float | None = None) -> Notification:
-        labels = dict(alert.labels)
+    def _notification(
+        self, alert: Any, status: str, expr: str = "", ends_at: float | None = None
+    ) -> Notification:
+        """An alert as receivers get it: external labels added (the alert's own win, as in
+        Prometheus, so fingerprints agree), starting when it started firing."""
+        labels = {**self.config.external_labels, **dict(alert.labels)}
         if ends_at is None and alert.resolved_at_ms:
             ends_at = alert.resolved_at_ms / 1000
+        started = alert.fired_at_ms if alert.fired_at_ms is not None else alert.active_at_ms
         return Notification(
             labels=labels,
             annotations=dict(alert.annotations),
             status=status,
-            starts_at=alert.active_at_ms / 1000,
+            starts_at=started / 1000,
             ends_at=ends_at,
-            generator_url=self.config.external_url,
+            generator_url=generator_url(self.config.external_url, expr) if expr else
+            self.config.external_url,
         )
+
+    def outgoing_alerts(self, now: float) -> list[Notification]:
+        """Every firing alert (endsAt ahead) and every resolved one still kept: what
+        Prometheus hands its notifier each round (`due` picks which go out)."""
+        ahead = valid_until(now, self.config.resend_delay, self.config.evaluation_interval)
+        out: list[Notification] = []
+        for group in self.groups:
+            state = self.group_states[(group.file, group.name)]
+            for rule, alerts in zip(group.rules, state.alerts, strict=True):
+                for alert in alerts.values():
+                    if alert.state is AlertState.FIRING:
+                        out.append(self._notification(alert, "firing", rule.expr, ends_at=ahead))
+                    elif alert.resolved and alert.fired_at_ms is not None:
+                        out.append(self._notification(alert, "resolved", rule.expr))
+        for name, alert in self.cluster_alerts.items():
+            since = self.cluster_alerts_since.get(name, now)
+            firing = self._cluster_notification(alert, "firing", since, now)
+            out.append(replace(firing, ends_at=ahead))
+        self.cluster_resolved = {
+            k: n for k, n in self.cluster_resolved.items()
+            if n.ends_at is not None and now - n.ends_at <= RESOLVED_RETENTION
+        }  # fmt: skip
+        out.extend(self.cluster_resolved.values())
+        return out
 
     def _cluster_notification(
         self, alert: ClusterAlert, status: str, since: float, now: float
     ) -> Notification:
         return Notification(
-            labels=_cluster_labels(alert),
+            labels={**self.config.external_labels, **_cluster_labels(alert)},
             annotations={"summary": alert.summary},
             status=status,
             starts_at=since,
@@ -719,6 +779,12 @@ class Satellite:
             for g in self.groups
             for key in [(g.file, g.name)]
         ]
+
+
+def generator_url(external_url: str, expr: str) -> str:
+    """Where an alert's expression opens (the master's /graph), as Prometheus links it."""
+    base = external_url.rstrip("/")
+    return f"{base}/graph?g0.expr={urllib.parse.quote_plus(expr)}&g0.tab=1"
 
 
 def _cluster_labels(alert: ClusterAlert) -> dict[str, str]:
