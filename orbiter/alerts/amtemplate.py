@@ -39,8 +39,8 @@ from orbiter.satellite.templates import TemplateError, TemplateExecError, go_spr
 __all__ = [
     "DEFAULT_TEMPLATES",
     "FUNCTIONS",
-    "AMTemplate",
     "KV",
+    "AMTemplate",
     "Alerts",
     "GoTime",
     "Pairs",
@@ -70,7 +70,7 @@ class Strings(list[str]):
 
     template_methods: ClassVar[frozenset[str]] = frozenset({"Join"})
 
-    def Join(self, sep: str) -> str:  # noqa: N802 - the name templates call
+    def Join(self, sep: str) -> str:
         return sep.join(self)
 
 
@@ -79,10 +79,10 @@ class Pairs(list[Any]):
 
     template_methods: ClassVar[frozenset[str]] = frozenset({"Names", "Values"})
 
-    def Names(self) -> Strings:  # noqa: N802
+    def Names(self) -> Strings:
         return Strings(p["Name"] for p in self)
 
-    def Values(self) -> Strings:  # noqa: N802
+    def Values(self) -> Strings:
         return Strings(p["Value"] for p in self)
 
     def go_string(self) -> str:
@@ -100,18 +100,18 @@ class KV(dict[str, str]):
         {"SortedPairs", "Names", "Values", "Remove"}
     )
 
-    def SortedPairs(self) -> Pairs:  # noqa: N802
+    def SortedPairs(self) -> Pairs:
         """Pairs sorted by name, `alertname` first."""
         names = sorted(self, key=lambda k: (k != "alertname", k))
         return Pairs(gotmpl._Struct(Name=k, Value=self[k]) for k in names)
 
-    def Names(self) -> Strings:  # noqa: N802
+    def Names(self) -> Strings:
         return self.SortedPairs().Names()
 
-    def Values(self) -> Strings:  # noqa: N802
+    def Values(self) -> Strings:
         return self.SortedPairs().Values()
 
-    def Remove(self, keys: Iterable[str]) -> KV:  # noqa: N802
+    def Remove(self, keys: Iterable[str]) -> KV:
         """A copy without `keys`."""
         drop = set(keys)
         return KV({k: v for k, v in self.items() if k not in drop})
@@ -125,10 +125,10 @@ class Alerts(list[Any]):
 
     template_methods: ClassVar[frozenset[str]] = frozenset({"Firing", "Resolved"})
 
-    def Firing(self) -> list[Any]:  # noqa: N802
+    def Firing(self) -> list[Any]:
         return [a for a in self if a["Status"] == "firing"]
 
-    def Resolved(self) -> list[Any]:  # noqa: N802
+    def Resolved(self) -> list[Any]:
         return [a for a in self if a["Status"] == "resolved"]
 
 
@@ -137,10 +137,10 @@ class GoTime(datetime):
 
     template_methods: ClassVar[frozenset[str]] = frozenset({"Unix", "IsZero"})
 
-    def Unix(self) -> int:  # noqa: N802
+    def Unix(self) -> int:
         return int(self.timestamp())
 
-    def IsZero(self) -> bool:  # noqa: N802
+    def IsZero(self) -> bool:
         return self.year == 1 and self.month == 1 and self.day == 1 and not self.hour
 
     def go_string(self) -> str:
@@ -153,9 +153,7 @@ class GoTime(datetime):
 
 def _go_time(text: str) -> GoTime:
     t = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    return GoTime(
-        t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=UTC
-    )
+    return GoTime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=UTC)
 
 
 def template_data(payload: Mapping[str, Any]) -> gotmpl._Struct:
@@ -231,9 +229,24 @@ def _title(text: str) -> str:
     return re.sub(r"\w+", lambda m: m.group()[0].upper() + m.group()[1:].lower(), text)
 
 
-_GO_BUILTINS = (
-    "and or not len index print printf println eq ne lt le gt ge urlquery html"
-).split()
+_GO_BUILTINS = [
+    "and",
+    "or",
+    "not",
+    "len",
+    "index",
+    "print",
+    "printf",
+    "println",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "urlquery",
+    "html",
+]
 
 
 def _functions() -> dict[str, Callable[..., Any]]:
@@ -552,7 +565,8 @@ Sent by Orbiter: {{ . }}
 {{ define "slack.default.text" -}}
 {{ range .Alerts -}}
 *{{ .Labels.alertname }}* {{ .Status }}
-{{- with .Annotations.summary }}: {{ . }}{{ else }}{{ with .Annotations.description }}: {{ . }}{{ end }}{{ end }}
+{{- with .Annotations.summary }}: {{ . }}
+{{- else }}{{ with .Annotations.description }}: {{ . }}{{ end }}{{ end }}
 {{ end -}}
 {{ end }}
 {{ define "slack.default.fallback" -}}
