@@ -269,9 +269,11 @@ async def deliver(
     ]
     if failures:
         retryable = any(f.retryable for f in failures)
+        prefix = f"receiver {receiver.name}: "
         raise DeliveryFailed(
-            f"receiver {receiver.name}: {len(failures)} of {len(jobs)} integration(s) failed"
-            f"{' (retryable)' if retryable else ''}: " + "; ".join(str(f) for f in failures),
+            f"{prefix}{len(failures)} of {len(jobs)} integration(s) failed"
+            f"{' (retryable)' if retryable else ''}: "
+            + "; ".join(str(f).removeprefix(prefix) for f in failures),
             retryable=retryable,
             failures=failures,
         )

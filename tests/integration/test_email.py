@@ -46,9 +46,9 @@ def message(*alerts: Notification) -> dict[str, Any]:
     return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -108,8 +108,8 @@ def smtp_server() -> Iterator[SMTPServer]:
     """Start an aiosmtpd server; keyword arguments go to aiosmtpd's SMTP (tls_context, ...)."""
     controllers: list[Controller] = []
 
-    def start(port: int | None = None, **smtp_kwargs: Any) -> Mailbox:
-        box = Mailbox(port=port or free_port())
+    def start(port: int | None = None, host: str = "127.0.0.1", **smtp_kwargs: Any) -> Mailbox:
+        box = Mailbox(host=host, port=port or free_port(host))
         if "auth_required" in smtp_kwargs:
             smtp_kwargs["authenticator"] = box.authenticate
         controller = Controller(box, hostname=box.host, port=box.port, **smtp_kwargs)
@@ -259,6 +259,30 @@ async def test_starttls_then_auth_with_the_configured_credentials(
     assert box.logins == [(mechanism, USER, PASSWORD)]
     ((_, _, msg),) = box.messages
     assert msg["Subject"] == "[FIRING:1] A (1)"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_plain_auth_is_refused_over_an_unencrypted_connection_to_another_host(
+    smtp_server: SMTPServer,
+) -> None:
+    # Go's smtp.PlainAuth rule, which Alertmanager inherits: PLAIN only over TLS or to localhost.
+    # 127.0.0.2 is this machine but not a name that rule counts as localhost.
+    box = smtp_server(
+        host="127.0.0.2",
+        auth_required=True,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    creds = {"auth_username": USER, "auth_password": PASSWORD, "require_tls": False}
+    with pytest.raises(DeliveryFailed, match=r"refusing AUTH PLAIN to 127\.0\.0\.2") as e:
+        await deliver(receiver(box, **creds), message(alert("A")))
+    assert not e.value.retryable
+    assert box.logins == []
+    to_localhost = smtp_server(
+        auth_required=True, auth_require_tls=False, auth_exclude_mechanism=["LOGIN"]
+    )
+    await deliver(receiver(to_localhost, **creds), message(alert("A")))
+    assert to_localhost.logins == [("PLAIN", USER, PASSWORD)]
 
 
 async def test_a_wrong_password_fails_and_says_which_user(

@@ -257,3 +257,12 @@ def test_an_email_without_a_valid_from_address_is_refused_before_connecting() ->
     with pytest.raises(DeliveryFailed, match="from") as e:
         build_email(email_config(from_="nobody"), message(alert("A")), defaults())
     assert not e.value.retryable
+
+
+async def test_a_template_that_fails_at_send_time_is_not_retryable() -> None:
+    receiver = ReceiverConfig(
+        name="r", slack_configs=(SlackConfig(api_url="http://127.0.0.1:9/", title="{{ .Nope }}"),)
+    )
+    with pytest.raises(DeliveryFailed, match=r"slack_configs\[0\]: template failed: .*Nope") as e:
+        await deliver(receiver, message(alert("A")))
+    assert not e.value.retryable
