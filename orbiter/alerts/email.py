@@ -28,6 +28,7 @@ of short round trips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.policy
 import email.utils
 import smtplib
@@ -175,35 +176,53 @@ def _converse(cfg: EmailConfig, envelope: Envelope, what: str) -> None:
         client.connect(host, port)
     else:
         client = smtplib.SMTP(host, port, local_hostname=hello, timeout=SMTP_TIMEOUT)
-    with client:
-        client.ehlo()
-        encrypted = implicit
-        if cfg.require_tls and not implicit:
-            if not client.has_extn("starttls"):
-                raise DeliveryFailed(
-                    f"{what}: require_tls is true but {host}:{port} does not offer STARTTLS; "
-                    "enable STARTTLS on the server, use port 465, or set require_tls: false",
-                    retryable=False,
-                )
-            assert ctx is not None
-            if tls.server_name:
-                client._host = tls.server_name  # type: ignore[attr-defined]
-            client.starttls(context=ctx)
-            client.ehlo()
-            encrypted = True
-        _authenticate(client, cfg, host, encrypted, what)
-        refused = client.send_message(
-            envelope.message, from_addr=envelope.sender, to_addrs=list(envelope.recipients)
-        )
-        if refused:
-            # Some recipients took it and some did not: sending again would repeat it for
-            # the ones that did, so report and do not retry.
-            detail = ", ".join(
-                f"{a} ({c} {m.decode(errors='replace')})" for a, (c, m) in refused.items()
-            )
+    try:
+        _session(client, cfg, envelope, what, implicit, ctx)
+    finally:
+        # Like Alertmanager, a failed QUIT after the message was taken is no failure.
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.quit()
+        client.close()
+
+
+def _session(
+    client: smtplib.SMTP,
+    cfg: EmailConfig,
+    envelope: Envelope,
+    what: str,
+    implicit: bool,
+    ctx: ssl.SSLContext | None,
+) -> None:
+    host, port = cfg.smarthost
+    tls = cfg.tls_config
+    client.ehlo()
+    encrypted = implicit
+    if cfg.require_tls and not implicit:
+        if not client.has_extn("starttls"):
             raise DeliveryFailed(
-                f"{what}: the server refused some recipients: {detail}", retryable=False
+                f"{what}: require_tls is true but {host}:{port} does not offer STARTTLS; "
+                "enable STARTTLS on the server, use port 465, or set require_tls: false",
+                retryable=False,
             )
+        assert ctx is not None
+        if tls.server_name:
+            client._host = tls.server_name  # type: ignore[attr-defined]
+        client.starttls(context=ctx)
+        client.ehlo()
+        encrypted = True
+    _authenticate(client, cfg, host, encrypted, what)
+    refused = client.send_message(
+        envelope.message, from_addr=envelope.sender, to_addrs=list(envelope.recipients)
+    )
+    if refused:
+        # Some recipients took it and some did not: sending again would repeat it for
+        # the ones that did, so report and do not retry.
+        detail = ", ".join(
+            f"{a} ({c} {m.decode(errors='replace')})" for a, (c, m) in refused.items()
+        )
+        raise DeliveryFailed(
+            f"{what}: the server refused some recipients: {detail}", retryable=False
+        )
 
 
 def _smtp_failure(e: Exception, cfg: EmailConfig, what: str) -> DeliveryFailed:
