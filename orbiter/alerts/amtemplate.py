@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orbiter.alerts.receiver_configs import ReceiverConfig
 from orbiter.satellite import templates as gotmpl
@@ -132,28 +133,118 @@ class Alerts(list[Any]):
         return [a for a in self if a["Status"] == "resolved"]
 
 
-class GoTime(datetime):
-    """A UTC time that prints as Go's `time.Time` does (`2024-05-01 10:00:00 +0000 UTC`)."""
+_LAYOUT = re.compile(
+    r"January|Jan|Monday|Mon|MST|2006|002|01|02|03|04|05|06|15|1|2|3|4|5|__2|_2"
+    r"|PM|pm|Z07:00:00|Z070000|Z07:00|Z0700|Z07|-07:00:00|-070000|-07:00|-0700|-07"
+    r"|[.,](?:0+|9+)(?!\d)"
+)
 
-    template_methods: ClassVar[frozenset[str]] = frozenset({"Unix", "IsZero"})
+
+def _zone(offset: int, chunk: str) -> str:
+    if chunk.startswith("Z") and offset == 0:
+        return "Z"
+    sign = "-" if offset < 0 else "+"
+    h, rest = divmod(abs(offset), 3600)
+    m, sec = divmod(rest, 60)
+    digits = chunk.lstrip("Z-")
+    colon = ":" if ":" in digits else ""
+    parts = [f"{h:02d}", f"{m:02d}", f"{sec:02d}"][: len(digits.replace(":", "")) // 2]
+    return sign + colon.join(parts)
+
+
+def _layout_chunk(t: datetime, chunk: str) -> str:
+    h12 = t.hour % 12 or 12
+    yday = t.timetuple().tm_yday
+    offset = int(t.utcoffset().total_seconds()) if t.utcoffset() is not None else 0
+    fixed = {
+        "January": t.strftime("%B"),
+        "Jan": t.strftime("%b"),
+        "Monday": t.strftime("%A"),
+        "Mon": t.strftime("%a"),
+        "MST": t.tzname() or "UTC",
+        "2006": f"{t.year:04d}",
+        "06": f"{t.year % 100:02d}",
+        "002": f"{yday:03d}",
+        "__2": f"{yday:>3}",
+        "01": f"{t.month:02d}",
+        "1": str(t.month),
+        "02": f"{t.day:02d}",
+        "2": str(t.day),
+        "_2": f"{t.day:>2}",
+        "15": f"{t.hour:02d}",
+        "03": f"{h12:02d}",
+        "3": str(h12),
+        "04": f"{t.minute:02d}",
+        "4": str(t.minute),
+        "05": f"{t.second:02d}",
+        "5": str(t.second),
+        "PM": "PM" if t.hour >= 12 else "AM",
+        "pm": "pm" if t.hour >= 12 else "am",
+    }
+    if chunk in fixed:
+        return fixed[chunk]
+    if chunk[0] in "Z-":
+        return _zone(offset, chunk)
+    digits = f"{t.microsecond:06d}000"[: len(chunk) - 1]  # nanoseconds, from microseconds
+    if chunk[1] == "9":
+        digits = digits.rstrip("0")
+        return chunk[0] + digits if digits else ""
+    return chunk[0] + digits
+
+
+def go_format(t: datetime, layout: str) -> str:
+    """Go's `time.Format`: `layout` spells the reference time Mon Jan 2 15:04:05 MST 2006."""
+    return _LAYOUT.sub(lambda m: _layout_chunk(t, m.group()), layout)
+
+
+class GoTime(datetime):
+    """A time that prints as Go's `time.Time` does (`2024-05-01 10:00:00 +0000 UTC`)."""
+
+    template_methods: ClassVar[frozenset[str]] = frozenset({"Unix", "IsZero", "Format", "UTC"})
+
+    @classmethod
+    def of(cls, t: datetime) -> GoTime:
+        return cls(
+            t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo
+        )
 
     def Unix(self) -> int:
         return int(self.timestamp())
 
     def IsZero(self) -> bool:
-        return self.year == 1 and self.month == 1 and self.day == 1 and not self.hour
+        return self.astimezone(UTC).replace(tzinfo=None) == datetime(1, 1, 1)
+
+    def Format(self, layout: str) -> str:
+        return go_format(self, layout)
+
+    def UTC(self) -> GoTime:
+        return GoTime.of(self.astimezone(UTC))
 
     def go_string(self) -> str:
-        frac = f".{self.microsecond:06d}".rstrip("0") if self.microsecond else ""
-        return self.strftime("%Y-%m-%d %H:%M:%S") + frac + " +0000 UTC"
+        return go_format(self, "2006-01-02 15:04:05.999999999 -0700 MST")
 
     def __str__(self) -> str:
         return self.go_string()
 
 
 def _go_time(text: str) -> GoTime:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    return GoTime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=UTC)
+    return GoTime.of(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC))
+
+
+def _date(layout: str, t: Any) -> str:
+    if not isinstance(t, datetime):
+        raise TemplateExecError(f"date: {go_sprint(t)} is not a time")
+    return go_format(t, layout)
+
+
+def _tz(name: str, t: Any) -> GoTime:
+    if not isinstance(t, datetime):
+        raise TemplateExecError(f"tz: {go_sprint(t)} is not a time")
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise TemplateExecError(f"tz: unknown time zone {name!r} ({e})") from None
+    return GoTime.of(t.astimezone(zone))
 
 
 def template_data(payload: Mapping[str, Any]) -> gotmpl._Struct:
@@ -272,6 +363,8 @@ def _functions() -> dict[str, Callable[..., Any]]:
             "list": lambda *a: list(a),
             "append": lambda lst, *a: [*lst, *a],
             "dict": _dict,
+            "date": _date,
+            "tz": _tz,
         }
     )
     return funcs

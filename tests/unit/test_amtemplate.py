@@ -232,3 +232,33 @@ def test_check_templates_names_the_receiver_field_and_mistake() -> None:
     )
     with pytest.raises(ValueError, match=r"email_configs\[0\]\.headers\.Subject: .*nope"):
         check_templates(bad_header)
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            '{{ (index .Alerts 0).StartsAt.Format "2006-01-02T15:04:05Z07:00" }}',
+            "2023-11-14T22:13:20Z",
+        ),
+        (
+            '{{ date "Mon Jan _2 3:04PM MST 2006" (index .Alerts 0).StartsAt }}',
+            "Tue Nov 14 10:13PM UTC 2023",
+        ),
+        (
+            '{{ (index .Alerts 0).StartsAt | tz "Europe/Berlin" | date "02.01.06 15:04 MST" }}',
+            "14.11.23 23:13 CET",
+        ),
+        (
+            "{{ (index .Alerts 0).EndsAt.IsZero }} {{ (index .Alerts 0).StartsAt.Unix }}",
+            "true 1700000000",
+        ),
+    ],
+)
+def test_times_format_with_go_layouts(template: str, expected: str) -> None:
+    assert render(template, message(alert("A"))) == expected
+
+
+def test_an_unknown_time_zone_fails_with_its_name() -> None:
+    with pytest.raises(TemplateExecError, match="Mars/Olympus"):
+        render('{{ (index .Alerts 0).StartsAt | tz "Mars/Olympus" }}', message(alert("A")))
