@@ -24,7 +24,7 @@ import base64
 import json
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -54,15 +54,22 @@ class DeliveryFailed(Exception):
     `retryable` is True when sending the same message again later can
     succeed (the far end was down, busy or slow); False when it cannot until
     the configuration or the far end changes. `failures` holds one
-    DeliveryFailed per integration that failed, when this one sums them up.
+    DeliveryFailed per integration that failed, when this one sums them up;
+    each names its `integration` ("webhook_configs[0]", "email_configs[1]").
     """
 
     def __init__(
-        self, message: str, *, retryable: bool, failures: Sequence[DeliveryFailed] = ()
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        failures: Sequence[DeliveryFailed] = (),
+        integration: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.failures = tuple(failures)
+        self.integration = integration
 
 
 # ---------------------------------------------------------------------- pure shaping
@@ -231,19 +238,22 @@ async def deliver(
                 payload, send_resolved=w.send_resolved, max_alerts=w.max_alerts
             )
             if msg is not None:
-                what = f"receiver {name}: webhook_configs[{i}]"
-                jobs.append((what, partial(send_webhook, cfg=w, message=msg, what=what)))
+                key = _key("webhook_configs", i)
+                what = f"receiver {name}: {key}"
+                jobs.append((key, partial(send_webhook, cfg=w, message=msg, what=what)))
         for i, e in enumerate(receiver.email_configs):
             msg = integration_message(payload, send_resolved=e.send_resolved)
             if msg is not None:
-                what = f"receiver {name}: email_configs[{i}]"
-                jobs.append((what, partial(_email, cfg=e, message=msg, templates=tset, what=what)))
+                key = _key("email_configs", i)
+                what = f"receiver {name}: {key}"
+                jobs.append((key, partial(_email, cfg=e, message=msg, templates=tset, what=what)))
         for i, s in enumerate(receiver.slack_configs):
             msg = integration_message(payload, send_resolved=s.send_resolved)
             if msg is not None:
-                what = f"receiver {name}: slack_configs[{i}]"
+                key = _key("slack_configs", i)
+                what = f"receiver {name}: {key}"
                 jobs.append(
-                    (what, partial(send_slack, cfg=s, message=msg, templates=tset, what=what))
+                    (key, partial(send_slack, cfg=s, message=msg, templates=tset, what=what))
                 )
         if not jobs:
             return
@@ -262,11 +272,12 @@ async def deliver(
         raise DeliveryFailed(
             f"receiver {receiver.name}: could not send: {e!r}", retryable=False
         ) from e
-    failures = [
-        _as_failure(what, r)
-        for (what, _), r in zip(jobs, results, strict=True)
-        if isinstance(r, BaseException)
-    ]
+    failures: list[DeliveryFailed] = []
+    for (key, _), r in zip(jobs, results, strict=True):
+        if isinstance(r, BaseException):
+            failure = _as_failure(f"receiver {name}: {key}", r)
+            failure.integration = key
+            failures.append(failure)
     if failures:
         retryable = any(f.retryable for f in failures)
         prefix = f"receiver {receiver.name}: "
@@ -277,6 +288,30 @@ async def deliver(
             retryable=retryable,
             failures=failures,
         )
+
+
+def _key(kind: str, index: int) -> str:
+    return f"{kind}[{index}]"
+
+
+def retry_receiver(receiver: ReceiverConfig, failed: DeliveryFailed) -> ReceiverConfig | None:
+    """`receiver` cut down to the integrations whose failure a retry can fix; None if none.
+
+    Lets a caller retry only those, so integrations that already took the
+    message do not get it twice.
+    """
+    keep = {f.integration for f in failed.failures if f.retryable}
+    cut = replace(
+        receiver,
+        webhook_configs=_kept(receiver.webhook_configs, "webhook_configs", keep),
+        email_configs=_kept(receiver.email_configs, "email_configs", keep),
+        slack_configs=_kept(receiver.slack_configs, "slack_configs", keep),
+    )
+    return cut if keep else None
+
+
+def _kept(configs: tuple[Any, ...], kind: str, keep: set[str]) -> tuple[Any, ...]:
+    return tuple(c for i, c in enumerate(configs) if _key(kind, i) in keep)
 
 
 async def _email(

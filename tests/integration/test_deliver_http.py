@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from orbiter import __version__
-from orbiter.alerts.deliver import DeliveryFailed, deliver
+from orbiter.alerts.deliver import DeliveryFailed, deliver, retry_receiver
 from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import (
     BasicAuth,
@@ -330,6 +330,29 @@ async def test_one_failing_integration_does_not_stop_the_others(serve: Serve) ->
         await deliver(receiver, message(alert("A")))
     assert e.value.retryable
     assert len(bad.requests) == 1 and len(good.requests) == 2
+
+
+async def test_a_retry_can_go_to_only_the_integrations_that_may_recover(serve: Serve) -> None:
+    good, busy, refusing = await serve(), await serve(), await serve()
+    busy.answers.append((503, "text/plain", "busy"))
+    refusing.answers.append((400, "text/plain", "bad request"))
+    receiver = ReceiverConfig(
+        name="ops",
+        webhook_configs=(WebhookConfig(url=good.url), WebhookConfig(url=refusing.url)),
+        slack_configs=(SlackConfig(api_url=busy.url),),
+    )
+    msg = message(alert("A"))
+    with pytest.raises(DeliveryFailed) as e:
+        await deliver(receiver, msg)
+    assert [(f.integration, f.retryable) for f in e.value.failures] == [
+        ("webhook_configs[1]", False),
+        ("slack_configs[0]", True),
+    ]
+    again = retry_receiver(receiver, e.value)
+    assert again is not None
+    assert again.webhook_configs == () and again.slack_configs == receiver.slack_configs
+    await deliver(again, msg)
+    assert (len(good.requests), len(busy.requests), len(refusing.requests)) == (1, 2, 1)
 
 
 async def test_a_given_session_is_used_and_left_open(serve: Serve) -> None:
