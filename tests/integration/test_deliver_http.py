@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from orbiter.alerts.receiver_configs import (
     TLSConfig,
     WebhookConfig,
 )
+from tests.certs import Cert, make_cert
 
 T0 = 1_700_000_000.0
 
@@ -46,28 +46,6 @@ def alert(name: str, status: str = "firing", **labels: str) -> Notification:
 
 def message(*alerts: Notification) -> dict[str, Any]:
     return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
-
-
-@dataclass(frozen=True)
-class Cert:
-    cert: Path
-    key: Path
-
-
-def make_cert(directory: Path, name: str, *sans: str) -> Cert:
-    """A self-signed certificate (its own CA) for `sans`, e.g. "DNS:localhost", "IP:127.0.0.1"."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
-            "-addext", "subjectAltName=" + ",".join(sans),
-            "-addext", "basicConstraints=critical,CA:TRUE",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return Cert(cert, key)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import email
 import email.policy
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -26,6 +25,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from orbiter.alerts.deliver import DeliveryFailed, deliver
 from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import EmailConfig, ReceiverConfig, TLSConfig
+from tests.certs import make_cert
+from tests.conftest import free_port
 
 T0 = 1_700_000_000.0
 USER, PASSWORD = "orbiter", "correct horse"
@@ -46,27 +47,12 @@ def message(*alerts: Notification) -> dict[str, Any]:
     return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for localhost and 127.0.0.1: (certificate, key)."""
-    d = tmp_path_factory.mktemp("smtp-cert")
-    crt, key = d / "smtp.crt", d / "smtp.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(crt),
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    made = make_cert(tmp_path_factory.mktemp("smtp-cert"), "localhost", "DNS:localhost",
+                     "IP:127.0.0.1")  # fmt: skip
+    crt, key = made.cert, made.key
     return crt, key
 
 
