@@ -35,6 +35,7 @@ when `stop` gave up, `error`: a bug in the sender, logged),
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import logging
@@ -844,7 +845,8 @@ class RemoteWriter:
             if basic.password_file:
                 # A blocking read, off the loop on purpose (a slow disk must not stall scrapes).
                 password = (await asyncio.to_thread(Path(basic.password_file).read_text)).strip()
-            return aiohttp.BasicAuth(basic.username, password).encode()
+            pair = f"{basic.username}:{password}".encode()
+            return "Basic " + base64.b64encode(pair).decode("ascii")
         if auth is not None:
             credentials = auth.credentials
             if auth.credentials_file:
