@@ -429,11 +429,14 @@ def _field(tag: int, payload: bytes) -> bytes:
     return bytes((tag,)) + _varint(len(payload)) + payload
 
 
+def encode_label(name: str, value: str) -> bytes:
+    """One Label as a TimeSeries' `labels` field (1)."""
+    return _field(0x0A, _field(0x0A, name.encode()) + _field(0x12, value.encode()))
+
+
 def encode_labels(labels: Labels) -> bytes:
-    """A TimeSeries' `labels` fields (1), ready to prefix its samples; empty values left out."""
-    return b"".join(
-        _field(0x0A, _field(0x0A, k.encode()) + _field(0x12, v.encode())) for k, v in labels if v
-    )
+    """A TimeSeries' `labels` fields, ready to prefix its samples; empty values left out."""
+    return b"".join(encode_label(k, v) for k, v in labels if v)
 
 
 _DOUBLE = struct.Struct("<d").pack
@@ -492,12 +495,27 @@ class BatchEncoder:
         self.configs = tuple(configs)
         self.max_series = max_series
         self._prefix: dict[Labels, bytes] = {}
+        self._pairs: dict[tuple[str, str], bytes] = {}
 
     def _encode_series(self, labels: Labels) -> bytes:
         if len(self._prefix) >= self.max_series:
             self._prefix.clear()
+            self._pairs.clear()
         kept = relabel(labels, self.configs) if self.configs else labels
-        prefix = self._prefix[labels] = _DROPPED if kept is None else encode_labels(kept)
+        if kept is None:
+            prefix = _DROPPED
+        else:
+            # Series share most pairs (job, __name__, instance): each is encoded once.
+            pairs = self._pairs
+            parts = []
+            for kv in kept:
+                if kv[1]:
+                    b = pairs.get(kv)
+                    if b is None:
+                        b = pairs[kv] = encode_label(*kv)
+                    parts.append(b)
+            prefix = b"".join(parts)
+        self._prefix[labels] = prefix
         return prefix
 
     def encode(self, chunks: Sequence[Chunk]) -> Encoded:
@@ -689,6 +707,9 @@ class RemoteWriter:
             },
         )
         self._stopping = False
+        self._data = asyncio.Event()  # this loop's (a writer may be started again)
+        if self._queued:
+            self._data.set()
         self._task = asyncio.create_task(self._run(), name=f"remote-write {self.remote}")
 
     async def stop(self, flush_timeout: float = 5.0) -> None:
