@@ -50,6 +50,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -207,7 +208,7 @@ def _remote(r: YamlReader, node: yaml.Node, where: str, base: Path) -> RemoteWri
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise r.fail(m["url"], f"{where}.url: {url!r} is not an http(s) URL with a host")
-    kwargs: dict[str, object] = {"url": url}
+    kwargs: dict[str, Any] = {"url": url}
     if "name" in m:
         kwargs["name"] = r.string(m["name"], f"{where}.name")
     if "remote_timeout" in m:
@@ -238,7 +239,7 @@ def _remote(r: YamlReader, node: yaml.Node, where: str, base: Path) -> RemoteWri
         )
     if "queue_config" in m:
         kwargs["queue_config"] = _queue(r, m["queue_config"], f"{where}.queue_config")
-    return RemoteWriteConfig(**kwargs)  # type: ignore[arg-type]
+    return RemoteWriteConfig(**kwargs)
 
 
 def _headers(r: YamlReader, node: yaml.Node, where: str) -> tuple[tuple[str, str], ...]:
@@ -373,7 +374,7 @@ def _queue(r: YamlReader, node: yaml.Node, where: str) -> QueueConfig:
     }
     m = r.mapping(node, where, keys)
     q = QueueConfig()
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     for k in ("capacity", "max_samples_per_send"):
         if k in m:
             values[k] = r.whole(m[k], f"{where}.{k}")
@@ -388,12 +389,12 @@ def _queue(r: YamlReader, node: yaml.Node, where: str) -> QueueConfig:
         )
     lo = values.get("min_backoff", q.min_backoff)
     hi = values.get("max_backoff", q.max_backoff)
-    if lo > hi:  # type: ignore[operator]
+    if lo > hi:
         raise r.fail(
             m.get("min_backoff") or m["max_backoff"],
             f"{where}.min_backoff ({lo}s) must not exceed max_backoff ({hi}s)",
         )
-    return QueueConfig(**values)  # type: ignore[arg-type]
+    return QueueConfig(**values)
 
 
 # ---------------------------------------------------------------------- pure: relabel, encode
@@ -668,6 +669,7 @@ class RemoteWriter:
         self._failures = m.failures.labels(self.remote)
         self._batch_duration = m.batch_duration.labels(self.remote)
         self._highest = m.highest_sent.labels(self.remote)
+        self._highest_ms = 0
         m.pending.labels(self.remote).set_function(lambda: self.pending)
 
     @property
@@ -723,6 +725,8 @@ class RemoteWriter:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            elif task.exception() is not None:
+                log.error("remote write %s: sender failed", self.remote, exc_info=task.exception())
         left = self.pending
         if left:
             self._dropped[DropReason.SHUTDOWN].inc(left)
@@ -809,7 +813,8 @@ class RemoteWriter:
             outcome, status, wait = await self._post(body)
             if outcome is Outcome.DELIVERED:
                 self._sent.inc(encoded.samples)
-                self._highest.set(encoded.highest_ms / 1000.0)
+                self._highest_ms = max(self._highest_ms, encoded.highest_ms)
+                self._highest.set(self._highest_ms / 1000.0)
                 if attempt:
                     log.info(
                         "remote write %s: delivered again after %d failures", self.remote, attempt
@@ -834,15 +839,15 @@ class RemoteWriter:
     async def _post(self, body: bytes) -> tuple[Outcome, str, float | None]:
         """One POST: its outcome, a description for the log, and a Retry-After to honour."""
         assert self._session is not None, "RemoteWriter.start was not called"
-        kwargs: dict[str, object] = {}
-        auth_header = await self._authorization()
-        if auth_header is not None:
-            kwargs["headers"] = {"Authorization": auth_header}
+        kwargs: dict[str, Any] = {}
         if self.config.tls_config.server_name:
             kwargs["server_hostname"] = self.config.tls_config.server_name
         began = time.monotonic()
         try:
-            async with self._session.post(self.config.url, data=body, **kwargs) as resp:  # type: ignore[arg-type]
+            auth_header = await self._authorization()  # an unreadable file: retried like a 5xx
+            if auth_header is not None:
+                kwargs["headers"] = {"Authorization": auth_header}
+            async with self._session.post(self.config.url, data=body, **kwargs) as resp:
                 await resp.read()
                 status = resp.status
                 header = resp.headers.get("Retry-After")

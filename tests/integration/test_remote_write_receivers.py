@@ -15,11 +15,13 @@ import contextlib
 import math
 import shutil
 import signal
+import ssl
 import struct
 import subprocess
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from orbiter import __version__
 from orbiter.proto import remote_write_pb2 as pb
-from orbiter.satellite.remote_write import BasicAuth, QueueConfig, RemoteWriteConfig, RemoteWriter
+from orbiter.satellite.remote_write import (
+    BasicAuth,
+    QueueConfig,
+    RemoteWriteConfig,
+    RemoteWriter,
+    TLSConfig,
+)
 from orbiter.satellite.series import STALE_NAN_BITS, Labels, labels_of
 from tests.conftest import free_port, get_json
 from tests.proctools import Processes, ProcessFailed, poll_until, tail
@@ -435,3 +443,89 @@ async def test_stop_flushes_what_is_queued_and_counts_what_it_could_not_send(
     assert time.monotonic() - began < 3
     assert value(registry, "samples_dropped_total", remote="down", reason="shutdown") == 7
     assert value(registry, "samples_pending", remote="down") == 0
+
+
+def _certificates(tmp: Path) -> dict[str, Path]:
+    """A CA, a server certificate for rw.test and a client certificate, made with openssl."""
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run(
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=orbiter test CA",
+    )
+    for name, cn in (("server", "rw.test"), ("client", "orbiter")):
+        (tmp / f"{name}.ext").write_text(
+            "subjectAltName=DNS:rw.test\n" if name == "server" else "extendedKeyUsage=clientAuth\n"
+        )
+        run("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.pem",
+            "-days",
+            "1",
+            "-extfile",
+            f"{name}.ext",
+        )
+    return {p.stem + p.suffix: p for p in tmp.iterdir()}
+
+
+async def test_tls_with_a_client_certificate_and_server_name(
+    tmp_path: Path, async_wait_until: Wait
+) -> None:
+    certs = _certificates(tmp_path)
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=certs["ca.pem"])
+    server_ssl.load_cert_chain(certs["server.pem"], certs["server.key"])
+    server_ssl.verify_mode = ssl.CERT_REQUIRED  # no client certificate, no connection
+    receiver = FakeReceiver([204])
+    app = web.Application()
+    app.router.add_post("/api/v1/write", receiver.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_ssl).start()
+    url = f"https://127.0.0.1:{port}/api/v1/write"
+    registry = CollectorRegistry()
+    try:
+        tls = TLSConfig(
+            ca_file=str(certs["ca.pem"]),
+            cert_file=str(certs["client.pem"]),
+            key_file=str(certs["client.key"]),
+            server_name="rw.test",
+        )
+        config = RemoteWriteConfig(url, name="tls", tls_config=tls, queue_config=FAST)
+        async with running(RemoteWriter(config, registry=registry)) as writer:
+            writer.offer([(L(__name__="m", i="1"), 1.0)], 1000)
+            await async_wait_until(lambda: value(registry, "samples_sent_total", remote="tls"))
+        assert samples_of(receiver.accepted) == [("1", 1000, 1.0)]
+        # the certificate is for rw.test, not 127.0.0.1: without server_name it is refused
+        wrong = RemoteWriteConfig(
+            url, name="wrong", tls_config=replace(tls, server_name=""), queue_config=FAST
+        )
+        async with running(RemoteWriter(wrong, registry=registry)) as writer:
+            writer.offer([(L(__name__="m", i="1"), 2.0)], 2000)
+            await async_wait_until(lambda: value(registry, "failures_total", remote="wrong") >= 2)
+            assert value(registry, "samples_sent_total", remote="wrong") == 0
+        assert len(receiver.requests) == 1
+    finally:
+        await runner.cleanup()
