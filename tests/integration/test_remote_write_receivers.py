@@ -280,16 +280,31 @@ async def test_an_overfull_queue_counts_exactly_the_samples_it_dropped(
 
 
 class FakeReceiver:
-    """Answers each POST with the next status of `answers` (the last one for ever)."""
+    """Answers each POST with the next status of `answers` (the last one for ever).
+
+    While `hang` is set, it reads each request and answers nothing until `release`
+    (the writer has timed out by then: what it answers is not recorded).
+    """
 
     def __init__(self, answers: list[int], headers: dict[str, str] | None = None) -> None:
         self.answers = answers
         self.headers = headers or {}
         self.requests: list[tuple[dict[str, str], pb.WriteRequest]] = []
         self.accepted: list[pb.WriteRequest] = []
+        self.hang = False
+        self.hung = 0
+        self.released = asyncio.Event()
+
+    def release(self) -> None:
+        self.hang = False
+        self.released.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.hang:
+            self.hung += 1
+            await self.released.wait()
+            return web.Response(status=503)
         decoded = pb.WriteRequest.FromString(bytes(cramjam.snappy.decompress_raw(body)))
         self.requests.append((dict(request.headers), decoded))
         status = self.answers[min(len(self.requests), len(self.answers)) - 1]
@@ -301,9 +316,11 @@ class FakeReceiver:
 @pytest.fixture
 async def fake() -> AsyncIterator[Callable[..., Awaitable[tuple[FakeReceiver, str]]]]:
     runners: list[web.AppRunner] = []
+    receivers: list[FakeReceiver] = []
 
     async def serve(answers: list[int], **kw: Any) -> tuple[FakeReceiver, str]:
         receiver = FakeReceiver(answers, **kw)
+        receivers.append(receiver)
         app = web.Application()
         app.router.add_post("/api/v1/write", receiver.handle)
         runner = web.AppRunner(app)
@@ -314,6 +331,8 @@ async def fake() -> AsyncIterator[Callable[..., Awaitable[tuple[FakeReceiver, st
         return receiver, f"http://127.0.0.1:{port}/api/v1/write"
 
     yield serve
+    for receiver in receivers:
+        receiver.release()  # else cleanup waits for hung handlers
     for runner in runners:
         await runner.cleanup()
 
@@ -395,6 +414,36 @@ async def test_server_errors_are_retried_until_delivered(
         assert [s.timestamp for s in series0.samples] == [1000, 2000]
         (marker,) = [s.value for s in series0.samples if math.isnan(s.value)]
         assert struct.unpack("<Q", struct.pack("<d", marker))[0] == STALE_NAN_BITS
+
+
+async def test_a_receiver_that_hangs_times_out_and_the_scrape_path_never_waits(
+    fake: Callable[..., Awaitable[tuple[FakeReceiver, str]]], async_wait_until: Wait
+) -> None:
+    receiver, url = await fake([204])
+    receiver.hang = True
+    registry = CollectorRegistry()
+    queue = QueueConfig(
+        capacity=100, max_samples_per_send=10, batch_send_deadline=0.01, max_backoff=0.05
+    )
+    config = RemoteWriteConfig(url, name="slow", remote_timeout=0.2, queue_config=queue)
+    scrape = [(L(__name__="m", i=str(i)), float(i)) for i in range(10)]
+    async with running(RemoteWriter(config, registry=registry)) as writer:
+        writer.offer(scrape, 0)
+        await async_wait_until(lambda: value(registry, "failures_total", remote="slow") >= 2)
+        began = time.perf_counter()
+        for t in range(1, 20):  # 190 more offered to a queue of 100 holding 10: 90 fit
+            writer.offer(scrape, t * 1000)
+        assert time.perf_counter() - began < 0.05
+        assert value(registry, "samples_dropped_total", remote="slow", reason="queue_full") == 100
+        assert receiver.hung >= 2 and receiver.requests == []
+        receiver.release()
+        await async_wait_until(
+            lambda: value(registry, "samples_sent_total", remote="slow") == 100, timeout=20
+        )
+    assert value(registry, "sent_batch_duration_seconds_bucket", remote="slow", le="0.25") >= 2
+    assert [t for i, t, _ in samples_of(receiver.accepted) if i == "0"] == [
+        t * 1000 for t in range(10)
+    ]
 
 
 async def test_basic_auth_is_sent_with_the_password_file_read_at_each_request(

@@ -11,6 +11,8 @@ from pathlib import Path
 import cramjam
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from orbiter.proto import remote_write_pb2 as pb
@@ -112,6 +114,45 @@ def test_scrapes_queued_out_of_time_order_are_sent_in_time_order() -> None:
     a = L(__name__="a")
     out = BatchEncoder([]).encode([([(a, 2.0)], 2000), ([(a, 1.0)], 1000), ([(a, 3.0)], 3000)])
     assert decoded(out.body) == [(list(a), [(1000, 1.0), (2000, 2.0), (3000, 3.0)])]
+
+
+label_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,20}", fullmatch=True)
+label_sets = st.dictionaries(label_names, st.text(min_size=1, max_size=30), min_size=1).map(
+    labels_of
+)
+points = st.lists(
+    st.tuples(st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False)), max_size=5
+)
+
+
+@given(st.lists(st.tuples(label_sets, points), max_size=8))
+def test_any_series_round_trip_through_the_generated_code(
+    series: list[tuple[Labels, list[tuple[int, float]]]],
+) -> None:
+    assert decoded(encode_write_request(series)) == [(list(ls), ps) for ls, ps in series]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([L(__name__="a"), L(__name__="b", x="1")]), st.floats(allow_nan=False)
+        ),
+        max_size=20,
+    ),
+    st.lists(st.integers(0, 10**13), min_size=1, max_size=6),
+)
+def test_a_batch_holds_every_sample_once_each_series_in_time_order(
+    scrape: list[tuple[Labels, float]], times: list[int]
+) -> None:
+    chunks = [(scrape, t) for t in times]
+    out = BatchEncoder([]).encode(chunks)
+    assert out.samples == len(scrape) * len(times)
+    got = decoded(out.body)
+    assert sorted((tuple(ls), t, v) for ls, ps in got for t, v in ps) == sorted(
+        (ls, t, v) for t in times for ls, v in scrape
+    )
+    for _, ps in got:
+        assert [t for t, _ in ps] == sorted(t for t, _ in ps)
 
 
 def test_an_empty_label_value_is_no_label() -> None:
@@ -379,6 +420,14 @@ def test_batches_take_from_the_head_across_and_within_scrapes() -> None:
     second = writer._take(4)
     assert [(list(s), t) for s, t in second] == [(scrape[4:], 1), (scrape[:3], 2)]
     assert writer.pending == 11
+
+
+def test_the_remote_label_is_the_name_or_the_url_without_credentials() -> None:
+    assert RemoteWriteConfig("http://u:p@rw:9090/api/v1/write").remote == (
+        "http://rw:9090/api/v1/write"
+    )
+    assert RemoteWriteConfig("https://rw/write?x=1").remote == "https://rw/write?x=1"
+    assert RemoteWriteConfig("https://u:p@rw/write", name="rw").remote == "rw"
 
 
 def test_writers_share_one_registry_each_with_its_own_remote_label() -> None:
