@@ -39,7 +39,9 @@ from orbiter.satellite.remote_write import (
     RemoteWriter,
     TLSConfig,
 )
-from orbiter.satellite.series import STALE_NAN_BITS, Labels, labels_of
+from orbiter.satellite.scrape import Scraper, Target
+from orbiter.satellite.series import STALE_NAN_BITS, Labels, Matcher, MatchOp, labels_of
+from orbiter.satellite.tsdb import TSDB
 from tests.conftest import free_port, get_json
 from tests.proctools import Processes, ProcessFailed, poll_until, tail
 
@@ -197,6 +199,77 @@ async def test_every_sample_is_queried_back_with_its_labels_time_and_value(
         [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True
     )
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+
+
+EXPOSITION = """# TYPE orbiter_host_load1 gauge
+orbiter_host_load1 {load}
+# TYPE orbiter_check_status gauge
+orbiter_check_status{{check="disk",job="exposed"}} 2
+# TYPE orbiter_requests_total counter
+orbiter_requests_total{{code="200",path="/api/v1/query"}} {requests}
+"""
+
+
+async def test_a_scrapers_samples_reach_prometheus_as_satellite_stored_them(
+    prometheus: Prometheus, async_wait_until: Wait
+) -> None:
+    """RemoteWriter as the Scraper's sink: Prometheus holds the very series, times and
+    values that Satellite's TSDB holds, target labels and exported_ renames included."""
+    state = {"load": 0.25, "requests": 1}
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(text=EXPOSITION.format(**state))
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.to_thread(prometheus.start)
+    t0 = now_ms() // 1000 - 60
+    ticks = iter(range(t0, t0 + 1000, 15))
+    tsdb = TSDB()
+    scraper = Scraper(tsdb, interval=60, timeout=2, clock=lambda: float(next(ticks)))
+    registry = CollectorRegistry()
+    writer = RemoteWriter(
+        RemoteWriteConfig(prometheus.write_url, name="prom", queue_config=FAST), registry
+    )
+    scraper.sinks.append(writer)
+    target = Target(
+        f"http://127.0.0.1:{port}/metrics",
+        labels_of({"job": "agent", "instance": f"127.0.0.1:{port}", "agent": "S1"}),
+    )
+    await scraper.start()
+    try:
+        async with running(writer):
+            scraper.sync([target])
+            scrape_state = scraper.targets[target.url]
+            assert scrape_state.task is not None
+            scrape_state.task.cancel()  # scrapes by hand, at the clock's times
+            for k in range(4):
+                state["load"], state["requests"] = 0.25 * k, 10**k + 0.5
+                await scraper.scrape(scrape_state)
+            sent = lambda: value(registry, "samples_sent_total", remote="prom")  # noqa: E731
+            await async_wait_until(lambda: sent() == 4 * 6, what="4 scrapes x 6 series")
+    finally:
+        await scraper.stop()
+        await runner.cleanup()
+    raw = await prometheus.query('{job="agent"}[10m]', time=str(t0 + 300))
+    in_prometheus = {
+        tuple(sorted(r["metric"].items())): [(round(t * 1000), float(v)) for t, v in r["values"]]
+        for r in raw
+    }
+    satellite = {
+        labels: list(zip(ts, vs, strict=True))
+        for labels, ts, vs in tsdb.select_windows(
+            [Matcher("job", MatchOp.EQUAL, "agent")], 0, 2**62
+        )
+    }
+    assert len(satellite) == 6
+    assert in_prometheus == satellite
+    (check,) = [dict(k) for k in in_prometheus if dict(k)["__name__"] == "orbiter_check_status"]
+    assert check["exported_job"] == "exposed" and check["agent"] == "S1"
 
 
 async def test_a_receiver_that_is_down_loses_nothing_within_the_queues_bound(
