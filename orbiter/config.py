@@ -17,6 +17,8 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       alertmanagers:                                # Prometheus's alerting.alertmanagers
         - static_configs: [{targets: ["127.0.0.1:9093"]}]
       resend_delay: 1m
+      remote_write:                                 # Prometheus's remote_write (a subset)
+        - url: http://victoria:8428/api/v1/write
       policy:
         max_unhealthy_fraction: 0.3
         max_actions_per_window: 5
@@ -44,6 +46,7 @@ import yaml
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
+from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.service import SatelliteConfig
 from orbiter.yamlreader import ConfigError, YamlReader
@@ -113,6 +116,7 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "policy",
         "alertmanagers",
         "resend_delay",
+        "remote_write",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -161,6 +165,8 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
     if "resend_delay" in m:
         s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "remote_write" in m:
+        s.remote_write = parse_remote_write(r, m["remote_write"], base)
 
 
 def _policy(r: YamlReader, node: yaml.Node) -> PolicyConfig:

@@ -68,6 +68,7 @@ from orbiter.satellite.policy import (
     decide,
 )
 from orbiter.satellite.promql import engine
+from orbiter.satellite.remote_write import RemoteWriteConfig, RemoteWriter
 from orbiter.satellite.rules import (
     AlertState,
     GroupState,
@@ -135,6 +136,7 @@ class SatelliteConfig:
     alertmanagers: list[AlertmanagerSet] = field(default_factory=list)
     resend_delay: float = 60.0
     """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
+    remote_write: list[RemoteWriteConfig] = field(default_factory=list)
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
     for_outage_tolerance: float = 3600.0
@@ -206,6 +208,8 @@ class Satellite:
                 resend_delay=config.resend_delay,
                 registry=reg,
             )
+        self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
+        self.scraper.sinks.extend(self.remote_writers)
         # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
         self.cluster_resolved: dict[str, Notification] = {}
         self._task: asyncio.Task[None] | None = None
@@ -313,6 +317,8 @@ class Satellite:
         await self.notifier.start()
         if self.alertmanager is not None:
             await self.alertmanager.start()
+        for writer in self.remote_writers:
+            await writer.start()
         self._task = asyncio.create_task(self._run(), name="satellite")
 
     async def stop(self) -> None:
@@ -324,6 +330,8 @@ class Satellite:
         await self.notifier.stop()
         if self.alertmanager is not None:
             await self.alertmanager.stop()
+        for writer in self.remote_writers:
+            await writer.stop()
 
     def _interval(self, group: RuleGroup) -> float:
         return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
