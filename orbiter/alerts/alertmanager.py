@@ -27,7 +27,8 @@ alerts are never sent. `startsAt` is the time the alert started firing.
 The shell (`AlertmanagerClient`) keeps a bounded queue (oldest dropped and
 counted when full), posts batches of up to 64 alerts to every Alertmanager
 it knows at once (`POST <prefix>/api/v2/alerts`), and re-reads discovery
-files. A failed post is counted, not retried: the next resend carries the
+files, and mirrors the registry's silences to every Alertmanager
+(`sync_silences`). A failed post is counted, not retried: the next resend carries the
 alert again, which is also how nothing is lost across a Satellite restart
 (its alerts are restored from its state document and re-sent).
 """
@@ -52,8 +53,10 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orbiter import __version__
+from orbiter.alerts import silences
 from orbiter.alerts.payload import Notification, format_time
 from orbiter.alerts.receiver_configs import BasicAuth, HTTPConfig, TLSConfig
+from orbiter.proto import master_pb2
 from orbiter.yamlreader import ConfigError, YamlReader
 
 log = logging.getLogger("orbiter.alerts")
@@ -61,6 +64,8 @@ log = logging.getLogger("orbiter.alerts")
 MAX_BATCH = 64
 """Alerts per POST, as Prometheus's notifier (maxBatchSize)."""
 QUEUE_CAPACITY = 10_000
+SILENCE_SYNC = 30.0
+"""Seconds between checks that each Alertmanager still holds our silences."""
 RESOLVED_RETENTION = 15 * 60.0
 """Seconds a resolved alert is kept and re-sent (Prometheus's resolvedRetention)."""
 
@@ -381,6 +386,9 @@ class AlertmanagerClient:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sessions: list[aiohttp.ClientSession] = []
+        self.silences: list[master_pb2.Silence] = []
+        self._silences_synced: tuple[object, ...] | None = None
+        self._silences_at = -1e18
 
     # -- fed by Satellite every round
 
@@ -402,6 +410,48 @@ class AlertmanagerClient:
         self.metrics.queue_length.set(len(self.queue))
         if alerts:
             self._wakeup.set()
+
+    def set_silences(self, current: Sequence[master_pb2.Silence]) -> None:
+        """The registry's silences, to mirror to every Alertmanager (see `sync_silences`)."""
+        self.silences = list(current)
+        if self._key() != self._silences_synced:
+            self._wakeup.set()
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(sorted((s.id, s.ends_at, s.updated_at) for s in self.silences))
+
+    async def sync_silences(self) -> None:
+        """Make each Alertmanager hold exactly our live silences (tagged copies; others'
+        silences are never touched). Runs when they change and every SILENCE_SYNC seconds."""
+        now = time.time()
+        key = self._key()
+        if key == self._silences_synced and time.monotonic() - self._silences_at < SILENCE_SYNC:
+            return
+        ok = True
+        for s, session, targets in zip(self.sets, self._sessions, self._targets, strict=True):
+            for target in targets:
+                base = s.url(target).removesuffix("/alerts")
+                try:
+                    async with session.get(f"{base}/silences") as resp:
+                        resp.raise_for_status()
+                        theirs = await resp.json()
+                    post, expire = silences.mirror_plan(self.silences, theirs, now)
+                    for silence in post:
+                        async with session.post(
+                            f"{base}/silences", json=silences.mirror_body(silence)
+                        ) as resp:
+                            if resp.status // 100 != 2:
+                                raise ConnectionError(f"HTTP {resp.status}: {await resp.text()}")
+                    for their_id in expire:
+                        async with session.delete(f"{base}/silence/{their_id}") as resp:
+                            if resp.status // 100 != 2 and resp.status != 404:
+                                raise ConnectionError(f"HTTP {resp.status}")
+                except (aiohttp.ClientError, TimeoutError, OSError, ConnectionError) as e:
+                    ok = False
+                    log.warning("could not mirror silences to %s: %s; trying again", base, e)
+        self._silences_at = time.monotonic()
+        if ok:
+            self._silences_synced = key
 
     # -- lifecycle
 
@@ -451,6 +501,10 @@ class AlertmanagerClient:
                     # Wake now and then to follow discovery files even with nothing to send.
                     await asyncio.wait_for(self._wakeup.wait(), 5.0)
                 self._refresh()
+                try:
+                    await self.sync_silences()
+                except Exception:
+                    log.exception("alertmanager client: mirroring silences failed")
                 continue
             batch = [self.queue.popleft() for _ in range(min(MAX_BATCH, len(self.queue)))]
             self.metrics.queue_length.set(len(self.queue))

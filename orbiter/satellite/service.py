@@ -26,13 +26,14 @@ import socket
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from orbiter.alerts import silences
 from orbiter.alerts.alertmanager import (
     RESOLVED_RETENTION,
     AlertmanagerClient,
@@ -43,6 +44,7 @@ from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookRe
 from orbiter.alerts.payload import Notification, format_time
 from orbiter.blobstore import BlobStore, FileBlobStore
 from orbiter.errors import RegistryConflict
+from orbiter.proto import master_pb2
 from orbiter.satellite import rule_api
 from orbiter.satellite.durable_state import (
     EVENTS_KEPT,
@@ -151,6 +153,8 @@ class Cluster(Protocol):
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None: ...
 
+    async def silences(self) -> list[master_pb2.Silence]: ...
+
 
 class Satellite:
     def __init__(
@@ -210,6 +214,7 @@ class Satellite:
             )
         self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
         self.scraper.sinks.extend(self.remote_writers)
+        self.silences: list[master_pb2.Silence] = []
         # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
         self.cluster_resolved: dict[str, Notification] = {}
         self._task: asyncio.Task[None] | None = None
@@ -401,6 +406,7 @@ class Satellite:
         for state, n in counts.items():
             self.m_alerts.labels(state).set(n)
         self.m_series.set(len(self.tsdb))
+        await self._read_silences(now)
         # Alerts go out first: a policy step that fails (master away) must not lose them.
         await self._notify(transitions)
         try:
@@ -444,7 +450,26 @@ class Satellite:
                 ):
                     transitions.append(self._notification(alert, "resolved", rule.expr))
 
+    async def _read_silences(self, now: float) -> None:
+        """The registry's silences; the last ones known stay in force while the master is away."""
+        try:
+            self.silences = await self.cluster.silences()
+        except Exception as e:
+            log.warning("could not read silences from the master (%s); keeping the last ones", e)
+        if self.alertmanager is not None:
+            self.alertmanager.set_silences(self.silences)
+
+    def muted(self, labels: Mapping[str, str], now: float | None = None) -> bool:
+        """Whether a silence mutes notifications of an alert with `labels` now."""
+        when = time.time() if now is None else now
+        return any(silences.mutes(s, labels, when) for s in self.silences)
+
     async def _notify(self, notifications: list[Notification]) -> None:
+        now = time.time()
+        quiet = [n for n in notifications if self.muted(n.labels, now)]
+        for n in quiet:
+            log.info("alert %s %s is silenced: not notified", n.alertname, n.status)
+        notifications = [n for n in notifications if n not in quiet]
         if not notifications:
             return
         try:

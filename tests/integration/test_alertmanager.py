@@ -34,6 +34,7 @@ RULES = """groups:
         labels: {severity: page}
         annotations: {summary: "value is {{ $value }}"}
 """
+NULL_ROUTE = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
 
 
 async def _webhook() -> tuple[web.AppRunner, str, list[dict[str, Any]]]:
@@ -153,7 +154,7 @@ async def test_an_alertmanager_that_was_down_gets_the_alert_when_it_is_back(
     am = AlertmanagerServer(
         tmp_path / "am",
         free_port(),
-        {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]},
+        NULL_ROUTE,
     )
     rules = tmp_path / "r.rules.yml"
     rules.write_text(RULES)
@@ -181,6 +182,77 @@ async def test_an_alertmanager_that_was_down_gets_the_alert_when_it_is_back(
             lambda: asyncio.to_thread(am.alerts), 15, "the alert after Alertmanager came back"
         )
         assert alert["labels"]["alertname"] == "TestValueHigh"
+    finally:
+        await sat.stop()
+        am.stop()
+
+
+class SilencingCluster(FakeCluster):
+    def __init__(self) -> None:
+        super().__init__()
+        self.current: list[Any] = []
+
+    async def silences(self) -> list[Any]:
+        return list(self.current)
+
+
+async def test_silences_are_mirrored_to_alertmanager_and_expired_there(tmp_path: Path) -> None:
+    from orbiter.alerts import silences
+
+    am = AlertmanagerServer(tmp_path / "am", free_port(), NULL_ROUTE)
+    am.start()
+    rules = tmp_path / "r.rules.yml"
+    rules.write_text(RULES)
+    cluster = SilencingCluster()
+    config = SatelliteConfig(
+        rule_files=[str(rules)],
+        evaluation_interval=1.0,
+        alertmanagers=[AlertmanagerSet(static_targets=(am.address,), timeout=2.0)],
+        resend_delay=1.0,
+    )
+    sat = Satellite(config, cluster, tmp_path / "s")
+    _set(sat, 1.0)
+    # Someone else's silence in the same Alertmanager: mirroring must leave it alone.
+    theirs = am.post("/api/v2/silences", {
+        "matchers": [{"name": "team", "value": "db", "isRegex": False, "isEqual": True}],
+        "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "dba", "comment": "not Orbiter's"})["silenceID"]  # fmt: skip
+    now = time.time()
+    mine = silences.new_silence(
+        "orb-1", [silences.MatcherSpec("alertname", "TestValueHigh")], now, now + 3600,
+        "alice", "rack 4", now,
+    )  # fmt: skip
+    cluster.current = [mine]
+    await sat.start()
+    try:
+        def mirrored() -> list[dict[str, Any]]:
+            return [s for s in am.get("/api/v2/silences")
+                    if s["comment"] == "rack 4 [orbiter:orb-1]" and
+                    s["status"]["state"] == "active"]  # fmt: skip
+
+        (copy,) = await async_poll_until(lambda: asyncio.to_thread(mirrored), 15, "the mirror")
+        assert copy["createdBy"] == "alice"
+        assert copy["matchers"] == [
+            {"name": "alertname", "value": "TestValueHigh", "isRegex": False, "isEqual": True}
+        ]
+
+        def suppressed() -> bool:
+            return [a["status"]["state"] for a in am.alerts()] == ["suppressed"]
+
+        await async_poll_until(lambda: asyncio.to_thread(suppressed), 15, "AM to mute the alert")
+        assert sat.muted({"alertname": "TestValueHigh"}) and not sat.muted({"alertname": "X"})
+
+        ended = type(mine)()
+        ended.CopyFrom(mine)
+        ended.ends_at = ended.updated_at = time.time()
+        cluster.current = [ended]
+
+        def expired_there() -> bool:
+            states = {s["id"]: s["status"]["state"] for s in am.get("/api/v2/silences")}
+            return states.get(copy["id"]) == "expired" and states[theirs] == "active"
+
+        await async_poll_until(lambda: asyncio.to_thread(expired_there), 15, "the mirror expired")
+        assert len(am.get("/api/v2/silences")) == 2  # nothing posted twice
     finally:
         await sat.stop()
         am.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from orbiter.alerts.payload import Notification
 from orbiter.satellite.policy import Action, AgentSnapshot, Outcome, PolicyConfig
@@ -30,6 +31,9 @@ class FakeCluster:
         self.away = False
 
     async def targets(self) -> list[Target]:
+        return []
+
+    async def silences(self) -> list[Any]:
         return []
 
     async def agents(self) -> list[AgentSnapshot]:
