@@ -117,6 +117,7 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "alertmanagers",
         "resend_delay",
         "remote_write",
+        "external_alert_ttl",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -165,6 +166,8 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
     if "resend_delay" in m:
         s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "external_alert_ttl" in m:
+        s.external_alert_ttl = r.duration(m["external_alert_ttl"], "satellite.external_alert_ttl")
     if "remote_write" in m:
         s.remote_write = parse_remote_write(r, m["remote_write"], base)
 

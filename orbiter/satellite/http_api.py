@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orbiter.errors import OrbiterError
 from orbiter.satellite import query_api
 from orbiter.satellite.promql import engine
 from orbiter.satellite.promql.values import QueryError
@@ -69,7 +70,19 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
                 error = str(e)
         return web.Response(text=_graph_page(expr, rows, error), content_type="text/html")
 
+    async def alertmanager_webhook(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError as e:
+            return _json({"error": f"the body is not JSON: {e}"}, 400)
+        try:
+            kept = await satellite.receive_webhook(body)
+        except OrbiterError as e:
+            return _json({"error": e.message}, e.code.http_status)
+        return _json({"received": kept, "active": len(satellite.external_alerts)})
+
     handlers = {
+        "/api/v1/satellite/alertmanager": alertmanager_webhook,
         "/graph": graph,
         "/api/v1/satellite/events": events,
         "/api/v1/satellite/targets": targets,
@@ -107,6 +120,7 @@ def _graph_page(expr: str, rows: list[tuple[str, str]], error: str) -> str:
 
 _OWN_ROUTES = (
     ("GET", "/graph"),
+    ("POST", "/api/v1/satellite/alertmanager"),
     ("GET", "/api/v1/satellite/events"),
     ("GET", "/api/v1/satellite/targets"),
     ("POST", "/api/v1/rules/reload"),

@@ -41,14 +41,15 @@ from orbiter.alerts.alertmanager import (
     valid_until,
 )
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
-from orbiter.alerts.payload import Notification, format_time
+from orbiter.alerts.payload import Notification, fingerprint, format_time
 from orbiter.blobstore import BlobStore, FileBlobStore
-from orbiter.errors import RegistryConflict
+from orbiter.errors import Code, OrbiterError, RegistryConflict
 from orbiter.proto import master_pb2
-from orbiter.satellite import rule_api
+from orbiter.satellite import external_alerts, rule_api
 from orbiter.satellite.durable_state import (
     EVENTS_KEPT,
     Event,
+    ExternalAlert,
     SatelliteState,
     SavedGroup,
     StateDocumentInvalid,
@@ -142,6 +143,8 @@ class SatelliteConfig:
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
     for_outage_tolerance: float = 3600.0
+    external_alert_ttl: float = external_alerts.DEFAULT_TTL
+    """An alert from an Alertmanager webhook is dropped after this long without news."""
 
 
 class Cluster(Protocol):
@@ -215,6 +218,7 @@ class Satellite:
         self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
         self.scraper.sinks.extend(self.remote_writers)
         self.silences: list[master_pb2.Silence] = []
+        self.external_alerts: dict[str, ExternalAlert] = {}
         # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
         self.cluster_resolved: dict[str, Notification] = {}
         self._task: asyncio.Task[None] | None = None
@@ -403,6 +407,13 @@ class Satellite:
             )
             self.group_states[key] = result.state
             self._collect(group, result.state, t_ms, counts, requests, transitions)
+        self.external_alerts = external_alerts.prune(
+            self.external_alerts, now, self.config.external_alert_ttl
+        )
+        for ext in self.external_alerts.values():
+            request = _action_request(ext.labels, ext.annotations)
+            if request is not None:
+                requests.append(request)
         for state, n in counts.items():
             self.m_alerts.labels(state).set(n)
         self.m_series.set(len(self.tsdb))
@@ -555,6 +566,7 @@ class Satellite:
                 self.events.clear()
                 self.events.extend(state.events)
                 self._unrestored = list(state.groups) or None
+                self.external_alerts = {fingerprint(dict(e.labels)): e for e in state.external}
             now = time.time()
             claim = self._document(now, None)
             try:
@@ -660,7 +672,27 @@ class Satellite:
             groups,
             now,
             self._writer,
+            tuple(self.external_alerts[k] for k in sorted(self.external_alerts)),
         )
+
+    async def receive_webhook(self, body: Any) -> int:
+        """An Alertmanager webhook message: its firing alerts kept (and on record before
+        this returns), its resolved ones dropped. Returns how many alerts it held; raises
+        InvalidWebhook for a body that is not one, and changes nothing then."""
+        alerts = external_alerts.parse_webhook(body)
+        now = time.time()
+        before = self.external_alerts
+        self.external_alerts = external_alerts.apply_webhook(before, alerts, now)
+        if not await self._persist(now, force=True):
+            self.external_alerts = before
+            raise OrbiterError(
+                "Satellite could not save the alerts (its state store is away, or another "
+                "Satellite owns it); Alertmanager will send them again",
+                Code.UNAVAILABLE,
+            )
+        for n in alerts:
+            log.info("alert %s %s received from Alertmanager", n.alertname, n.status)
+        return len(alerts)
 
     async def _persist(
         self, now: float, *, force: bool = False, policy: PolicyState | None = None
@@ -783,6 +815,16 @@ class Satellite:
             for alerts in state.alerts
             for alert in rule_api.live(alerts.values())
         ]
+        for ext in self.external_alerts.values():
+            out.append(
+                {
+                    "labels": dict(ext.labels),
+                    "annotations": dict(ext.annotations),
+                    "state": "firing",
+                    "activeAt": format_time(ext.starts_at),
+                    "value": rule_api.format_value(1.0),
+                }
+            )
         for name, alert in self.cluster_alerts.items():
             since = self.cluster_alerts_since.get(name)
             out.append(
