@@ -20,7 +20,6 @@ Retrying is the caller's decision (the dispatcher's); nothing here sleeps.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -30,7 +29,7 @@ from typing import Any
 
 import aiohttp
 
-from orbiter import __version__
+from orbiter import __version__, httpconfig
 from orbiter.alerts.amtemplate import TemplateExecError, TemplateSet, defaults
 from orbiter.alerts.notify import Outcome, classify
 from orbiter.alerts.receiver_configs import (
@@ -114,29 +113,16 @@ def integration_message(
 def ssl_context(tls: TLSConfig, what: str) -> ssl.SSLContext:
     """An SSLContext for `tls` (CA, client certificate, skip verify); DeliveryFailed if unusable."""
     try:
-        ctx = ssl.create_default_context(cafile=tls.ca_file or None)
-        if tls.cert_file:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file or None)
+        return httpconfig.ssl_context(tls) or ssl.create_default_context()
     except (OSError, ssl.SSLError) as e:
         raise DeliveryFailed(
             f"{what}: cannot use tls_config (ca_file={tls.ca_file!r}, cert_file="
             f"{tls.cert_file!r}, key_file={tls.key_file!r}): {e}; fix the files or the paths",
             retryable=False,
         ) from e
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
-def auth_headers(http: HTTPConfig) -> dict[str, str]:
-    """The Authorization header for `http_config` (basic auth or bearer token), if any."""
-    if http.basic_auth is not None:
-        raw = f"{http.basic_auth.username}:{http.basic_auth.password}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-    if http.bearer_token:
-        return {"Authorization": f"Bearer {http.bearer_token}"}
-    return {}
+auth_headers = httpconfig.auth_headers
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,6 @@ import itertools
 import logging
 import random
 import re
-import ssl
 import struct
 import time
 import weakref
@@ -66,6 +65,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orbiter import __version__
 from orbiter.alerts.notify import Outcome, backoff_delay, classify, retry_after
+from orbiter.httpconfig import TLSConfig, ssl_context
 from orbiter.satellite.series import Labels
 from orbiter.yamlreader import YamlReader
 
@@ -129,15 +129,6 @@ class Authorization:
     type: str = "Bearer"
     credentials: str = ""
     credentials_file: str = ""
-
-
-@dataclass(frozen=True)
-class TLSConfig:
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    server_name: str = ""
-    insecure_skip_verify: bool = False
 
 
 @dataclass(frozen=True)
@@ -641,16 +632,6 @@ class RemoteWriteMetrics:
 
 
 # ---------------------------------------------------------------------- the writer
-
-
-def ssl_context(tls: TLSConfig) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=tls.ca_file or None)
-    if tls.cert_file:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class RemoteWriter:
