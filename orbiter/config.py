@@ -17,6 +17,9 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       alertmanagers:                                # Prometheus's alerting.alertmanagers
         - static_configs: [{targets: ["127.0.0.1:9093"]}]
       resend_delay: 1m
+      scrape_configs:                               # more targets, Prometheus's syntax
+        - job_name: zookeeper
+          static_configs: [{targets: ["zk1:7000"], labels: {env: prod}}]
       remote_write:                                 # Prometheus's remote_write (a subset)
         - url: http://victoria:8428/api/v1/write
       policy:
@@ -48,6 +51,7 @@ from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
+from orbiter.satellite.scrape_config import parse_scrape_configs
 from orbiter.satellite.service import SatelliteConfig
 from orbiter.yamlreader import ConfigError, YamlReader
 
@@ -118,6 +122,7 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "resend_delay",
         "remote_write",
         "external_alert_ttl",
+        "scrape_configs",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -166,6 +171,10 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
     if "resend_delay" in m:
         s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "scrape_configs" in m:
+        s.scrape_jobs = parse_scrape_configs(
+            r, m["scrape_configs"], base, s.scrape_interval, s.scrape_timeout
+        )
     if "external_alert_ttl" in m:
         s.external_alert_ttl = r.duration(m["external_alert_ttl"], "satellite.external_alert_ttl")
     if "remote_write" in m:

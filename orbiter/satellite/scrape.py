@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from typing import Protocol
 
 import aiohttp
 
+from orbiter.httpconfig import TLSConfig, ssl_context
 from orbiter.satellite.exposition import CachedSeries, ExpositionError, ScrapeCache
 from orbiter.satellite.series import Labels, labels_of
 from orbiter.satellite.tsdb import TSDB
@@ -43,10 +45,18 @@ class SampleSink(Protocol):
 
 @dataclass(frozen=True)
 class Target:
-    """Something to scrape: its URL and the labels every sample of it gets."""
+    """Something to scrape: its URL and the labels every sample of it gets.
+
+    A static scrape job may give its own interval and timeout (0: the scraper's),
+    headers (auth) and TLS settings.
+    """
 
     url: str
     labels: Labels
+    interval: float = 0.0
+    timeout: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    tls: TLSConfig | None = None
 
     @property
     def instance(self) -> str:
@@ -117,6 +127,10 @@ def with_target_labels(
     return out
 
 
+_ssl_context = functools.lru_cache(maxsize=64)(ssl_context)
+"""A job's TLS context, built once (it reads the CA and key files)."""
+
+
 class Scraper:
     def __init__(
         self,
@@ -172,8 +186,9 @@ class Scraper:
                 state.task = asyncio.create_task(self._loop(state), name=f"scrape {url}")
 
     async def _loop(self, state: _TargetState) -> None:
+        interval = state.target.interval or self.interval
         # Spread targets over the interval so scrapes do not all land at once.
-        offset = (hash(state.target.url) % 1000) / 1000 * self.interval
+        offset = (hash(state.target.url) % 1000) / 1000 * interval
         await asyncio.sleep(offset)
         while True:
             started = time.monotonic()
@@ -183,7 +198,7 @@ class Scraper:
                 raise
             except Exception:
                 log.exception("scrape loop of %s", state.target.url)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def scrape(self, state: _TargetState) -> None:
         """One scrape of one target, recorded in the TSDB."""
@@ -192,8 +207,17 @@ class Scraper:
         t_ms = int(self._clock() * 1000)
         started = time.perf_counter()
         text = ""
+        extra: dict[str, object] = {}
+        if target.timeout:
+            extra["timeout"] = aiohttp.ClientTimeout(total=target.timeout)
+        if target.headers:
+            extra["headers"] = dict(target.headers)
+        if target.tls is not None:
+            ctx = _ssl_context(target.tls)
+            if ctx is not None:
+                extra["ssl"] = ctx
         try:
-            async with self._session.get(target.url) as resp:
+            async with self._session.get(target.url, **extra) as resp:  # type: ignore[arg-type]
                 if resp.status != 200:
                     raise ConnectionError(f"HTTP {resp.status}")
                 text = await resp.text()

@@ -81,6 +81,7 @@ from orbiter.satellite.rules import (
     load_rule_files,
 )
 from orbiter.satellite.scrape import Scraper, Target
+from orbiter.satellite.scrape_config import ScrapeJob
 from orbiter.satellite.tsdb import TSDB
 
 log = logging.getLogger("orbiter.satellite")
@@ -140,6 +141,8 @@ class SatelliteConfig:
     resend_delay: float = 60.0
     """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
     remote_write: list[RemoteWriteConfig] = field(default_factory=list)
+    scrape_jobs: list[ScrapeJob] = field(default_factory=list)
+    """Static scrape jobs (`scrape_configs`) beside the cluster's own targets."""
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
     for_outage_tolerance: float = 3600.0
@@ -218,6 +221,7 @@ class Satellite:
         self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
         self.scraper.sinks.extend(self.remote_writers)
         self.silences: list[master_pb2.Silence] = []
+        self.static_targets = [t for job in config.scrape_jobs for t in job.scrape_targets()]
         self.external_alerts: dict[str, ExternalAlert] = {}
         # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
         self.cluster_resolved: dict[str, Notification] = {}
@@ -348,7 +352,7 @@ class Satellite:
     async def _run(self) -> None:
         while True:
             try:
-                self.scraper.sync(await self.cluster.targets())
+                self.scraper.sync([*await self.cluster.targets(), *self.static_targets])
                 now = time.time()
                 due = any(t <= now for t in self._next_due.values()) or len(self._next_due) < len(
                     self.groups
