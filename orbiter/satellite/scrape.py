@@ -9,6 +9,8 @@ vanished stale; a failed one marks all the target's series stale. Either way
 Every sample recorded is also offered to the scraper's `sinks` (remote write,
 the archive): each gets the scrape's samples with their final labels and time.
 `offer` must only queue (it runs on the scrape's path); a sink ships on its own.
+A series a sink had and no longer gets (it vanished, or its target is down) is
+offered once more with Prometheus's staleness marker, so a remote store sees it end.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import aiohttp
 from orbiter.httpconfig import TLSConfig, ssl_context
 from orbiter.satellite.exposition import CachedSeries, ExpositionError, ScrapeCache
 from orbiter.satellite.series import Labels, labels_of
-from orbiter.satellite.tsdb import TSDB
+from orbiter.satellite.tsdb import STALE_NAN, TSDB
 
 log = logging.getLogger("orbiter.satellite")
 
@@ -84,6 +86,14 @@ class _TargetState:
     last_duration: float = 0.0
     up: bool = False
     samples: int = 0
+    offered: frozenset[Labels] = frozenset()
+    """The label sets sinks got last time, to send staleness markers for those that go."""
+
+
+def stale_markers(before: frozenset[Labels], now: Sequence[Labels]) -> list[tuple[Labels, float]]:
+    """Series a sink had last scrape and not this one get Prometheus's staleness marker."""
+    gone = before.difference(now)
+    return [(labels, STALE_NAN) for labels in sorted(gone)]
 
 
 def merge_labels(series: Labels, target: Labels) -> Labels:
@@ -262,6 +272,9 @@ class Scraper:
         if self.sinks:
             offered = [(ref.labels, value) for ref, value, _ in out] if state.up else []
             offered.extend(own)
+            names = [labels for labels, _ in offered]
+            offered.extend(stale_markers(state.offered, names))
+            state.offered = frozenset(names)
             for sink in self.sinks:
                 try:
                     sink.offer(offered, t_ms)

@@ -215,9 +215,11 @@ async def test_a_scrapers_samples_reach_prometheus_as_satellite_stored_them(
 ) -> None:
     """RemoteWriter as the Scraper's sink: Prometheus holds the very series, times and
     values that Satellite's TSDB holds, target labels and exported_ renames included."""
-    state = {"load": 0.25, "requests": 1}
+    state = {"load": 0.25, "requests": 1, "down": False}
 
     async def metrics(_: web.Request) -> web.Response:
+        if state["down"]:
+            return web.Response(status=503)
         return web.Response(text=EXPOSITION.format(**state))
 
     app = web.Application()
@@ -252,16 +254,23 @@ async def test_a_scrapers_samples_reach_prometheus_as_satellite_stored_them(
                 await scraper.scrape(scrape_state)
             sent = lambda: value(registry, "samples_sent_total", remote="prom")  # noqa: E731
             await async_wait_until(lambda: sent() == 4 * 6, what="4 scrapes x 6 series")
+            state["down"] = True  # the 5th scrape fails: the 3 exposed series go stale
+            await scraper.scrape(scrape_state)
+            await async_wait_until(lambda: sent() == 4 * 6 + 3 + 3, what="up etc. and markers")
     finally:
         await scraper.stop()
         await runner.cleanup()
+    ended = await prometheus.query('{job="agent"}', time=str(t0 + 300))
+    assert sorted(r["metric"]["__name__"] for r in ended) == [
+        "scrape_duration_seconds", "scrape_samples_scraped", "up",
+    ], "the failed target's exposed series did not end in Prometheus"  # fmt: skip
     raw = await prometheus.query('{job="agent"}[10m]', time=str(t0 + 300))
     in_prometheus = {
         tuple(sorted(r["metric"].items())): [(round(t * 1000), float(v)) for t, v in r["values"]]
         for r in raw
     }
-    satellite = {
-        labels: list(zip(ts, vs, strict=True))
+    satellite = {  # range selectors hide staleness markers, in Prometheus as in Satellite
+        labels: [(t, v) for t, v in zip(ts, vs, strict=True) if not math.isnan(v)]
         for labels, ts, vs in tsdb.select_windows(
             [Matcher("job", MatchOp.EQUAL, "agent")], 0, 2**62
         )
