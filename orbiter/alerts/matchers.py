@@ -1,0 +1,203 @@
+"""Alertmanager's label matchers: parsing, matching, printing.
+
+A matcher is `name op value` with op one of `=`, `!=`, `=~`, `!~`, as in
+Alertmanager's `matchers:` lists (`'severity="critical"'`, `'team=~"db|web"'`,
+`env!=prod`) and, built from plain maps, its legacy `match` / `match_re`.
+The semantics follow Alertmanager 0.25's `pkg/labels`:
+
+- a list entry may hold several matchers separated by commas outside double
+  quotes, optionally wrapped in `{...}`, with an optional trailing comma;
+- the value may be quoted or not; inside it `\\"`, `\\n` and `\\\\` are
+  escapes and any other backslash is literal; an unescaped `"` inside the
+  value is an error;
+- regular expressions are fully anchored (`^(?:re)$`);
+- a label the alert does not have matches as the empty string, so
+  `team=""` matches alerts without `team` and `team!=""` requires it;
+- matchers sort by name, then value, then operator, and print as
+  `name op "escaped value"`, joined by `,` inside braces; a route's key is
+  made of these strings, so they must be exact.
+
+Regular expressions are Go's RE2 syntax; Python's `re` runs them. Constructs
+RE2 refuses (backreferences, lookaround) are refused here too; `\\z` is
+translated. Other differences (POSIX classes such as `[[:alpha:]]`, `\\C`)
+are refused by Python with an error that names the expression.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import lru_cache
+
+
+class MatcherError(ValueError):
+    """A matcher string or regular expression that Alertmanager would refuse too."""
+
+
+class MatchType(Enum):
+    # Declaration order is Alertmanager's (it breaks ties when sorting).
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEXP = "=~"
+    NOT_REGEXP = "!~"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {t: i for i, t in enumerate(MatchType)}
+
+LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+"""Prometheus label names (`model.LabelNameRE`), for `match` keys and `group_by`."""
+
+_GO_SPACE = "[\t\n\f\r ]"  # Go's \s: ASCII only
+_MATCHER = re.compile(
+    rf"^{_GO_SPACE}*([a-zA-Z_:][a-zA-Z0-9_:]*){_GO_SPACE}*(=~|=|!=|!~){_GO_SPACE}*(.*?)"
+    rf"{_GO_SPACE}*\Z",
+    re.DOTALL,
+)
+_UNSUPPORTED_RE = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+
+
+@lru_cache(maxsize=4096)
+def compile_regexp(pattern: str) -> re.Pattern[str]:
+    """A Go (RE2) regular expression as a Python one, to be used with `fullmatch`."""
+    if _UNSUPPORTED_RE.search(pattern):
+        raise MatcherError(
+            f"regular expression {pattern!r} uses backreferences or lookaround, "
+            "which Alertmanager's (Go RE2) syntax does not have"
+        )
+    translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
+    try:
+        return re.compile(f"(?:{translated})")
+    except re.error as e:
+        raise MatcherError(f"invalid regular expression {pattern!r}: {e}") from None
+
+
+def _escape(value: str) -> str:
+    """OpenMetrics escaping, as Alertmanager prints matcher values."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    type: MatchType
+    value: str
+    _re: re.Pattern[str] | None = field(default=None, compare=False, repr=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.type in (MatchType.REGEXP, MatchType.NOT_REGEXP) and self._re is None:
+            object.__setattr__(self, "_re", compile_regexp(self.value))
+
+    def matches(self, value: str) -> bool:
+        if self.type is MatchType.EQUAL:
+            return value == self.value
+        if self.type is MatchType.NOT_EQUAL:
+            return value != self.value
+        assert self._re is not None
+        found = self._re.fullmatch(value) is not None
+        return found if self.type is MatchType.REGEXP else not found
+
+    def __str__(self) -> str:
+        return f'{self.name}{self.type.value}"{_escape(self.value)}"'
+
+    def sort_key(self) -> tuple[str, str, int]:
+        return (self.name, self.value, self.type.rank)
+
+
+def sort_matchers(matchers: Iterable[Matcher]) -> tuple[Matcher, ...]:
+    return tuple(sorted(matchers, key=Matcher.sort_key))
+
+
+def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
+    """Every matcher holds; a missing label is the empty string."""
+    return all(m.matches(labels.get(m.name, "")) for m in matchers)
+
+
+def format_matchers(matchers: Sequence[Matcher]) -> str:
+    """`{a="1",b=~"x"}`: Alertmanager's `Matchers.String()`, which route keys are made of."""
+    return "{" + ",".join(str(m) for m in matchers) + "}"
+
+
+def parse_matcher(text: str) -> Matcher:
+    """One matcher, `name op value`, with Alertmanager's quoting and escaping rules."""
+    m = _MATCHER.match(text)
+    if m is None:
+        raise MatcherError(
+            f"bad matcher format: {text!r}; expected name=value, name!=value, "
+            'name=~"regex" or name!~"regex"'
+        )
+    name, op, raw = m.group(1), m.group(2), m.group(3)
+    quoted = raw.startswith('"')
+    if quoted:
+        raw = raw[1:]
+    out: list[str] = []
+    escaped = False
+    last = len(raw) - 1
+    for i, ch in enumerate(raw):
+        if escaped:
+            escaped = False
+            if ch == "n":
+                out.append("\n")
+            elif ch in '"\\':
+                out.append(ch)
+            else:
+                out.append("\\" + ch)
+            continue
+        if ch == "\\":
+            if i < last:
+                escaped = True
+            else:
+                out.append("\\")
+        elif ch == '"':
+            if not quoted or i < last:
+                raise MatcherError(f"matcher value contains unescaped double quote: {m.group(3)}")
+            quoted = False
+        else:
+            out.append(ch)
+    if quoted:
+        raise MatcherError(f"matcher value contains unescaped double quote: {m.group(3)}")
+    return Matcher(name, MatchType(op), "".join(out))
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """A comma-separated list of matchers, optionally in braces (one `matchers:` entry)."""
+    if text.startswith("{"):
+        text = text[1:]
+    if text.endswith("}"):
+        text = text[:-1]
+    tokens: list[str] = []
+    token: list[str] = []
+    inside = escaped = False
+    for ch in text:
+        if ch == "," and not inside:
+            tokens.append("".join(token))
+            token = []
+            continue
+        if ch == '"':
+            if not escaped:
+                inside = not inside
+            else:
+                escaped = False
+        elif ch == "\\":
+            escaped = not escaped
+        elif ch != ",":
+            escaped = False
+        token.append(ch)
+    rest = "".join(token).strip()
+    if rest:
+        tokens.append(rest)
+    return [parse_matcher(t) for t in tokens]
+
+
+def from_match_maps(
+    match: Mapping[str, str] | None = None, match_re: Mapping[str, str] | None = None
+) -> list[Matcher]:
+    """The legacy `match` (equality) and `match_re` (regex) maps as matchers."""
+    out = [Matcher(k, MatchType.EQUAL, v) for k, v in (match or {}).items()]
+    out += [Matcher(k, MatchType.REGEXP, v) for k, v in (match_re or {}).items()]
+    return out
