@@ -44,7 +44,7 @@ from orbiter.alerts.matchers import (
     LABEL_NAME,
     Matcher,
     MatcherError,
-    MatchType,
+    from_match_maps,
     parse_matchers,
 )
 from orbiter.alerts.receiver_configs import (
@@ -279,7 +279,7 @@ class _Reader(YamlReader):
         for k, name, value in self.text_map(node, where):
             self.label_name(k, name, where)
             try:
-                out.append(Matcher(name, MatchType.REGEXP if regex else MatchType.EQUAL, value))
+                out.extend(from_match_maps(*(({}, {name: value}) if regex else ({name: value},))))
             except MatcherError as e:
                 raise self.fail(k, f"{where}.{name}: {e}") from None
         return out

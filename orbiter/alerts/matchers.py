@@ -197,7 +197,11 @@ def parse_matchers(text: str) -> list[Matcher]:
 def from_match_maps(
     match: Mapping[str, str] | None = None, match_re: Mapping[str, str] | None = None
 ) -> list[Matcher]:
-    """The legacy `match` (equality) and `match_re` (regex) maps as matchers."""
+    """The legacy `match` (equality) and `match_re` (regex) maps as matchers.
+
+    Alertmanager keeps a `match_re` value as its compiled, anchored form, so
+    the matcher's value (and the route key printed from it) is `^(?:re)$`.
+    """
     out = [Matcher(k, MatchType.EQUAL, v) for k, v in (match or {}).items()]
-    out += [Matcher(k, MatchType.REGEXP, v) for k, v in (match_re or {}).items()]
+    out += [Matcher(k, MatchType.REGEXP, f"^(?:{v})$") for k, v in (match_re or {}).items()]
     return out

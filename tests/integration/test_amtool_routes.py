@@ -4,6 +4,8 @@ For every corpus config (tests/amtool_corpus/*.yml) and every label set in
 its `.labels` file, `amtool config routes test` and our `route_alert` must
 name the same receivers in the same order. `amtool check-config` must accept
 every corpus config and refuse every `bad/*.yml`, and so must our loader.
+Group keys and webhook payloads, which amtool does not print, are compared
+with what a real Alertmanager 0.25 posts for the same alerts.
 
 amtool comes from Debian's `prometheus-alertmanager` package. Without it the
 tests fail, never skip: a comparison that silently did not run proves nothing.
@@ -11,16 +13,25 @@ tests fail, never skip: a comparison that silently did not run proves nothing.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import shlex
 import shutil
+import socket
 import subprocess
+import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from orbiter.alerts.amconfig import load_alertmanager_config
+from orbiter.alerts.dispatch import sort_alerts
 from orbiter.alerts.matchers import MatcherError, MatchType, parse_matcher
-from orbiter.alerts.routing import receivers_for
+from orbiter.alerts.payload import Notification, webhook_payload
+from orbiter.alerts.payload import _quote_meta as quote_meta
+from orbiter.alerts.routing import Route, receivers_for, route_alert
 from orbiter.yamlreader import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[1] / "amtool_corpus"
@@ -101,3 +112,139 @@ def test_amtool_and_we_refuse_bad_configs(amtool: str, config: Path) -> None:
     assert run.returncode != 0, f"amtool accepts {config.name}; it does not belong in bad/"
     with pytest.raises(ConfigError, match=rf"^{config}:\d+: "):
         load_alertmanager_config(config)
+
+
+# ---------------------------------------------------------------------- a real Alertmanager
+
+AM_CONFIG = """\
+route:
+  receiver: team.default
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['severity=~"critical|page"', 'team="db"']
+      receiver: db-pager
+      group_by: [cluster, alertname]
+      continue: true
+    - match: {team: db}
+      receiver: db
+      routes:
+        - match_re: {env: prod.*}
+          receiver: db-prod
+          group_by: ['...']
+    - matchers: ['team=web', 'env!=dev']
+      receiver: web
+      group_by: [service]
+receivers:
+"""
+AM_RECEIVERS = ["team.default", "db-pager", "db", "db-prod", "web"]
+AM_ALERTS = [
+    {"alertname": "Disk", "team": "db", "severity": "page", "cluster": "c1", "job": "node",
+     "instance": "b:9100"},
+    {"alertname": "Disk", "team": "db", "severity": "page", "cluster": "c1", "job": "node",
+     "instance": "a:9100"},
+    {"alertname": "Disk", "team": "db", "severity": "critical", "cluster": "c2"},
+    {"alertname": "Slow", "team": "db", "env": "prod-eu", "instance": "x"},
+    {"alertname": "Slow", "team": "db", "env": "staging"},
+    {"alertname": "Errors", "team": "web", "env": "prod", "service": 'say "hi" ☕'},
+    {"alertname": "Errors", "team": "web", "env": "dev", "service": "api"},
+    {"alertname": "Errors", "team": "web", "service": "api", "job": "a"},
+    {"alertname": "Watchdog"},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Hooks(http.server.ThreadingHTTPServer):
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                server.bodies.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def test_group_keys_and_payloads_agree_with_a_real_alertmanager(
+    tmp_path: Path, processes, wait_until  # type: ignore[no-untyped-def]
+) -> None:
+    alertmanager = shutil.which("prometheus-alertmanager")
+    if alertmanager is None:
+        pytest.fail("prometheus-alertmanager not found: install Debian's prometheus-alertmanager")
+    hooks = _Hooks()
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{hooks.server_address[1]}/"
+        config = tmp_path / "am.yml"
+        config.write_text(AM_CONFIG + "".join(
+            f"  - name: {name}\n    webhook_configs: [{{url: '{url}{name}'}}]\n"
+            for name in AM_RECEIVERS))
+        port = _free_port()
+        processes.start([alertmanager, f"--config.file={config}",
+                         f"--storage.path={tmp_path / 'data'}",
+                         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                         "--web.external-url=http://am.example:9093"], tmp_path / "am.log")
+        body = json.dumps([{"labels": labels} for labels in AM_ALERTS]).encode()
+
+        def post() -> bool:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v2/alerts", data=body,
+                headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=2) as resp:
+                return resp.status == 200
+
+        wait_until(post, timeout=20, what="Alertmanager to take the alerts")
+
+        root = load_alertmanager_config(config).route
+        expected: dict[tuple[str, str], tuple[Route, list[Notification]]] = {}
+        for labels in AM_ALERTS:
+            n = Notification(labels=labels, status="firing", starts_at=0)
+            for route in route_alert(root, labels):
+                key = (route.receiver, route.group_key(labels))
+                expected.setdefault(key, (route, []))[1].append(n)
+
+        def latest() -> dict[tuple[str, str], dict]:
+            out = {}
+            for b in list(hooks.bodies):
+                out[(b["receiver"], b["groupKey"])] = b
+            return out
+
+        want = {(quote_meta(k[0]), k[1]): len(v[1]) for k, v in expected.items()}
+
+        def counts() -> dict[tuple[str, str], int]:
+            return {k: len(v["alerts"]) for k, v in latest().items()}
+
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: counts() == want, timeout=20, what="Alertmanager's webhooks")
+        assert counts() == want
+        got = latest()
+        for (receiver, key), (route, alerts) in expected.items():
+            theirs = got[(quote_meta(receiver), key)]
+            ours = webhook_payload(
+                receiver, sort_alerts(alerts),
+                group_labels=route.group_labels(alerts[0].labels),
+                route_key=route.key,
+                external_url="http://am.example:9093",
+            )
+            for field in ("receiver", "status", "groupLabels", "commonLabels", "groupKey",
+                          "externalURL", "version", "truncatedAlerts"):
+                assert ours[field] == theirs[field], (field, receiver, key)
+            assert [a["labels"] for a in ours["alerts"]] == [a["labels"] for a in theirs["alerts"]]
+            assert [a["fingerprint"] for a in ours["alerts"]] == [
+                a["fingerprint"] for a in theirs["alerts"]]
+    finally:
+        hooks.shutdown()

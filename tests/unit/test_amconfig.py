@@ -123,7 +123,7 @@ def test_full_config_reads_every_supported_key_with_global_defaults_applied(
     assert hooks_route.group_by_all and hooks_route.continue_
     assert (hooks_route.group_wait, hooks_route.repeat_interval) == (10, 7200)
     assert hooks_route.key == (
-        '{}/{cluster="eu1",service=~"api|web",severity=~"critical|page",team!="dev"}'
+        '{}/{cluster="eu1",service=~"^(?:api|web)$",severity=~"critical|page",team!="dev"}'
     )
     assert chat_route.group_by == frozenset({"alertname", "cluster"})
     assert chat_route.group_wait == 0 and chat_route.key == "{}/{}"
@@ -190,7 +190,7 @@ ERRORS = [
     ("route:\n  receiver: r\n  routes:\n    - match: {a-b: c}\n" + R, 4,
      "invalid label name 'a-b'"),
     ("route:\n  receiver: r\n  routes:\n    - match_re: {a: '(x'}\n" + R, 4,
-     "invalid regular expression '(x'"),
+     "invalid regular expression '^(?:(x)$'"),
     ("route:\n  receiver: r\n  routes:\n    - match_re: {a: '(?=x)'}\n" + R, 4, "lookaround"),
     ("route:\n  receiver: r\n  routes:\n    - matchers: ['a=\"b']\n" + R, 4,
      "unescaped double quote"),

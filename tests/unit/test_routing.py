@@ -128,7 +128,7 @@ def test_matcher_semantics(matcher: Matcher, labels: dict[str, str], matches: bo
 
 def test_legacy_maps_are_equality_and_regex_matchers() -> None:
     assert from_match_maps({"a": "b"}, {"c": "d|e"}) == [Matcher("a", EQ, "b"),
-                                                        Matcher("c", RE, "d|e")]
+                                                        Matcher("c", RE, "^(?:d|e)$")]
 
 
 names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,8}", fullmatch=True)
@@ -200,8 +200,8 @@ def tree() -> Route:
             ("db", '{}/{team="db"}', '{}/{team="db"}:{alertname="X"}'),
         ]),
         ({"alertname": "X", "team": "db", "env": "prod-1"}, [
-            ("db-prod", '{}/{team="db"}/{env=~"prod.*"}',
-             '{}/{team="db"}/{env=~"prod.*"}:{alertname="X", env="prod-1", team="db"}'),
+            ("db-prod", '{}/{team="db"}/{env=~"^(?:prod.*)$"}',
+             '{}/{team="db"}/{env=~"^(?:prod.*)$"}:{alertname="X", env="prod-1", team="db"}'),
         ]),
         ({"alertname": "X", "team": "db", "env": "staging"}, [
             ("db", '{}/{team="db"}/{env="staging"}', '{}/{team="db"}/{env="staging"}:'
