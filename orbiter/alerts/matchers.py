@@ -19,8 +19,9 @@ The semantics follow Alertmanager 0.25's `pkg/labels`:
 
 Regular expressions are Go's RE2 syntax; Python's `re` runs them. Constructs
 RE2 refuses (backreferences, lookaround) are refused here too; `\\z` is
-translated. Other differences (POSIX classes such as `[[:alpha:]]`, `\\C`)
-are refused by Python with an error that names the expression.
+translated, and `\\d`, `\\w`, `\\s`, `\\b` are ASCII-only as in Go. Constructs
+only Go has (`[[:alpha:]]`, `\\pL`, `\\Q...\\E`) are refused by Python's
+compiler, with an error that names the expression.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def compile_regexp(pattern: str) -> re.Pattern[str]:
         )
     translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
     try:
-        return re.compile(f"(?:{translated})")
+        # ASCII: Go's \d, \w, \s and \b are ASCII-only.
+        return re.compile(f"(?:{translated})", re.ASCII)
     except re.error as e:
         raise MatcherError(f"invalid regular expression {pattern!r}: {e}") from None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import random
 import shlex
 import shutil
 import socket
@@ -25,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from orbiter.alerts.amconfig import load_alertmanager_config
 from orbiter.alerts.dispatch import sort_alerts
@@ -248,3 +250,65 @@ def test_group_keys_and_payloads_agree_with_a_real_alertmanager(
                 a["fingerprint"] for a in theirs["alerts"]]
     finally:
         hooks.shutdown()
+
+
+# ---------------------------------------------------------------------- random trees
+
+_NAMES = ["a", "b", "c"]
+_VALUES = ["x", "y", "", "x|y", ".*", "x.*", "[xy]+", "x y", 'q"t']
+
+
+def _random_matchers(rng: random.Random) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if rng.random() < 0.6:
+        items = []
+        for _ in range(rng.randint(1, 2)):
+            value = rng.choice(_VALUES).replace('"', '\\"')
+            op = rng.choice(["=", "!=", "=~", "!~"])
+            quoted = f'"{value}"' if rng.random() < 0.7 or not value.isalnum() else value
+            items.append(f"{rng.choice(_NAMES)}{op}{quoted}")
+        out["matchers"] = [", ".join(items)] if rng.random() < 0.3 else items
+    if rng.random() < 0.25:
+        out["match"] = {rng.choice(_NAMES): rng.choice(["x", "y"])}
+    if rng.random() < 0.25:
+        out["match_re"] = {rng.choice(_NAMES): rng.choice(["x|y", "x.*", ".+"])}
+    return out
+
+
+def _random_routes(rng: random.Random, depth: int, receivers: list[str]) -> list[dict]:
+    routes = []
+    for _ in range(rng.randint(1 if depth == 3 else 0, 3) if depth else 0):
+        name = f"r{len(receivers)}"
+        receivers.append(name)
+        route: dict[str, object] = {"receiver": name, **_random_matchers(rng)}
+        if rng.random() < 0.4:
+            route["continue"] = True
+        children = _random_routes(rng, depth - 1, receivers)
+        if children:
+            route["routes"] = children
+        if rng.random() < 0.2:
+            del route["receiver"]  # inherits the parent's
+        routes.append(route)
+    return routes
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_route_trees_agree_with_amtool(amtool: str, tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    receivers = ["root"]
+    config = {"route": {"receiver": "root", "routes": _random_routes(rng, 3, receivers)},
+              "receivers": [{"name": n} for n in receivers]}
+    path = tmp_path / "random.yml"
+    path.write_text(yaml.safe_dump(config))
+    root = load_alertmanager_config(path).route
+    for _ in range(15):
+        labels = {n: rng.choice(["x", "y", "xy", "x y", 'q"t']) for n in _NAMES
+                  if rng.random() < 0.6}
+        args = [f"{k}={json.dumps(v)}" for k, v in labels.items()]
+        run = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={path}", *args],
+            capture_output=True, text=True, check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        assert receivers_for(root, labels) == run.stdout.strip().split(","), (
+            path.read_text(), labels)
