@@ -26,6 +26,10 @@ that must hear about a group. The semantics follow Alertmanager 0.25
 - Resolved alerts leave the group after the flush that saw them; a group
   without alerts is removed, and a later alert makes a new one (waiting
   `group_wait` again).
+- What each integration was last told about a group key (the notification
+  log) outlives the group for `log_retention` (120h); a flush whose alerts
+  are all muted leaves it untouched, as Alertmanager's pipeline stops
+  before its dedup stage then.
 - A firing alert without `ends_at` resolves `resolve_timeout` after it was
   last received, as in Alertmanager, unless `resolve_timeout` is None: then
   it fires until a resolved notification for it arrives. (Satellite sends
@@ -46,6 +50,9 @@ from orbiter.alerts.payload import Notification, group_key
 from orbiter.alerts.routing import Route, route_alert
 
 Muted = Callable[[Mapping[str, str]], bool]
+
+NFLOG_RETENTION = 120 * 3600.0
+"""How long what an integration was told is remembered (Alertmanager's --data.retention)."""
 
 
 def _never(_: Mapping[str, str]) -> bool:
@@ -93,7 +100,6 @@ class _Group:
     next_flush: float
     alerts: dict[str, _Stored] = field(default_factory=dict)
     flushed: bool = False
-    log: dict[int, _LogEntry] = field(default_factory=dict)
 
 
 def sort_alerts(alerts: Iterable[Notification]) -> list[Notification]:
@@ -143,13 +149,16 @@ class Dispatcher:
         muted: Muted = _never,
         resolve_timeout: float | None = 300.0,
         send_resolved: Mapping[str, Sequence[bool]] | None = None,
+        log_retention: float = NFLOG_RETENTION,
     ) -> None:
         self.root = root
         self.inhibit_rules = tuple(inhibit_rules)
         self.muted = muted
         self.resolve_timeout = resolve_timeout
         self.send_resolved = {k: tuple(v) for k, v in (send_resolved or {}).items()}
+        self.log_retention = log_retention
         self._store: dict[str, _Stored] = {}
+        self._log: dict[tuple[str, str, int], _LogEntry] = {}
         self._groups: dict[tuple[int, frozenset[tuple[str, str]]], _Group] = {}
         self._route_ids = {id(r): i for i, r in enumerate(root.walk())}
 
@@ -203,6 +212,7 @@ class Dispatcher:
             if not group.alerts:
                 del self._groups[gid]
         self._store = {fp: s for fp, s in self._store.items() if not s.resolved(now)}
+        self._log = {k: e for k, e in self._log.items() if e.at >= now - self.log_retention}
         return out
 
     def next_deadline(self) -> float | None:
@@ -246,18 +256,21 @@ class Dispatcher:
                 visible.append(replace(s.alert, status="resolved", ends_at=s.ends_at))
             else:
                 visible.append(replace(s.alert, status="firing", ends_at=None))
+        if not visible:  # Alertmanager's pipeline stops here: the log is not touched
+            return self._drop_resolved(group, snapshot, now)
         visible = sort_alerts(visible)
         firing = frozenset(n.fingerprint for n in visible if n.status == "firing")
         resolved = frozenset(n.fingerprint for n in visible if n.status == "resolved")
         out: list[Message] = []
         flags = self.send_resolved.get(group.route.receiver, (True,))
         for i, sends_resolved in enumerate(flags):
-            entry = group.log.get(i)
+            log_key = (group.key, group.route.receiver, i)
             if not needs_update(
-                entry, firing, resolved, sends_resolved, group.route.repeat_interval, now
+                self._log.get(log_key), firing, resolved, sends_resolved,
+                group.route.repeat_interval, now,
             ):
                 continue
-            group.log[i] = _LogEntry(firing, resolved, now)
+            self._log[log_key] = _LogEntry(firing, resolved, now)
             alerts = tuple(n for n in visible if sends_resolved or n.status == "firing")
             if alerts:
                 out.append(
@@ -270,8 +283,13 @@ class Dispatcher:
                         alerts=alerts,
                     )
                 )
+        return out + self._drop_resolved(group, snapshot, now)
+
+    @staticmethod
+    def _drop_resolved(group: _Group, snapshot: list[_Stored], now: float) -> list[Message]:
+        """Resolved alerts leave the group once a flush saw them (unless updated since)."""
         for s in snapshot:
             fp = s.alert.fingerprint
             if s.resolved(now) and group.alerts.get(fp) is s:
                 del group.alerts[fp]
-        return out
+        return []

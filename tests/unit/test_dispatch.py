@@ -62,9 +62,11 @@ def resolve(name: str, t: float, start: float = 0.0, **labels: str) -> Notificat
 Events = Mapping[int, Sequence[Notification]]
 
 
-def run(d: Dispatcher, events: Events, until: int) -> list[tuple[int, Message]]:
+def run(
+    d: Dispatcher, events: Events, until: int, start: int = 0
+) -> list[tuple[int, Message]]:
     out: list[tuple[int, Message]] = []
-    for now in range(until + 1):
+    for now in range(start, until + 1):
         if now in events:
             d.receive(events[now], float(now))
         out.extend((now, m) for m in d.tick(float(now)))
@@ -104,6 +106,9 @@ SCENARIOS: list[tuple[str, Events, int, list[tuple[int, str, str]]]] = [
      [(10, "pager", "A+"), (70, "pager", "A+ B+")]),
     ("an alert that started long before flushes the new group at once",
      {100: [fire("A", 0)]}, 200, [(100, "ops", "A+")]),
+    ("an alert firing again after its resolution was sent is news",
+     {0: [fire("A", 0)], 100: [resolve("A", 100)], 400: [fire("A", 400)]}, 1000,
+     [(30, "ops", "A+"), (330, "ops", "A-"), (430, "ops", "A+")]),
     ("a refired alert the receiver still thinks firing is not news",
      {0: [fire("A", 0)], 100: [resolve("A", 100)], 200: [fire("A", 200)]}, 1000,
      [(30, "ops", "A+")]),
@@ -150,6 +155,21 @@ def test_silenced_alerts_are_not_sent_until_the_silence_ends() -> None:
     assert d.muted_count(30) == 1
     silenced.clear()
     assert brief([(330, m) for m in d.tick(330)]) == [(330, "ops", "A+ B+")]
+
+
+def test_the_notification_log_outlives_the_group() -> None:
+    """Alertmanager's behaviour: A was last reported firing (its resolution was silenced),
+    so when it fires again in a new group that is not news until repeat_interval."""
+    silenced = False
+    d = Dispatcher(tree(), muted=lambda labels: silenced, resolve_timeout=None)
+    d.receive([fire("A", 0)], 0)
+    sent = [(t, m) for t in (30,) for m in d.tick(t)]
+    silenced = True
+    d.receive([resolve("A", 100)], 100)
+    assert d.tick(330) == [] and d.groups() == []
+    silenced = False
+    sent += run(d, {400: [fire("A", 400)]}, 4000, start=331)
+    assert brief(sent) == [(30, "ops", "A+"), (3730, "ops", "A+")]
 
 
 def test_all_muted_sends_nothing() -> None:
