@@ -22,14 +22,16 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from orbiter.alerts.amconfig import load_alertmanager_config
-from orbiter.alerts.dispatch import sort_alerts
+from orbiter.alerts.dispatch import Dispatcher, sort_alerts
 from orbiter.alerts.matchers import MatcherError, MatchType, parse_matcher
 from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.payload import _quote_meta as quote_meta
@@ -166,12 +168,14 @@ def _free_port() -> int:
 class _Hooks(http.server.ThreadingHTTPServer):
     def __init__(self) -> None:
         self.bodies: list[dict] = []
+        self.paths: list[str] = []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 server.bodies.append(json.loads(body))
+                server.paths.append(self.path)
                 self.send_response(200)
                 self.end_headers()
 
@@ -184,32 +188,17 @@ class _Hooks(http.server.ThreadingHTTPServer):
 def test_group_keys_and_payloads_agree_with_a_real_alertmanager(
     tmp_path: Path, processes, wait_until  # type: ignore[no-untyped-def]
 ) -> None:
-    alertmanager = shutil.which("prometheus-alertmanager")
-    if alertmanager is None:
-        pytest.fail("prometheus-alertmanager not found: install Debian's prometheus-alertmanager")
     hooks = _Hooks()
     threading.Thread(target=hooks.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{hooks.server_address[1]}/"
-        config = tmp_path / "am.yml"
-        config.write_text(AM_CONFIG + "".join(
+        port = _start_alertmanager(processes, tmp_path, AM_CONFIG + "".join(
             f"  - name: {name}\n    webhook_configs: [{{url: '{url}{name}'}}]\n"
-            for name in AM_RECEIVERS))
-        port = _free_port()
-        processes.start([alertmanager, f"--config.file={config}",
-                         f"--storage.path={tmp_path / 'data'}",
-                         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-                         "--web.external-url=http://am.example:9093"], tmp_path / "am.log")
-        body = json.dumps([{"labels": labels} for labels in AM_ALERTS]).encode()
-
-        def post() -> bool:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/v2/alerts", data=body,
-                headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=2) as resp:
-                return resp.status == 200
-
-        wait_until(post, timeout=20, what="Alertmanager to take the alerts")
+            for name in AM_RECEIVERS), "--web.external-url=http://am.example:9093")
+        config = tmp_path / "am.yml"
+        alerts = [{"labels": labels} for labels in AM_ALERTS]
+        wait_until(lambda: _post_alerts(port, alerts), timeout=20,
+                   what="Alertmanager to take the alerts")
 
         root = load_alertmanager_config(config).route
         expected: dict[tuple[str, str], tuple[Route, list[Notification]]] = {}
@@ -312,3 +301,92 @@ def test_random_route_trees_agree_with_amtool(amtool: str, tmp_path: Path, seed:
         assert run.returncode == 0, run.stderr
         assert receivers_for(root, labels) == run.stdout.strip().split(","), (
             path.read_text(), labels)
+
+
+def _start_alertmanager(  # type: ignore[no-untyped-def]
+    processes, tmp_path: Path, config: str, *flags: str
+) -> int:
+    alertmanager = shutil.which("prometheus-alertmanager")
+    if alertmanager is None:
+        pytest.fail("prometheus-alertmanager not found: install Debian's prometheus-alertmanager")
+    path = tmp_path / "am.yml"
+    path.write_text(config)
+    port = _free_port()
+    processes.start([alertmanager, f"--config.file={path}", f"--storage.path={tmp_path / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+                     *flags], tmp_path / "am.log")
+    return port
+
+
+def _post_alerts(port: int, alerts: list[dict]) -> bool:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/alerts", data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=2) as resp:
+        return resp.status == 200
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_flush_sequence_agrees_with_a_real_alertmanager(
+    tmp_path: Path, processes, wait_until  # type: ignore[no-untyped-def]
+) -> None:
+    """Fire A and B, resolve A, then B: the messages each integration gets, in order."""
+    hooks = _Hooks()
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{hooks.server_address[1]}"
+        config = f"""\
+route:
+  receiver: r
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 2s
+  repeat_interval: 1h
+receivers:
+  - name: r
+    webhook_configs:
+      - url: {url}/resolved
+      - url: {url}/firing-only
+        send_resolved: false
+"""
+        port = _start_alertmanager(processes, tmp_path, config)
+        wait_until(lambda: _post_alerts(port, []), timeout=20, what="Alertmanager to start")
+        a = {"alertname": "Disk", "instance": "a"}
+        b = {"alertname": "Disk", "instance": "b"}
+        t0 = time.time()
+        steps = [(0.0, [(a, None), (b, None)]), (2.0, [(a, 2.0)]), (6.0, [(b, 6.0)])]
+        for at, alerts in steps:
+            time.sleep(max(0.0, t0 + at - time.time()))
+            body = [{"labels": labels, "startsAt": _rfc3339(t0),
+                     **({"endsAt": _rfc3339(t0 + end)} if end is not None else {})}
+                    for labels, end in alerts]
+            assert _post_alerts(port, body)
+        time.sleep(max(0.0, t0 + 9.5 - time.time()))
+
+        def seen(path: str) -> list[str]:
+            return [" ".join(f"{x['labels']['instance']}{'+' if x['status'] == 'firing' else '-'}"
+                             for x in body["alerts"])
+                    for p, body in zip(list(hooks.paths), list(hooks.bodies), strict=True)
+                    if p == path]
+
+        d = Dispatcher(load_alertmanager_config(tmp_path / "am.yml").route,
+                       resolve_timeout=None, send_resolved={"r": (True, False)})
+        ours: dict[int, list[str]] = {0: [], 1: []}
+        for tenth in range(95):
+            now = tenth / 10
+            for at, alerts in steps:
+                if at == now:
+                    d.receive([Notification(labels=labels, starts_at=0.0,
+                                            status="resolved" if end is not None else "firing",
+                                            ends_at=end) for labels, end in alerts], now)
+            for m in d.tick(now):
+                ours[m.integration].append(" ".join(
+                    f"{x.labels['instance']}{'+' if x.status == 'firing' else '-'}"
+                    for x in m.alerts))
+        assert ours == {0: ["a+ b+", "a- b+", "b-"], 1: ["a+ b+"]}
+        assert (seen("/resolved"), seen("/firing-only")) == (ours[0], ours[1])
+    finally:
+        hooks.shutdown()
