@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cmp_to_key
 
 from orbiter.alerts.inhibit import InhibitRule, inhibited
 from orbiter.alerts.payload import Notification, group_key
@@ -102,14 +103,37 @@ class _Group:
     flushed: bool = False
 
 
+def _label_set_before(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Prometheus's `LabelSet.Before`: fewer labels first, then by sorted names and values."""
+    if len(a) != len(b):
+        return len(a) < len(b)
+    for name in sorted(a.keys() | b.keys()):
+        if name not in a:
+            return True
+        if name not in b:
+            return False
+        if a[name] != b[name]:
+            return a[name] < b[name]
+    return False
+
+
+def _compare(x: Notification, y: Notification) -> int:
+    for name in ("job", "instance"):
+        xv, yv = x.labels.get(name), y.labels.get(name)
+        if xv is None and yv is None:
+            continue
+        if xv is None or yv is None:
+            return 1 if xv is None else -1  # alerts with the label come first
+        if xv != yv:
+            return -1 if xv < yv else 1
+    if _label_set_before(x.labels, y.labels):
+        return -1
+    return 1 if _label_set_before(y.labels, x.labels) else 0
+
+
 def sort_alerts(alerts: Iterable[Notification]) -> list[Notification]:
     """Alertmanager's order in a message: `job`, then `instance` (present first), then labels."""
-
-    def key(n: Notification) -> tuple[object, ...]:
-        over = tuple((0, n.labels[k]) if k in n.labels else (1, "") for k in ("job", "instance"))
-        return (*over, tuple(sorted(n.labels.items())))
-
-    return sorted(alerts, key=key)
+    return sorted(alerts, key=cmp_to_key(_compare))
 
 
 def needs_update(

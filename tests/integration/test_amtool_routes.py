@@ -156,6 +156,9 @@ AM_ALERTS = [
     {"alertname": "Errors", "team": "web", "env": "dev", "service": "api"},
     {"alertname": "Errors", "team": "web", "service": "api", "job": "a"},
     {"alertname": "Watchdog"},
+    {"alertname": "Watchdog", "x": "1"},
+    {"alertname": "Watchdog", "w": "9"},
+    {"alertname": "Watchdog", "x": "0"},
 ]
 
 

@@ -213,6 +213,12 @@ def test_sort_order_is_job_then_instance_then_labels() -> None:
     alerts = [fire("Z", 0), fire("B", 0, job="b"), fire("A", 0, job="b", instance="2"),
               fire("C", 0, job="b", instance="1"), fire("D", 0, job="a"), fire("A", 0)]
     assert [a.alertname for a in sort_alerts(alerts)] == ["D", "C", "A", "B", "A", "Z"]
+    # then Prometheus's LabelSet.Before: fewer labels first; then, over the sorted names of
+    # both, the first name only one set has puts the set that lacks it first
+    alerts = [fire("A", 0, x="1"), fire("Z", 0), fire("A", 0, w="9"), fire("A", 0, x="0")]
+    assert [a.labels for a in sort_alerts(alerts)] == [
+        {"alertname": "Z"}, {"alertname": "A", "x": "0"}, {"alertname": "A", "x": "1"},
+        {"alertname": "A", "w": "9"}]
 
 
 # ---------------------------------------------------------------------- properties
