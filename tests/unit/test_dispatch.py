@@ -279,6 +279,39 @@ def test_a_firing_alert_is_known_firing_to_its_receiver_within_wait_plus_interva
             assert any(a.alertname == name and a.status == "firing" for a in views[-1].alerts)
 
 
+@settings(max_examples=60, deadline=None)
+@given(steps, st.sets(st.sampled_from(NAMES)))
+def test_silenced_alerts_never_reach_a_receiver(
+    raw: list[tuple[int, str, bool]], silenced: set[str]
+) -> None:
+    events = _events(raw)
+    d = Dispatcher(tree(), muted=lambda labels: labels["alertname"] in silenced,
+                   resolve_timeout=None)
+    for _, m in run(d, events, max(events, default=0) + 700):
+        assert not {a.alertname for a in m.alerts} & silenced
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps)
+def test_an_alert_is_never_sent_while_a_firing_alert_inhibits_it(
+    raw: list[tuple[int, str, bool]],
+) -> None:
+    """A (team x) mutes C (team y): no message holds C firing while A fires."""
+    rule = InhibitRule(source=(Matcher("alertname", MatchType.EQUAL, "A"),),
+                       target=(Matcher("alertname", MatchType.EQUAL, "C"),))
+    events = _events(raw)
+    d = Dispatcher(tree(), inhibit_rules=[rule], resolve_timeout=None)
+    a_firing = False
+    for now in range(max(events, default=0) + 701):
+        for n in events.get(now, []):
+            if n.alertname == "A":
+                a_firing = n.status == "firing"
+        d.receive(events.get(now, []), now)
+        for m in d.tick(now):
+            if a_firing:
+                assert "C" not in {a.alertname for a in m.alerts}
+
+
 # ---------------------------------------------------------------------- the shell
 
 SHELL_CONFIG = """\
@@ -431,3 +464,30 @@ async def test_shell_metrics_pass_promtool_check_metrics(promtool: str) -> None:
         [promtool, "check", "metrics"], input=body, capture_output=True, text=True, check=False
     )
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, ""), body
+
+
+async def test_a_newer_message_replaces_one_still_being_retried() -> None:
+    clock, registry = Clock(), CollectorRegistry()
+    deliver = Recorder(fail={"http://127.0.0.1:1/a": 10**9})
+    n = BuiltinNotifier(
+        parse_alertmanager_config(SHELL_CONFIG), deliver, clock=clock, registry=registry,
+        min_backoff=0.01, max_backoff=0.01, expire_unrefreshed=False,
+    )
+    await n.send([fire("Disk", clock.now)])
+    clock.now += 10
+    await n.tick()
+    await asyncio.sleep(0.05)  # a few failed attempts at /a
+    await n.send([fire("Disk", clock.now, instance="b")])
+    clock.now += 60
+    before = len(deliver.calls)
+    await n.tick()
+    deliver.fail.clear()
+    await n.drain()
+
+    def to_a(calls: list[tuple[ReceiverConfig, dict[str, Any]]]) -> list[int]:
+        return [p["truncatedAlerts"] for r, p in calls if r.webhook_configs[0].url.endswith("/a")]
+
+    assert len(to_a(deliver.calls[:before])) > 2  # the first message was being retried
+    # after the second flush only the new message (2 alerts, cut to 1 by max_alerts) goes out
+    assert to_a(deliver.calls[before:]) == [1]
+    await n.stop()
