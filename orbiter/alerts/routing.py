@@ -15,7 +15,8 @@ holds us to that).
 
 A route's key is its ancestors' keys and its own sorted matchers joined by
 `/`, e.g. `{}/{severity="critical"}/{team=~"db|web"}`: the first half of a
-group key. Version 0.25 has no per-sibling index in it, so two siblings
+group key. (A legacy `match_re` value prints anchored, `{env=~"^(?:prod.*)$"}`,
+as Alertmanager keeps it compiled.) Version 0.25 has no per-sibling index in it, so two siblings
 with the same matchers share keys (and aggregation groups), as there.
 """
 
