@@ -393,3 +393,50 @@ receivers:
         assert (seen("/resolved"), seen("/firing-only")) == (ours[0], ours[1])
     finally:
         hooks.shutdown()
+
+
+def test_inhibition_agrees_with_a_real_alertmanager(
+    tmp_path: Path, processes, wait_until  # type: ignore[no-untyped-def]
+) -> None:
+    hooks = _Hooks()
+    threading.Thread(target=hooks.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{hooks.server_address[1]}/"
+        config = f"""\
+route:
+  receiver: r
+  group_wait: 2s
+  group_interval: 1h
+receivers:
+  - name: r
+    webhook_configs: [{{url: '{url}'}}]
+inhibit_rules:
+  - source_matchers: [severity=critical]
+    target_matchers: [severity=warning]
+    equal: [cluster]
+  - source_match_re: {{alertname: Down|Unreachable}}
+    target_match_re: {{alertname: Down|Unreachable|Slow}}
+"""
+        alerts = [
+            {"alertname": "Crit", "severity": "critical", "cluster": "a"},
+            {"alertname": "Warn", "severity": "warning", "cluster": "a"},
+            {"alertname": "Warn", "severity": "warning", "cluster": "b"},
+            {"alertname": "Warn", "severity": "warning"},
+            {"alertname": "Down", "host": "h1"},
+            {"alertname": "Unreachable", "host": "h1"},
+            {"alertname": "Slow", "host": "h1"},
+        ]
+        port = _start_alertmanager(processes, tmp_path, config)
+        wait_until(lambda: _post_alerts(port, [{"labels": a} for a in alerts]), timeout=20,
+                   what="Alertmanager to take the alerts")
+        wait_until(lambda: hooks.bodies, timeout=20, what="Alertmanager's webhook")
+
+        cfg = load_alertmanager_config(tmp_path / "am.yml")
+        d = Dispatcher(cfg.route, inhibit_rules=cfg.inhibit_rules, resolve_timeout=None)
+        d.receive([Notification(labels=a, status="firing", starts_at=0) for a in alerts], 0)
+        (ours,) = d.tick(2)
+        assert [a.labels for a in ours.alerts] == [a["labels"] for a in hooks.bodies[0]["alerts"]]
+        assert {a.labels["alertname"] for a in ours.alerts} == {"Crit", "Warn", "Down",
+                                                               "Unreachable"}
+    finally:
+        hooks.shutdown()
