@@ -5,9 +5,11 @@ round's firing and resolved alerts to the pure `Dispatcher`
 (`dispatch.py`); a tick loop asks it every `tick_interval` seconds which
 messages are due and delivers each through the injected
 `deliver(receiver, payload)`, one receiver integration at a time, with a
-single-integration `ReceiverConfig` and Alertmanager's webhook payload for
-it. Each delivery is a task of its own, so a slow or failing receiver never
-holds up the others or the tick loop. A delivery that raises is retried
+single-integration `ReceiverConfig` and Alertmanager's webhook payload of
+the whole group (`deliver` applies the integration's `send_resolved` and
+`max_alerts`, as `orbiter.alerts.deliver.deliver` does). Each delivery is a
+task of its own, so a slow or failing receiver never holds up the others or
+the tick loop. A delivery that raises is retried
 with `notify.backoff_delay` unless the exception has `retryable = False`
 (`orbiter.alerts.deliver.DeliveryFailed` does); a newer message for the same
 group and integration replaces one still being retried, since it carries
@@ -41,7 +43,7 @@ from orbiter.alerts.amconfig import AlertmanagerConfig
 from orbiter.alerts.dispatch import Dispatcher, Message, Muted
 from orbiter.alerts.notify import backoff_delay
 from orbiter.alerts.payload import Notification, webhook_payload
-from orbiter.alerts.receiver_configs import ReceiverConfig, WebhookConfig
+from orbiter.alerts.receiver_configs import ReceiverConfig
 
 log = logging.getLogger("orbiter.alerts")
 
@@ -66,19 +68,17 @@ def send_resolved_flags(receiver: ReceiverConfig) -> tuple[bool, ...]:
     )
 
 
-def message_payload(target: ReceiverConfig, message: Message, external_url: str) -> dict[str, Any]:
-    """The webhook (version 4) document for one message to one integration."""
-    max_alerts = 0
-    if target.webhook_configs:
-        wc: WebhookConfig = target.webhook_configs[0]
-        max_alerts = wc.max_alerts
+def message_payload(message: Message, external_url: str) -> dict[str, Any]:
+    """The webhook (version 4) document for a message, the whole group in it.
+
+    `deliver` shapes it per integration (`send_resolved`, `max_alerts`).
+    """
     return webhook_payload(
         message.receiver,
         message.alerts,
         group_labels=message.group_labels,
         route_key=message.route_key,
         external_url=external_url,
-        max_alerts=max_alerts,
     )
 
 
@@ -215,7 +215,7 @@ class BuiltinNotifier:
         self, key: tuple[str, str, int], target: ReceiverConfig, message: Message
     ) -> None:
         try:
-            payload = message_payload(target, message, self.external_url)
+            payload = message_payload(message, self.external_url)
             attempt = 0
             while True:
                 self._attempts.labels(receiver=message.receiver).inc()

@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
+from aiohttp import web
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
+from orbiter.alerts import deliver as deliver_module
 from orbiter.alerts.amconfig import parse_alertmanager_config
 from orbiter.alerts.builtin import BuiltinNotifier, integrations
 from orbiter.alerts.dispatch import Dispatcher, Message, sort_alerts
@@ -393,7 +395,7 @@ async def test_shell_delivers_each_integration_its_payload() -> None:
     a = by_url["http://127.0.0.1:1/a"]
     assert a["groupKey"] == '{}/{}:{alertname="Disk"}' and a["groupLabels"] == {"alertname": "Disk"}
     assert a["receiver"] == "hooks" and a["externalURL"] == "http://orbiter:5050"
-    assert (len(a["alerts"]), a["truncatedAlerts"]) == (1, 1)  # max_alerts of that webhook
+    assert (len(a["alerts"]), a["truncatedAlerts"]) == (2, 0)  # max_alerts is deliver's job
     assert len(by_url["http://127.0.0.1:1/b"]["alerts"]) == 2
 
     deliver.calls.clear()
@@ -402,9 +404,8 @@ async def test_shell_delivers_each_integration_its_payload() -> None:
     await n.tick()
     await n.drain()
     assert deliver.urls() == ["http://127.0.0.1:1/a"]  # b has send_resolved: false
-    # sorted as Alertmanager sorts: `instance` first, so max_alerts 1 keeps the resolved one
-    assert [x["status"] for x in deliver.calls[0][1]["alerts"]] == ["resolved"]
-    assert deliver.calls[0][1]["truncatedAlerts"] == 1
+    # sorted as Alertmanager sorts: alerts with `instance` first
+    assert [x["status"] for x in deliver.calls[0][1]["alerts"]] == ["resolved", "firing"]
 
 
 async def test_shell_retries_failures_and_a_failing_receiver_blocks_no_other() -> None:
@@ -485,9 +486,43 @@ async def test_a_newer_message_replaces_one_still_being_retried() -> None:
     await n.drain()
 
     def to_a(calls: list[tuple[ReceiverConfig, dict[str, Any]]]) -> list[int]:
-        return [p["truncatedAlerts"] for r, p in calls if r.webhook_configs[0].url.endswith("/a")]
+        return [len(p["alerts"]) for r, p in calls if r.webhook_configs[0].url.endswith("/a")]
 
     assert len(to_a(deliver.calls[:before])) > 2  # the first message was being retried
-    # after the second flush only the new message (2 alerts, cut to 1 by max_alerts) goes out
-    assert to_a(deliver.calls[before:]) == [1]
+    assert to_a(deliver.calls[before:]) == [2]  # after the second flush only the new one goes
     await n.stop()
+
+
+async def test_shell_with_the_real_deliver_posts_alertmanagers_webhook_body() -> None:
+    received: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.Response(status=200 if len(received) > 1 else 503)  # first POST fails
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        config = parse_alertmanager_config(
+            "route: {receiver: r, group_by: [alertname], group_wait: 5s}\nreceivers:\n"
+            f"  - name: r\n    webhook_configs: [{{url: 'http://127.0.0.1:{port}/hook', "
+            "max_alerts: 1}]\n")
+        clock = Clock()
+        n = BuiltinNotifier(config, deliver_module.deliver, clock=clock, min_backoff=0.01,
+                            max_backoff=0.01, expire_unrefreshed=False)
+        await n.send([fire("Disk", clock.now, instance="b"), fire("Disk", clock.now, instance="a")])
+        clock.now += 5
+        await n.tick()
+        await n.drain()
+    finally:
+        await runner.cleanup()
+    assert len(received) == 2 and received[0] == received[1]  # retried after the 503
+    body = received[1]
+    assert body["groupKey"] == '{}:{alertname="Disk"}' and body["truncatedAlerts"] == 1
+    assert [a["labels"]["instance"] for a in body["alerts"]] == ["a"]
+    assert body["commonLabels"] == {"alertname": "Disk", "instance": "a"}
