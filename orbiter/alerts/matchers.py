@@ -17,11 +17,11 @@ The semantics follow Alertmanager 0.25's `pkg/labels`:
   `name op "escaped value"`, joined by `,` inside braces; a route's key is
   made of these strings, so they must be exact.
 
-Regular expressions are Go's RE2 syntax; Python's `re` runs them. Constructs
-RE2 refuses (backreferences, lookaround) are refused here too; `\\z` is
-translated, and `\\d`, `\\w`, `\\s`, `\\b` are ASCII-only as in Go. Constructs
-only Go has (`[[:alpha:]]`, `\\pL`, `\\Q...\\E`) are refused by Python's
-compiler, with an error that names the expression.
+Regular expressions are Go's RE2 syntax; Python's `re` runs them after
+`go_to_python` rewrote the few places where the two read a pattern
+differently and refused what RE2 refuses. `\\d`, `\\w`, `\\s`, `\\b` are
+ASCII-only as in Go. Constructs only Go has (`[[:alpha:]]`, `\\pL`,
+`\\Q...\\E`) are refused, with an error that names the expression.
 """
 
 from __future__ import annotations
@@ -60,18 +60,140 @@ _MATCHER = re.compile(
     rf"{_GO_SPACE}*\Z",
     re.DOTALL,
 )
-_UNSUPPORTED_RE = re.compile(r"\(\?<?[=!]|\\[1-9]|\(\?P=")
+_REPEAT = re.compile(r"\{(\d+)(,(\d*))?\}")
+_GO_MAX_REPEAT = 1000
+_FLAGS_ONLY = re.compile(r"\(\?([imsU]*)(?:-([imsU]*))?\)")
+_MULTILINE_FLAG = re.compile(r"\(\?[imsU]*m")
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z", "alpha": "A-Za-z", "ascii": "\\x00-\\x7f", "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f", "digit": "0-9", "graph": "!-~", "lower": "a-z",
+    "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\v\\f\\r ", "upper": "A-Z",
+    "word": "0-9A-Za-z_", "xdigit": "0-9A-Fa-f",
+}
+
+
+def _unsupported(pattern: str, what: str) -> MatcherError:
+    return MatcherError(
+        f"invalid regular expression {pattern!r}: {what} is not in Alertmanager's "
+        "(Go RE2) syntax"
+    )
+
+
+def go_to_python(pattern: str) -> str:
+    """Rewrite a Go RE2 pattern so Python's `re` reads it the same way; refuse what Go refuses.
+
+    Python-only constructs (lookaround, backreferences, atomic groups,
+    possessive quantifiers, comments, `\\Z`, repeats over 1000) are errors, as
+    in Go. Rewritten: `\\z` to `\\Z`; an unescaped `$` outside `(?m)` to `\\Z`
+    (Go's means the end of the text, Python's also matches before a final
+    newline); a `{` that does not start a repeat to a literal one (`a{,2}`);
+    POSIX classes (`[[:alpha:]]`) to ranges; a flag group in mid-pattern
+    (`a(?i)b`), which Python only takes at the start, to scoped groups up to
+    the end of the enclosing group, reopened after each `|`.
+    """
+    multiline = _MULTILINE_FLAG.search(pattern) is not None
+    out: list[str] = []
+    flags: list[list[str]] = [[]]  # per open group: the scoped flag groups opened in it
+    i, n = 0, len(pattern)
+    in_class = False
+    class_start = -1
+    after_quantifier = False
+    while i < n:
+        c = pattern[i]
+        quantifier = False
+        if c == "\\":
+            nxt = pattern[i + 1] if i + 1 < n else ""
+            if not in_class and nxt and nxt in "123456789":
+                raise _unsupported(pattern, f"the backreference \\{nxt}")
+            if not in_class and nxt == "Z":
+                raise _unsupported(pattern, "\\Z")
+            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
+            i += 2
+            after_quantifier = False
+            continue
+        if in_class:
+            if c == "]" and i > class_start:
+                in_class = False
+                out.append(c)
+            elif c == "[" and pattern.startswith("[:", i):
+                end = pattern.find(":]", i + 2)
+                name = pattern[i + 2:end] if end != -1 else ""
+                if name not in _POSIX_CLASSES:
+                    raise _unsupported(pattern, f"the class [:{name}:]")
+                out.append(_POSIX_CLASSES[name])
+                i = end + 2
+                continue
+            elif c in "[&~|" or (c == "-" and out and out[-1] == "-"):
+                out.append("\\" + c)  # literal in Go; Python warns of set operations
+            else:
+                out.append(c)
+            i += 1
+            continue
+        if c == "[":
+            in_class = True
+            class_start = i + 1
+            if pattern.startswith("^", class_start):
+                class_start += 1
+            if pattern.startswith("]", class_start):
+                class_start += 1
+            out.append(c)
+        elif c == "(":
+            m = _FLAGS_ONLY.match(pattern, i)
+            if m is not None and (m.group(1) or m.group(2)):
+                if "U" in m.group(0):
+                    raise _unsupported(pattern, "the U (ungreedy) flag")
+                group = f"(?{m.group(1)}{'-' + m.group(2) if m.group(2) else ''}:"
+                flags[-1].append(group)
+                out.append(group)
+                i = m.end()
+                after_quantifier = False
+                continue
+            for prefix, what in (("(?=", "lookahead"), ("(?!", "lookahead"),
+                                 ("(?<=", "lookbehind"), ("(?<!", "lookbehind"),
+                                 ("(?>", "an atomic group"), ("(?#", "a comment"),
+                                 ("(?P=", "a backreference")):
+                if pattern.startswith(prefix, i):
+                    raise _unsupported(pattern, what)
+            flags.append([])
+            out.append(c)
+        elif c == ")":
+            if len(flags) > 1:
+                out.append(")" * len(flags.pop()))
+            out.append(c)
+        elif c == "|":
+            out.append(")" * len(flags[-1]) + "|" + "".join(flags[-1]))
+        elif c in "*+?":
+            if c == "+" and after_quantifier:
+                raise _unsupported(pattern, "a possessive quantifier")
+            quantifier = c != "?" or not after_quantifier
+            out.append(c)
+        elif c == "{":
+            m = _REPEAT.match(pattern, i)
+            if m is None:
+                out.append("\\{")
+            else:
+                if max(int(m.group(1)), int(m.group(3) or 0)) > _GO_MAX_REPEAT:
+                    raise _unsupported(pattern, f"a repeat count over {_GO_MAX_REPEAT}")
+                if after_quantifier:
+                    raise _unsupported(pattern, "a repeated repeat")
+                out.append(m.group(0))
+                i = m.end()
+                after_quantifier = True
+                continue
+        elif c == "$" and not multiline:
+            out.append("\\Z")
+        else:
+            out.append(c)
+        after_quantifier = quantifier
+        i += 1
+    out.extend(")" * len(f) for f in reversed(flags))
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)
 def compile_regexp(pattern: str) -> re.Pattern[str]:
     """A Go (RE2) regular expression as a Python one, to be used with `fullmatch`."""
-    if _UNSUPPORTED_RE.search(pattern):
-        raise MatcherError(
-            f"regular expression {pattern!r} uses backreferences or lookaround, "
-            "which Alertmanager's (Go RE2) syntax does not have"
-        )
-    translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
+    translated = go_to_python(pattern)
     try:
         # ASCII: Go's \d, \w, \s and \b are ASCII-only.
         return re.compile(f"(?:{translated})", re.ASCII)

@@ -7,6 +7,8 @@ against the real amtool; these tables pin the details amtool does not print
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +21,7 @@ from orbiter.alerts.matchers import (
     MatchType,
     format_matchers,
     from_match_maps,
+    go_to_python,
     matches_all,
     parse_matcher,
     parse_matchers,
@@ -70,7 +73,7 @@ def test_parse_matcher(text: str, name: str, type_: MatchType, value: str) -> No
         ('a=b"', "unescaped double quote"),
         ('a="b"c"', "unescaped double quote"),
         ('a=~"("', "invalid regular expression"),
-        ('a=~"(a)\\1"', "backreferences or lookaround"),
+        ('a=~"(a)\\1"', "backreference"),
     ],
 )
 def test_parse_matcher_refuses(text: str, error: str) -> None:
@@ -124,6 +127,50 @@ def test_matchers_sort_by_name_then_value_then_operator_and_print_like_alertmana
 )
 def test_matcher_semantics(matcher: Matcher, labels: dict[str, str], matches: bool) -> None:
     assert matches_all([matcher], labels) is matches
+
+
+@pytest.mark.parametrize(
+    ("go", "python"),
+    [
+        ("a|b", "a|b"),
+        ("a$", "a\\Z"),
+        ("(?m)a$", "(?m:a$)"),
+        ("a\\z", "a\\Z"),
+        ("x{,2}", "x\\{,2}"),
+        ("x{2,3}", "x{2,3}"),
+        ("[[:alpha:]][[:digit:]]", "[A-Za-z][0-9]"),
+        ("[]a]", "[]a]"),
+        ("[a&&b]", "[a\\&\\&b]"),
+        ("a(?i)b|c", "a(?i:b)|(?i:c)"),
+        ("(a(?s).|b)c", "(a(?s:.)|(?s:b))c"),
+        ("\\$", "\\$"),
+        ("[$]", "[$]"),
+    ],
+)
+def test_go_regexps_are_rewritten_to_read_the_same_in_python(go: str, python: str) -> None:
+    assert go_to_python(go) == python
+
+
+@pytest.mark.parametrize(
+    ("go", "error"),
+    [
+        ("a*+", "possessive"),
+        ("a{2}+", "possessive"),
+        ("(?>a)", "atomic"),
+        ("(?=a)", "lookahead"),
+        ("(?<!a)b", "lookbehind"),
+        ("(a)\\1", "backreference"),
+        ("(?P<n>a)(?P=n)", "backreference"),
+        ("(?#note)a", "comment"),
+        ("a\\Z", "\\Z"),
+        ("a{1001}", "over 1000"),
+        ("[[:nope:]]", "[:nope:]"),
+        ("(?U)a*", "ungreedy"),
+    ],
+)
+def test_what_go_refuses_is_refused(go: str, error: str) -> None:
+    with pytest.raises(MatcherError, match=re.escape(error)):
+        go_to_python(go)
 
 
 def test_legacy_maps_are_equality_and_regex_matchers() -> None:
