@@ -20,8 +20,9 @@ The semantics follow Alertmanager 0.25's `pkg/labels`:
 Regular expressions are Go's RE2 syntax; Python's `re` runs them after
 `go_to_python` rewrote the few places where the two read a pattern
 differently and refused what RE2 refuses. `\\d`, `\\w`, `\\s`, `\\b` are
-ASCII-only as in Go. Constructs only Go has (`[[:alpha:]]`, `\\pL`,
-`\\Q...\\E`) are refused, with an error that names the expression.
+ASCII-only as in Go, while `(?i)` folds Unicode case as Go does. Constructs
+only Go has (`\\pL`, `\\Q...\\E`, the `U` flag) are refused, with an error that
+names the expression.
 """
 
 from __future__ import annotations
@@ -72,6 +73,19 @@ _POSIX_CLASSES = {
 }
 
 
+# Go's Perl classes are ASCII; Python's are Unicode. (outside a class, inside one)
+_GO_ASCII_CLASSES = {
+    "d": ("[0-9]", "0-9"),
+    "w": ("[0-9A-Za-z_]", "0-9A-Za-z_"),
+    "s": ("[\\t\\n\\f\\r ]", "\\t\\n\\f\\r "),
+    "D": ("[^0-9]", "\\D"),
+    "W": ("[^0-9A-Za-z_]", "\\W"),
+    "S": ("[^\\t\\n\\f\\r ]", "\\S"),
+    "b": ("(?a:\\b)", "\\b"),
+    "B": ("(?a:\\B)", "\\B"),
+}
+
+
 def _unsupported(pattern: str, what: str) -> MatcherError:
     return MatcherError(
         f"invalid regular expression {pattern!r}: {what} is not in Alertmanager's "
@@ -87,7 +101,8 @@ def go_to_python(pattern: str) -> str:
     in Go. Rewritten: `\\z` to `\\Z`; an unescaped `$` outside `(?m)` to `\\Z`
     (Go's means the end of the text, Python's also matches before a final
     newline); a `{` that does not start a repeat to a literal one (`a{,2}`);
-    POSIX classes (`[[:alpha:]]`) to ranges; a flag group in mid-pattern
+    POSIX classes (`[[:alpha:]]`) and Perl classes (`\\d`, `\\w`, `\\s`, `\\b`)
+    to their ASCII sets, as in Go; a flag group in mid-pattern
     (`a(?i)b`), which Python only takes at the start, to scoped groups up to
     the end of the enclosing group, reopened after each `|`.
     """
@@ -107,7 +122,12 @@ def go_to_python(pattern: str) -> str:
                 raise _unsupported(pattern, f"the backreference \\{nxt}")
             if not in_class and nxt == "Z":
                 raise _unsupported(pattern, "\\Z")
-            out.append("\\Z" if nxt == "z" and not in_class else c + nxt)
+            if nxt == "z" and not in_class:
+                out.append("\\Z")
+            elif nxt in _GO_ASCII_CLASSES:
+                out.append(_GO_ASCII_CLASSES[nxt][in_class])
+            else:
+                out.append(c + nxt)
             i += 2
             after_quantifier = False
             continue
@@ -195,8 +215,7 @@ def compile_regexp(pattern: str) -> re.Pattern[str]:
     """A Go (RE2) regular expression as a Python one, to be used with `fullmatch`."""
     translated = go_to_python(pattern)
     try:
-        # ASCII: Go's \d, \w, \s and \b are ASCII-only.
-        return re.compile(f"(?:{translated})", re.ASCII)
+        return re.compile(f"(?:{translated})")
     except re.error as e:
         raise MatcherError(f"invalid regular expression {pattern!r}: {e}") from None
 

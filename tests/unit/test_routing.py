@@ -145,6 +145,9 @@ def test_matcher_semantics(matcher: Matcher, labels: dict[str, str], matches: bo
         ("(a(?s).|b)c", "(a(?s:.)|(?s:b))c"),
         ("\\$", "\\$"),
         ("[$]", "[$]"),
+        ("\\d+\\s\\w", "[0-9]+[\\t\\n\\f\\r ][0-9A-Za-z_]"),
+        ("[\\d.]", "[0-9.]"),
+        ("\\bx\\B", "(?a:\\b)x(?a:\\B)"),
     ],
 )
 def test_go_regexps_are_rewritten_to_read_the_same_in_python(go: str, python: str) -> None:
