@@ -109,15 +109,11 @@ class BuiltinNotifier:
         self.external_url = external_url
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
+        self.muted = muted or (lambda _labels: False)
+        self.expire_unrefreshed = expire_unrefreshed
         self._rng = rng or random.Random()
         self._targets = {r.name: integrations(r) for r in config.receivers}
-        self.dispatcher = Dispatcher(
-            config.route,
-            inhibit_rules=config.inhibit_rules,
-            muted=muted or (lambda _labels: False),
-            resolve_timeout=config.global_.resolve_timeout if expire_unrefreshed else None,
-            send_resolved={r.name: send_resolved_flags(r) for r in config.receivers},
-        )
+        self.dispatcher = self._dispatcher(config)
         self.registry = registry or CollectorRegistry()
         self._attempts = Counter(
             "orbiter_notifier_notifications",
@@ -149,6 +145,29 @@ class BuiltinNotifier:
         self._deliveries: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
+
+    def _dispatcher(self, config: AlertmanagerConfig) -> Dispatcher:
+        return Dispatcher(
+            config.route,
+            inhibit_rules=config.inhibit_rules,
+            muted=self.muted,
+            resolve_timeout=config.global_.resolve_timeout if self.expire_unrefreshed else None,
+            send_resolved={r.name: send_resolved_flags(r) for r in config.receivers},
+        )
+
+    def reload(self, config: AlertmanagerConfig) -> None:
+        """Route with `config` from now on, keeping the alerts and what receivers were told.
+
+        Deliveries in flight finish with the receiver configuration they started with.
+        """
+        dispatcher = self._dispatcher(config)
+        dispatcher.adopt(self.dispatcher, self.clock())
+        self.config, self.dispatcher = config, dispatcher
+        self._targets = {r.name: integrations(r) for r in config.receivers}
+        for r in config.receivers:
+            self._attempts.labels(receiver=r.name)
+            self._failed.labels(receiver=r.name)
+        self._wakeup.set()
 
     # ------------------------------------------------------------------ Receiver
 

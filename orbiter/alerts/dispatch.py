@@ -196,6 +196,22 @@ class Dispatcher:
             for route in route_alert(self.root, n.labels):
                 self._insert(route, stored, now)
 
+    def adopt(self, old: Dispatcher, now: float) -> None:
+        """Take over `old`'s alerts and notification log (after a configuration reload).
+
+        As in Alertmanager, the groups start afresh: alerts are routed again
+        through this tree, and since they started long ago their new groups
+        flush at the next tick; the log keeps receivers from hearing again
+        what they were already told.
+        """
+        self._log = dict(old._log)
+        for fp, stored in old._store.items():
+            if stored.resolved(now):
+                continue
+            self._store[fp] = stored
+            for route in route_alert(self.root, stored.alert.labels):
+                self._insert(route, stored, now)
+
     def _merge(self, n: Notification, now: float) -> _Stored:
         if n.status == "resolved" or (n.ends_at is not None and n.ends_at > now):
             ends_at = n.ends_at

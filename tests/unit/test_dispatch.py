@@ -174,6 +174,19 @@ def test_the_notification_log_outlives_the_group() -> None:
     assert brief(sent) == [(30, "ops", "A+"), (3730, "ops", "A+")]
 
 
+def test_a_reload_reroutes_held_alerts_at_once_without_repeating_what_was_sent() -> None:
+    d = Dispatcher(tree(), resolve_timeout=None)
+    sent = run(d, {0: [fire("A", 0), fire("P", 0, severity="page")]}, 100)
+    assert brief(sent) == [(10, "pager", "P+"), (30, "ops", "A+")]
+    # the new tree sends pages to "oncall" instead; "ops" is unchanged
+    new = Dispatcher(tree(CONFIG.replace("pager", "oncall")),
+                     resolve_timeout=None)
+    new.adopt(d, 200)
+    assert brief([(200, m) for m in new.tick(200)]) == [(200, "oncall", "P+")]
+    # repeats: ops was told at 30, oncall at 200; flushes every 5m and 1m from 200
+    assert brief(run(new, {}, 4000, start=201)) == [(3800, "ops", "A+"), (3860, "oncall", "P+")]
+
+
 def test_all_muted_sends_nothing() -> None:
     d = Dispatcher(tree(), muted=lambda labels: True, resolve_timeout=None)
     assert run(d, {0: [fire("A", 0)]}, 1000) == []
@@ -526,3 +539,24 @@ async def test_shell_with_the_real_deliver_posts_alertmanagers_webhook_body() ->
     assert body["groupKey"] == '{}:{alertname="Disk"}' and body["truncatedAlerts"] == 1
     assert [a["labels"]["instance"] for a in body["alerts"]] == ["a"]
     assert body["commonLabels"] == {"alertname": "Disk", "instance": "a"}
+
+
+async def test_shell_reload_routes_held_alerts_by_the_new_tree() -> None:
+    clock, deliver, registry = Clock(), Recorder(), CollectorRegistry()
+    n = notifier(deliver, clock, registry)
+    await n.send([fire("Disk", clock.now)])
+    clock.now += 10
+    await n.tick()
+    await n.drain()
+    assert sorted(deliver.urls()) == ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"]
+    deliver.calls.clear()
+    clock.now += 5  # the alert started more than the new route's group_wait ago
+    n.reload(parse_alertmanager_config(SHELL_CONFIG.replace("receiver: hooks\n  group_by",
+                                                            "receiver: broken\n  group_by")
+                                       .replace("    - receiver: hooks\n", "")))
+    clock.now += 1
+    await n.tick()
+    await n.drain()
+    assert deliver.urls() == ["http://127.0.0.1:1/c"]
+    assert 'orbiter_notifier_notifications_total{receiver="broken"} 1.0' in generate_latest(
+        registry).decode()
