@@ -33,6 +33,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -82,6 +83,45 @@ def message_payload(message: Message, external_url: str) -> dict[str, Any]:
     )
 
 
+class NotifierMetrics:
+    """The built-in notifier's metrics in one registry (made once: a registry refuses twins)."""
+
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, NotifierMetrics] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.attempts = Counter(
+            "orbiter_notifier_notifications",
+            "Attempts of the built-in notifier to deliver a notification, per receiver",
+            ["receiver"],
+            registry=registry,
+        )
+        self.failed = Counter(
+            "orbiter_notifier_notifications_failed",
+            "Delivery attempts of the built-in notifier that failed, per receiver",
+            ["receiver"],
+            registry=registry,
+        )
+        self.muted = Gauge(
+            "orbiter_notifier_alerts_muted",
+            "Firing alerts the built-in notifier holds back (silenced or inhibited)",
+            registry=registry,
+        )
+        self.groups = Gauge(
+            "orbiter_notifier_aggregation_groups",
+            "Aggregation groups the built-in notifier holds",
+            registry=registry,
+        )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> NotifierMetrics:
+        metrics = cls._by_registry.get(registry)
+        if metrics is None:
+            metrics = cls._by_registry[registry] = cls(registry)
+        return metrics
+
+
 class BuiltinNotifier:
     """Routes, groups, inhibits and sends alerts as Alertmanager would (module docstring)."""
 
@@ -115,30 +155,8 @@ class BuiltinNotifier:
         self._targets = {r.name: integrations(r) for r in config.receivers}
         self.dispatcher = self._dispatcher(config)
         self.registry = registry or CollectorRegistry()
-        self._attempts = Counter(
-            "orbiter_notifier_notifications",
-            "Attempts of the built-in notifier to deliver a notification, per receiver",
-            ["receiver"],
-            registry=self.registry,
-        )
-        self._failed = Counter(
-            "orbiter_notifier_notifications_failed",
-            "Delivery attempts of the built-in notifier that failed, per receiver",
-            ["receiver"],
-            registry=self.registry,
-        )
-        muted_gauge = Gauge(
-            "orbiter_notifier_alerts_muted",
-            "Firing alerts the built-in notifier holds back (silenced or inhibited)",
-            registry=self.registry,
-        )
-        muted_gauge.set_function(lambda: self.dispatcher.muted_count(self.clock()))
-        groups_gauge = Gauge(
-            "orbiter_notifier_aggregation_groups",
-            "Aggregation groups the built-in notifier holds",
-            registry=self.registry,
-        )
-        groups_gauge.set_function(lambda: len(self.dispatcher.groups()))
+        self.metrics = NotifierMetrics.of(self.registry)
+        self._attempts, self._failed = self.metrics.attempts, self.metrics.failed
         for r in config.receivers:  # every receiver shows up at 0 before its first send
             self._attempts.labels(receiver=r.name)
             self._failed.labels(receiver=r.name)
@@ -196,9 +214,13 @@ class BuiltinNotifier:
 
     async def tick(self) -> list[Message]:
         """Flush what is due now and start delivering it; returns the messages."""
-        messages = self.dispatcher.tick(self.clock())
+        now = self.clock()
+        messages = self.dispatcher.tick(now)
         for m in messages:
             self._start_delivery(m)
+        # Set here, in the loop, rather than computed at scrape time from another thread.
+        self.metrics.muted.set(self.dispatcher.muted_count(now))
+        self.metrics.groups.set(len(self.dispatcher.groups()))
         return messages
 
     async def drain(self) -> None:

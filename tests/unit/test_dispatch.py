@@ -560,3 +560,10 @@ async def test_shell_reload_routes_held_alerts_by_the_new_tree() -> None:
     assert deliver.urls() == ["http://127.0.0.1:1/c"]
     assert 'orbiter_notifier_notifications_total{receiver="broken"} 1.0' in generate_latest(
         registry).decode()
+
+
+def test_two_notifiers_can_share_a_registry() -> None:
+    registry = CollectorRegistry()
+    first = notifier(Recorder(), Clock(), registry)
+    second = notifier(Recorder(), Clock(), registry)
+    assert first.metrics is second.metrics
