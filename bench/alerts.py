@@ -27,7 +27,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -104,6 +106,7 @@ async def to_alertmanager(address: str, n: int, run: int) -> float:
 async def through_builtin(n: int, run: int) -> float:
     from orbiter.alerts.amconfig import parse_alertmanager_config
     from orbiter.alerts.builtin import BuiltinNotifier
+    from orbiter.alerts.deliver import deliver
 
     got = 0
     done = asyncio.Event()
@@ -127,7 +130,12 @@ async def through_builtin(n: int, run: int) -> float:
         "receivers": [{"name": "hook", "webhook_configs": [
             {"url": f"http://127.0.0.1:{port}/hook", "send_resolved": False}]}],
     }), "bench.yml")  # fmt: skip
-    notifier = BuiltinNotifier(config, registry=CollectorRegistry(), tick=0.01)
+    session = aiohttp.ClientSession()
+
+    async def send(receiver: Any, payload: dict[str, Any]) -> None:
+        await deliver(receiver, payload, session=session)
+
+    notifier = BuiltinNotifier(config, send, registry=CollectorRegistry(), tick_interval=0.01)
     await notifier.start()
     try:
         started = time.perf_counter()
@@ -136,6 +144,7 @@ async def through_builtin(n: int, run: int) -> float:
         elapsed = time.perf_counter() - started
     finally:
         await notifier.stop()
+        await session.close()
         await runner.cleanup()
     return elapsed
 

@@ -14,6 +14,7 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       webhooks: [http://127.0.0.1:9099/alerts]
       external_labels: {cluster: prod}
       external_url: http://orbiter.example:5051   # alerts link here; the master's URL if unset
+      notifier_config: alertmanager.yml  # built-in routing, receivers, inhibit rules: its format
       alertmanagers:                                # Prometheus's alerting.alertmanagers
         - static_configs: [{targets: ["127.0.0.1:9093"]}]
       resend_delay: 1m
@@ -48,6 +49,7 @@ import yaml
 
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.alerts.alertmanager import parse_alertmanagers
+from orbiter.alerts.amconfig import load_notifier_config
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
@@ -123,6 +125,7 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "remote_write",
         "external_alert_ttl",
         "scrape_configs",
+        "notifier_config",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -171,6 +174,13 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
     if "resend_delay" in m:
         s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "notifier_config" in m:
+        path = base / r.string(m["notifier_config"], "satellite.notifier_config")
+        try:
+            load_notifier_config(path)  # refuse a bad routing file before anything starts
+        except ConfigError as e:
+            raise r.fail(m["notifier_config"], f"satellite.notifier_config: {e}") from None
+        s.notifier_config = str(path)
     if "scrape_configs" in m:
         s.scrape_jobs = parse_scrape_configs(
             r, m["scrape_configs"], base, s.scrape_interval, s.scrape_timeout

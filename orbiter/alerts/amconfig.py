@@ -588,3 +588,17 @@ def load_alertmanager_config(path: str | Path) -> AlertmanagerConfig:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the Alertmanager configuration: {e}") from None
     return parse_alertmanager_config(text, str(path))
+
+
+def load_notifier_config(path: str | Path) -> AlertmanagerConfig:
+    """The built-in notifier's file: `load_alertmanager_config`, and every receiver's
+    templates parsed now, so a broken one stops the start rather than the first alert."""
+    from orbiter.alerts.amtemplate import check_templates
+
+    config = load_alertmanager_config(path)
+    for receiver in config.receivers:
+        try:
+            check_templates(receiver)
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    return config

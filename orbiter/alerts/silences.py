@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from orbiter.alerts.matchers import MatcherError, compile_regexp
 from orbiter.alerts.payload import format_time
 from orbiter.errors import Code, OrbiterError
 from orbiter.proto import master_pb2
@@ -56,7 +57,8 @@ class MatcherSpec:
 
 @lru_cache(maxsize=4096)
 def _regex(value: str) -> re.Pattern[str]:
-    return re.compile(f"(?:{value})", re.DOTALL)
+    """Go's (RE2) semantics, as Alertmanager matches: `matchers.compile_regexp`."""
+    return compile_regexp(value)
 
 
 def matcher_matches(m: MatcherSpec, labels: Mapping[str, str]) -> bool:
@@ -76,8 +78,8 @@ def check_matchers(matchers: Sequence[MatcherSpec]) -> None:
         if m.is_regex:
             try:
                 _regex(m.value)
-            except re.error as e:
-                raise InvalidSilence(f"matcher {m}: invalid regular expression: {e}") from None
+            except MatcherError as e:
+                raise InvalidSilence(f"matcher {m}: {e}") from None
     if all(matcher_matches(m, {}) for m in matchers):
         raise InvalidSilence(
             "at least one matcher must not match the empty string (the silence would mute "

@@ -18,6 +18,7 @@ from orbiter.satellite import query_api
 from orbiter.satellite.promql import engine
 from orbiter.satellite.promql.values import QueryError
 from orbiter.satellite.rules import RuleFileInvalid
+from orbiter.yamlreader import ConfigError
 
 if TYPE_CHECKING:
     from orbiter.satellite.service import Satellite
@@ -51,7 +52,19 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
             )
         except OSError as e:
             return _json({"error": f"cannot read rule files: {e}"}, 400)
-        return _json({"groups": len(groups), "rules": sum(len(g.rules) for g in groups)})
+        try:
+            notifier = satellite.reload_notifier()
+        except ConfigError as e:
+            return _json(
+                {"error": "notifier config refused; the old one stays", "details": str(e)}, 400
+            )
+        return _json(
+            {
+                "groups": len(groups),
+                "rules": sum(len(g.rules) for g in groups),
+                "notifier_reloaded": notifier,
+            }
+        )
 
     async def graph(request: web.Request) -> web.Response:
         expr = request.query.get("g0.expr", "")

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from orbiter.alerts import silences
@@ -40,8 +41,12 @@ from orbiter.alerts.alertmanager import (
     AlertmanagerSet,
     valid_until,
 )
+from orbiter.alerts.amconfig import load_notifier_config
+from orbiter.alerts.builtin import BuiltinNotifier
+from orbiter.alerts.deliver import deliver
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
 from orbiter.alerts.payload import Notification, fingerprint, format_time
+from orbiter.alerts.receiver_configs import ReceiverConfig
 from orbiter.blobstore import BlobStore, FileBlobStore
 from orbiter.errors import Code, OrbiterError, RegistryConflict
 from orbiter.proto import master_pb2
@@ -142,6 +147,8 @@ class SatelliteConfig:
     """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
     remote_write: list[RemoteWriteConfig] = field(default_factory=list)
     scrape_jobs: list[ScrapeJob] = field(default_factory=list)
+    notifier_config: str = ""
+    """The built-in notifier's routes and receivers: a file in Alertmanager's format."""
     """Static scrape jobs (`scrape_configs`) beside the cluster's own targets."""
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
@@ -210,6 +217,16 @@ class Satellite:
                 )
             )
         self.notifier = Notifier(receivers)
+        self.builtin: BuiltinNotifier | None = None
+        if config.notifier_config:
+            self.builtin = BuiltinNotifier(
+                load_notifier_config(config.notifier_config),
+                self._deliver,
+                registry=reg,
+                external_url=config.external_url,
+                muted=self.muted,
+            )
+        self._http: aiohttp.ClientSession | None = None  # the notifier's, one for every send
         self.alertmanager: AlertmanagerClient | None = None
         if config.alertmanagers:
             self.alertmanager = AlertmanagerClient(
@@ -330,6 +347,10 @@ class Satellite:
         await self.notifier.start()
         if self.alertmanager is not None:
             await self.alertmanager.start()
+        if self.builtin is not None:
+            self.builtin.external_url = self.config.external_url  # set once the master is known
+            self._http = aiohttp.ClientSession()
+            await self.builtin.start()
         for writer in self.remote_writers:
             await writer.start()
         self._task = asyncio.create_task(self._run(), name="satellite")
@@ -343,6 +364,10 @@ class Satellite:
         await self.notifier.stop()
         if self.alertmanager is not None:
             await self.alertmanager.stop()
+        if self.builtin is not None:
+            await self.builtin.stop()
+        if self._http is not None:
+            await self._http.close()
         for writer in self.remote_writers:
             await writer.stop()
 
@@ -428,8 +453,14 @@ class Satellite:
             await self._notify(await self._apply_policy(requests, now))
         except Exception:
             log.exception("the safety policy step failed; it runs again next round")
-        if self.alertmanager is not None:
-            self.alertmanager.offer_round(self.outgoing_alerts(now), now)
+        if self.alertmanager is not None or self.builtin is not None:
+            outgoing = self.outgoing_alerts(now)
+            if self.alertmanager is not None:
+                self.alertmanager.offer_round(outgoing, now)
+            if self.builtin is not None:
+                # The whole state every round, as Prometheus gives Alertmanager: the notifier
+                # groups, waits, repeats and resolves as Alertmanager does (silences applied).
+                await self.builtin.send(outgoing)
         await self._persist(now)
         self.tsdb.gc(t_ms)
         self.m_eval_seconds.observe(time.perf_counter() - started)
@@ -473,6 +504,18 @@ class Satellite:
             log.warning("could not read silences from the master (%s); keeping the last ones", e)
         if self.alertmanager is not None:
             self.alertmanager.set_silences(self.silences)
+
+    async def _deliver(self, receiver: ReceiverConfig, payload: dict[str, Any]) -> None:
+        # One HTTP session for every message: a new one per send costs ~6x the throughput.
+        await deliver(receiver, payload, session=self._http)
+
+    def reload_notifier(self) -> bool:
+        """Read the notifier's file again; raises ConfigError (the old one stays) if bad."""
+        if self.builtin is None or not self.config.notifier_config:
+            return False
+        self.builtin.reload(load_notifier_config(self.config.notifier_config))
+        log.info("reloaded the notifier's routes from %s", self.config.notifier_config)
+        return True
 
     def muted(self, labels: Mapping[str, str], now: float | None = None) -> bool:
         """Whether a silence mutes notifications of an alert with `labels` now."""

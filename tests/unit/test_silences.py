@@ -23,7 +23,8 @@ M = MatcherSpec
         (M("a", "x.*", is_regex=True, is_equal=False), {"a": "xz"}, False),
         (M("a", "", is_regex=False), {}, True),  # a missing label is ""
         (M("a", ".+", is_regex=True), {}, False),
-        (M("a", "a.b", is_regex=True), {"a": "a\nb"}, True),  # . matches a newline, as RE2 (s)
+        (M("a", "a.b", is_regex=True), {"a": "a\nb"}, False),  # . is not a newline, as in Go
+        (M("a", r"\d+", is_regex=True), {"a": "\u0663"}, False),  # \d is ASCII, as in Go
     ],
 )
 def test_matchers_match_as_alertmanager(matcher: MatcherSpec, labels: dict, hit: bool) -> None:

@@ -123,3 +123,39 @@ async def test_silences_outlive_the_master(tmp_path: Path) -> None:
         assert again.core.silences[silence_id].comment == "kept"
     finally:
         await again.stop()
+
+
+async def test_orbiter_silence_add_list_expire(tmp_path: Path) -> None:
+    import sys
+
+    async with master_and_agents(tmp_path, agents=0) as (master, _):
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "orbiter.cli", "silence", *args,
+                 "--master", master.info.grpc_address],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+
+        added = await asyncio.to_thread(
+            cli, "add", "alertname=OrbiterAgentDown", 'agent=~"S1|S2"', "--for", "30m",
+            "--comment", "rack 4", "--author", "alice",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        silence_id = added.stdout.strip()
+        listed = await asyncio.to_thread(cli, "list")
+        assert listed.returncode == 0, listed.stderr
+        assert silence_id[:8] in listed.stdout and "active" in listed.stdout
+        assert 'alertname="OrbiterAgentDown" agent=~"S1|S2"' in listed.stdout
+        assert "rack 4" in listed.stdout and "alice" in listed.stdout
+        bad = await asyncio.to_thread(cli, "add", "alertname", "--comment", "x")
+        assert bad.returncode == 2 and "name=value" in bad.stderr, bad.stderr
+        empty = await asyncio.to_thread(cli, "add", 'x=~".*"', "--comment", "x")
+        assert empty.returncode == 2 and "must not match the empty string" in empty.stderr
+        expired = await asyncio.to_thread(cli, "expire", silence_id)
+        assert expired.returncode == 0 and f"expired {silence_id}" in expired.stdout
+        listed = await asyncio.to_thread(cli, "list", "--json")
+        assert json.loads(listed.stdout) == []
+        listed = await asyncio.to_thread(cli, "list", "--expired", "--json")
+        assert [s["status"]["state"] for s in json.loads(listed.stdout)] == ["expired"]
+        gone = await asyncio.to_thread(cli, "expire", "no-such-id")
+        assert gone.returncode == 2 and "no silence no-such-id" in gone.stderr, gone.stderr
