@@ -19,7 +19,8 @@ against this server instead. It speaks just enough of the wire protocol:
 It is not Elasticsearch: no analysis, no scoring, everything in memory. `fault`
 makes it misbehave for outage tests: "unavailable" (503 on everything), "hang"
 (never answer), "garbage" (200 with a body that is not JSON), "reject" (every
-bulk item answers 429). Run standalone with `python tests/esserver.py --port N`.
+bulk item answers 429), "template" (400 to the index template only).
+Run standalone with `python tests/esserver.py --port N`.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class EsServer:
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     content_types: list[str] = field(default_factory=list)
     bulk_requests: int = 0
-    fault: str = ""  # "", "unavailable", "hang", "garbage", "reject"
+    fault: str = ""  # "", "unavailable", "hang", "garbage", "reject", "template"
     port: int = 0
     _runner: web.AppRunner | None = None
 
@@ -198,6 +199,9 @@ class EsServer:
         )
 
     async def _put_template(self, request: web.Request) -> web.Response:
+        if self.fault == "template":
+            error = {"type": "illegal_argument_exception", "reason": "template refused"}
+            return self._json(request, {"error": error, "status": 400}, 400)
         self.templates[request.match_info["name"]] = await request.json()
         return self._json(request, {"acknowledged": True})
 

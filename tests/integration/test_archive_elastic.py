@@ -182,3 +182,16 @@ async def test_a_restarted_sink_resends_its_spool_without_duplicating_documents(
     await async_wait_until(lambda: sent(registry) == 10, 10, "the re-sent batch counted")
     assert len(es.documents()) == 10
     await sink.stop()
+
+
+async def test_a_refused_index_template_is_logged_and_events_still_flow(
+    es: EsServer, tmp_path: Path, async_wait_until: Wait, caplog: pytest.LogCaptureFixture
+) -> None:
+    es.fault = "template"
+    sink, registry = make_sink(es, tmp_path / "spool")
+    await sink.start()
+    sink.offer_event(event(0))
+    await async_wait_until(lambda: sent(registry) == 1, 10)
+    assert es.templates == {}
+    assert "index template orbiter-events was refused (HTTP 400" in caplog.text
+    await sink.stop()

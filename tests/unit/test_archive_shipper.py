@@ -173,3 +173,23 @@ async def test_what_was_spooled_is_sent_after_a_restart(
     await again.start()
     await async_wait_until(lambda: end.received == [b"kept"], 5)
     await again.stop()
+
+
+async def test_a_spooled_batch_that_cannot_be_read_is_counted_lost_and_the_rest_flows(
+    make: Any, tmp_path: Path, async_wait_until: Callable[..., Awaitable[Any]]
+) -> None:
+    shipper, _, registry = make()
+    shipper.spool.segment_bytes = 1  # one segment per batch
+    shipper.put("gone", 1)
+    await shipper.flush()
+    shipper.put("kept", 1)
+    await shipper.flush()
+    first = sorted((tmp_path / "spool").glob("seg-*.log"))[0]
+    first.unlink()  # a damaged disk, an operator's rm
+    end = shipper.transport
+    await shipper.start()
+    await async_wait_until(lambda: end.received == [b"kept"], 5)
+    assert (
+        value(registry, "orbiter_archive_dropped_total", sink="influxdb", reason="spool_error") == 1
+    )
+    await shipper.stop()

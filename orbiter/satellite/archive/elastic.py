@@ -105,13 +105,27 @@ class ElasticTransport:
         )
 
     async def _put_template(self) -> None:
+        """Put the index template; a refusal (4xx) is logged and the events flow anyway."""
+        from elasticsearch import ApiError
+
         body = index_template(self.cfg.index_prefix)
-        await self._client.indices.put_index_template(
-            name=self.cfg.index_prefix,
-            index_patterns=body["index_patterns"],
-            template=body["template"],
-            meta=body["_meta"],
-        )
+        try:
+            await self._client.indices.put_index_template(
+                name=self.cfg.index_prefix,
+                index_patterns=body["index_patterns"],
+                template=body["template"],
+                meta=body["_meta"],
+            )
+        except ApiError as e:
+            if e.meta.status == 429 or e.meta.status >= 500:
+                raise
+            log.error(
+                "archive elasticsearch: the index template %s was refused (HTTP %d: %s); "
+                "indices get dynamic mappings",
+                self.cfg.index_prefix,
+                e.meta.status,
+                e.message,
+            )
         self._template_put = True
 
     async def send(self, batch: Batch) -> Delivery:

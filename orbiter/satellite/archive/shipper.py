@@ -235,44 +235,62 @@ class Shipper(Generic[T]):
     # ------------------------------------------------------------------ sender
 
     async def _send_loop(self) -> None:
+        """Send batches until cancelled; nothing a sink or the disk does ends this loop."""
         failures = 0
         while True:
+            try:
+                failures = await self._send_head(failures)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("archive %s: the send loop hit an error; going on", self.sink)
+                await asyncio.sleep(self.max_backoff)
+
+    async def _send_head(self, failures: int) -> int:
+        """Try the head batch once; the number of failures in a row after it."""
+        try:
             batch = await asyncio.to_thread(self.spool.head)
-            if batch is None:
-                self._spooled.clear()
-                if len(self.spool) == 0:
-                    await self._spooled.wait()
-                continue
-            delivery = await self._attempt(batch)
-            if delivery.retry:
-                failures += 1
-                self.metrics.failures.labels(self.sink).inc()
-                delay = backoff_delay(
-                    failures - 1, self.min_backoff, self.max_backoff, self._rng.random()
-                )
-                log.warning(
-                    "archive %s: sending %d %s failed (%s); retrying in %.1fs",
-                    self.sink,
-                    batch.count,
-                    self.kind,
-                    delivery.detail,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            if delivery.dropped:
-                log.error(
-                    "archive %s: the sink refused %d of %d %s: %s",
-                    self.sink,
-                    delivery.dropped,
-                    batch.count,
-                    self.kind,
-                    delivery.detail,
-                )
-                self.drop("rejected", delivery.dropped)
-            self.metrics.sent.labels(self.sink, self.kind).inc(delivery.delivered)
-            await asyncio.to_thread(self.spool.ack, batch.seq)
+        except OSError as e:
+            # The segment cannot be read (removed, damaged disk): skip it, say so, go on.
+            lost = await asyncio.to_thread(self.spool.skip_head)
+            log.error("archive %s: lost a spooled batch of %d: %s", self.sink, lost, e)
+            self.drop("spool_error", lost)
+            return failures
+        if batch is None:
+            self._spooled.clear()
+            if len(self.spool) == 0:
+                await self._spooled.wait()
+            return failures
+        delivery = await self._attempt(batch)
+        if delivery.retry:
+            failures += 1
+            self.metrics.failures.labels(self.sink).inc()
+            delay = backoff_delay(
+                failures - 1, self.min_backoff, self.max_backoff, self._rng.random()
+            )
+            log.warning(
+                "archive %s: sending %d %s failed (%s); retrying in %.1fs",
+                self.sink,
+                batch.count,
+                self.kind,
+                delivery.detail,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            return failures
+        if delivery.dropped:
+            log.error(
+                "archive %s: the sink refused %d of %d %s: %s",
+                self.sink,
+                delivery.dropped,
+                batch.count,
+                self.kind,
+                delivery.detail,
+            )
+            self.drop("rejected", delivery.dropped)
+        self.metrics.sent.labels(self.sink, self.kind).inc(delivery.delivered)
+        await asyncio.to_thread(self.spool.ack, batch.seq)
+        return 0
 
     async def _attempt(self, batch: Batch) -> Delivery:
         try:

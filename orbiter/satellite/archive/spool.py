@@ -241,6 +241,15 @@ class BatchSpool:
             payload = f.read(size - _HEADER.size)
         return Batch(seq, count, spooled_at, payload)
 
+    def skip_head(self) -> int:
+        """Give up on the head batch (its record cannot be read); how many items it held."""
+        with self._mutex:
+            if not self._index:
+                return 0
+            seq, count = self._index[0][0], self._index[0][4]
+        self.ack(seq)
+        return count
+
     def ack(self, seq: int) -> None:
         """The head batch `seq` was delivered (or given up on): forget it for good."""
         with self._mutex:
