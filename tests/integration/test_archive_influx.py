@@ -190,7 +190,9 @@ async def test_v2_writes_through_influxdb_client_with_the_token(
         sink.offer(scrape(i), T0 + i * 15_000)
     await async_wait_until(lambda: influx.count("orbiter_test") == 30, 10, "30 points via v2")
     assert set(proxy.auth_seen) == {f"Token {TOKEN}"}
-    assert metric(registry, "orbiter_archive_sent_total", kind="samples") == 30
+    await async_wait_until(
+        lambda: metric(registry, "orbiter_archive_sent_total", kind="samples") == 30, 10
+    )
     await sink.stop()
 
 
@@ -273,7 +275,7 @@ async def test_every_sample_offered_during_an_outage_arrives_exactly_once(
     )
     assert influx.count("orbiter_test") == total  # one point per (series, time): exactly once
     assert metric(registry, "orbiter_archive_dropped_total", reason="spool_full") == 0
-    assert metric(registry, "orbiter_archive_backlog_bytes") == 0
+    await async_wait_until(lambda: metric(registry, "orbiter_archive_backlog_bytes") == 0, 10)
     if outage == "proxy answers 503":
         assert proxy.first_times == sorted(proxy.first_times)  # replayed in order
     await sink.stop()

@@ -132,6 +132,9 @@ class Shipper(Generic[T]):
         self._full = asyncio.Event()  # the buffer holds a batch: flush now
         self._spooled = asyncio.Event()  # new batches in the spool: send them
         self._stopping = asyncio.Event()
+        # One flush at a time: batches must reach the spool in order, and the encoder's
+        # ids depend on the spool's next seq.
+        self._flushing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self.accepted = 0  # items written to the spool since start (acknowledged)
         self._dropped = metrics.dropped
@@ -202,19 +205,22 @@ class Shipper(Generic[T]):
 
     async def flush(self) -> None:
         """Encode and spool everything buffered so far (one fsync)."""
-        if not self._buffer:
-            return
-        items, n = self._buffer, self._buffered
-        self._buffer, self._buffered = [], 0
-        try:
-            # A thread: encoding thousands of samples and fsync would stall the loop.
-            written = await asyncio.to_thread(self._persist, items)
-        except Exception:
-            log.exception("archive %s: could not write to the spool %s", self.sink, self.spool.dir)
-            self.drop("spool_error", n)
-            return
-        if written:
-            self._spooled.set()
+        async with self._flushing:
+            if not self._buffer:
+                return
+            items, n = self._buffer, self._buffered
+            self._buffer, self._buffered = [], 0
+            try:
+                # A thread: encoding thousands of samples and fsync would stall the loop.
+                written = await asyncio.to_thread(self._persist, items)
+            except Exception:
+                log.exception(
+                    "archive %s: could not write to the spool %s", self.sink, self.spool.dir
+                )
+                self.drop("spool_error", n)
+                return
+            if written:
+                self._spooled.set()
 
     def _persist(self, items: list[T]) -> int:
         batches = self._encode(items, self.spool.next_seq)
