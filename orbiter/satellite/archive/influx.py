@@ -178,7 +178,9 @@ class InfluxV2Transport:
         self._write = None
 
     async def start(self) -> None:
-        # Imported here: the client library is only needed by v2 users.
+        # The async client rather than the sync one in a thread: its writes run on
+        # Satellite's one loop, like the v1 path, with no thread per sink. Imported
+        # here because only v2 users need the library.
         from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
 
         self._client = InfluxDBClientAsync(
