@@ -10,6 +10,12 @@ Elasticsearch.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -195,3 +201,90 @@ async def test_a_refused_index_template_is_logged_and_events_still_flow(
     assert es.templates == {}
     assert "index template orbiter-events was refused (HTTP 400" in caplog.text
     await sink.stop()
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from prometheus_client import CollectorRegistry
+    from orbiter.satellite.archive import ArchiveEvent, ArchiveMetrics, ElasticConfig, ElasticSink
+
+    url, spool, mode = sys.argv[1:4]
+
+    async def main():
+        cfg = ElasticConfig(hosts=(url,), flush_interval=0.02, batch_size=50, timeout=2)
+        sink = ElasticSink(cfg, Path(spool), 16 << 20, ArchiveMetrics(CollectorRegistry()))
+        sink.shipper.max_backoff = 0.2
+        await sink.start()
+        i = 0
+        while mode == "write":
+            sink.offer_event(ArchiveEvent(1764489600.0 + i, "task_status", f"t{i} running",
+                                          task_id=f"t{i}", state="TASK_RUNNING"))
+            i += 1
+            if i % 20 == 0:
+                await sink.flush()
+                print("accepted", sink.shipper.accepted, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+async def test_after_kill_9_mid_delivery_the_replay_neither_loses_nor_duplicates_events(
+    es: EsServer, tmp_path: Path, async_wait_until: Wait
+) -> None:
+    spool = tmp_path / "spool"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, es.url, str(spool), "write"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    accepted = 0
+    try:
+
+        def read_accepted() -> bool:
+            nonlocal accepted
+            assert writer.stdout is not None
+            line = writer.stdout.readline()
+            if line.startswith("accepted"):
+                accepted = int(line.split()[1])
+            return accepted >= 3000 and len(es.documents()) > 0
+
+        # The server takes events all along: the kill lands while batches are in flight.
+        await async_wait_until(lambda: asyncio.to_thread(read_accepted), 60, "3000 accepted")
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    replayer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, es.url, str(spool), "replay"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        await async_wait_until(
+            lambda: len(es.documents()) >= accepted,
+            60,
+            f"the {accepted} acknowledged events in the index",
+        )
+        # Quiet for a moment: the replay has nothing more to send.
+        await async_wait_until(lambda: _drained(spool), 30, "the spool drained")
+        ids = [d["task_id"] for d in es.documents()]
+        assert len(ids) == len(set(ids))  # nothing twice
+        assert {f"t{i}" for i in range(accepted)} <= set(ids)  # nothing acknowledged lost
+    finally:
+        replayer.send_signal(signal.SIGKILL)
+        replayer.wait(10)
+
+
+def _drained(spool: Path) -> bool:
+    """No undelivered batch is left in the spool directory (all segments deleted)."""
+    return not list(spool.glob("seg-*.log"))
