@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 
 import pytest
 
@@ -17,6 +18,7 @@ from orbiter.satellite.archive.events import (
     rfc3339,
 )
 from orbiter.satellite.archive.influx import LineEncoder, classify, series_key
+from orbiter.satellite.series import STALE_NAN_BITS
 
 T = 1_764_489_600_000  # 2025-11-30T08:00:00Z in ms
 
@@ -144,3 +146,11 @@ def test_the_index_template_maps_ids_as_keywords_and_time_as_a_date() -> None:
     assert props["@timestamp"] == {"type": "date"}
     assert props["message"] == {"type": "text"}
     assert props["agent_id"]["type"] == props["kind"]["type"] == "keyword"
+
+
+def test_staleness_markers_end_nothing_in_influxdb_and_are_not_counted_as_drops() -> None:
+    drops: list[tuple[str, int]] = []
+    enc = LineEncoder(on_drop=lambda reason, n: drops.append((reason, n)))
+    stale = struct.unpack("<d", struct.pack("<Q", STALE_NAN_BITS))[0]
+    assert enc.lines([(L(__name__="gone"), stale), (L(__name__="x"), float("nan"))], T) == []
+    assert drops == [("not_finite", 1)]

@@ -2,9 +2,11 @@
 
 A sample `name{a="x",b="y"} 1.5 @ t` becomes `name,a=x,b=y value=1.5 <t ms>`:
 measurement = the metric name, tags = the other labels, field `value`. NaN
-and ±Inf (line protocol has no spelling for them, so staleness markers too)
-are skipped and counted as dropped (`not_finite`). `select` keeps only the
-matching series, `downsample` at most one sample per series per interval.
+and ±Inf (line protocol has no spelling for them) are skipped and counted as
+dropped (`not_finite`), except Prometheus's staleness marker: the Scraper
+offers it when a series ends; it is no sample and InfluxDB has no notion of
+it, so it is skipped uncounted. `select` keeps only the matching series,
+`downsample` at most one sample per series per interval.
 
 v1 writes with aiohttp to `/write?db=&rp=&precision=ms`; v2 with
 influxdb-client's async write API to `/api/v2/write?org=&bucket=&precision=ms`
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -28,7 +31,7 @@ import aiohttp
 from orbiter.satellite.archive.config import InfluxConfig, Selector
 from orbiter.satellite.archive.shipper import ArchiveMetrics, Delivery, Shipper
 from orbiter.satellite.archive.spool import Batch, BatchSpool
-from orbiter.satellite.series import Labels
+from orbiter.satellite.series import STALE_NAN_BITS, Labels
 
 SINK = "influxdb"
 _CACHE_LIMIT = 1 << 20
@@ -37,6 +40,10 @@ _RETRY_4XX = frozenset({401, 403, 404, 408, 429})
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
+
+
+def _is_stale(value: float) -> bool:
+    return struct.unpack("<Q", struct.pack("<d", value))[0] == STALE_NAN_BITS
 
 
 def series_key(labels: Labels) -> bytes | None:
@@ -106,7 +113,8 @@ class LineEncoder:
             if key is None:
                 continue
             if not isfinite(value):
-                not_finite += 1
+                if not _is_stale(value):
+                    not_finite += 1
                 continue
             if self.slot_ms:
                 if slots.get(labels) == slot:
