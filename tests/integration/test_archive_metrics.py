@@ -35,3 +35,13 @@ async def test_archive_metrics_pass_promtool_check_metrics(tmp_path: Path, promt
     assert (tmp_path / "archive" / "influxdb").is_dir()
     assert (tmp_path / "archive" / "elasticsearch").is_dir()
     await archive.stop()  # never started: stop still releases the spools
+
+
+async def test_an_archive_rebuilt_on_the_same_registry_reuses_its_metrics(tmp_path: Path) -> None:
+    registry = CollectorRegistry()
+    cfg = ArchiveConfig(influxdb=InfluxConfig(url="http://127.0.0.1:1", database="d"))
+    first = Archive(cfg, tmp_path, registry)
+    await first.stop()
+    second = Archive(cfg, tmp_path, registry)  # a config reload: no "Duplicated timeseries"
+    assert second.metrics is first.metrics
+    await second.stop()

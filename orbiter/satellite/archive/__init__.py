@@ -55,7 +55,7 @@ class Archive:
 
     def __init__(self, cfg: ArchiveConfig, work_dir: Path, registry: CollectorRegistry) -> None:
         self.cfg = cfg
-        self.metrics = ArchiveMetrics(registry)
+        self.metrics = ArchiveMetrics.of(registry)
         spool_dir = cfg.spool.path(work_dir)
         self.influx = (
             InfluxSink(cfg.influxdb, spool_dir / "influxdb", cfg.spool.max_bytes, self.metrics)

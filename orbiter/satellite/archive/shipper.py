@@ -20,6 +20,7 @@ import contextlib
 import logging
 import random
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -59,9 +60,25 @@ Encoder = Callable[[list[Any], int], list[tuple[bytes, int]]]
 
 
 class ArchiveMetrics:
-    """The archive's metrics, once per registry, labelled by sink (influxdb, elasticsearch)."""
+    """The archive's metrics, once per registry, labelled by sink (influxdb, elasticsearch).
+
+    Use `ArchiveMetrics.of(registry)`: an Archive rebuilt on a config reload then
+    reuses the series of the one before (a registry refuses a second copy).
+    """
+
+    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ArchiveMetrics] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry) -> ArchiveMetrics:
+        metrics = cls._by_registry.get(registry)
+        if metrics is None:
+            metrics = cls._by_registry[registry] = cls(registry)
+        return metrics
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # No reference back to `registry` here: it is a weak key of `_by_registry`.
         self.backlog_bytes = Gauge(
             "orbiter_archive_backlog_bytes",
             "Bytes spooled on disk and not yet delivered to the sink.",
