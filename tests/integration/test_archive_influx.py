@@ -364,3 +364,41 @@ async def test_after_kill_9_the_spool_replays_in_order_and_nothing_acknowledged_
     finally:
         replayer.send_signal(signal.SIGKILL)
         replayer.wait(10)
+
+
+@pytest.mark.slow
+async def test_an_outage_longer_than_the_spool_holds_drops_new_samples_and_counts_every_one(
+    influx: InfluxServer, tmp_path: Path, async_wait_until: Wait
+) -> None:
+    cfg = InfluxConfig(url=influx.url, database="orbiter", flush_interval=0.02, batch_size=100)
+    registry = CollectorRegistry()
+    sink = InfluxSink(cfg, tmp_path / "spool", 64 << 10, ArchiveMetrics(registry))
+    sink.shipper.max_backoff = 0.3
+    await sink.start()
+    influx.kill()
+    i = 0
+
+    def offer_until_full() -> bool:
+        nonlocal i
+        sink.offer(scrape(i), T0 + i * 1000)
+        i += 1
+        return metric(registry, "orbiter_archive_dropped_total", reason="spool_full") > 0
+
+    await async_wait_until(offer_until_full, 30, "the 64 KiB spool to fill up")
+    for _ in range(20):  # still offered, still dropped and counted
+        sink.offer(scrape(i), T0 + i * 1000)
+        i += 1
+    await sink.flush()
+    await asyncio.to_thread(influx.start)
+    offered = i * 10
+
+    def accounted() -> bool:
+        sent = metric(registry, "orbiter_archive_sent_total", kind="samples")
+        dropped = metric(registry, "orbiter_archive_dropped_total", reason="spool_full")
+        return sent + dropped == offered
+
+    await async_wait_until(accounted, 30, f"each of the {offered} samples sent or dropped")
+    sent = metric(registry, "orbiter_archive_sent_total", kind="samples")
+    assert 0 < sent < offered
+    assert influx.count("orbiter_test") == sent  # what was counted sent is there, once
+    await sink.stop()
