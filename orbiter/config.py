@@ -21,6 +21,9 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       scrape_configs:                               # more targets, Prometheus's syntax
         - job_name: zookeeper
           static_configs: [{targets: ["zk1:7000"], labels: {env: prod}}]
+      archive:                                      # history beyond the TSDB's hour
+        influxdb: {url: "http://influx:8086", version: 1, database: orbiter}
+        elasticsearch: {hosts: ["http://es:9200"], index_prefix: orbiter-events}
       remote_write:                                 # Prometheus's remote_write (a subset)
         - url: http://victoria:8428/api/v1/write
       policy:
@@ -50,6 +53,7 @@ import yaml
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.alerts.amconfig import load_notifier_config
+from orbiter.satellite.archive import parse_archive
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
@@ -126,6 +130,7 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "external_alert_ttl",
         "scrape_configs",
         "notifier_config",
+        "archive",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -174,6 +179,8 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
     if "resend_delay" in m:
         s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "archive" in m:
+        s.archive = parse_archive(r, m["archive"], base)
     if "notifier_config" in m:
         path = base / r.string(m["notifier_config"], "satellite.notifier_config")
         try:

@@ -28,6 +28,7 @@ from orbiter.discovery import LeaderInfo, leader_path
 from orbiter.errors import OrbiterError, RegistryConflict
 from orbiter.looplag import LoopLag
 from orbiter.master import grpc_api, http_api
+from orbiter.master.archiving import MasterArchive
 from orbiter.master.effects import (
     CloseAgentLink,
     CloseFrameworkStream,
@@ -149,6 +150,10 @@ class MasterServer:
         self.lag = LoopLag("master", self.metrics.registry)
         self.satellite: Satellite | None = None
         self.satellite_process: SatelliteProcess | None = None
+        self.archive: MasterArchive | None = None
+        archive = settings.satellite.archive if settings.satellite is not None else None
+        if archive is not None and archive.elasticsearch is not None:
+            self.archive = MasterArchive(archive, settings.work_dir, self.metrics.registry)
         if settings.satellite is not None and not settings.satellite_in_master:
             self.satellite_process = SatelliteProcess(
                 settings.work_dir / "satellite",
@@ -297,6 +302,8 @@ class MasterServer:
         s = self.settings
         self._loop = asyncio.get_running_loop()
         s.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.archive is not None:
+            await self.archive.start()
         grpc_port = s.port if s.port else _free_port(s.host)
         http_port = s.http_port if s.http_port else _free_port(s.host)
         advertise = s.advertise_host or (
@@ -407,6 +414,8 @@ class MasterServer:
             await self.election.resign()
         if child is not None:
             await child
+        if self.archive is not None:
+            await self.archive.stop()  # what was not sent yet stays spooled for the next start
         self.stopped.set()
         if self.zk is not None:
             # Stopping the client also frees a thread blocked in the election's lock.
@@ -419,8 +428,15 @@ class MasterServer:
         self.submit(method(*args))
 
     def submit(self, effects: list[Effect]) -> None:
+        core = self.core
+        if core is not None and core.outbox:
+            if self.archive is not None:
+                self.archive.events(list(core.outbox))
+            core.outbox.clear()
         if not effects:
             return
+        if self.archive is not None:
+            self.archive.effects(effects, time.time())
         if not self._effects and not self.paused:
             # Nothing queued: sends can go out at once, in order, up to a registry write.
             for i, effect in enumerate(effects):

@@ -95,6 +95,8 @@ class ClusterEvent:
     kind: str
     agent_id: str
     message: str
+    by: str = ""
+    """Who asked, for operator and Satellite actions (the archive's principal)."""
 
 
 @dataclass(slots=True)
@@ -276,10 +278,18 @@ class Master:
         # Agents removed for good, newest last; their ids are never admitted again.
         self.gone: dict[str, master_pb2.GoneAgent] = {}
         self.events: deque[ClusterEvent] = deque(maxlen=EVENTS_KEPT)
+        # Events the shell has not handed to the archive yet (bounded: never unread for long).
+        self.outbox: deque[ClusterEvent] = deque(maxlen=10 * EVENTS_KEPT)
         self.silences: dict[str, master_pb2.Silence] = {}
 
-    def _event(self, now: float, kind: str, agent_id: str, message: str) -> None:
-        self.events.append(ClusterEvent(now, kind, agent_id, message))
+    def _event(self, now: float, kind: str, agent_id: str, message: str, by: str = "") -> None:
+        event = ClusterEvent(now, kind, agent_id, message, by)
+        self.events.append(event)
+        self.outbox.append(event)
+
+    def _maintenance_event(self, agent: Agent, now: float, what: str) -> None:
+        m = agent.maintenance
+        self._event(now, "maintenance", agent.id, f"{what} by {m.by}: {m.reason}", m.by)
 
     # ------------------------------------------------------------------ registry
 
@@ -1553,6 +1563,7 @@ class Master:
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now
         )
+        self._maintenance_event(agent, now, "deactivated")
         return [*self._rescind_agent_offers(agent), self._persist()]
 
     def drain(self, agent_id: str, grace: float, by: str, reason: str, now: float) -> list[Effect]:
@@ -1566,6 +1577,7 @@ class Master:
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DRAINING, by=by, reason=reason, since=now, drain_grace=grace
         )
+        self._maintenance_event(agent, now, "draining")
         effects: list[Effect] = [*self._rescind_agent_offers(agent), self._persist()]
         kills = [
             self._drain_kill(agent, t)
@@ -1603,6 +1615,7 @@ class Master:
             return []
         agent.maintenance.mode = master_pb2.DRAINED
         agent.maintenance.since = now
+        self._maintenance_event(agent, now, "drained")
         return [self._persist()]
 
     def reactivate(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
@@ -1614,6 +1627,7 @@ class Master:
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.ACTIVE, by=by, reason=reason, since=now
         )
+        self._maintenance_event(agent, now, "reactivated")
         self.allocation_wanted = True
         return [self._persist()]
 
@@ -1628,6 +1642,8 @@ class Master:
             raise InvalidCall("a pin must last a positive time")
         self._check_who("operator", reason)
         agent.pin = master_pb2.Pin(state=state, until=until, reason=reason)
+        self._event(now, "maintenance", agent.id, f"pinned {state} by operator: {reason}",
+                    "operator")  # fmt: skip
         effects: list[Effect] = []
         if state == "inactive" and agent.mode == master_pb2.ACTIVE:
             agent.maintenance = master_pb2.Maintenance(

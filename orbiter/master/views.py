@@ -180,4 +180,5 @@ def event_view(event: ClusterEvent) -> dict[str, Any]:
         "kind": event.kind,
         "agent_id": event.agent_id,
         "message": event.message,
+        "by": event.by,
     }

@@ -51,6 +51,7 @@ from orbiter.blobstore import BlobStore, FileBlobStore
 from orbiter.errors import Code, OrbiterError, RegistryConflict
 from orbiter.proto import master_pb2
 from orbiter.satellite import external_alerts, rule_api
+from orbiter.satellite.archive import Archive, ArchiveConfig, ArchiveEvent
 from orbiter.satellite.durable_state import (
     EVENTS_KEPT,
     Event,
@@ -147,6 +148,8 @@ class SatelliteConfig:
     """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
     remote_write: list[RemoteWriteConfig] = field(default_factory=list)
     scrape_jobs: list[ScrapeJob] = field(default_factory=list)
+    archive: ArchiveConfig | None = None
+    """Samples to InfluxDB and events to Elasticsearch (`satellite.archive`)."""
     notifier_config: str = ""
     """The built-in notifier's routes and receivers: a file in Alertmanager's format."""
     """Static scrape jobs (`scrape_configs`) beside the cluster's own targets."""
@@ -235,6 +238,10 @@ class Satellite:
                 resend_delay=config.resend_delay,
                 registry=reg,
             )
+        self.archive: Archive | None = None
+        if config.archive is not None:
+            self.archive = Archive(config.archive, work_dir, reg)
+            self.scraper.sinks.append(self.archive)
         self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
         self.scraper.sinks.extend(self.remote_writers)
         self.silences: list[master_pb2.Silence] = []
@@ -353,6 +360,8 @@ class Satellite:
             await self.builtin.start()
         for writer in self.remote_writers:
             await writer.start()
+        if self.archive is not None:
+            await self.archive.start()
         self._task = asyncio.create_task(self._run(), name="satellite")
 
     async def stop(self) -> None:
@@ -370,6 +379,8 @@ class Satellite:
             await self._http.close()
         for writer in self.remote_writers:
             await writer.stop()
+        if self.archive is not None:
+            await self.archive.stop()
 
     def _interval(self, group: RuleGroup) -> float:
         return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
@@ -522,7 +533,27 @@ class Satellite:
         when = time.time() if now is None else now
         return any(silences.mutes(s, labels, when) for s in self.silences)
 
+    def _archive_alerts(self, notifications: Sequence[Notification]) -> None:
+        if self.archive is None:
+            return
+        for n in notifications:
+            summary = n.annotations.get("summary") or n.annotations.get("description") or ""
+            self.archive.offer_event(
+                ArchiveEvent(
+                    n.starts_at if n.status == "firing" else (n.ends_at or time.time()),
+                    "alert",
+                    f"{n.alertname} {n.status}" + (f": {summary}" if summary else ""),
+                    agent_id=n.labels.get("agent", ""),
+                    alertname=n.alertname,
+                    severity=n.labels.get("severity", ""),
+                    state=n.status,
+                    action=n.labels.get("action", ""),
+                    labels=dict(n.labels),
+                )
+            )
+
     async def _notify(self, notifications: list[Notification]) -> None:
+        self._archive_alerts(notifications)
         now = time.time()
         quiet = [n for n in notifications if self.muted(n.labels, now)]
         for n in quiet:
@@ -787,6 +818,19 @@ class Satellite:
     def _record(self, d: Decision) -> None:
         event = Event(d.time, d.rule, d.agent_id, d.action.value, d.outcome.value, d.reason)
         self.events.append(event)
+        if self.archive is not None:
+            self.archive.offer_event(
+                ArchiveEvent(
+                    d.time,
+                    "decision",
+                    f"{event.outcome} {event.action} agent {event.agent}: {event.reason}",
+                    agent_id=event.agent,
+                    action=event.action,
+                    outcome=event.outcome,
+                    rule=event.rule,
+                    principal="satellite",
+                )
+            )
         self.m_decisions.labels(event.action, event.outcome).inc()
         log.info(
             "decision: %s %s agent %s (rule %s): %s",
