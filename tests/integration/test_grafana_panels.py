@@ -653,6 +653,26 @@ def test_promql_panel_returns_data(live: Live, q: PanelQuery, backend: str) -> N
         assert max_value(answer.body["data"]) > 0, f"only zeros: {answer.describe()}"
 
 
+def _series(answer: Answer) -> list[str]:
+    data = answer.body["data"]
+    if isinstance(data, list):  # label values
+        return sorted(data)
+    return sorted(json.dumps(r["metric"], sort_keys=True) for r in data["result"])
+
+
+@pytest.mark.parametrize("q", PROMQL, ids=lambda q: q.id)
+def test_promql_panel_draws_the_same_series_from_satellite_as_from_prometheus(
+    live: Live, q: PanelQuery
+) -> None:
+    """The same legend entries whichever data source Grafana uses (values differ: the two
+    scrape at different moments)."""
+    assert _series(live.satellite[q.id]) == _series(live.prometheus[q.id])
+
+
+def test_must_be_positive_names_panels_that_exist() -> None:
+    assert not MUST_BE_POSITIVE - {q.id for q in PROMQL}
+
+
 def test_the_agent_variable_lists_every_agent_on_both(live: Live) -> None:
     (var,) = [q for q in PROMQL if q.panel == "variable: agent"]
     listed = {b: sorted(getattr(live, b)[var.id].body["data"]) for b in ("prometheus", "satellite")}
@@ -663,6 +683,12 @@ def test_the_agent_variable_lists_every_agent_on_both(live: Live) -> None:
 def test_influxql_panel_returns_data(live: Live, q: PanelQuery) -> None:
     answer = live.influx[q.id]
     assert _influx_has_data(answer), answer.describe()
+
+
+def test_the_history_agent_variable_lists_every_agent(live: Live) -> None:
+    (var,) = [q for q in INFLUXQL if q.panel == "variable: agent"]
+    (result,) = live.influx[var.id].body["results"]
+    assert len([row[1] for s in result["series"] for row in s["values"]]) == 3
 
 
 @pytest.mark.parametrize("q", LUCENE, ids=lambda q: q.id)
