@@ -672,6 +672,25 @@ def test_promql_panel_draws_the_same_series_from_satellite_as_from_prometheus(
     assert _series(live.satellite[q.id]) == _series(live.prometheus[q.id])
 
 
+def _legend_labels(q: PanelQuery) -> set[str]:
+    """Labels a target's legend (or an annotation's title, text and tags) shows."""
+    t = q.target
+    texts = [t.get("legendFormat", ""), t.get("titleFormat", ""), t.get("textFormat", "")]
+    labels = {m for text in texts for m in re.findall(r"\{\{\s*(\w+)\s*\}\}", text)}
+    return labels | {k.strip() for k in t.get("tagKeys", "").split(",") if k.strip()}
+
+
+@pytest.mark.parametrize("backend", ["prometheus", "satellite"])
+@pytest.mark.parametrize("q", [q for q in PROMQL if _legend_labels(q)], ids=lambda q: q.id)
+def test_every_label_a_legend_shows_is_on_every_series(
+    live: Live, q: PanelQuery, backend: str
+) -> None:
+    """A legend `{{agent}}` on a series without `agent` would read as a blank."""
+    wanted = _legend_labels(q)
+    for series in getattr(live, backend)[q.id].body["data"]["result"]:
+        assert wanted <= set(series["metric"]), (wanted, series["metric"])
+
+
 def test_must_be_positive_names_panels_that_exist() -> None:
     assert not MUST_BE_POSITIVE - {q.id for q in PROMQL}
 
