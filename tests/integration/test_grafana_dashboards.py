@@ -190,3 +190,66 @@ def test_every_elasticsearch_query_uses_only_the_archives_event_fields(q: PanelQ
             assert agg["field"] in EVENT_KEYWORDS, agg
         else:
             assert (agg["type"], agg["field"]) == ("date_histogram", "@timestamp"), agg
+
+
+# ---------------------------------------------------------------------- the helpers' own cases
+
+DOCS = [
+    {"kind": "task_status", "state": "TASK_FAILED", "agent_id": "a-S1", "message": "launch failed"},
+    {"kind": "task_status", "state": "TASK_RUNNING", "agent_id": "a-S2", "message": "running"},
+    {"kind": "decision", "action": "deactivate", "outcome": "refused", "message": "budget"},
+    {"kind": "alert", "alertname": "X", "labels": {"agent": "a-S1"}, "message": "X firing"},
+]
+
+
+@pytest.mark.parametrize(
+    ("query", "kinds"),
+    [
+        ("*", ["task_status", "task_status", "decision", "alert"]),
+        ("", ["task_status", "task_status", "decision", "alert"]),
+        ("kind:decision", ["decision"]),
+        ('kind:"decision"', ["decision"]),
+        ("kind:task_status AND state:(TASK_FAILED OR TASK_LOST)", ["task_status"]),
+        ("kind:task_status AND NOT state:TASK_FAILED", ["task_status"]),
+        ("kind:task_status AND -state:TASK_RUNNING", ["task_status"]),
+        ("state:TASK_*", ["task_status", "task_status"]),
+        ("outcome:*", ["decision"]),
+        ("labels.agent:a-S1", ["alert"]),
+        ("kind:decision OR kind:alert", ["decision", "alert"]),
+        ("(kind:decision OR kind:alert) AND message:budget", ["decision"]),
+        ("firing", ["alert"]),
+        ("kind:agent", []),
+    ],
+)
+def test_lucene_evaluator_selects_as_query_string_does(query: str, kinds: list[str]) -> None:
+    assert [d["kind"] for d in lucene_filter(query, DOCS)] == kinds
+
+
+@pytest.mark.parametrize("query", ["kinds:decision", "state:(A OR B", "host.name:x"])
+def test_lucene_evaluator_refuses_unknown_fields_and_broken_queries(query: str) -> None:
+    with pytest.raises(ValueError):
+        lucene_filter(query, DOCS)
+
+
+@pytest.mark.parametrize(
+    ("from_ms", "to_ms", "min_ms", "interval", "rate_interval"),
+    [
+        (0, 3_600_000, 15_000, "15s", "1m"),  # 1h: 3.6 s rounds to 5 s, under the scrape
+        (0, 6 * 3_600_000, 15_000, "20s", "1m"),  # 6h: 21.6 s rounds to 20 s
+        (0, 7 * 86_400_000, 15_000, "10m", "615s"),  # 7d: 604.8 s rounds to 10m
+        (0, 60_000, 1_000, "1s", "4s"),
+    ],
+)
+def test_intervals_follow_grafana(
+    from_ms: int, to_ms: int, min_ms: int, interval: str, rate_interval: str
+) -> None:
+    got = TimeRange(from_ms, to_ms, min_interval_ms=min_ms).builtins()
+    assert (got["__interval"], got["__rate_interval"]) == (interval, rate_interval)
+
+
+def test_variables_expand_as_grafana_writes_them() -> None:
+    tr = TimeRange(1_000, 61_000, min_interval_ms=1_000)
+    one = expand('x{agent=~"$agent"}[$__rate_interval] $__interval_ms', tr, {"agent": ["a.1"]})
+    assert one == r'x{agent=~"a\.1"}[4s] 1000'
+    many = expand("/^$agent$/ AND $timeFilter [$__range]", tr, {"agent": ["a", "b"]})
+    assert many == "/^(a|b)$/ AND time >= 1000ms and time <= 61000ms [60s]"
