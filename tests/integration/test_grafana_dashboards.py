@@ -32,6 +32,7 @@ from tests.grafana_panels import (
     panels,
     provisioned_datasources,
 )
+from tests.proctools import async_poll_until
 from tests.smallcluster import master_and_agents
 
 DASHBOARDS = dashboards()
@@ -151,12 +152,17 @@ async def test_every_promql_query_parses_and_uses_exported_metrics(tmp_path: Pat
         def fetch(address: str) -> str:
             return urllib.request.urlopen(f"http://{address}/metrics").read().decode()
 
-        # The master appends Satellite's metrics once the child has sent them.
-        for _ in range(100):
-            body = await asyncio.to_thread(fetch, master.info.http_address)
-            if "orbiter_satellite_series" in body:
-                break
-            await asyncio.sleep(0.1)
+        def with_satellite() -> str:
+            # The master appends Satellite's metrics once the child has sent them.
+            body = fetch(master.info.http_address)
+            return body if "orbiter_satellite_" in body else ""
+
+        body = await async_poll_until(
+            lambda: asyncio.to_thread(with_satellite),
+            timeout=20,
+            what="Satellite's metrics on the master's /metrics",
+            interval=0.1,
+        )
         exported |= _exported_names(body)
         exported |= _exported_names(await asyncio.to_thread(fetch, agent.http_address))
     known = exported | SYNTHETIC | CHECK_METRICS

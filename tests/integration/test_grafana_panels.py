@@ -548,7 +548,10 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
         archived = await stack.enter_async_context(_scraped_for_the_archive(master_http))
         bases = (prometheus, satellite)
         # Every agent scraped before the task fails: a counter first seen at 1 has no increase.
-        await _on_both(bases, 'count(up{job="agent"} == 1) == 3', "every agent scraped")
+        try:
+            await _on_both(bases, 'count(up{job="agent"} == 1) == 3', "every agent scraped")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nprometheus.log:\n{tail(tmp / 'prometheus.log')}") from None
 
         scheduler = TwoTasks()
         driver = SchedulerDriver(
