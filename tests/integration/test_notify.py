@@ -137,13 +137,13 @@ async def receivers(
 ) -> AsyncIterator[Callable[..., WebhookReceiver]]:
     made: list[WebhookReceiver] = []
 
-    def make(
-        url: str, name: str = "hook", spool_dir: Path | None = None, **kwargs: Any
-    ) -> WebhookReceiver:
+    def make(url: str, name: str = "hook", spool_dir: Path | None = None,
+             **kwargs: Any) -> WebhookReceiver:
         kwargs.setdefault("min_backoff", 0.01)
         kwargs.setdefault("max_backoff", 0.05)
         kwargs.setdefault("timeout", 2.0)
-        r = WebhookReceiver(name, url, spool_dir or tmp_path / "spool", registry=registry, **kwargs)
+        r = WebhookReceiver(name, url, spool_dir or tmp_path / "spool", registry=registry,
+                            **kwargs)
         made.append(r)
         return r
 
@@ -159,9 +159,8 @@ def counter(registry: CollectorRegistry, what: str, receiver: str = "hook") -> f
 # ---------------------------------------------------------------------- delivery
 
 
-async def test_alert_is_posted_as_alertmanager_webhook_json(
-    hooks, receivers, registry, async_wait_until: Wait
-):
+async def test_alert_is_posted_as_alertmanager_webhook_json(hooks, receivers, registry,
+                                                            async_wait_until: Wait):
     hook = hooks()
     await hook.start()
     receiver = receivers(hook.url, external_url="http://orbiter:5050")
@@ -179,9 +178,8 @@ async def test_alert_is_posted_as_alertmanager_webhook_json(
     assert body["alerts"][0]["startsAt"] == "2023-11-14T22:13:20Z"
     assert hook.headers[0]["Content-Type"] == "application/json"
     assert hook.headers[0]["User-Agent"].startswith("Orbiter/")
-    await async_wait_until(
-        lambda: counter(registry, "queue_length") == 0, what="spool emptied after delivery"
-    )
+    await async_wait_until(lambda: counter(registry, "queue_length") == 0,
+                           what="spool emptied after delivery")
     assert counter(registry, "notifications_sent_total") == 2
     assert counter(registry, "notifications_failed_total") == 0
 
@@ -195,19 +193,15 @@ async def test_webhook_down_for_a_while_gets_every_alert_once_in_order(
     names = [f"Alert{i}" for i in range(6)]
     for name in names:
         await receiver.enqueue([alert(name)])
-    await async_wait_until(
-        lambda: counter(registry, "notifications_failed_total") >= 3,
-        what="several failed attempts while the webhook is down",
-    )
+    await async_wait_until(lambda: counter(registry, "notifications_failed_total") >= 3,
+                           what="several failed attempts while the webhook is down")
     assert counter(registry, "queue_length") == len(names)
 
     hook = hooks(port)
     await hook.start()
     await hook.wait_requests(len(names))
-    await async_wait_until(
-        lambda: counter(registry, "queue_length") == 0,
-        what="spool emptied after the webhook came back",
-    )
+    await async_wait_until(lambda: counter(registry, "queue_length") == 0,
+                           what="spool emptied after the webhook came back")
 
     # Nothing is left to send, so nothing more can arrive: this is the final tally.
     assert hook.alertnames() == [[n] for n in names]
@@ -264,23 +258,22 @@ async def test_client_error_drops_the_batch_and_the_next_one_still_goes(
     assert hook.alertnames() == [["Refused", "AlsoRefused"], ["Accepted"]]
     assert counter(registry, "notifications_dropped_total") == 2
     assert counter(registry, "notifications_sent_total") == 1
-    assert any("HTTP 400" in r.getMessage() and "Refused" in r.getMessage() for r in caplog.records)
+    assert any("HTTP 400" in r.getMessage() and "Refused" in r.getMessage()
+               for r in caplog.records)
 
 
 # ---------------------------------------------------------------------- durability
 
 
-async def test_restarted_receiver_resumes_undelivered_batches(
-    hooks, receivers, tmp_path, registry, async_wait_until: Wait
-):
+async def test_restarted_receiver_resumes_undelivered_batches(hooks, receivers, tmp_path,
+                                                              registry, async_wait_until: Wait):
     port = free_port()
     first = receivers(f"http://127.0.0.1:{port}/hook")
     await first.start()
     for name in ("A", "B", "C"):
         await first.enqueue([alert(name)])
-    await async_wait_until(
-        lambda: counter(registry, "notifications_failed_total") >= 1, what="a failed attempt"
-    )
+    await async_wait_until(lambda: counter(registry, "notifications_failed_total") >= 1,
+                           what="a failed attempt")
     await first.stop()
 
     second = receivers(f"http://127.0.0.1:{port}/hook")
@@ -294,9 +287,8 @@ async def test_restarted_receiver_resumes_undelivered_batches(
     assert hook.alertnames() == [["A"], ["B"], ["C"]]
 
 
-async def test_torn_last_line_is_ignored_and_the_rest_delivered(
-    hooks, receivers, caplog, async_wait_until: Wait
-):
+async def test_torn_last_line_is_ignored_and_the_rest_delivered(hooks, receivers, caplog,
+                                                                async_wait_until: Wait):
     caplog.set_level(logging.WARNING, logger="orbiter.alerts")
     port = free_port()
     first = receivers(f"http://127.0.0.1:{port}/hook")
@@ -326,10 +318,8 @@ async def test_torn_last_line_is_ignored_and_the_rest_delivered(
 def test_damaged_line_in_the_middle_is_skipped_and_the_rest_kept(tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="orbiter.alerts")
     path = tmp_path / "q.jsonl"
-    path.write_bytes(
-        b'{"seq":0,"data":"a"}\n\x00\x00garbage\n{"seq":1,"data":"b"}\n'
-        b'{"ack":0}\n{"seq":2,"data":"c"}\n'
-    )
+    path.write_bytes(b'{"seq":0,"data":"a"}\n\x00\x00garbage\n{"seq":1,"data":"b"}\n'
+                     b'{"ack":0}\n{"seq":2,"data":"c"}\n')
     spool = Spool(path)
     assert [e.data for e in spool.entries()] == ["b", "c"]
     assert any("damaged line" in r.getMessage() for r in caplog.records)
@@ -355,11 +345,8 @@ def test_spool_behaves_like_a_list_through_acks_compactions_and_reopens(tmp_path
             spool.close()
             spool = Spool(path, compact_bytes=1_000)
         assert [(e.seq, e.data["n"]) for e in spool.entries()] == model
-        live = sum(
-            len(json.dumps({"seq": seq, "data": {"n": n, "pad": "x" * 30}}, separators=(",", ":")))
-            + 1
-            for seq, n in model
-        )
+        live = sum(len(json.dumps({"seq": seq, "data": {"n": n, "pad": "x" * 30}},
+                                  separators=(",", ":"))) + 1 for seq, n in model)
         largest = max(largest, path.stat().st_size - max(1_000, 2 * live))
     spool.close()
     assert [(e.seq, e.data["n"]) for e in Spool(path).entries()] == model
@@ -425,11 +412,8 @@ def test_kill_9_at_any_moment_keeps_every_acknowledged_append_and_ack(tmp_path, 
     seen = {"A": appended, "k": acking, "K": acked}
     start = 0
     for _round in range(2):  # a second writer resumes the killed one's spool
-        proc = subprocess.Popen(
-            [sys.executable, "-c", KILLED_WRITER, str(path), str(start)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path), str(start)],
+                                stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         for count, line in enumerate(proc.stdout, start=1):
             kind, n = line.split()
@@ -459,7 +443,9 @@ def test_kill_9_at_any_moment_keeps_every_acknowledged_append_and_ack(tmp_path, 
 # ---------------------------------------------------------------------- notifier
 
 
-async def test_notifier_logs_at_once_and_queues_for_a_webhook_that_is_down(receivers, caplog):
+async def test_notifier_logs_at_once_and_queues_for_a_webhook_that_is_down(
+    receivers, caplog
+):
     caplog.set_level(logging.INFO, logger="orbiter.alerts")
     webhook = receivers(f"http://127.0.0.1:{free_port()}/hook")
     notifier = Notifier([LogReceiver(), webhook])

@@ -26,26 +26,21 @@ from orbiter.satellite.promql.engine import SUPPORTED_FUNCTIONS
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "rules_corpus"
 TEST_FILES = [*sorted(CORPUS.glob("*.test.yml")), ROOT / "alerts" / "default.rules.test.yml"]
-RULE_FILES = [
-    *sorted(CORPUS.glob("*.rules.yml")),
-    *sorted(CORPUS.glob("*/*.rules.yml")),
-    ROOT / "alerts" / "default.rules.yml",
-]
+RULE_FILES = [*sorted(CORPUS.glob("*.rules.yml")), *sorted(CORPUS.glob("*/*.rules.yml")),
+              ROOT / "alerts" / "default.rules.yml"]
 
 # Corpus files whose expected values are promtool's but which our evaluator still gets wrong.
 # Strict: once the evaluator is fixed the XPASS fails, and the entry must go.
 KNOWN_DISAGREEMENTS: dict[str, str] = {}
 
 _FAILURE = re.compile(
-    r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)'
-)
+    r'alertname: (\S+), time: ([^,\s]+),|expr: ("(?:[^"\\]|\\.)*"), time: ([^,\s]+)')
 
 
 def failures(stderr: str) -> list[str]:
     """The failing alert checks and expressions named in promtool-style output, in order."""
-    return [
-        f"{m.group(1) or m.group(3)}@{m.group(2) or m.group(4)}" for m in _FAILURE.finditer(stderr)
-    ]
+    return [f"{m.group(1) or m.group(3)}@{m.group(2) or m.group(4)}"
+            for m in _FAILURE.finditer(stderr)]
 
 
 def run_ours(main, path: Path) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
@@ -67,17 +62,11 @@ def _test_file_param(path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("path", [_test_file_param(p) for p in TEST_FILES])
 def test_unit_test_file_gives_the_same_verdict_as_promtool(promtool: str, path: Path) -> None:
-    real = subprocess.run(
-        [promtool, "test", "rules", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=path.parent,
-    )
+    real = subprocess.run([promtool, "test", "rules", str(path)], capture_output=True,
+                          text=True, timeout=60, cwd=path.parent)
     code, _, err = run_ours(rules_cli.test_main, path)
     assert (code == 0) == (real.returncode == 0), (
-        f"promtool rc={real.returncode}:\n{real.stderr}\n--- orbiter rc={code}:\n{err}"
-    )
+        f"promtool rc={real.returncode}:\n{real.stderr}\n--- orbiter rc={code}:\n{err}")
     assert failures(err) == failures(real.stderr)
     expected_to_fail = "_fail_" in path.name
     assert (real.returncode != 0) == expected_to_fail, "corpus file name disagrees with promtool"
@@ -85,9 +74,8 @@ def test_unit_test_file_gives_the_same_verdict_as_promtool(promtool: str, path: 
 
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: str(p.relative_to(p.parents[1])))
 def test_rule_file_check_gives_the_same_verdict_as_promtool(promtool: str, path: Path) -> None:
-    real = subprocess.run(
-        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+    real = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True,
+                          text=True, timeout=60)
     code, out, err = run_ours(rules_cli.check_main, path)
     assert (code == 0) == (real.returncode == 0), f"{real.stderr}\n---\n{err}"
     if code == 0:
@@ -102,8 +90,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _BRACKETS = re.compile(r"\[[^\[\]]*\]")
 _NUMBER = re.compile(
-    r"(?<![\w.])(?:0x[0-9a-f]+|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|nan)(?![\w.])", re.I
-)
+    r"(?<![\w.])(?:0x[0-9a-f]+|(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf|nan)(?![\w.])", re.I)
 _OPERAND = r"(?<=[\w)\]}])\s*"  # a binary operator follows an operand, a unary one does not
 
 
@@ -117,9 +104,8 @@ def _binary(op: str, suffix: str = "") -> re.Pattern[str]:
 REQUIRED_SYNTAX: dict[str, re.Pattern[str]] = {
     **{op: _binary(op) for op in ("+", "-", "*", "/", "%", "^")},
     **{op: _binary(op, r"(?![=~])(?!\s*bool\b)") for op in ("==", "!=", "<", ">", "<=", ">=")},
-    **{
-        f"{op} bool": _binary(op, r"(?![=~])\s*bool\b") for op in ("==", "!=", "<", ">", "<=", ">=")
-    },
+    **{f"{op} bool": _binary(op, r"(?![=~])\s*bool\b")
+       for op in ("==", "!=", "<", ">", "<=", ">=")},
     **{word: re.compile(_OPERAND + rf"\b{word}\b") for word in ("atan2", "and", "or", "unless")},
     "on(...)": re.compile(r"\bon\s*\("),
     "ignoring(...)": re.compile(r"\bignoring\s*\("),
@@ -160,11 +146,8 @@ def corpus_expressions() -> list[str]:
     for path in sorted(rule_files):
         for group in _load(path).get("groups") or []:
             if isinstance(group, dict):
-                exprs += [
-                    str(rule["expr"])
-                    for rule in group.get("rules") or []
-                    if isinstance(rule, dict) and "expr" in rule
-                ]
+                exprs += [str(rule["expr"]) for rule in group.get("rules") or []
+                          if isinstance(rule, dict) and "expr" in rule]
     return exprs
 
 
@@ -178,21 +161,12 @@ def _syntax_only(expr: str) -> str:
 
 def missing_from_corpus(exprs: list[str]) -> list[str]:
     syntax = [_syntax_only(e) for e in exprs]
-    missing = [
-        f"function {name}"
-        for name in sorted(SUPPORTED_FUNCTIONS)
-        if not any(re.search(rf"\b{name}\s*\(", s) for s in syntax)
-    ]
-    missing += [
-        f"aggregation {name}"
-        for name in sorted(SUPPORTED_AGGREGATIONS)
-        if not any(re.search(rf"\b{name}\s*(?:\(|by\b|without\b)", s) for s in syntax)
-    ]
-    missing += [
-        f"operator {name}"
-        for name, pattern in REQUIRED_SYNTAX.items()
-        if not any(pattern.search(s) for s in syntax)
-    ]
+    missing = [f"function {name}" for name in sorted(SUPPORTED_FUNCTIONS)
+               if not any(re.search(rf"\b{name}\s*\(", s) for s in syntax)]
+    missing += [f"aggregation {name}" for name in sorted(SUPPORTED_AGGREGATIONS)
+                if not any(re.search(rf"\b{name}\s*(?:\(|by\b|without\b)", s) for s in syntax)]
+    missing += [f"operator {name}" for name, pattern in REQUIRED_SYNTAX.items()
+                if not any(pattern.search(s) for s in syntax)]
     subquery = re.compile(r"\[[^\[\]]*:[^\[\]]*\]")
     if not any(subquery.search(_MATCHERS.sub("{}", _STRING.sub('""', e))) for e in exprs):
         missing.append("subquery")

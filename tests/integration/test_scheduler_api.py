@@ -183,6 +183,7 @@ class InProcessCluster:
         }
 
 
+
 @contextlib.asynccontextmanager
 async def in_process_cluster(tmp: Path, config: MasterConfig) -> AsyncIterator[InProcessCluster]:
     server = MasterServer(
@@ -587,7 +588,9 @@ class Recorder(Scheduler):
 
     def of(self, task_id: str, state: int | None = None) -> list[pb.TaskStatus]:
         return [
-            s for s in self.updates if s.task_id == task_id and (state is None or s.state == state)
+            s
+            for s in self.updates
+            if s.task_id == task_id and (state is None or s.state == state)
         ]
 
 
@@ -628,10 +631,8 @@ async def test_status_updates_are_resent_until_acknowledged_and_then_stop(
 
     await driver.acknowledge([ack_of(running[0])])
     finished = await async_wait_until(
-        lambda: (
-            len(recorder.of("once", pb.TASK_FINISHED)) >= 2
-            and recorder.of("once", pb.TASK_FINISHED)
-        ),
+        lambda: len(recorder.of("once", pb.TASK_FINISHED)) >= 2
+        and recorder.of("once", pb.TASK_FINISHED),
         TIMEOUT,
         "FINISHED delivered (and resent)",
     )
@@ -893,11 +894,9 @@ async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
     await async_wait_until(lambda: recorder.of("x1", pb.TASK_FINISHED), TIMEOUT, "x1 FINISHED")
     out = next(agent.settings.work_dir.glob("executors/*/bad/stdout"))
     said = await async_wait_until(
-        lambda: (
-            dict(line.split() for line in out.read_text().splitlines())
-            if "big-message" in out.read_text()
-            else None
-        ),
+        lambda: dict(line.split() for line in out.read_text().splitlines())
+        if "big-message" in out.read_text()
+        else None,
         TIMEOUT,
         "the executor's report",
     )

@@ -21,23 +21,11 @@ from orbiter.satellite.promql import engine, gomath
 from orbiter.satellite.promql import functions as fn
 
 GO: dict[str, Callable[..., float]] = {
-    "sin": gomath.sin,
-    "cos": gomath.cos,
-    "tan": gomath.tan,
-    "asin": gomath.asin,
-    "acos": gomath.acos,
-    "atan": gomath.atan,
-    "atan2": gomath.atan2,
-    "sinh": gomath.sinh,
-    "cosh": gomath.cosh,
-    "tanh": gomath.tanh,
-    "asinh": gomath.asinh,
-    "acosh": gomath.acosh,
-    "atanh": gomath.atanh,
-    "exp": gomath.exp,
-    "ln": gomath.log,
-    "log2": gomath.log2,
-    "log10": gomath.log10,
+    "sin": gomath.sin, "cos": gomath.cos, "tan": gomath.tan,
+    "asin": gomath.asin, "acos": gomath.acos, "atan": gomath.atan, "atan2": gomath.atan2,
+    "sinh": gomath.sinh, "cosh": gomath.cosh, "tanh": gomath.tanh,
+    "asinh": gomath.asinh, "acosh": gomath.acosh, "atanh": gomath.atanh,
+    "exp": gomath.exp, "ln": gomath.log, "log2": gomath.log2, "log10": gomath.log10,
     "pow": gomath.pow,
 }
 
@@ -736,8 +724,7 @@ def _cases() -> dict[str, list[tuple[tuple[float, ...], float]]]:
     for line in PROMTOOL.strip().splitlines():
         name, *args, want = line.split()
         table.setdefault(name, []).append(
-            (tuple(float.fromhex(a) for a in args), float.fromhex(want))
-        )
+            (tuple(float.fromhex(a) for a in args), float.fromhex(want)))
     return table
 
 
@@ -746,80 +733,61 @@ CASES = _cases()
 
 @pytest.mark.parametrize("name", sorted(GO))
 def test_matches_promtool_bit_for_bit(name: str) -> None:
-    wrong = [
-        (args, want, got) for args, want in CASES[name] if not _same(got := GO[name](*args), want)
-    ]
+    wrong = [(args, want, got) for args, want in CASES[name]
+             if not _same(got := GO[name](*args), want)]
     assert not wrong, [f"{name}{args}: promtool {w!r}, ours {g!r}" for args, w, g in wrong]
     assert len(CASES[name]) >= 30
 
 
 def test_table_holds_inputs_where_the_c_library_differs() -> None:
     """The table would not catch a fall back to the math module otherwise."""
-    c_library = {
-        "sin": math.sin,
-        "cos": math.cos,
-        "tan": math.tan,
-        "atan": math.atan,
-        "atan2": math.atan2,
-        "sinh": math.sinh,
-        "tanh": math.tanh,
-        "asinh": math.asinh,
-        "exp": math.exp,
-        "log10": math.log10,
-        "pow": math.pow,
-    }
+    c_library = {"sin": math.sin, "cos": math.cos, "tan": math.tan, "atan": math.atan,
+                 "atan2": math.atan2, "sinh": math.sinh, "tanh": math.tanh, "asinh": math.asinh,
+                 "exp": math.exp, "log10": math.log10, "pow": math.pow}
     for name, c_fn in c_library.items():
-        differing = [
-            args
-            for args, want in CASES[name]
-            if math.isfinite(want)
-            and all(map(math.isfinite, args))
-            and not _same(c_fn(*args), want)
-        ]
+        differing = [args for args, want in CASES[name] if math.isfinite(want)
+                     and all(map(math.isfinite, args)) and not _same(c_fn(*args), want)]
         assert len(differing) >= 10, name
 
 
-@pytest.mark.parametrize(
-    ("call", "want"),
-    [
-        (lambda: gomath.sin(-0.0), -0.0),
-        (lambda: gomath.tan(-0.0), -0.0),
-        (lambda: gomath.cos(math.inf), math.nan),
-        (lambda: gomath.asin(1.0000000000000002), math.nan),
-        (lambda: gomath.acos(-1.0), math.pi),
-        (lambda: gomath.atan(-math.inf), -math.pi / 2),
-        (lambda: gomath.atan2(-0.0, -1.0), -math.pi),
-        (lambda: gomath.atan2(math.inf, -math.inf), 3 * math.pi / 4),
-        (lambda: gomath.atan2(-1.0, 0.0), -math.pi / 2),
-        (lambda: gomath.sinh(-0.0), -0.0),
-        (lambda: gomath.sinh(-1000.0), -math.inf),
-        (lambda: gomath.cosh(-math.inf), math.inf),
-        (lambda: gomath.tanh(-math.inf), -1.0),
-        (lambda: gomath.asinh(-math.inf), -math.inf),
-        (lambda: gomath.acosh(0.5), math.nan),
-        (lambda: gomath.atanh(-1.0), -math.inf),
-        (lambda: gomath.atanh(1.5), math.nan),
-        (lambda: gomath.exp(-math.inf), 0.0),
-        (lambda: gomath.exp(710.0), math.inf),
-        (lambda: gomath.exp(-745.2), 0.0),
-        (lambda: gomath.log(-0.0), -math.inf),
-        (lambda: gomath.log(-1.0), math.nan),
-        (lambda: gomath.log2(0.125), -3.0),
-        (lambda: gomath.log1p(-1.0), -math.inf),
-        (lambda: gomath.log1p(-0.0), -0.0),
-        (lambda: gomath.pow(-0.0, 3.0), -0.0),
-        (lambda: gomath.pow(-0.0, -3.0), -math.inf),
-        (lambda: gomath.pow(-0.0, -2.0), math.inf),
-        (lambda: gomath.pow(math.nan, 0.0), 1.0),
-        (lambda: gomath.pow(1.0, math.nan), 1.0),
-        (lambda: gomath.pow(-1.0, math.inf), 1.0),
-        (lambda: gomath.pow(-math.inf, 3.0), -math.inf),
-        (lambda: gomath.pow(-8.0, 1 / 3), math.nan),
-        (lambda: gomath.pow(10.0, 309.0), math.inf),
-        (lambda: gomath.pow(-1.5, 2.0**64), math.inf),
-        (lambda: gomath.pow(2.0, -1075.0), 0.0),
-    ],
-)
+@pytest.mark.parametrize(("call", "want"), [
+    (lambda: gomath.sin(-0.0), -0.0),
+    (lambda: gomath.tan(-0.0), -0.0),
+    (lambda: gomath.cos(math.inf), math.nan),
+    (lambda: gomath.asin(1.0000000000000002), math.nan),
+    (lambda: gomath.acos(-1.0), math.pi),
+    (lambda: gomath.atan(-math.inf), -math.pi / 2),
+    (lambda: gomath.atan2(-0.0, -1.0), -math.pi),
+    (lambda: gomath.atan2(math.inf, -math.inf), 3 * math.pi / 4),
+    (lambda: gomath.atan2(-1.0, 0.0), -math.pi / 2),
+    (lambda: gomath.sinh(-0.0), -0.0),
+    (lambda: gomath.sinh(-1000.0), -math.inf),
+    (lambda: gomath.cosh(-math.inf), math.inf),
+    (lambda: gomath.tanh(-math.inf), -1.0),
+    (lambda: gomath.asinh(-math.inf), -math.inf),
+    (lambda: gomath.acosh(0.5), math.nan),
+    (lambda: gomath.atanh(-1.0), -math.inf),
+    (lambda: gomath.atanh(1.5), math.nan),
+    (lambda: gomath.exp(-math.inf), 0.0),
+    (lambda: gomath.exp(710.0), math.inf),
+    (lambda: gomath.exp(-745.2), 0.0),
+    (lambda: gomath.log(-0.0), -math.inf),
+    (lambda: gomath.log(-1.0), math.nan),
+    (lambda: gomath.log2(0.125), -3.0),
+    (lambda: gomath.log1p(-1.0), -math.inf),
+    (lambda: gomath.log1p(-0.0), -0.0),
+    (lambda: gomath.pow(-0.0, 3.0), -0.0),
+    (lambda: gomath.pow(-0.0, -3.0), -math.inf),
+    (lambda: gomath.pow(-0.0, -2.0), math.inf),
+    (lambda: gomath.pow(math.nan, 0.0), 1.0),
+    (lambda: gomath.pow(1.0, math.nan), 1.0),
+    (lambda: gomath.pow(-1.0, math.inf), 1.0),
+    (lambda: gomath.pow(-math.inf, 3.0), -math.inf),
+    (lambda: gomath.pow(-8.0, 1 / 3), math.nan),
+    (lambda: gomath.pow(10.0, 309.0), math.inf),
+    (lambda: gomath.pow(-1.5, 2.0**64), math.inf),
+    (lambda: gomath.pow(2.0, -1075.0), 0.0),
+])
 def test_go_special_cases(call: Callable[[], float], want: float) -> None:
     """Go's documented special cases, signs of zero included; none may raise."""
     assert _same(call(), want)
@@ -833,16 +801,10 @@ def test_log_does_not_normalise_subnormals_like_go_on_amd64() -> None:
 def test_software_fma_is_rounded_once() -> None:
     """exp relies on _fma being exact: compare it with rational arithmetic."""
     rng = random.Random(1)
-    hard = [
-        (1.0 + 2.0**-52, 1.0 - 2.0**-53, -1.0),
-        (0.1, 10.0, -1.0),
-        (1.0 + 2.0**-30, 1.0 + 2.0**-30, -(1.0 + 2.0**-29)),
-        (3.0, 1 / 3, -1.0),
-    ]
-    cases = hard + [
-        (rng.uniform(-4, 4), rng.uniform(-4, 4), rng.uniform(-4, 4) * 2.0 ** rng.randint(-60, 10))
-        for _ in range(3000)
-    ]
+    hard = [(1.0 + 2.0**-52, 1.0 - 2.0**-53, -1.0), (0.1, 10.0, -1.0),
+            (1.0 + 2.0**-30, 1.0 + 2.0**-30, -(1.0 + 2.0**-29)), (3.0, 1 / 3, -1.0)]
+    cases = hard + [(rng.uniform(-4, 4), rng.uniform(-4, 4),
+                     rng.uniform(-4, 4) * 2.0 ** rng.randint(-60, 10)) for _ in range(3000)]
     for a, b, c in cases:
         exact = float(Fraction(a) * Fraction(b) + Fraction(c))
         assert _same(gomath._fma(a, b, c), exact), (a, b, c)
@@ -850,24 +812,8 @@ def test_software_fma_is_rounded_once() -> None:
 
 def test_promql_uses_go_math() -> None:
     """The function table, ^ and atan2 go through gomath, not the C library."""
-    for name in (
-        "exp",
-        "ln",
-        "log2",
-        "log10",
-        "sin",
-        "cos",
-        "tan",
-        "asin",
-        "acos",
-        "atan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "asinh",
-        "acosh",
-        "atanh",
-    ):
+    for name in ("exp", "ln", "log2", "log10", "sin", "cos", "tan", "asin", "acos", "atan",
+                 "sinh", "cosh", "tanh", "asinh", "acosh", "atanh"):
         assert fn.SIMPLE_FUNCTIONS[name] is GO.get(name, getattr(gomath, name, None)), name
     assert fn.SIMPLE_FUNCTIONS["log10"](0.1) == -0.9999999999999999
     assert engine._ARITHMETIC["^"](1.7, 100.25) == 1.2662060030578425e23

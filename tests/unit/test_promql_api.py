@@ -234,7 +234,7 @@ def test_a_binary_operation_replays_its_matching_only_for_the_same_label_sets():
         c{k="2"} _ 3 3
         """,
     )
-    ast = parse("a > on (k) b")
+    ast = parse('a > on (k) b')
     assert rule_query(ast, storage, 0) == [((("k", "1"),), 9.0)]  # on (k): only k is kept
     assert rule_query(ast, storage, 60_000) == [((("k", "1"),), 5.0)]
     with pytest.raises(QueryError, match="many-to-one matching must be explicit"):
