@@ -37,13 +37,15 @@ bench: deps
 	$(PYTHON) bench/chaos.py
 	$(PYTHON) bench/executors.py
 	$(PYTHON) bench/rolling_restart.py
+	$(PYTHON) bench/remote_write.py
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
 	$(PYTHON) bench/satellite.py --quick --no-profile
 	$(PYTHON) bench/master_lag.py --quick
 	$(PYTHON) bench/executors.py --quick
-	$(PYTHON) bench/rolling_restart.py --quick
+	$(PYTHON) bench/rolling_restart.py
+	$(PYTHON) bench/remote_write.py --quick
 
 clean:
 	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache

@@ -480,6 +480,9 @@ class StaticCluster:
     async def targets(self) -> list[Target]:
         return self.scraped
 
+    async def silences(self) -> list[Any]:
+        return []
+
     async def agents(self) -> list[AgentSnapshot]:
         return self.snapshots
 

@@ -203,16 +203,19 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
     )
 
 
-def _on_sighup(reload: Any) -> None:
-    """SIGHUP reloads the rule files; a bad file is refused and the old rules stay."""
+def _on_sighup(satellite: Any) -> None:
+    """SIGHUP reloads the rule files and the notifier's routes; a bad file is refused and
+    the old one stays."""
     from orbiter.satellite.rules import RuleFileInvalid
+    from orbiter.yamlreader import ConfigError
 
     def handler() -> None:
         try:
-            reload()
-        except (RuleFileInvalid, OSError) as e:
+            satellite.load_rules()
+            satellite.reload_notifier()
+        except (RuleFileInvalid, OSError, ConfigError) as e:
             logging.getLogger("orbiter.satellite").error(
-                "rule reload refused, the old rules stay:\n%s", e
+                "reload refused, the old rules and routes stay:\n%s", e
             )
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, handler)
@@ -253,7 +256,7 @@ async def _start_master(args: argparse.Namespace, work_dir: Path, config: Any) -
         await server.stop()
         raise
     if server.satellite is not None:
-        _on_sighup(server.satellite.load_rules)
+        _on_sighup(server.satellite)
     elif server.satellite_process is not None:
         child = server.satellite_process
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, child.reload)
@@ -272,7 +275,7 @@ async def _satellite_row(server: Any) -> list[str]:
     child = server.satellite_process
     try:
         _, body, _ = await child.request("GET", "/api/v1/rules")
-        rules = sum(len(g["rules"]) for g in json.loads(body)["groups"])
+        rules = sum(len(g["rules"]) for g in json.loads(body)["data"]["groups"])
     except (SatelliteUnavailable, ValueError, KeyError) as e:
         return ["satellite", "own process", f"not answering yet ({e})"]
     pid = child.proc.pid if child.proc is not None else "?"
@@ -458,11 +461,13 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     )
     zk, store = await _satellite_state_store(args)
     tune_gc()
+    if not config.satellite.external_url:  # alerts link to the master, which serves /graph
+        config.satellite.external_url = cluster.base
     satellite = Satellite(config.satellite, cluster, Path(args.work_dir), store=store)
     lag = LoopLag("satellite", satellite.registry)
     lag.start()
     await satellite.start()
-    _on_sighup(satellite.load_rules)
+    _on_sighup(satellite)
     app = web.Application()
     satellite_http.add_routes(app, satellite)
 
@@ -601,7 +606,8 @@ def http_json(
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return json.load(resp)
+            text = resp.read()
+            return json.loads(text) if text.strip() else None
     except urllib.error.HTTPError as e:
         raise HttpRefusal(e.code, _error_text(e.read().decode(errors="replace"))) from None
     except urllib.error.URLError as e:
@@ -823,21 +829,88 @@ def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> An
         raise
 
 
+def _rfc3339(text: str) -> float | None:
+    """Unix seconds of an API time; None for Go's zero time (never)."""
+    import datetime as dt
+
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return None if when.year == 1 else when.timestamp()
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
-    data = _satellite_json(args, "/api/v1/alerts")
+    data = _satellite_json(args, "/api/v1/alerts")["data"]
     rows = [
         [
             a["labels"].get("alertname", ""),
             a["state"],
             a["labels"].get("agent", "") or "-",
             a["labels"].get("action", "") or "-",
-            _ago(a["fired_at"] or a["active_at"]),
+            _ago(_rfc3339(a["activeAt"])),
             (a["annotations"].get("summary", "") or "")[:70],
         ]
         for a in data["alerts"]
     ]
     _print(data, rows, ["ALERT", "STATE", "AGENT", "ACTION", "SINCE", "SUMMARY"], args.json)
     return 0
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    """Silences live at the master, in Alertmanager's API v2 shape (amtool works too)."""
+    from orbiter.alerts.matchers import MatcherError, parse_matcher
+
+    if args.silence_command == "add":
+        try:
+            parsed = [parse_matcher(text) for text in args.matchers]
+        except MatcherError as e:
+            raise UsageError(f"{e}; write matchers as name=value, name!=value, name=~regex "
+                             "or name!~regex") from None  # fmt: skip
+        now = time.time()
+        body = {
+            "matchers": [_matcher_json(m.name, m.type.value, m.value) for m in parsed],
+            "startsAt": _rfc3339_text(now),
+            "endsAt": _rfc3339_text(now + args.duration),
+            "createdBy": args.author,
+            "comment": args.comment,
+        }
+        answer = post_json(args.master, "/api/v2/silences", body)
+        print(answer["silenceID"])
+        return 0
+    if args.silence_command == "expire":
+        for silence_id in args.ids:
+            http_json(f"http://{master_http(args.master)}/api/v2/silence/{silence_id}", "DELETE")
+            print(f"expired {silence_id}")
+        return 0
+    data = get_json(args.master, "/api/v2/silences")
+    shown = [s for s in data if args.expired or s["status"]["state"] != "expired"]
+    rows = [
+        [
+            s["id"][:8],
+            s["status"]["state"],
+            " ".join(_matcher_text(m) for m in s["matchers"]),
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(_rfc3339(s["endsAt"]) or 0)),
+            s["createdBy"],
+            s["comment"][:50],
+        ]
+        for s in shown
+    ]
+    _print(shown, rows, ["ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT"], args.json)
+    return 0
+
+
+def _matcher_json(name: str, op: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "isRegex": op in ("=~", "!~"),
+            "isEqual": op in ("=", "=~")}  # fmt: skip
+
+
+def _matcher_text(m: dict[str, Any]) -> str:
+    op = {(False, True): "=", (False, False): "!=", (True, True): "=~", (True, False): "!~"}
+    return f'{m["name"]}{op[(m["isRegex"], m.get("isEqual", True))]}"{m["value"]}"'
+
+
+def _rfc3339_text(t: float) -> str:
+    from orbiter.alerts.payload import format_time
+
+    return format_time(t)
 
 
 def cmd_satellite(args: argparse.Namespace) -> int:
@@ -1114,6 +1187,26 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--state-zk", default="", help="keep the state in ZooKeeper (zk://HOSTS/PATH)")
     g.add_argument("--writer-id", default="", help="who writes the state (logged on conflicts)")
 
+    p = sub.add_parser("silence", help="mute alert notifications: add, list or expire silences")
+    silence = p.add_subparsers(dest="silence_command", required=True, metavar="ACTION")
+    q = silence.add_parser("add", help="mute alerts that match every matcher, for a while")
+    _add_master_flag(q)
+    q.add_argument(
+        "matchers", nargs="+", metavar="MATCHER",
+        help='label matchers as in Alertmanager: alertname=AgentDown agent=~"S1|S2" env!=dev',
+    )  # fmt: skip
+    q.add_argument("--for", dest="duration", type=_duration, default=3600.0,
+                   help="how long, e.g. 2h (default 1h)")  # fmt: skip
+    q.add_argument("--comment", required=True, help="why (shown to every operator)")
+    q.add_argument("--author", default=os.environ.get("USER", ""), help="who (default $USER)")
+    q = silence.add_parser("list", help="silences, active first")
+    _add_master_flag(q)
+    q.add_argument("--expired", action="store_true", help="include expired ones")
+    q.add_argument("--json", action="store_true", help="print JSON for scripts")
+    q = silence.add_parser("expire", help="end silences now")
+    _add_master_flag(q)
+    q.add_argument("ids", nargs="+", metavar="ID")
+
     p = sub.add_parser("alerts", help="list active alerts")
     _add_master_flag(p)
     _add_satellite_flag(p)
@@ -1167,6 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
             "pin": cmd_maintenance,
             "unpin": cmd_maintenance,
             "alerts": cmd_alerts,
+            "silence": cmd_silence,
             "satellite": cmd_satellite,
             "rules": cmd_rules,
         }[args.subcommand](args)

@@ -13,6 +13,16 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       retention: 1h          # history kept; never less than the longest rule range + 5m
       webhooks: [http://127.0.0.1:9099/alerts]
       external_labels: {cluster: prod}
+      external_url: http://orbiter.example:5051   # alerts link here; the master's URL if unset
+      notifier_config: alertmanager.yml  # built-in routing, receivers, inhibit rules: its format
+      alertmanagers:                                # Prometheus's alerting.alertmanagers
+        - static_configs: [{targets: ["127.0.0.1:9093"]}]
+      resend_delay: 1m
+      scrape_configs:                               # more targets, Prometheus's syntax
+        - job_name: zookeeper
+          static_configs: [{targets: ["zk1:7000"], labels: {env: prod}}]
+      remote_write:                                 # Prometheus's remote_write (a subset)
+        - url: http://victoria:8428/api/v1/write
       policy:
         max_unhealthy_fraction: 0.3
         max_actions_per_window: 5
@@ -38,8 +48,12 @@ from typing import Any
 import yaml
 
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
+from orbiter.alerts.alertmanager import parse_alertmanagers
+from orbiter.alerts.amconfig import load_notifier_config
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
+from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
+from orbiter.satellite.scrape_config import parse_scrape_configs
 from orbiter.satellite.service import SatelliteConfig
 from orbiter.yamlreader import ConfigError, YamlReader
 
@@ -106,6 +120,12 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         "external_labels",
         "external_url",
         "policy",
+        "alertmanagers",
+        "resend_delay",
+        "remote_write",
+        "external_alert_ttl",
+        "scrape_configs",
+        "notifier_config",
     }
     m = r.mapping(node, "satellite", keys)
     s = cfg.satellite
@@ -150,6 +170,25 @@ def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -
         s.external_url = r.string(m["external_url"], "satellite.external_url")
     if "policy" in m:
         s.policy = _policy(r, m["policy"])
+    if "alertmanagers" in m:
+        s.alertmanagers = parse_alertmanagers(r, m["alertmanagers"], base)
+    if "resend_delay" in m:
+        s.resend_delay = r.duration(m["resend_delay"], "satellite.resend_delay")
+    if "notifier_config" in m:
+        path = base / r.string(m["notifier_config"], "satellite.notifier_config")
+        try:
+            load_notifier_config(path)  # refuse a bad routing file before anything starts
+        except ConfigError as e:
+            raise r.fail(m["notifier_config"], f"satellite.notifier_config: {e}") from None
+        s.notifier_config = str(path)
+    if "scrape_configs" in m:
+        s.scrape_jobs = parse_scrape_configs(
+            r, m["scrape_configs"], base, s.scrape_interval, s.scrape_timeout
+        )
+    if "external_alert_ttl" in m:
+        s.external_alert_ttl = r.duration(m["external_alert_ttl"], "satellite.external_alert_ttl")
+    if "remote_write" in m:
+        s.remote_write = parse_remote_write(r, m["remote_write"], base)
 
 
 def _policy(r: YamlReader, node: yaml.Node) -> PolicyConfig:

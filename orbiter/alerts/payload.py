@@ -170,7 +170,7 @@ _GO_ESCAPES = {
 }
 
 
-def _go_quote(s: str) -> str:
+def go_quote(s: str) -> str:
     """Go's `strconv.Quote`, which Prometheus uses to print label values."""
     out = ['"']
     for ch in s:
@@ -191,7 +191,7 @@ def _go_quote(s: str) -> str:
 
 def format_labels(labels: Mapping[str, str]) -> str:
     """A label set in Prometheus notation, `{a="1", b="2"}`, names sorted."""
-    return "{" + ", ".join(f"{k}={_go_quote(labels[k])}" for k in sorted(labels)) + "}"
+    return "{" + ", ".join(f"{k}={go_quote(labels[k])}" for k in sorted(labels)) + "}"
 
 
 def group_key(group_labels: Mapping[str, str], route_key: str = ROOT_ROUTE_KEY) -> str:

@@ -11,29 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orbiter.httpconfig import BasicAuth, HTTPConfig, TLSConfig
 
-@dataclass(frozen=True)
-class BasicAuth:
-    username: str
-    password: str
-
-
-@dataclass(frozen=True)
-class TLSConfig:
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    server_name: str = ""
-    insecure_skip_verify: bool = False
-
-
-@dataclass(frozen=True)
-class HTTPConfig:
-    """Alertmanager's `http_config`: how a receiver authenticates to an HTTP endpoint."""
-
-    basic_auth: BasicAuth | None = None
-    bearer_token: str = ""
-    tls_config: TLSConfig = field(default_factory=TLSConfig)
+__all__ = [
+    "BasicAuth",
+    "EmailConfig",
+    "HTTPConfig",
+    "ReceiverConfig",
+    "SlackConfig",
+    "TLSConfig",
+    "WebhookConfig",
+]
 
 
 @dataclass(frozen=True)

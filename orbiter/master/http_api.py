@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter.errors import OrbiterError
-from orbiter.master import views
+from orbiter.master import silence_api, views
 from orbiter.master.openapi import DOCUMENT
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
@@ -65,6 +65,7 @@ class HttpServer:
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
         r.add_post("/api/v1/agents/{agent_id}/remove", self.remove)
         r.add_get("/api/v1/events", self.events)
+        silence_api.add_routes(self.app, server)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
         elif server.satellite_process is not None:

@@ -366,6 +366,8 @@ class MasterServer:
             await self._start_satellite()
 
     async def _start_satellite(self) -> None:
+        if self.satellite is not None and not self.satellite.config.external_url:
+            self.satellite.config.external_url = f"http://{self.info.http_address}"
         if self.satellite_process is not None:
             self.satellite_process.master_http = self.info.http_address
             await self.satellite_process.start()

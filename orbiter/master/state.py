@@ -17,9 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from orbiter.alerts import silences
 from orbiter.errors import (
     Code,
     InvalidCall,
+    OrbiterError,
     RegistrationRefused,
     StaleStream,
     UnknownAgent,
@@ -274,6 +276,7 @@ class Master:
         # Agents removed for good, newest last; their ids are never admitted again.
         self.gone: dict[str, master_pb2.GoneAgent] = {}
         self.events: deque[ClusterEvent] = deque(maxlen=EVENTS_KEPT)
+        self.silences: dict[str, master_pb2.Silence] = {}
 
     def _event(self, now: float, kind: str, agent_id: str, message: str) -> None:
         self.events.append(ClusterEvent(now, kind, agent_id, message))
@@ -285,6 +288,7 @@ class Master:
         self.registry_version = registry.version
         for gone in registry.gone_agents:
             self.gone[gone.id] = gone
+        self.silences = {s.id: s for s in registry.silences}
         for record in registry.agents:
             unreachable = record.unreachable_since > 0
             self.agents[record.info.id] = Agent(
@@ -328,6 +332,7 @@ class Master:
             if fw.status is not FrameworkStatus.COMPLETED:
                 reg.frameworks.add(info=fw.info, registered_time=fw.registered_time)
         reg.gone_agents.extend(self.gone.values())
+        reg.silences.extend(self.silences.values())
         return reg
 
     def _persist(self) -> PersistRegistry:
@@ -1637,6 +1642,39 @@ class Master:
         if agent.pin is None:
             return []
         agent.pin = None
+        return [self._persist()]
+
+    # ------------------------------------------------------------------ silences
+
+    def put_silence(self, silence: master_pb2.Silence, now: float) -> list[Effect]:
+        """Add a silence, or replace one with the same id (Alertmanager's update)."""
+        old = self.silences.get(silence.id)
+        if old is not None and silences.state(old, now) == "expired":
+            raise InvalidCall(f"silence {silence.id} has expired; create a new one")
+        self.silences[silence.id] = silence
+        self.silences = silences.prune(self.silences, now)
+        self._event(now, "silence", "", f"silence {silence.id} by {silence.created_by}: "
+                    f"{', '.join(map(str, silences.specs(silence)))} until "
+                    f"{silences.format_time(silence.ends_at)} ({silence.comment})")  # fmt: skip
+        return [self._persist()]
+
+    def expire_silence(self, silence_id: str, now: float) -> list[Effect]:
+        """End a silence now; it stays listed, expired, for a few days."""
+        old = self.silences.get(silence_id)
+        if old is None:
+            raise OrbiterError(
+                f"no silence {silence_id}; `orbiter silence list` shows them", Code.NOT_FOUND
+            )
+        if silences.state(old, now) == "expired":
+            return []
+        expired = master_pb2.Silence()
+        expired.CopyFrom(old)
+        expired.ends_at = now
+        expired.updated_at = now
+        if expired.starts_at > now:
+            expired.starts_at = now
+        self.silences[silence_id] = expired
+        self._event(now, "silence", "", f"silence {silence_id} expired")
         return [self._persist()]
 
     # ------------------------------------------------------------------ time

@@ -92,17 +92,49 @@ class FrameworkRecord(_message.Message):
     def __init__(self, info: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., registered_time: _Optional[float] = ...) -> None: ...
 
 class Registry(_message.Message):
-    __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents")
+    __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents", "silences")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MASTER_ID_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORKS_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     GONE_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    SILENCES_FIELD_NUMBER: _ClassVar[int]
     version: int
     master_id: str
     agents: _containers.RepeatedCompositeFieldContainer[AgentRecord]
     frameworks: _containers.RepeatedCompositeFieldContainer[FrameworkRecord]
     format: int
     gone_agents: _containers.RepeatedCompositeFieldContainer[GoneAgent]
-    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ..., format: _Optional[int] = ..., gone_agents: _Optional[_Iterable[_Union[GoneAgent, _Mapping]]] = ...) -> None: ...
+    silences: _containers.RepeatedCompositeFieldContainer[Silence]
+    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ..., format: _Optional[int] = ..., gone_agents: _Optional[_Iterable[_Union[GoneAgent, _Mapping]]] = ..., silences: _Optional[_Iterable[_Union[Silence, _Mapping]]] = ...) -> None: ...
+
+class SilenceMatcher(_message.Message):
+    __slots__ = ("name", "value", "is_regex", "is_equal")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    IS_REGEX_FIELD_NUMBER: _ClassVar[int]
+    IS_EQUAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    is_regex: bool
+    is_equal: bool
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., is_regex: _Optional[bool] = ..., is_equal: _Optional[bool] = ...) -> None: ...
+
+class Silence(_message.Message):
+    __slots__ = ("id", "matchers", "starts_at", "ends_at", "created_by", "comment", "updated_at")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MATCHERS_FIELD_NUMBER: _ClassVar[int]
+    STARTS_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDS_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    matchers: _containers.RepeatedCompositeFieldContainer[SilenceMatcher]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    updated_at: float
+    def __init__(self, id: _Optional[str] = ..., matchers: _Optional[_Iterable[_Union[SilenceMatcher, _Mapping]]] = ..., starts_at: _Optional[float] = ..., ends_at: _Optional[float] = ..., created_by: _Optional[str] = ..., comment: _Optional[str] = ..., updated_at: _Optional[float] = ...) -> None: ...

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from orbiter.alerts.silences import from_api
 from orbiter.proto import master_pb2
 from orbiter.satellite.policy import Action, AgentSnapshot, Pin
 from orbiter.satellite.scrape import Target
@@ -71,6 +72,11 @@ class MasterCluster:
                 )
             )
         return out
+
+    async def silences(self) -> list[master_pb2.Silence]:
+        core = self.server.core
+        assert core is not None
+        return list(core.silences.values())
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None:
         core = self.server.core
@@ -149,6 +155,11 @@ class HttpCluster:
                 )
             )
         return out
+
+    async def silences(self) -> list[master_pb2.Silence]:
+        async with self._s().get(f"{self.base}/api/v2/silences") as resp:
+            resp.raise_for_status()
+            return [from_api(view) for view in await resp.json()]
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None:
         body: dict[str, Any] = {"by": "satellite", "reason": reason}

@@ -15,8 +15,12 @@ document, kept in a `BlobStore` (a file for a single master, ZooKeeper for sever
                             "alerts": [{"labels": {...}, "annotations": {...},
                                         "state": "pending", "value": 1.0,
                                         "active_at": 1800000000.0, "fired_at": null,
-                                        "keep_firing_since": null}]}]}]}
+                                        "keep_firing_since": null}]}]}],
+     "external": [{"labels": {...}, "annotations": {...}, "starts_at": ...,
+                   "received_at": ..., "source": "alertmanager"}]}
 
+`external` holds the firing alerts other systems sent (Alertmanager webhooks), which
+act on agents like Satellite's own; an older document without it reads as none.
 Times are Unix seconds. Only pending and firing alerts are kept, of alerting rules
 that have any. A group's `evaluated_at` is when its alerts were last confirmed.
 
@@ -139,6 +143,20 @@ class SavedGroup:
 
 
 @dataclass(frozen=True)
+class ExternalAlert:
+    """A firing alert another system sent (an Alertmanager webhook), kept until it resolves."""
+
+    labels: Labels
+    annotations: tuple[tuple[str, str], ...]
+    starts_at: float
+    received_at: float
+    source: str = "alertmanager"
+
+    def progress(self) -> tuple[Any, ...]:
+        return (self.labels, self.starts_at, self.source)
+
+
+@dataclass(frozen=True)
 class SatelliteState:
     """Everything a successor needs: the policy's memory, recent events, `for` progress."""
 
@@ -147,10 +165,16 @@ class SatelliteState:
     groups: tuple[SavedGroup, ...] = ()
     saved_at: float = 0.0
     writer: str = ""
+    external: tuple[ExternalAlert, ...] = ()
 
     def progress(self) -> tuple[Any, ...]:
         """Equal for two states that differ only in times, values and annotations."""
-        return (self.policy, self.events, tuple(g.progress() for g in self.groups))
+        return (
+            self.policy,
+            self.events,
+            tuple(g.progress() for g in self.groups),
+            tuple(e.progress() for e in self.external),
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -210,6 +234,16 @@ def encode(state: SatelliteState) -> bytes:
             }
             for g in state.groups
         ],
+        "external": [
+            {
+                "labels": dict(e.labels),
+                "annotations": dict(e.annotations),
+                "starts_at": e.starts_at,
+                "received_at": e.received_at,
+                "source": e.source,
+            }
+            for e in state.external
+        ],
     }
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
@@ -257,6 +291,16 @@ def decode(data: bytes) -> SatelliteState:
             groups,
             float(doc.get("saved_at", 0.0)),
             str(doc.get("writer", "")),
+            tuple(
+                ExternalAlert(
+                    tuple(sorted((str(k), str(v)) for k, v in e["labels"].items())),
+                    tuple(sorted((str(k), str(v)) for k, v in e.get("annotations", {}).items())),
+                    float(e["starts_at"]),
+                    float(e["received_at"]),
+                    str(e.get("source", "alertmanager")),
+                )
+                for e in doc.get("external", ())
+            ),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise StateDocumentInvalid(f"malformed document: {type(e).__name__}: {e}") from None

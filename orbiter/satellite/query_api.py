@@ -2,7 +2,8 @@
 (and anything else that speaks it) can read the embedded Satellite at the master's address.
 
 `/api/v1/query`, `/api/v1/query_range`, `/api/v1/series`, `/api/v1/labels` and
-`/api/v1/label/<name>/values`, GET or POST (form-encoded, as Grafana sends), in
+`/api/v1/label/<name>/values`, and `/api/v1/alerts`, `/api/v1/rules` (views in
+`rule_api`), GET or POST (form-encoded, as Grafana sends), in
 Prometheus 2.42's shapes: a `status`/`data` envelope; sample values as strings
 formatted as Go's `strconv.FormatFloat(v, 'f', -1, 64)`; times in seconds; errors
 as `{"status": "error", "errorType": "bad_data" | "execution", "error": ...}` with
@@ -22,6 +23,7 @@ import numpy as np
 from aiohttp import web
 
 from orbiter.durations import parse_duration
+from orbiter.satellite import rule_api
 from orbiter.satellite.promql import engine
 from orbiter.satellite.promql.values import QueryError, Scalar
 from orbiter.satellite.series import Labels, Matcher
@@ -284,7 +286,18 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
     async def label_values(request: web.Request) -> list[str]:
         return tsdb.label_values(request.match_info["name"])
 
+    async def alerts(request: web.Request) -> dict[str, Any]:
+        return {"alerts": satellite.active_alerts()}
+
+    async def rules(request: web.Request) -> dict[str, Any]:
+        kind_name = (await _params(request)).get("type", "")
+        if kind_name and kind_name not in rule_api.RULE_TYPES:
+            raise BadData(f'invalid parameter "type": not supported value "{kind_name}"')
+        return {"groups": satellite.rule_views(rule_api.RULE_TYPES.get(kind_name))}
+
     handlers = {
+        "/api/v1/alerts": alerts,
+        "/api/v1/rules": rules,
         "/api/v1/query": query,
         "/api/v1/query_range": query_range,
         "/api/v1/series": series,
@@ -299,7 +312,7 @@ def _now_ms() -> int:
     return round(time.time() * 1000)
 
 
-ROUTES = tuple(
+_QUERY_ROUTES = tuple(
     (method, path)
     for path in (
         "/api/v1/query",
@@ -311,4 +324,5 @@ ROUTES = tuple(
     for method in ("GET", "POST")
     if not (path == "/api/v1/label/{name}/values" and method == "POST")
 )
+ROUTES = (("GET", "/api/v1/alerts"), ("GET", "/api/v1/rules"), *_QUERY_ROUTES)
 """Every route, so a master running Satellite in its own process can forward them all."""

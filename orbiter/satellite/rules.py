@@ -20,6 +20,7 @@ import contextlib
 import math
 import re
 import struct
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -820,6 +821,8 @@ class RuleFailure:
 class GroupEvaluation:
     state: GroupState
     failures: tuple[RuleFailure, ...]
+    seconds: tuple[float, ...] = ()
+    """Each rule's evaluation time (wall), for /api/v1/rules' `evaluationTime`."""
 
 
 def engine_query(
@@ -852,7 +855,9 @@ def evaluate_group(
     alerts = list(state.alerts)
     previous = list(state.previous)
     failures: list[RuleFailure] = []
+    seconds: list[float] = []
     for i, rule in enumerate(group.rules):
+        started = time.perf_counter()
         try:
             res = evaluate_rule(
                 rule,
@@ -867,6 +872,7 @@ def evaluate_group(
             if isinstance(rule, AlertingRule) and "exceeded limit" in str(e):
                 alerts[i] = {}
             failures.append(RuleFailure(rule, t_ms, str(e)))
+            seconds.append(time.perf_counter() - started)
             continue
         alerts[i] = res.alerts
         refused = _append_batch(storage, (group.file, group.name, i), res.labels, res.values, t_ms)
@@ -876,14 +882,16 @@ def evaluate_group(
             gone = {j for j, _ in refused}
             kept = tuple(lbls for j, lbls in enumerate(kept) if j not in gone)
         last = previous[i]
-        if isinstance(last, _Written) and last.order == kept:
-            continue  # the same series as last time: none vanished
-        written = _Written(kept)
-        for lbls in last - written:
-            with contextlib.suppress(ValueError):
-                storage.append(lbls, t_ms, STALE_NAN)
-        previous[i] = written
-    return GroupEvaluation(GroupState(tuple(alerts), tuple(previous)), tuple(failures))
+        if not (isinstance(last, _Written) and last.order == kept):  # else none vanished
+            written = _Written(kept)
+            for lbls in last - written:
+                with contextlib.suppress(ValueError):
+                    storage.append(lbls, t_ms, STALE_NAN)
+            previous[i] = written
+        seconds.append(time.perf_counter() - started)
+    return GroupEvaluation(
+        GroupState(tuple(alerts), tuple(previous)), tuple(failures), tuple(seconds)
+    )
 
 
 def is_stale(v: float) -> bool:

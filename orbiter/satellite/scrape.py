@@ -9,12 +9,15 @@ vanished stale; a failed one marks all the target's series stale. Either way
 Every sample recorded is also offered to the scraper's `sinks` (remote write,
 the archive): each gets the scrape's samples with their final labels and time.
 `offer` must only queue (it runs on the scrape's path); a sink ships on its own.
+A series a sink had and no longer gets (it vanished, or its target is down) is
+offered once more with Prometheus's staleness marker, so a remote store sees it end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,9 +26,10 @@ from typing import Protocol
 
 import aiohttp
 
+from orbiter.httpconfig import TLSConfig, ssl_context
 from orbiter.satellite.exposition import CachedSeries, ExpositionError, ScrapeCache
 from orbiter.satellite.series import Labels, labels_of
-from orbiter.satellite.tsdb import TSDB
+from orbiter.satellite.tsdb import STALE_NAN, TSDB
 
 log = logging.getLogger("orbiter.satellite")
 
@@ -43,10 +47,18 @@ class SampleSink(Protocol):
 
 @dataclass(frozen=True)
 class Target:
-    """Something to scrape: its URL and the labels every sample of it gets."""
+    """Something to scrape: its URL and the labels every sample of it gets.
+
+    A static scrape job may give its own interval and timeout (0: the scraper's),
+    headers (auth) and TLS settings.
+    """
 
     url: str
     labels: Labels
+    interval: float = 0.0
+    timeout: float = 0.0
+    headers: tuple[tuple[str, str], ...] = ()
+    tls: TLSConfig | None = None
 
     @property
     def instance(self) -> str:
@@ -74,6 +86,14 @@ class _TargetState:
     last_duration: float = 0.0
     up: bool = False
     samples: int = 0
+    offered: frozenset[Labels] = frozenset()
+    """The label sets sinks got last time, to send staleness markers for those that go."""
+
+
+def stale_markers(before: frozenset[Labels], now: Sequence[Labels]) -> list[tuple[Labels, float]]:
+    """Series a sink had last scrape and not this one get Prometheus's staleness marker."""
+    gone = before.difference(now)
+    return [(labels, STALE_NAN) for labels in sorted(gone)]
 
 
 def merge_labels(series: Labels, target: Labels) -> Labels:
@@ -115,6 +135,10 @@ def with_target_labels(
             ref = merged[series] = _WithTargetLabels(merge_labels(series.labels, target))
         append((ref, value, stamp))
     return out
+
+
+_ssl_context = functools.lru_cache(maxsize=64)(ssl_context)
+"""A job's TLS context, built once (it reads the CA and key files)."""
 
 
 class Scraper:
@@ -172,8 +196,9 @@ class Scraper:
                 state.task = asyncio.create_task(self._loop(state), name=f"scrape {url}")
 
     async def _loop(self, state: _TargetState) -> None:
+        interval = state.target.interval or self.interval
         # Spread targets over the interval so scrapes do not all land at once.
-        offset = (hash(state.target.url) % 1000) / 1000 * self.interval
+        offset = (hash(state.target.url) % 1000) / 1000 * interval
         await asyncio.sleep(offset)
         while True:
             started = time.monotonic()
@@ -183,7 +208,7 @@ class Scraper:
                 raise
             except Exception:
                 log.exception("scrape loop of %s", state.target.url)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def scrape(self, state: _TargetState) -> None:
         """One scrape of one target, recorded in the TSDB."""
@@ -192,8 +217,17 @@ class Scraper:
         t_ms = int(self._clock() * 1000)
         started = time.perf_counter()
         text = ""
+        extra: dict[str, object] = {}
+        if target.timeout:
+            extra["timeout"] = aiohttp.ClientTimeout(total=target.timeout)
+        if target.headers:
+            extra["headers"] = dict(target.headers)
+        if target.tls is not None:
+            ctx = _ssl_context(target.tls)
+            if ctx is not None:
+                extra["ssl"] = ctx
         try:
-            async with self._session.get(target.url) as resp:
+            async with self._session.get(target.url, **extra) as resp:  # type: ignore[arg-type]
                 if resp.status != 200:
                     raise ConnectionError(f"HTTP {resp.status}")
                 text = await resp.text()
@@ -238,6 +272,9 @@ class Scraper:
         if self.sinks:
             offered = [(ref.labels, value) for ref, value, _ in out] if state.up else []
             offered.extend(own)
+            names = [labels for labels, _ in offered]
+            offered.extend(stale_markers(state.offered, names))
+            state.offered = frozenset(names)
             for sink in self.sinks:
                 try:
                     sink.offer(offered, t_ms)

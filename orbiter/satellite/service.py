@@ -24,21 +24,37 @@ import math
 import os
 import socket
 import time
+import urllib.parse
 from collections import deque
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from orbiter.alerts import silences
+from orbiter.alerts.alertmanager import (
+    RESOLVED_RETENTION,
+    AlertmanagerClient,
+    AlertmanagerSet,
+    valid_until,
+)
+from orbiter.alerts.amconfig import load_notifier_config
+from orbiter.alerts.builtin import BuiltinNotifier
+from orbiter.alerts.deliver import deliver
 from orbiter.alerts.notify import LogReceiver, Notifier, NotifyFailed, WebhookReceiver
-from orbiter.alerts.payload import Notification
+from orbiter.alerts.payload import Notification, fingerprint, format_time
+from orbiter.alerts.receiver_configs import ReceiverConfig
 from orbiter.blobstore import BlobStore, FileBlobStore
-from orbiter.errors import RegistryConflict
+from orbiter.errors import Code, OrbiterError, RegistryConflict
+from orbiter.proto import master_pb2
+from orbiter.satellite import external_alerts, rule_api
 from orbiter.satellite.durable_state import (
     EVENTS_KEPT,
     Event,
+    ExternalAlert,
     SatelliteState,
     SavedGroup,
     StateDocumentInvalid,
@@ -60,6 +76,7 @@ from orbiter.satellite.policy import (
     decide,
 )
 from orbiter.satellite.promql import engine
+from orbiter.satellite.remote_write import RemoteWriteConfig, RemoteWriter
 from orbiter.satellite.rules import (
     AlertState,
     GroupState,
@@ -69,6 +86,7 @@ from orbiter.satellite.rules import (
     load_rule_files,
 )
 from orbiter.satellite.scrape import Scraper, Target
+from orbiter.satellite.scrape_config import ScrapeJob
 from orbiter.satellite.tsdb import TSDB
 
 log = logging.getLogger("orbiter.satellite")
@@ -123,9 +141,20 @@ class SatelliteConfig:
     webhooks: list[str] = field(default_factory=list)
     external_labels: dict[str, str] = field(default_factory=dict)
     external_url: str = ""
+    """Where users reach Orbiter (alerts' generatorURL); the master's HTTP URL if unset."""
+    alertmanagers: list[AlertmanagerSet] = field(default_factory=list)
+    resend_delay: float = 60.0
+    """Firing (and, for 15m, resolved) alerts are sent to Alertmanagers again this often."""
+    remote_write: list[RemoteWriteConfig] = field(default_factory=list)
+    scrape_jobs: list[ScrapeJob] = field(default_factory=list)
+    notifier_config: str = ""
+    """The built-in notifier's routes and receivers: a file in Alertmanager's format."""
+    """Static scrape jobs (`scrape_configs`) beside the cluster's own targets."""
     # Restoring `for` progress after a failover; see orbiter/satellite/durable_state.py.
     for_grace_period: float = 600.0
     for_outage_tolerance: float = 3600.0
+    external_alert_ttl: float = external_alerts.DEFAULT_TTL
+    """An alert from an Alertmanager webhook is dropped after this long without news."""
 
 
 class Cluster(Protocol):
@@ -136,6 +165,8 @@ class Cluster(Protocol):
     async def agents(self) -> list[AgentSnapshot]: ...
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None: ...
+
+    async def silences(self) -> list[master_pb2.Silence]: ...
 
 
 class Satellite:
@@ -166,6 +197,8 @@ class Satellite:
         self.policy_state = PolicyState()
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.cluster_alerts: dict[str, ClusterAlert] = {}
+        self.cluster_alerts_since: dict[str, float] = {}
+        self.group_runs: dict[tuple[str, str], rule_api.GroupRun] = {}
         self._next_due: dict[tuple[str, str], float] = {}
         # Notifications made outside a round (rules removed by a reload), sent with the next.
         self._pending: list[Notification] = []
@@ -184,6 +217,31 @@ class Satellite:
                 )
             )
         self.notifier = Notifier(receivers)
+        self.builtin: BuiltinNotifier | None = None
+        if config.notifier_config:
+            self.builtin = BuiltinNotifier(
+                load_notifier_config(config.notifier_config),
+                self._deliver,
+                registry=reg,
+                external_url=config.external_url,
+                muted=self.muted,
+            )
+        self._http: aiohttp.ClientSession | None = None  # the notifier's, one for every send
+        self.alertmanager: AlertmanagerClient | None = None
+        if config.alertmanagers:
+            self.alertmanager = AlertmanagerClient(
+                config.alertmanagers,
+                external_labels=config.external_labels,
+                resend_delay=config.resend_delay,
+                registry=reg,
+            )
+        self.remote_writers = [RemoteWriter(c, registry=reg) for c in config.remote_write]
+        self.scraper.sinks.extend(self.remote_writers)
+        self.silences: list[master_pb2.Silence] = []
+        self.static_targets = [t for job in config.scrape_jobs for t in job.scrape_targets()]
+        self.external_alerts: dict[str, ExternalAlert] = {}
+        # Satellite's own cluster alerts that resolved, kept (and re-sent) like rules' ones.
+        self.cluster_resolved: dict[str, Notification] = {}
         self._task: asyncio.Task[None] | None = None
         self.last_evaluation = 0.0
         self.evaluated = asyncio.Event()
@@ -267,6 +325,7 @@ class Satellite:
                     self._pending.append(self._notification(alert, "resolved", ends_at=now))
         self.group_states = states
         self._next_due = {k: t for k, t in self._next_due.items() if k in states}
+        self.group_runs = {k: r for k, r in self.group_runs.items() if k in states}
         self._evaluated_at = {k: t for k, t in self._evaluated_at.items() if k in states}
         self.groups = groups
         log.info(
@@ -286,6 +345,14 @@ class Satellite:
         self.load_rules()
         await self.scraper.start()
         await self.notifier.start()
+        if self.alertmanager is not None:
+            await self.alertmanager.start()
+        if self.builtin is not None:
+            self.builtin.external_url = self.config.external_url  # set once the master is known
+            self._http = aiohttp.ClientSession()
+            await self.builtin.start()
+        for writer in self.remote_writers:
+            await writer.start()
         self._task = asyncio.create_task(self._run(), name="satellite")
 
     async def stop(self) -> None:
@@ -295,6 +362,14 @@ class Satellite:
                 await self._task
         await self.scraper.stop()
         await self.notifier.stop()
+        if self.alertmanager is not None:
+            await self.alertmanager.stop()
+        if self.builtin is not None:
+            await self.builtin.stop()
+        if self._http is not None:
+            await self._http.close()
+        for writer in self.remote_writers:
+            await writer.stop()
 
     def _interval(self, group: RuleGroup) -> float:
         return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
@@ -302,7 +377,7 @@ class Satellite:
     async def _run(self) -> None:
         while True:
             try:
-                self.scraper.sync(await self.cluster.targets())
+                self.scraper.sync([*await self.cluster.targets(), *self.static_targets])
                 now = time.time()
                 due = any(t <= now for t in self._next_due.values()) or len(self._next_due) < len(
                     self.groups
@@ -333,7 +408,7 @@ class Satellite:
             key = (group.file, group.name)
             interval = self._interval(group)
             if not every_group and self._next_due.get(key, 0.0) > now:
-                self._collect(self.group_states[key], t_ms, counts, requests, None)
+                self._collect(group, self.group_states[key], t_ms, counts, requests, None)
                 continue
             self._next_due[key] = now + interval
             self._evaluated_at[key] = t_ms
@@ -350,20 +425,42 @@ class Satellite:
                     external_labels=self.config.external_labels,
                     external_url=self.config.external_url,
                 )
+            errors: dict[int, str] = {}
+            index = {id(rule): i for i, rule in enumerate(group.rules)}
             for failure in result.failures:
                 self.m_rule_failures.inc()
                 log.warning("rule %s in %s: %s", failure.rule.name, group.name, failure.error)
+                errors.setdefault(index[id(failure.rule)], failure.error)
+            self.group_runs[key] = rule_api.GroupRun(
+                t_ms, sum(result.seconds), result.seconds, errors
+            )
             self.group_states[key] = result.state
-            self._collect(result.state, t_ms, counts, requests, transitions)
+            self._collect(group, result.state, t_ms, counts, requests, transitions)
+        self.external_alerts = external_alerts.prune(
+            self.external_alerts, now, self.config.external_alert_ttl
+        )
+        for ext in self.external_alerts.values():
+            request = _action_request(ext.labels, ext.annotations)
+            if request is not None:
+                requests.append(request)
         for state, n in counts.items():
             self.m_alerts.labels(state).set(n)
         self.m_series.set(len(self.tsdb))
+        await self._read_silences(now)
         # Alerts go out first: a policy step that fails (master away) must not lose them.
         await self._notify(transitions)
         try:
             await self._notify(await self._apply_policy(requests, now))
         except Exception:
             log.exception("the safety policy step failed; it runs again next round")
+        if self.alertmanager is not None or self.builtin is not None:
+            outgoing = self.outgoing_alerts(now)
+            if self.alertmanager is not None:
+                self.alertmanager.offer_round(outgoing, now)
+            if self.builtin is not None:
+                # The whole state every round, as Prometheus gives Alertmanager: the notifier
+                # groups, waits, repeats and resolves as Alertmanager does (silences applied).
+                await self.builtin.send(outgoing)
         await self._persist(now)
         self.tsdb.gc(t_ms)
         self.m_eval_seconds.observe(time.perf_counter() - started)
@@ -373,6 +470,7 @@ class Satellite:
 
     def _collect(
         self,
+        group: RuleGroup,
         state: GroupState,
         t_ms: int,
         counts: dict[str, int],
@@ -380,7 +478,7 @@ class Satellite:
         transitions: list[Notification] | None,
     ) -> None:
         """Count a group's alerts, gather its action requests and (if just evaluated) changes."""
-        for alerts in state.alerts:
+        for rule, alerts in zip(group.rules, state.alerts, strict=True):
             for alert in alerts.values():
                 if alert.state is AlertState.PENDING:
                     counts["pending"] += 1
@@ -390,15 +488,46 @@ class Satellite:
                     if request is not None:
                         requests.append(request)
                     if transitions is not None and alert.fired_at_ms == t_ms:
-                        transitions.append(self._notification(alert, "firing"))
+                        transitions.append(self._notification(alert, "firing", rule.expr))
                 elif (
                     transitions is not None
                     and alert.resolved_at_ms == t_ms
                     and alert.fired_at_ms is not None
                 ):
-                    transitions.append(self._notification(alert, "resolved"))
+                    transitions.append(self._notification(alert, "resolved", rule.expr))
+
+    async def _read_silences(self, now: float) -> None:
+        """The registry's silences; the last ones known stay in force while the master is away."""
+        try:
+            self.silences = await self.cluster.silences()
+        except Exception as e:
+            log.warning("could not read silences from the master (%s); keeping the last ones", e)
+        if self.alertmanager is not None:
+            self.alertmanager.set_silences(self.silences)
+
+    async def _deliver(self, receiver: ReceiverConfig, payload: dict[str, Any]) -> None:
+        # One HTTP session for every message: a new one per send costs ~6x the throughput.
+        await deliver(receiver, payload, session=self._http)
+
+    def reload_notifier(self) -> bool:
+        """Read the notifier's file again; raises ConfigError (the old one stays) if bad."""
+        if self.builtin is None or not self.config.notifier_config:
+            return False
+        self.builtin.reload(load_notifier_config(self.config.notifier_config))
+        log.info("reloaded the notifier's routes from %s", self.config.notifier_config)
+        return True
+
+    def muted(self, labels: Mapping[str, str], now: float | None = None) -> bool:
+        """Whether a silence mutes notifications of an alert with `labels` now."""
+        when = time.time() if now is None else now
+        return any(silences.mutes(s, labels, when) for s in self.silences)
 
     async def _notify(self, notifications: list[Notification]) -> None:
+        now = time.time()
+        quiet = [n for n in notifications if self.muted(n.labels, now)]
+        for n in quiet:
+            log.info("alert %s %s is silenced: not notified", n.alertname, n.status)
+        notifications = [n for n in notifications if n not in quiet]
         if not notifications:
             return
         try:
@@ -452,10 +581,14 @@ class Satellite:
         current = {f"{a.name}/{a.agent_id}": a for a in result.alerts}
         for name, alert in current.items():
             if name not in self.cluster_alerts:
-                notifications.append(self._cluster_notification(alert, "firing", now))
+                self.cluster_alerts_since[name] = now
+                notifications.append(self._cluster_notification(alert, "firing", now, now))
         for name, alert in self.cluster_alerts.items():
             if name not in current:
-                notifications.append(self._cluster_notification(alert, "resolved", now))
+                since = self.cluster_alerts_since.pop(name, now)
+                resolved = self._cluster_notification(alert, "resolved", since, now)
+                self.cluster_resolved[name] = resolved
+                notifications.append(resolved)
         self.cluster_alerts = current
         return notifications
 
@@ -480,6 +613,7 @@ class Satellite:
                 self.events.clear()
                 self.events.extend(state.events)
                 self._unrestored = list(state.groups) or None
+                self.external_alerts = {fingerprint(dict(e.labels)): e for e in state.external}
             now = time.time()
             claim = self._document(now, None)
             try:
@@ -585,7 +719,27 @@ class Satellite:
             groups,
             now,
             self._writer,
+            tuple(self.external_alerts[k] for k in sorted(self.external_alerts)),
         )
+
+    async def receive_webhook(self, body: Any) -> int:
+        """An Alertmanager webhook message: its firing alerts kept (and on record before
+        this returns), its resolved ones dropped. Returns how many alerts it held; raises
+        InvalidWebhook for a body that is not one, and changes nothing then."""
+        alerts = external_alerts.parse_webhook(body)
+        now = time.time()
+        before = self.external_alerts
+        self.external_alerts = external_alerts.apply_webhook(before, alerts, now)
+        if not await self._persist(now, force=True):
+            self.external_alerts = before
+            raise OrbiterError(
+                "Satellite could not save the alerts (its state store is away, or another "
+                "Satellite owns it); Alertmanager will send them again",
+                Code.UNAVAILABLE,
+            )
+        for n in alerts:
+            log.info("alert %s %s received from Alertmanager", n.alertname, n.status)
+        return len(alerts)
 
     async def _persist(
         self, now: float, *, force: bool = False, policy: PolicyState | None = None
@@ -645,63 +799,88 @@ class Satellite:
 
     # ------------------------------------------------------------------ views
 
-    def _notification(self, alert: Any, status: str, ends_at: float | None = None) -> Notification:
-        labels = dict(alert.labels)
+    def _notification(
+        self, alert: Any, status: str, expr: str = "", ends_at: float | None = None
+    ) -> Notification:
+        """An alert as receivers get it: external labels added (the alert's own win, as in
+        Prometheus, so fingerprints agree), starting when it started firing."""
+        labels = {**self.config.external_labels, **dict(alert.labels)}
         if ends_at is None and alert.resolved_at_ms:
             ends_at = alert.resolved_at_ms / 1000
+        started = alert.fired_at_ms if alert.fired_at_ms is not None else alert.active_at_ms
         return Notification(
             labels=labels,
             annotations=dict(alert.annotations),
             status=status,
-            starts_at=alert.active_at_ms / 1000,
+            starts_at=started / 1000,
             ends_at=ends_at,
-            generator_url=self.config.external_url,
+            generator_url=generator_url(self.config.external_url, expr) if expr else
+            self.config.external_url,
         )
 
-    def _cluster_notification(self, alert: ClusterAlert, status: str, now: float) -> Notification:
+    def outgoing_alerts(self, now: float) -> list[Notification]:
+        """Every firing alert (endsAt ahead) and every resolved one still kept: what
+        Prometheus hands its notifier each round (`due` picks which go out)."""
+        ahead = valid_until(now, self.config.resend_delay, self.config.evaluation_interval)
+        out: list[Notification] = []
+        for group in self.groups:
+            state = self.group_states[(group.file, group.name)]
+            for rule, alerts in zip(group.rules, state.alerts, strict=True):
+                for alert in alerts.values():
+                    if alert.state is AlertState.FIRING:
+                        out.append(self._notification(alert, "firing", rule.expr, ends_at=ahead))
+                    elif alert.resolved and alert.fired_at_ms is not None:
+                        out.append(self._notification(alert, "resolved", rule.expr))
+        for name, alert in self.cluster_alerts.items():
+            since = self.cluster_alerts_since.get(name, now)
+            firing = self._cluster_notification(alert, "firing", since, now)
+            out.append(replace(firing, ends_at=ahead))
+        self.cluster_resolved = {
+            k: n for k, n in self.cluster_resolved.items()
+            if n.ends_at is not None and now - n.ends_at <= RESOLVED_RETENTION
+        }  # fmt: skip
+        out.extend(self.cluster_resolved.values())
+        return out
+
+    def _cluster_notification(
+        self, alert: ClusterAlert, status: str, since: float, now: float
+    ) -> Notification:
         return Notification(
-            labels={
-                "alertname": alert.name,
-                "severity": "critical",
-                "source": "satellite",
-                **({"agent": alert.agent_id} if alert.agent_id else {}),
-            },
+            labels={**self.config.external_labels, **_cluster_labels(alert)},
             annotations={"summary": alert.summary},
             status=status,
-            starts_at=now,
+            starts_at=since,
             ends_at=now if status == "resolved" else None,
             generator_url=self.config.external_url,
         )
 
     def active_alerts(self) -> list[dict[str, Any]]:
-        out = []
-        for alerts in (a for s in self.group_states.values() for a in s.alerts):
-            for alert in alerts.values():
-                if alert.state is AlertState.INACTIVE:
-                    continue
-                out.append(
-                    {
-                        "labels": dict(alert.labels),
-                        "annotations": dict(alert.annotations),
-                        "state": alert.state.value,
-                        "value": alert.value,
-                        "active_at": alert.active_at_ms / 1000,
-                        "fired_at": alert.fired_at_ms / 1000 if alert.fired_at_ms else None,
-                    }
-                )
-        for alert in self.cluster_alerts.values():
+        """Pending and firing alerts, rules' and the policy's, in /api/v1/alerts' shape."""
+        out = [
+            rule_api.alert_view(alert)
+            for state in self.group_states.values()
+            for alerts in state.alerts
+            for alert in rule_api.live(alerts.values())
+        ]
+        for ext in self.external_alerts.values():
             out.append(
                 {
-                    "labels": {
-                        "alertname": alert.name,
-                        "source": "satellite",
-                        **({"agent": alert.agent_id} if alert.agent_id else {}),
-                    },
+                    "labels": dict(ext.labels),
+                    "annotations": dict(ext.annotations),
+                    "state": "firing",
+                    "activeAt": format_time(ext.starts_at),
+                    "value": rule_api.format_value(1.0),
+                }
+            )
+        for name, alert in self.cluster_alerts.items():
+            since = self.cluster_alerts_since.get(name)
+            out.append(
+                {
+                    "labels": _cluster_labels(alert),
                     "annotations": {"summary": alert.summary},
                     "state": "firing",
-                    "value": 1.0,
-                    "active_at": None,
-                    "fired_at": None,
+                    "activeAt": format_time(since),
+                    "value": rule_api.format_value(1.0),
                 }
             )
         return out
@@ -709,18 +888,34 @@ class Satellite:
     def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
         return [asdict(e) for e in list(self.events)[-limit:]]
 
-    def rule_views(self) -> list[dict[str, Any]]:
+    def rule_views(self, kind: type | None = None) -> list[dict[str, Any]]:
+        """Every group with its rules' health, in /api/v1/rules' shape (`kind` filters)."""
         return [
-            {
-                "file": g.file,
-                "group": g.name,
-                "interval": g.interval_ms / 1000 if g.interval_ms else None,
-                "rules": [
-                    {"name": r.name, "kind": type(r).__name__, "expr": r.expr} for r in g.rules
-                ],
-            }
+            rule_api.group_view(
+                g,
+                self.group_states[key].alerts,
+                self.group_runs.get(key),
+                self.config.evaluation_interval,
+                kind,
+            )
             for g in self.groups
+            for key in [(g.file, g.name)]
         ]
+
+
+def generator_url(external_url: str, expr: str) -> str:
+    """Where an alert's expression opens (the master's /graph), as Prometheus links it."""
+    base = external_url.rstrip("/")
+    return f"{base}/graph?g0.expr={urllib.parse.quote_plus(expr)}&g0.tab=1"
+
+
+def _cluster_labels(alert: ClusterAlert) -> dict[str, str]:
+    return {
+        "alertname": alert.name,
+        "severity": "critical",
+        "source": "satellite",
+        **({"agent": alert.agent_id} if alert.agent_id else {}),
+    }
 
 
 def _action_request(

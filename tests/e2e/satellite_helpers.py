@@ -278,7 +278,7 @@ class Master:
         return self.get(f"/api/v1/agents/{agent_id}")
 
     def alerts(self) -> list[dict[str, Any]]:
-        return self.get("/api/v1/alerts")["alerts"]
+        return self.get("/api/v1/alerts")["data"]["alerts"]
 
     def events(self) -> list[dict[str, Any]]:
         return self.get("/api/v1/satellite/events?limit=1000")["events"]

@@ -123,7 +123,7 @@ def test_orbiter_up_from_a_fresh_venv_without_extras_loads_the_shipped_rules(
     http = re.search(r"master HTTP\s+http://([\d.]+:\d+)/", text)
     assert http, text
     with urllib.request.urlopen(f"http://{http.group(1)}/api/v1/rules", timeout=5) as resp:
-        groups = json.load(resp)["groups"]
+        groups = json.load(resp)["data"]["groups"]
     assert groups and {g["file"] for g in groups} == {str(site / "rules" / "default.rules.yml")}
 
     up.send_signal(signal.SIGINT)

@@ -38,7 +38,7 @@ def http_json(url: str, method: str = "GET") -> Any:
 
 
 def rule_names(http: str) -> list[str]:
-    groups = http_json(f"http://{http}/api/v1/rules")["groups"]
+    groups = http_json(f"http://{http}/api/v1/rules")["data"]["groups"]
     return [r["name"] for g in groups for r in g["rules"]]
 
 

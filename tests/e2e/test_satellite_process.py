@@ -70,7 +70,7 @@ def test_the_master_restarts_its_satellite_and_takes_it_down_with_it(
     assert second is not None and second.pid != first.pid
     # The new process's counters start at 0: a round counted now is one of its own.
     poll_until(lambda: master.evaluations() >= 1, TIMEOUT, "a round by the new Satellite")
-    assert master.get("/api/v1/rules")["groups"], "the new Satellite loaded no rules"
+    assert master.get("/api/v1/rules")["data"]["groups"], "the new Satellite loaded no rules"
 
     master.kill9()
     poll_until(lambda: gone(second), 10, "Satellite to stop once its master is gone")

@@ -203,6 +203,58 @@ async def _compare_query_apis(prometheus: str, satellite: str) -> None:
         assert (status, body["errorType"]) == (400, "bad_data"), body
 
 
+def _rfc3339(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")[:26].rstrip(".")).timestamp()
+
+
+_SAME_RULE_FIELDS = ("name", "query", "type", "health", "labels", "annotations", "duration")
+
+
+async def _compare_rule_apis(prometheus: str, satellite: str) -> None:
+    """/api/v1/rules and /api/v1/alerts: Prometheus's shape, field for field."""
+    got = {}
+    for name, base in (("prometheus", prometheus), ("satellite", satellite)):
+        status, body = await _aapi(f"{base}/api/v1/rules")
+        assert status == 200 and body["status"] == "success", (name, body)
+        got[name] = body["data"]["groups"]
+    p_groups = {g["name"]: g for g in got["prometheus"]}
+    s_groups = {g["name"]: g for g in got["satellite"]}
+    assert s_groups.keys() == p_groups.keys()
+    for gname, p in p_groups.items():
+        s = s_groups[gname]
+        assert s.keys() == p.keys(), gname
+        assert (s["file"], s["limit"]) == (p["file"], p["limit"])
+        assert _rfc3339(s["lastEvaluation"]) > time.time() - 60
+        assert [r["name"] for r in s["rules"]] == [r["name"] for r in p["rules"]]
+        for sr, pr in zip(s["rules"], p["rules"], strict=True):
+            assert sr.keys() == pr.keys(), (sr, pr)
+            for field in _SAME_RULE_FIELDS:
+                assert sr.get(field) == pr.get(field), (field, sr, pr)
+            assert sr["evaluationTime"] >= 0
+            assert _rfc3339(sr["lastEvaluation"]) > time.time() - 60
+    for kind, expected in (("record", set()), ("alert", {"alerting"})):  # no recording rule
+        filtered = {}
+        for name, base in (("prometheus", prometheus), ("satellite", satellite)):
+            _, body = await _aapi(f"{base}/api/v1/rules?type={kind}")
+            filtered[name] = [[r["type"] for r in g["rules"]] for g in body["data"]["groups"]]
+        assert filtered["satellite"] == filtered["prometheus"]
+        assert {t for g in filtered["satellite"] for t in g} == expected
+    for base in (prometheus, satellite):
+        status, body = await _aapi(f"{base}/api/v1/rules?type=nonsense")
+        assert (status, body["errorType"]) == (400, "bad_data"), body
+        assert body["error"] == 'invalid parameter "type": not supported value "nonsense"'
+    alerts = {}
+    for name, base in (("prometheus", prometheus), ("satellite", satellite)):
+        _, body = await _aapi(f"{base}/api/v1/alerts")
+        alerts[name] = sorted(
+            (json.dumps(a["labels"], sort_keys=True), a["state"], sorted(a))
+            for a in body["data"]["alerts"]
+        )
+    assert alerts["satellite"] == alerts["prometheus"]
+
+
 async def _check_prometheus(
     tmp_path: Path, prometheus_binary: str, master: MasterServer, agents: list[Agent], conflict: str
 ) -> None:
@@ -274,6 +326,7 @@ async def _check_prometheus(
         assert stored["metric"] == dict(merge_labels(exposed, target))
 
         await _compare_query_apis(base, f"http://{master.info.http_address}")
+        await _compare_rule_apis(base, f"http://{master.info.http_address}")
     finally:
         if prom is not None:
             prom.terminate()

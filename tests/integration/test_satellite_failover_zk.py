@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kazoo.client import KazooClient
@@ -47,6 +48,9 @@ class Cluster:
         self.acted: list[tuple[str, Action]] = []
 
     async def targets(self) -> list[Target]:
+        return []
+
+    async def silences(self) -> list[Any]:
         return []
 
     async def agents(self) -> list[AgentSnapshot]:

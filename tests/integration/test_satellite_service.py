@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from orbiter.alerts.payload import Notification
 from orbiter.satellite.policy import Action, AgentSnapshot, Outcome, PolicyConfig
@@ -30,6 +31,9 @@ class FakeCluster:
         self.away = False
 
     async def targets(self) -> list[Target]:
+        return []
+
+    async def silences(self) -> list[Any]:
         return []
 
     async def agents(self) -> list[AgentSnapshot]:
@@ -164,3 +168,15 @@ async def test_retention_is_the_configured_history_or_what_the_rules_read(tmp_pa
     sat.config.retention = 7200.0
     sat.load_rules()
     assert sat.tsdb.retention_ms == 7_200_000
+
+
+async def test_remote_write_from_the_config_file_gets_every_scrape(tmp_path: Path) -> None:
+    from orbiter.config import load_config
+
+    (tmp_path / "orbiter.yml").write_text(
+        "satellite:\n  remote_write:\n    - {url: 'http://127.0.0.1:1/api/v1/write', name: lake}\n"
+    )
+    config = load_config(tmp_path / "orbiter.yml").satellite
+    sat = Satellite(config, FakeCluster(), tmp_path / "s")
+    (writer,) = sat.remote_writers
+    assert writer in sat.scraper.sinks and writer.config.name == "lake"

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,6 +171,9 @@ class Cluster:
         self.acted: list[tuple[str, Action]] = []
 
     async def targets(self) -> list[Target]:
+        return []
+
+    async def silences(self) -> list[Any]:
         return []
 
     async def agents(self) -> list[AgentSnapshot]:
