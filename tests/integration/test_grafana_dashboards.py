@@ -81,8 +81,9 @@ def _exported_names(text: str) -> set[str]:
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split(" ", 3)
-            # prometheus-client declares a counter as `x_total` or `x` depending on its version.
-            names |= {name, f"{name.removesuffix('_total')}_total"}
+            names.add(name)
+            if kind == "counter":  # declared as `x_total` or `x`, by prometheus-client version
+                names.add(f"{name.removesuffix('_total')}_total")
             if kind in ("histogram", "summary"):
                 names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
         elif line and not line.startswith("#"):
@@ -143,9 +144,21 @@ def test_every_query_goes_to_a_provisioned_data_source_of_its_type(q: PanelQuery
 
 
 async def test_every_promql_query_parses_and_uses_exported_metrics(tmp_path: Path) -> None:
+    # Every way of sending alerts and samples configured, so that their metrics exist;
+    # nothing listens at port 9.
+    (tmp_path / "notifier.yml").write_text(
+        "route: {receiver: hook}\n"
+        "receivers: [{name: hook, webhook_configs: [{url: 'http://127.0.0.1:9/x'}]}]\n"
+    )
     config = tmp_path / "orbiter.yml"
-    # A webhook makes the notifier's metrics exist; nothing listens there.
-    config.write_text("satellite:\n  scrape_interval: 1s\n  webhooks: [http://127.0.0.1:9/x]\n")
+    config.write_text(
+        "satellite:\n"
+        "  scrape_interval: 1s\n"
+        "  webhooks: [http://127.0.0.1:9/x]\n"
+        "  notifier_config: notifier.yml\n"
+        "  alertmanagers: [{static_configs: [{targets: ['127.0.0.1:9']}]}]\n"
+        "  remote_write: [{url: 'http://127.0.0.1:9/write'}]\n"
+    )
     exported: set[str] = set()
     async with master_and_agents(tmp_path, config=config) as (master, (agent,)):
 

@@ -10,10 +10,11 @@ the query to a real back end:
   the same live cluster: a master with Satellite and three agents, where a framework
   launches a task that fails and one that runs, an operator deactivates an agent, one
   agent's health check is critical, a test rule file makes an alert fire (Satellite acts
-  on it: a policy decision) and another stay pending, and three webhooks take, fail
-  (503) and refuse (400) the notifications. Every query must return a non-NaN sample on
-  both; the panels there to show those events must show a value above zero
-  (MUST_BE_POSITIVE).
+  on it: a policy decision) and another stay pending; three webhooks take, fail (503)
+  and refuse (400) the notifications, the built-in notifier sends to a webhook, one
+  Alertmanager takes alerts and another answers 503, and a remote-write receiver takes
+  samples. Every query must return a non-NaN sample on both; the panels there to show
+  those events must show a value above zero (MUST_BE_POSITIVE).
 - InfluxQL goes to the real influxd 1.6 (Debian's `influxdb`) started in a temp dir,
   filled with what Satellite's scraper offers its sinks from the same cluster, in the
   archive's schema (measurement = metric name, tags = the other labels, field `value`).
@@ -117,6 +118,10 @@ MUST_BE_POSITIVE = {
     "satellite.json:Notifications by receiver:A",  # the webhook that answers 200
     "satellite.json:Notifications by receiver:B",  # the one that answers 503
     "satellite.json:Notifications by receiver:C",  # the one that answers 400
+    "satellite.json:Built-in notifier:A",
+    "satellite.json:Alertmanagers:A",  # the Alertmanager at /
+    "satellite.json:Alertmanagers:B",  # the one at /down, which answers 503
+    "satellite.json:Remote write:A",
 }
 
 # Panels whose series may differ between Prometheus and Satellite, and why.
@@ -301,14 +306,27 @@ async def _cluster(tmp: Path, config: Path) -> AsyncIterator[tuple[MasterServer,
         await master.stop()
 
 
+@dataclass
+class Receivers:
+    """Where Satellite sends alerts and samples in the test, all on one local server."""
+
+    base: str
+    webhooks: list[str]  # takes them (200), is down (503: retried), refuses them (400)
+    received: list[Any] = field(default_factory=list)
+    alertmanager_posts: int = 0
+    remote_writes: int = 0
+
+
 @contextlib.asynccontextmanager
-async def _webhooks() -> AsyncIterator[tuple[list[str], list[Any]]]:
-    """Three receivers: one takes the alerts, one is down for now (503: Satellite retries
-    from its spool), one refuses them for good (400: dropped)."""
-    received: list[Any] = []
+async def _receivers() -> AsyncIterator[Receivers]:
+    """Webhooks, an Alertmanager that takes alerts at / and one that fails at /down, and a
+    remote-write receiver."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    out = Receivers(base, [f"{base}/{p}" for p in ("ok", "down", "refuse")])
 
     async def ok(request: web.Request) -> web.Response:
-        received.append(await request.json())
+        out.received.append(await request.json())
         return web.Response(text="ok")
 
     async def down(_: web.Request) -> web.Response:
@@ -317,16 +335,28 @@ async def _webhooks() -> AsyncIterator[tuple[list[str], list[Any]]]:
     async def refuse(_: web.Request) -> web.Response:
         return web.Response(status=400, text="not for me")
 
+    async def alertmanager(request: web.Request) -> web.Response:
+        await request.read()
+        out.alertmanager_posts += 1
+        return web.Response(text="")
+
+    async def remote_write(request: web.Request) -> web.Response:
+        await request.read()
+        out.remote_writes += 1
+        return web.Response(status=204)
+
     app = web.Application()
     app.router.add_post("/ok", ok)
     app.router.add_post("/down", down)
     app.router.add_post("/refuse", refuse)
+    app.router.add_post("/api/v2/alerts", alertmanager)
+    app.router.add_post("/down/api/v2/alerts", down)
+    app.router.add_post("/write", remote_write)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield [f"http://127.0.0.1:{port}/{p}" for p in ("ok", "down", "refuse")], received
+        yield out
     finally:
         await runner.cleanup()
 
@@ -531,7 +561,18 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
     rules.write_text(TEST_RULES)
     live = Live()
     async with contextlib.AsyncExitStack() as stack:
-        hook_urls, received = await stack.enter_async_context(_webhooks())
+        rx = await stack.enter_async_context(_receivers())
+        address = rx.base.removeprefix("http://")
+        (tmp / "notifier.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "route": {"receiver": "grafana", "group_wait": "1s", "group_interval": "1s"},
+                    "receivers": [
+                        {"name": "grafana", "webhook_configs": [{"url": f"{rx.base}/ok"}]}
+                    ],
+                }
+            )
+        )
         config = tmp / "orbiter.yml"
         config.write_text(
             yaml.safe_dump(
@@ -540,7 +581,20 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
                         "scrape_interval": f"{SCRAPE_S}s",
                         "evaluation_interval": "1s",
                         "rule_files": [str(SHIPPED_RULES), str(rules)],
-                        "webhooks": hook_urls,
+                        "webhooks": rx.webhooks,
+                        "notifier_config": "notifier.yml",
+                        "alertmanagers": [
+                            {"static_configs": [{"targets": [address]}]},
+                            {"static_configs": [{"targets": [address]}], "path_prefix": "/down"},
+                        ],
+                        "resend_delay": "1s",
+                        "remote_write": [
+                            {
+                                "url": f"{rx.base}/write",
+                                "name": "grafana",
+                                "queue_config": {"batch_send_deadline": "1s"},
+                            }
+                        ],
                         # Room for the operator's deactivation and Satellite's own.
                         "policy": {"max_unhealthy_fraction": 0.7},
                     }
@@ -586,7 +640,14 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
             await _on_both(bases, expr, f"a notification {outcome}")
         await _on_both(bases, 'orbiter_check_status{check="grafana-critical"} == 2')
         await _on_both(bases, 'orbiter_satellite_alerts{state="firing"} > 0')
-        assert received, "the webhook got the notifications"
+        for expr in (
+            "orbiter_notifier_notifications_total > 0",
+            "orbiter_alertmanager_notifications_sent_total > 0",
+            "orbiter_alertmanager_notifications_errors_total > 0",
+            "orbiter_remote_write_samples_sent_total > 0",
+        ):
+            await _on_both(bases, expr)
+        assert rx.received and rx.alertmanager_posts and rx.remote_writes
         # A rate window (4 scrapes) of samples after all that, on both sides.
         after = time.time() + 4 * SCRAPE_S
         await _on_both(bases, f'timestamp(up{{job="master"}}) > {after:.3f}', "4 more scrapes")
