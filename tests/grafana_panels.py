@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from orbiter.satellite.archive.events import KINDS, index_template
+
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD_DIR = ROOT / "grafana" / "dashboards"
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "orbiter.yml"
@@ -291,25 +293,13 @@ def max_value(data: Mapping[str, Any]) -> float:
 
 # ---------------------------------------------------------------------- Elasticsearch
 
-# The archive's event documents (one per task status change, agent change, maintenance
-# call, alert, Satellite decision or operator call): keyword fields, `labels` an object.
-EVENT_KEYWORDS = frozenset(
-    {
-        "kind",
-        "agent_id",
-        "framework_id",
-        "task_id",
-        "state",
-        "alertname",
-        "severity",
-        "action",
-        "outcome",
-        "principal",
-        "rule",
-    }
-)
-EVENT_FIELDS = EVENT_KEYWORDS | {"@timestamp", "message", "labels"}
-EVENT_KINDS = frozenset({"task_status", "agent", "maintenance", "alert", "decision", "operator"})
+# The archive's event documents (orbiter.satellite.archive.events): keyword fields that
+# Lucene matches exactly and terms aggregations group by, `message` text, `labels` an
+# object of keywords, `@timestamp` a date.
+_MAPPING = index_template("orbiter-events")["template"]["mappings"]["properties"]
+EVENT_KEYWORDS = frozenset(k for k, v in _MAPPING.items() if v.get("type") == "keyword")
+EVENT_FIELDS = frozenset(_MAPPING)
+EVENT_KINDS = KINDS
 
 
 class LuceneError(ValueError):

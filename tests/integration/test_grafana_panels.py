@@ -16,14 +16,16 @@ the query to a real back end:
   samples. Every query must return a non-NaN sample on both; the panels there to show
   those events must show a value above zero (MUST_BE_POSITIVE).
 - InfluxQL goes to the real influxd 1.6 (Debian's `influxdb`) started in a temp dir,
-  filled with what Satellite's scraper offers its sinks from the same cluster, in the
-  archive's schema (measurement = metric name, tags = the other labels, field `value`).
+  filled by the archive's InfluxDB sink (orbiter.satellite.archive) with what Satellite's
+  scraper offers its sinks from the same cluster.
 - Elasticsearch cannot be installed here. Its panels' and annotations' Lucene queries
   are run by a small evaluator (tests/grafana_panels.py: field:value, phrases, (a OR b),
-  wildcards, AND/OR/NOT) over sample documents in the archive's event schema; each must
-  select some documents and, unless it asks for everything, not all of them. Not
-  exercised: Elasticsearch's own query parsing and analysis, the aggregations' results,
-  Grafana's _msearch requests, index patterns and real archived events.
+  wildcards, AND/OR/NOT) over sample events made into documents by the archive's own
+  `document` (orbiter.satellite.archive.events); each must select some documents and,
+  unless it asks for everything, not all of them; terms aggregations must group by
+  keyword fields of the archive's index template. Not exercised: Elasticsearch's own
+  query parsing and analysis, the aggregations' results, Grafana's _msearch requests,
+  index patterns, and events the archive wrote from a real cluster.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -47,6 +48,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 import orbiter
 from orbiter.agent.agent import Agent, AgentSettings
@@ -56,9 +58,10 @@ from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
+from orbiter.satellite.archive import Archive, ArchiveConfig, ArchiveEvent, InfluxConfig
+from orbiter.satellite.archive.events import document
 from orbiter.satellite.cluster import HttpCluster
 from orbiter.satellite.scrape import Scraper
-from orbiter.satellite.series import Labels
 from orbiter.satellite.tsdb import TSDB
 from tests.conftest import free_port
 from tests.grafana_panels import (
@@ -130,72 +133,67 @@ FLEETING = {
     "the framework acknowledges the update: one of the two may never scrape that state",
 }
 
-# Sample event documents in the archive's schema (one or more of each kind), for the
-# Lucene evaluator: the archive writes these from task updates, maintenance calls,
-# alerts, Satellite's decisions and operator calls.
+# Sample events, as the archive's own `document` turns them into Elasticsearch documents.
+_T0 = 1_796_025_600.0
 EVENTS: list[dict[str, Any]] = [
-    {
-        "@timestamp": "2026-11-30T08:00:00.000Z",
-        "kind": "task_status",
-        "message": "task t-fail on agent 1-S1: TASK_FAILED (launch failed)",
-        "agent_id": "1-S1",
-        "framework_id": "f-1",
-        "task_id": "t-fail",
-        "state": "TASK_FAILED",
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:01.000Z",
-        "kind": "task_status",
-        "message": "task t-run on agent 1-S2: TASK_RUNNING",
-        "agent_id": "1-S2",
-        "framework_id": "f-1",
-        "task_id": "t-run",
-        "state": "TASK_RUNNING",
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:02.000Z",
-        "kind": "agent",
-        "message": "agent 1-S3 registered",
-        "agent_id": "1-S3",
-        "state": "connected",
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:03.000Z",
-        "kind": "maintenance",
-        "message": "agent 1-S2 deactivated by operator: grafana test",
-        "agent_id": "1-S2",
-        "action": "deactivate",
-        "principal": "operator",
-        "state": "deactivated",
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:04.000Z",
-        "kind": "alert",
-        "message": "GrafanaTestTaskFailed firing: agent 1-S1 failed a task",
-        "agent_id": "1-S1",
-        "alertname": "GrafanaTestTaskFailed",
-        "severity": "warning",
-        "rule": "GrafanaTestTaskFailed",
-        "state": "firing",
-        "labels": {"agent": "1-S1", "action": "deactivate"},
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:05.000Z",
-        "kind": "decision",
-        "message": "deactivate agent 1-S1: taken (GrafanaTestTaskFailed)",
-        "agent_id": "1-S1",
-        "action": "deactivate",
-        "outcome": "taken",
-        "rule": "GrafanaTestTaskFailed",
-    },
-    {
-        "@timestamp": "2026-11-30T08:00:06.000Z",
-        "kind": "operator",
-        "message": "POST /api/v1/agents/1-S2/deactivate",
-        "agent_id": "1-S2",
-        "principal": "operator",
-        "action": "deactivate",
-    },
+    document(e)
+    for e in (
+        ArchiveEvent(
+            _T0,
+            "task_status",
+            "task t-fail on agent 1-S1: TASK_FAILED (launch failed)",
+            agent_id="1-S1",
+            framework_id="f-1",
+            task_id="t-fail",
+            state="TASK_FAILED",
+        ),
+        ArchiveEvent(
+            _T0 + 1,
+            "task_status",
+            "task t-run on agent 1-S2: TASK_RUNNING",
+            agent_id="1-S2",
+            framework_id="f-1",
+            task_id="t-run",
+            state="TASK_RUNNING",
+        ),
+        ArchiveEvent(_T0 + 2, "agent", "agent 1-S3 registered", agent_id="1-S3"),
+        ArchiveEvent(
+            _T0 + 3,
+            "maintenance",
+            "agent 1-S2 deactivated by operator: grafana test",
+            agent_id="1-S2",
+            action="deactivate",
+            principal="operator",
+            state="deactivated",
+        ),
+        ArchiveEvent(
+            _T0 + 4,
+            "alert",
+            "GrafanaTestTaskFailed firing: agent 1-S1 failed a task",
+            agent_id="1-S1",
+            alertname="GrafanaTestTaskFailed",
+            severity="warning",
+            state="firing",
+            labels={"agent": "1-S1", "action": "deactivate"},
+        ),
+        ArchiveEvent(
+            _T0 + 5,
+            "decision",
+            "deactivate agent 1-S1: taken (GrafanaTestTaskFailed)",
+            agent_id="1-S1",
+            action="deactivate",
+            outcome="taken",
+            rule="GrafanaTestTaskFailed",
+        ),
+        ArchiveEvent(
+            _T0 + 6,
+            "operator",
+            "POST /api/v1/agents/1-S2/deactivate",
+            agent_id="1-S2",
+            principal="operator",
+            action="deactivate",
+        ),
+    )
 ]
 
 
@@ -451,65 +449,33 @@ bind-address = "127.0.0.1:{rpc}"
             proc.wait(5)
 
 
-def _escape_key(text: str) -> str:
-    return re.sub(r"([,= ])", r"\\\1", text)
-
-
-def line_protocol(samples: Sequence[tuple[Labels, float]], t_ms: int) -> list[str]:
-    """The archive's InfluxDB schema: measurement = metric name, tags = the other labels,
-    one field `value`, ms precision. NaN and infinities have no line-protocol form."""
-    lines = []
-    for labels, value in samples:
-        if not math.isfinite(value):
-            continue
-        tags = dict(labels)
-        name = tags.pop("__name__")
-        tag_text = "".join(
-            f",{_escape_key(k)}={_escape_key(v)}" for k, v in sorted(tags.items()) if v
-        )
-        lines.append(f"{_escape_key(name)}{tag_text} value={value!r} {t_ms}")
-    return lines
-
-
-class LineSink:
-    """A scraper sink keeping each scrape's samples as line protocol."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def offer(self, samples: Sequence[tuple[Labels, float]], t_ms: int) -> None:
-        self.lines.extend(line_protocol(samples, t_ms))
-
-
 @contextlib.asynccontextmanager
-async def _scraped_for_the_archive(master_http: str) -> AsyncIterator[LineSink]:
-    """Satellite's scraper on the cluster's targets, its samples kept for InfluxDB.
-
-    Stands in for the archive module (written in parallel), which will fill InfluxDB
-    from Satellite's own scrapes: replace this and `_fill_influx` with it then.
-    """
+async def _archived(master_http: str, influx: str, work_dir: Path) -> AsyncIterator[Archive]:
+    """The cluster's targets scraped as Satellite scrapes them, into the archive's InfluxDB
+    sink (orbiter.satellite.archive). Satellite does not run the archive itself yet; once
+    it does (satellite.archive), configure it on the master instead of this."""
     scraper = Scraper(TSDB(), interval=SCRAPE_S, timeout=SCRAPE_S)
-    sink = LineSink()
-    scraper.sinks.append(sink)
+    archive = Archive(
+        ArchiveConfig(influxdb=InfluxConfig(url=influx, database="orbiter", flush_interval=0.5)),
+        work_dir,
+        CollectorRegistry(),
+    )
+    scraper.sinks.append(archive)
     cluster = HttpCluster(master_http)
+    await archive.start()
     await scraper.start()
     try:
         scraper.sync(await cluster.targets())
-        yield sink
+        yield archive
     finally:
         await scraper.stop()
         await cluster.close()
+        await archive.stop()
 
 
-def _fill_influx(base: str, lines: list[str]) -> None:
-    """POST the kept samples to /write (the archive module will do this itself)."""
-    for start in range(0, len(lines), 5000):
-        body = "\n".join(lines[start : start + 5000]).encode()
-        req = urllib.request.Request(
-            f"{base}/write?db=orbiter&precision=ms", data=body, method="POST"
-        )
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            assert resp.status == 204, resp.read()
+def _influx_newer_than(base: str, t_ms: int) -> bool:
+    q = f'SELECT last("value") FROM "up" WHERE time > {t_ms}ms'
+    return _influx_has_data(_call(base, "/query", {"db": "orbiter", "q": q}))
 
 
 def _influx_has_data(answer: Answer) -> bool:
@@ -607,7 +573,7 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
         satellite = f"http://{master_http}"
         prometheus = stack.enter_context(_prometheus(tmp, prometheus_bin, master_http, rules))
         influx = await asyncio.to_thread(stack.enter_context, _influxd(tmp, influxd_bin))
-        archived = await stack.enter_async_context(_scraped_for_the_archive(master_http))
+        await stack.enter_async_context(_archived(master_http, influx, tmp / "archive"))
         bases = (prometheus, satellite)
         # Every agent scraped before the task fails: a counter first seen at 1 has no increase.
         try:
@@ -664,7 +630,13 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
         for base, out in ((prometheus, live.prometheus), (satellite, live.satellite)):
             await asyncio.to_thread(_run_promql, base, tr, out)
 
-        await asyncio.to_thread(_fill_influx, influx, list(archived.lines))
+        # The archive ships in the background: wait until it has written past the range.
+        await async_poll_until(
+            lambda: asyncio.to_thread(_influx_newer_than, influx, tr.to_ms),
+            timeout=30,
+            what="the archive writing past the time range into InfluxDB",
+            interval=0.5,
+        )
         await asyncio.to_thread(_run_influxql, influx, tr, live.influx)
     return live
 
