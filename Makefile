@@ -38,6 +38,8 @@ bench: deps
 	$(PYTHON) bench/executors.py
 	$(PYTHON) bench/rolling_restart.py
 	$(PYTHON) bench/remote_write.py
+	$(PYTHON) bench/alerts.py
+	$(PYTHON) bench/archive.py
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
@@ -46,6 +48,8 @@ bench-quick: deps
 	$(PYTHON) bench/executors.py --quick
 	$(PYTHON) bench/rolling_restart.py
 	$(PYTHON) bench/remote_write.py --quick
+	$(PYTHON) bench/alerts.py --quick
+	$(PYTHON) bench/archive.py --quick
 
 clean:
 	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache

@@ -180,3 +180,24 @@ async def test_remote_write_from_the_config_file_gets_every_scrape(tmp_path: Pat
     sat = Satellite(config, FakeCluster(), tmp_path / "s")
     (writer,) = sat.remote_writers
     assert writer in sat.scraper.sinks and writer.config.name == "lake"
+
+
+async def test_a_cluster_alert_resolves_with_the_time_it_started(tmp_path: Path) -> None:
+    every_agent = " or ".join(
+        f'label_replace(vector(1), "agent", "{a}", "", "")' for a in ("S1", "S2", "S3")
+    )
+    sat, _, recorder = await satellite(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n      - alert: AllBad\n"
+        f"        expr: '{every_agent}'\n        labels: {{action: deactivate}}\n",
+    )
+    await sat.evaluate(T0)
+    (freeze,) = [n for n in recorder.got if n.alertname == "SatellitePanicFreeze"]
+    assert freeze.status == "firing" and freeze.starts_at == T0
+    (tmp_path / "r.rules.yml").write_text("groups:\n  - name: g\n    rules: []\n")
+    sat.load_rules()
+    await sat.evaluate(T0 + 30)
+    (lifted,) = [
+        n for n in recorder.got if n.alertname == "SatellitePanicFreeze" and n.status == "resolved"
+    ]
+    assert (lifted.starts_at, lifted.ends_at) == (T0, T0 + 30)
