@@ -49,7 +49,7 @@ bench-quick: deps
 	$(PYTHON) bench/rolling_restart.py
 	$(PYTHON) bench/remote_write.py --quick
 	$(PYTHON) bench/alerts.py --quick
-	$(PYTHON) bench/archive.py --quick
+	$(PYTHON) bench/archive.py --samples 30000 --events 2000
 
 clean:
 	rm -rf .orbiter build *.egg-info .pytest_cache .ruff_cache
