@@ -33,7 +33,6 @@ import contextlib
 import logging
 import random
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -45,6 +44,7 @@ from orbiter.alerts.dispatch import Dispatcher, Message, Muted
 from orbiter.alerts.notify import backoff_delay
 from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import ReceiverConfig
+from orbiter.metrics_registry import PerRegistry
 
 log = logging.getLogger("orbiter.alerts")
 
@@ -83,12 +83,9 @@ def message_payload(message: Message, external_url: str) -> dict[str, Any]:
     )
 
 
-class NotifierMetrics:
+class NotifierMetrics(PerRegistry):
     """The built-in notifier's metrics in one registry (made once: a registry refuses twins)."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, NotifierMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.attempts = Counter(
@@ -114,12 +111,6 @@ class NotifierMetrics:
             registry=registry,
         )
 
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> NotifierMetrics:
-        metrics = cls._by_registry.get(registry)
-        if metrics is None:
-            metrics = cls._by_registry[registry] = cls(registry)
-        return metrics
 
 
 class BuiltinNotifier:

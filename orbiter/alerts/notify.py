@@ -32,7 +32,6 @@ import contextlib
 import json
 import logging
 import random
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
@@ -46,6 +45,7 @@ from orbiter import __version__
 from orbiter.alerts.payload import Notification, format_labels, format_time, webhook_payload
 from orbiter.alerts.spool import COMPACT_BYTES, Spool
 from orbiter.errors import Code, OrbiterError
+from orbiter.metrics_registry import PerRegistry
 
 log = logging.getLogger("orbiter.alerts")
 
@@ -144,15 +144,11 @@ def update_active(
 # ---------------------------------------------------------------------- metrics
 
 
-class AlertMetrics:
+class AlertMetrics(PerRegistry):
     """The notification metrics of one registry, shared by every receiver that uses it."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, AlertMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        # Nothing here may refer back to `registry`: it is a weak key of `_by_registry`.
         self.sent = Counter(
             "orbiter_alerts_notifications_sent",
             "Alerts a receiver delivered (the far end answered 2xx)",
@@ -178,13 +174,6 @@ class AlertMetrics:
             registry=registry,
         )
 
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> AlertMetrics:
-        """The metrics in `registry`, created on first use (a registry refuses duplicates)."""
-        metrics = cls._by_registry.get(registry)
-        if metrics is None:
-            metrics = cls._by_registry[registry] = cls(registry)
-        return metrics
 
 
 # ---------------------------------------------------------------------- receivers

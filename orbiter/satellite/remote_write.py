@@ -49,7 +49,6 @@ import random
 import re
 import struct
 import time
-import weakref
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +65,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from orbiter import __version__
 from orbiter.alerts.notify import Outcome, backoff_delay, classify, retry_after
 from orbiter.httpconfig import TLSConfig, ssl_context
+from orbiter.metrics_registry import PerRegistry
 from orbiter.satellite.series import Labels
 from orbiter.yamlreader import YamlReader
 
@@ -572,15 +572,11 @@ class DropReason(Enum):
     ERROR = "error"
 
 
-class RemoteWriteMetrics:
+class RemoteWriteMetrics(PerRegistry):
     """The remote-write metrics of one registry, shared by every writer that uses it."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, RemoteWriteMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        # Nothing here may refer back to `registry`: it is a weak key of `_by_registry`.
         self.sent = Counter(
             "orbiter_remote_write_samples_sent",
             "Samples the remote-write receiver accepted (answered 2xx)",
@@ -622,13 +618,6 @@ class RemoteWriteMetrics:
             registry=registry,
         )
 
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> RemoteWriteMetrics:
-        """The metrics in `registry`, created on first use (a registry refuses duplicates)."""
-        metrics = cls._by_registry.get(registry)
-        if metrics is None:
-            metrics = cls._by_registry[registry] = cls(registry)
-        return metrics
 
 
 # ---------------------------------------------------------------------- the writer

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import random
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -28,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from orbiter.alerts.notify import backoff_delay
+from orbiter.metrics_registry import PerRegistry
 from orbiter.satellite.archive.spool import Batch, BatchSpool
 
 log = logging.getLogger("orbiter.archive")
@@ -59,26 +59,16 @@ Encoder = Callable[[list[Any], int], list[tuple[bytes, int]]]
 """(buffered items, seq the first batch will get) -> [(payload, items in it)]; runs in a thread."""
 
 
-class ArchiveMetrics:
+class ArchiveMetrics(PerRegistry):
     """The archive's metrics, once per registry, labelled by sink (influxdb, elasticsearch).
 
     Use `ArchiveMetrics.of(registry)`: an Archive rebuilt on a config reload then
     reuses the series of the one before (a registry refuses a second copy).
     """
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, ArchiveMetrics] = (
-        weakref.WeakKeyDictionary()
-    )
 
-    @classmethod
-    def of(cls, registry: CollectorRegistry) -> ArchiveMetrics:
-        metrics = cls._by_registry.get(registry)
-        if metrics is None:
-            metrics = cls._by_registry[registry] = cls(registry)
-        return metrics
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        # No reference back to `registry` here: it is a weak key of `_by_registry`.
         self.backlog_bytes = Gauge(
             "orbiter_archive_backlog_bytes",
             "Bytes spooled on disk and not yet delivered to the sink.",
