@@ -78,14 +78,10 @@ def matches(doc: dict[str, Any], query: dict[str, Any]) -> bool:
         checks = {"gte": t.__ge__, "gt": t.__gt__, "lte": t.__le__, "lt": t.__lt__}
         return all(checks[op](_ms(v)) for op, v in bounds.items() if op in checks)
     if "query_string" in query:
-        text = query["query_string"]["query"].strip()
-        if text in ("", "*"):
-            return True
-        for clause in text.split(" AND "):
-            name, _, want = clause.strip().partition(":")
-            if _get(doc, name.strip()) != want.strip().strip('"'):
-                return False
-        return True
+        # Lucene's query_string, the part Grafana's panels use (tests/grafana_panels.py).
+        from tests.grafana_panels import lucene_filter
+
+        return bool(lucene_filter(query["query_string"]["query"], [doc]))
     if "bool" in query:
         b = query["bool"]
         must = [*_list(b.get("must")), *_list(b.get("filter"))]

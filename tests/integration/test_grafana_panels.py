@@ -16,16 +16,17 @@ the query to a real back end:
   samples. Every query must return a non-NaN sample on both; the panels there to show
   those events must show a value above zero (MUST_BE_POSITIVE).
 - InfluxQL goes to the real influxd 1.6 (Debian's `influxdb`) started in a temp dir,
-  filled by the archive's InfluxDB sink (orbiter.satellite.archive) with what Satellite's
-  scraper offers its sinks from the same cluster.
-- Elasticsearch cannot be installed here. Its panels' and annotations' Lucene queries
-  are run by a small evaluator (tests/grafana_panels.py: field:value, phrases, (a OR b),
-  wildcards, AND/OR/NOT) over sample events made into documents by the archive's own
-  `document` (orbiter.satellite.archive.events); each must select some documents and,
+  filled by the cluster's own archive (`satellite.archive.influxdb`).
+- Elasticsearch cannot be installed here: tests/esserver.py, a small wire-compatible
+  server, stands in for it. The cluster's own archive (`satellite.archive.elasticsearch`,
+  in the master and in Satellite) sends it the events of the run above (the failed task,
+  the deactivation, the alerts, Satellite's decision), and every panel's and
+  annotation's Lucene query goes to it through the real elasticsearch-py client, as a
+  query_string with the dashboard's time range: each must select some documents and,
   unless it asks for everything, not all of them; terms aggregations must group by
-  keyword fields of the archive's index template. Not exercised: Elasticsearch's own
-  query parsing and analysis, the aggregations' results, Grafana's _msearch requests,
-  index patterns, and events the archive wrote from a real cluster.
+  fields the selected documents have. The stand-in evaluates the query_string subset
+  the dashboards use (tests/grafana_panels.py); not exercised: Elasticsearch's own
+  query parsing and analysis, the aggregations' results and Grafana's _msearch.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from typing import Any
 import pytest
 import yaml
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from elasticsearch import Elasticsearch
 
 import orbiter
 from orbiter.agent.agent import Agent, AgentSettings
@@ -58,24 +59,19 @@ from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
-from orbiter.satellite.archive import Archive, ArchiveConfig, ArchiveEvent, InfluxConfig
-from orbiter.satellite.archive.events import document
-from orbiter.satellite.cluster import HttpCluster
-from orbiter.satellite.scrape import Scraper
-from orbiter.satellite.tsdb import TSDB
 from tests.conftest import free_port
+from tests.esserver import EsServer
 from tests.grafana_panels import (
-    EVENT_KINDS,
     PanelQuery,
     TimeRange,
     all_queries,
     expand,
     has_data,
-    lucene_filter,
     max_value,
     prometheus_request,
 )
-from tests.proctools import async_poll_until, poll_until, tail
+from tests.influxserver import InfluxServer
+from tests.proctools import async_poll_until, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_RULES = Path(orbiter.__file__).parent / "rules" / "default.rules.yml"
@@ -133,68 +129,6 @@ FLEETING = {
     "the framework acknowledges the update: one of the two may never scrape that state",
 }
 
-# Sample events, as the archive's own `document` turns them into Elasticsearch documents.
-_T0 = 1_796_025_600.0
-EVENTS: list[dict[str, Any]] = [
-    document(e)
-    for e in (
-        ArchiveEvent(
-            _T0,
-            "task_status",
-            "task t-fail on agent 1-S1: TASK_FAILED (launch failed)",
-            agent_id="1-S1",
-            framework_id="f-1",
-            task_id="t-fail",
-            state="TASK_FAILED",
-        ),
-        ArchiveEvent(
-            _T0 + 1,
-            "task_status",
-            "task t-run on agent 1-S2: TASK_RUNNING",
-            agent_id="1-S2",
-            framework_id="f-1",
-            task_id="t-run",
-            state="TASK_RUNNING",
-        ),
-        ArchiveEvent(_T0 + 2, "agent", "agent 1-S3 registered", agent_id="1-S3"),
-        ArchiveEvent(
-            _T0 + 3,
-            "maintenance",
-            "agent 1-S2 deactivated by operator: grafana test",
-            agent_id="1-S2",
-            action="deactivate",
-            principal="operator",
-            state="deactivated",
-        ),
-        ArchiveEvent(
-            _T0 + 4,
-            "alert",
-            "GrafanaTestTaskFailed firing: agent 1-S1 failed a task",
-            agent_id="1-S1",
-            alertname="GrafanaTestTaskFailed",
-            severity="warning",
-            state="firing",
-            labels={"agent": "1-S1", "action": "deactivate"},
-        ),
-        ArchiveEvent(
-            _T0 + 5,
-            "decision",
-            "deactivate agent 1-S1: taken (GrafanaTestTaskFailed)",
-            agent_id="1-S1",
-            action="deactivate",
-            outcome="taken",
-            rule="GrafanaTestTaskFailed",
-        ),
-        ArchiveEvent(
-            _T0 + 6,
-            "operator",
-            "POST /api/v1/agents/1-S2/deactivate",
-            agent_id="1-S2",
-            principal="operator",
-            action="deactivate",
-        ),
-    )
-]
 
 
 # ---------------------------------------------------------------------- results
@@ -217,6 +151,8 @@ class Live:
     prometheus: dict[str, Answer] = field(default_factory=dict)
     satellite: dict[str, Answer] = field(default_factory=dict)
     influx: dict[str, Answer] = field(default_factory=dict)
+    elastic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Each Lucene query's hits (the documents), and under "" every document in range."""
 
 
 def _call(base: str, path: str, form: dict[str, str], get: bool = False) -> Answer:
@@ -399,80 +335,6 @@ def _prometheus(tmp: Path, binary: str, master_http: str, rules: Path) -> Iterat
 
 
 @contextlib.contextmanager
-def _influxd(tmp: Path, binary: str) -> Iterator[str]:
-    """influxd 1.6 on free ports with everything under `tmp`; database `orbiter` created."""
-    http, rpc = free_port(), free_port()
-    home = tmp / "influxdb"
-    home.mkdir()
-    config = home / "influxdb.conf"
-    config.write_text(
-        f"""reporting-disabled = true
-bind-address = "127.0.0.1:{rpc}"
-[meta]
-  dir = "{home / "meta"}"
-[data]
-  dir = "{home / "data"}"
-  wal-dir = "{home / "wal"}"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:{http}"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-"""
-    )
-    log = home / "influxd.log"
-    proc = subprocess.Popen(
-        [binary, "-config", str(config)], stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{http}"
-    try:
-
-        def ping() -> bool:
-            if proc.poll() is not None:
-                raise AssertionError(f"influxd exited {proc.returncode}:\n{tail(log)}")
-            with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
-                return resp.status == 204
-
-        poll_until(ping, timeout=30, what="influxd answering /ping with 204")
-        created = _call(base, "/query", {"q": "CREATE DATABASE orbiter"})
-        assert created.status == 200, created.describe()
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-@contextlib.asynccontextmanager
-async def _archived(master_http: str, influx: str, work_dir: Path) -> AsyncIterator[Archive]:
-    """The cluster's targets scraped as Satellite scrapes them, into the archive's InfluxDB
-    sink (orbiter.satellite.archive). Satellite does not run the archive itself yet; once
-    it does (satellite.archive), configure it on the master instead of this."""
-    scraper = Scraper(TSDB(), interval=SCRAPE_S, timeout=SCRAPE_S)
-    archive = Archive(
-        ArchiveConfig(influxdb=InfluxConfig(url=influx, database="orbiter", flush_interval=0.5)),
-        work_dir,
-        CollectorRegistry(),
-    )
-    scraper.sinks.append(archive)
-    cluster = HttpCluster(master_http)
-    await archive.start()
-    await scraper.start()
-    try:
-        scraper.sync(await cluster.targets())
-        yield archive
-    finally:
-        await scraper.stop()
-        await cluster.close()
-        await archive.stop()
-
-
 def _influx_newer_than(base: str, t_ms: int) -> bool:
     q = f'SELECT last("value") FROM "up" WHERE time > {t_ms}ms'
     return _influx_has_data(_call(base, "/query", {"db": "orbiter", "q": q}))
@@ -522,7 +384,7 @@ def _deactivate(master_http: str, agent_id: str) -> int:
         return resp.status
 
 
-async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
+async def _gather(tmp: Path, prometheus_bin: str) -> Live:
     rules = tmp / "grafana-test.rules.yml"
     rules.write_text(TEST_RULES)
     live = Live()
@@ -539,6 +401,13 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
                 }
             )
         )
+        influx_server = InfluxServer(tmp / "influxdb")
+        await asyncio.to_thread(influx_server.start)
+        stack.callback(influx_server.stop)
+        influx = influx_server.url
+        es = EsServer()
+        await es.start()
+        stack.push_async_callback(es.stop)
         config = tmp / "orbiter.yml"
         config.write_text(
             yaml.safe_dump(
@@ -563,6 +432,15 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
                         ],
                         # Room for the operator's deactivation and Satellite's own.
                         "policy": {"max_unhealthy_fraction": 0.7},
+                        "archive": {
+                            "influxdb": {
+                                "url": influx,
+                                "version": 1,
+                                "database": "orbiter",
+                                "flush_interval": "500ms",
+                            },
+                            "elasticsearch": {"hosts": [es.url], "flush_interval": "200ms"},
+                        },
                     }
                 }
             )
@@ -572,8 +450,6 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
         master_http = master.info.http_address
         satellite = f"http://{master_http}"
         prometheus = stack.enter_context(_prometheus(tmp, prometheus_bin, master_http, rules))
-        influx = await asyncio.to_thread(stack.enter_context, _influxd(tmp, influxd_bin))
-        await stack.enter_async_context(_archived(master_http, influx, tmp / "archive"))
         bases = (prometheus, satellite)
         # Every agent scraped before the task fails: a counter first seen at 1 has no increase.
         try:
@@ -638,7 +514,34 @@ async def _gather(tmp: Path, prometheus_bin: str, influxd_bin: str) -> Live:
             interval=0.5,
         )
         await asyncio.to_thread(_run_influxql, influx, tr, live.influx)
+
+        def archived_events() -> bool:
+            docs = es.documents("orbiter-events-*")
+            kinds = {d["kind"] for d in docs}
+            failed = any(d.get("state") == "TASK_FAILED" for d in docs)
+            return failed and {"task_status", "agent", "maintenance", "alert", "decision"} <= kinds
+
+        await async_poll_until(archived_events, 30, "every kind of event in Elasticsearch")
+        tr = TimeRange(int(t0 * 1000), int(time.time() * 1000), min_interval_ms=SCRAPE_S * 1000)
+        await asyncio.to_thread(_run_lucene, es.url, tr, live.elastic)
     return live
+
+
+def _run_lucene(base: str, tr: TimeRange, out: dict[str, list[dict[str, Any]]]) -> None:
+    """Each Lucene query in the range, as Grafana filters it, through the real client."""
+    client = Elasticsearch(base)
+    try:
+        for qid, text in [("", "*"), *((q.id, q.text) for q in LUCENE)]:
+            window = {"gte": tr.from_ms, "lte": tr.to_ms, "format": "epoch_millis"}
+            query = {"query_string": {"query": text or "*"}}
+            found = client.search(
+                index="orbiter-events-*",
+                query={"bool": {"filter": [query, {"range": {"@timestamp": window}}]}},
+                size=10_000,
+            )
+            out[qid] = [hit["_source"] for hit in found["hits"]["hits"]]
+    finally:
+        client.close()
 
 
 async def _stop_driver(driver: SchedulerDriver, run: asyncio.Task[str]) -> None:
@@ -684,7 +587,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Live:
     if influxd_bin is None:
         pytest.fail("influxd not found: run `make deps` (Debian package influxdb)")
     # The master, agents and framework run on this loop; the queries go from threads.
-    return asyncio.run(_gather(tmp_path_factory.mktemp("grafana"), prometheus_bin, influxd_bin))
+    return asyncio.run(_gather(tmp_path_factory.mktemp("grafana"), prometheus_bin))
 
 
 # ---------------------------------------------------------------------- the tests
@@ -761,12 +664,12 @@ def test_the_history_agent_variable_lists_every_agent(live: Live) -> None:
 
 
 @pytest.mark.parametrize("q", LUCENE, ids=lambda q: q.id)
-def test_elasticsearch_query_selects_archived_events(q: PanelQuery) -> None:
-    assert {d["kind"] for d in EVENTS} == EVENT_KINDS  # the samples cover every kind
-    selected = lucene_filter(q.text, EVENTS)
-    assert selected, f"{q.id}: {q.text!r} selects no event"
+def test_elasticsearch_query_selects_archived_events(live: Live, q: PanelQuery) -> None:
+    everything = live.elastic[""]
+    selected = live.elastic[q.id]
+    assert selected, f"{q.id}: {q.text!r} selects no event of {len(everything)}"
     if q.text.strip() not in ("", "*"):
-        assert len(selected) < len(EVENTS), f"{q.id}: {q.text!r} selects every event"
+        assert len(selected) < len(everything), f"{q.id}: {q.text!r} selects every event"
     for agg in q.target.get("bucketAggs", []):
         if agg["type"] == "terms":
             assert any(agg["field"] in d for d in selected), (q.id, agg["field"])
