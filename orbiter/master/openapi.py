@@ -82,6 +82,43 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/events": _get(
             "Cluster events: agents registered, unreachable, back, removed", "EventList"
         ),
+        "/api/v2/silences": {
+            **_get("Silences, in Alertmanager's API v2 shape (amtool works)", "SilenceList"),
+            "post": {
+                "summary": "Create a silence, or replace one by id (a postableSilence)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Kept in the registry",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"silenceID": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    "400": {"$ref": "#/components/responses/Error"},
+                },
+            },
+        },
+        "/api/v2/silence/{id}": {
+            **_get("One silence", "Silence", [_path("id")]),
+            "delete": {
+                "summary": "Expire a silence now (it stays listed, expired, for 5 days)",
+                "parameters": [_path("id")],
+                "responses": {
+                    "200": {"description": "Expired"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                },
+            },
+        },
         "/api/v1/agents/{agent_id}/remove": {
             "post": {
                 "summary": "Remove an agent for good (Mesos: mark agent gone); its tasks end "
@@ -121,6 +158,37 @@ DOCUMENT: dict[str, Any] = {
             }
         },
         "schemas": {
+            "Silence": {
+                "type": "object",
+                "required": ["matchers", "endsAt", "createdBy", "comment"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {
+                        "type": "object",
+                        "properties": {
+                            "state": {"type": "string", "enum": ["active", "pending", "expired"]}
+                        },
+                    },
+                    "matchers": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "value"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "value": {"type": "string"},
+                                "isRegex": {"type": "boolean"},
+                                "isEqual": {"type": "boolean"},
+                            },
+                        },
+                    },
+                    "startsAt": {"type": "string", "format": "date-time"},
+                    "endsAt": {"type": "string", "format": "date-time"},
+                    "createdBy": {"type": "string"},
+                    "comment": {"type": "string"},
+                },
+            },
+            "SilenceList": {"type": "array", "items": {"$ref": "#/components/schemas/Silence"}},
             "Error": {
                 "type": "object",
                 "required": ["error"],
