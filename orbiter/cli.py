@@ -854,6 +854,16 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login() -> str:
+    """Who runs the command: $USER, $LOGNAME or the password database's name for the uid."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
 def cmd_silence(args: argparse.Namespace) -> int:
     """Silences live at the master, in Alertmanager's API v2 shape (amtool works too)."""
     from orbiter.alerts.matchers import MatcherError, parse_matcher
@@ -1198,7 +1208,7 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--for", dest="duration", type=_duration, default=3600.0,
                    help="how long, e.g. 2h (default 1h)")  # fmt: skip
     q.add_argument("--comment", required=True, help="why (shown to every operator)")
-    q.add_argument("--author", default=os.environ.get("USER", ""), help="who (default $USER)")
+    q.add_argument("--author", default=_login(), help="who (default: your login name)")
     q = silence.add_parser("list", help="silences, active first")
     _add_master_flag(q)
     q.add_argument("--expired", action="store_true", help="include expired ones")
