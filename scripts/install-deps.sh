@@ -16,7 +16,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # is missing. zookeeperd brings zookeeper and a Java runtime; tests run their own
 # ZooKeeper servers, never the system service.
 DEBS=(prometheus:promtool zookeeperd:/usr/share/zookeeper/bin/zkServer.sh
-      prometheus-alertmanager:amtool influxdb:influxd)
+      prometheus-alertmanager:amtool influxdb:influxd
+      docker.io:dockerd busybox-static:/bin/busybox)
 
 apt_install() {
     echo "==> apt-get install $*"
