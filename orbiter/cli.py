@@ -447,6 +447,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     """Satellite on its own, watching and acting through the master's operator API."""
     from aiohttp import web
 
+    from orbiter import httperrors
     from orbiter.looplag import LoopLag
     from orbiter.satellite import http_api as satellite_http
     from orbiter.satellite.cluster import HttpCluster
@@ -468,7 +469,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     lag.start()
     await satellite.start()
     _on_sighup(satellite)
-    app = web.Application()
+    app = web.Application(middlewares=[httperrors.json_errors])
     satellite_http.add_routes(app, satellite)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -483,7 +484,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/health", health)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    runner = httperrors.JsonErrorsRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site: web.BaseSite
     if args.unix_socket:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orbiter import httperrors
 from orbiter.proto import messages_pb2
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _error(status: int, message: str) -> web.Response:
 class AgentHttp:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[httperrors.json_errors])
         r = self.app.router
         r.add_get("/health", self.health)
         r.add_get("/metrics", self.metrics)
@@ -42,7 +43,7 @@ class AgentHttp:
 
     async def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 picks a free port); returns the port."""
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        self._runner = httperrors.JsonErrorsRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,6 +101,9 @@ class AgentHttp:
         )
 
     def _sandbox(self, request: web.Request) -> Path | web.Response:
+        for name, value in request.query.items():
+            if "\x00" in value or "\x00" in name:
+                return _error(400, f"parameter {name!r} holds a NUL byte; no file name can")
         task_id = request.query.get("task_id", "")
         framework_id = request.query.get("framework_id", "")
         if not task_id:
@@ -115,8 +119,12 @@ class AgentHttp:
                 "read the sandbox of a finished task",
             )
         root = self.agent.settings.work_dir / "sandboxes"
-        sandbox = (root / framework_id / task_id).resolve()
-        if root.resolve() not in sandbox.parents or not sandbox.is_dir():
+        try:
+            sandbox = (root / framework_id / task_id).resolve()
+            found = root.resolve() in sandbox.parents and sandbox.is_dir()
+        except OSError:  # a name too long for the file system, say
+            found = False
+        if not found:
             return _error(404, f"no sandbox for task {task_id!r} of framework {framework_id!r}")
         return sandbox
 
@@ -136,8 +144,12 @@ class AgentHttp:
         if isinstance(sandbox, web.Response):
             return sandbox
         name = request.query.get("path", "stdout")
-        path = (sandbox / name).resolve()
-        if path.parent != sandbox or not path.is_file():
+        try:
+            path = (sandbox / name).resolve()
+            found = path.parent == sandbox and path.is_file()
+        except OSError:
+            found = False
+        if not found:
             return _error(404, f"no file {name!r} in the sandbox")
         try:
             offset = int(request.query.get("offset", "0"))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from orbiter import httperrors
 from orbiter.errors import OrbiterError
 from orbiter.master import silence_api, views
 from orbiter.master.openapi import DOCUMENT
@@ -25,16 +27,29 @@ if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
 
 VALID_STATES = frozenset(messages_pb2.TaskState.keys())
+MAX_PIN_SECONDS = 10 * 366 * 86400.0
+"""The longest pin: ten years (JSON may spell 1e400, which Python reads as infinity)."""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
+    try:
         # Compact: with indent, json falls back to its pure-Python encoder, ~10x slower,
         # and the master's loop serialises 1,000 agents for every Satellite target sync.
-        text=json.dumps(data, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-    )
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN or Infinity somewhere (a registry written before the checks)
+        text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
+    return web.Response(text=text, status=status, content_type="application/json")
+
+
+def _finite(data: Any) -> Any:
+    """`data` with every non-finite float as null: JSON has no NaN or Infinity."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -44,7 +59,7 @@ def _error(status: int, message: str) -> web.Response:
 class HttpServer:
     def __init__(self, server: MasterServer) -> None:
         self.server = server
-        self.app = web.Application(middlewares=[self._follow_leader])
+        self.app = web.Application(middlewares=[httperrors.json_errors, self._follow_leader])
         r = self.app.router
         r.add_get("/", self.index)
         r.add_get("/health", self.health)
@@ -74,7 +89,7 @@ class HttpServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        self._runner = httperrors.JsonErrorsRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         try:
@@ -258,9 +273,9 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
         if not request.can_read_body:
             return {}
         try:
-            body = await request.json()
-        except ValueError as e:
-            raise OrbiterError(f"the body is not JSON: {e}") from None
+            body = await httperrors.read_json(request)
+        except httperrors.BadJson as e:
+            raise OrbiterError(str(e)) from None
         if not isinstance(body, dict):
             raise OrbiterError("the body must be a JSON object")
         unknown = set(body) - set(allowed)
@@ -306,6 +321,11 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                 )
                 if "for_seconds" not in b or "state" not in b:
                     raise OrbiterError("state and for_seconds are required")
+                if not 0 < b["for_seconds"] <= MAX_PIN_SECONDS:
+                    raise OrbiterError(
+                        f"for_seconds must be more than 0 and at most {MAX_PIN_SECONDS:.0f} "
+                        f"(ten years), got {b['for_seconds']}"
+                    )
                 effects = core.set_pin(
                     agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now
                 )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orbiter import httperrors
 from orbiter.alerts import silences
 from orbiter.errors import OrbiterError
 
@@ -82,9 +83,9 @@ def add_routes(app: web.Application, server: MasterServer) -> None:
     async def post_silence(request: web.Request) -> web.Response:
         now = time.time()
         try:
-            body = await request.json()
-        except ValueError as e:
-            return error(OrbiterError(f"the body is not JSON: {e}"))
+            body = await httperrors.read_json(request)
+        except httperrors.BadJson as e:
+            return error(OrbiterError(str(e)))
         try:
             silence = silence_from_body(body, now)
             effects = server.core.put_silence(silence, now)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from orbiter import httperrors
 from orbiter.errors import OrbiterError
 from orbiter.satellite import query_api
 from orbiter.satellite.promql import engine
@@ -85,9 +86,9 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
 
     async def alertmanager_webhook(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError as e:
-            return _json({"error": f"the body is not JSON: {e}"}, 400)
+            body = await httperrors.read_json(request)
+        except httperrors.BadJson as e:
+            return _json({"error": str(e)}, 400)
         try:
             kept = await satellite.receive_webhook(body)
         except OrbiterError as e:

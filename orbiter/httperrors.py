@@ -1,0 +1,163 @@
+"""Every HTTP error as a JSON body {"error": message}, never aiohttp's plain text.
+
+Three places make errors in an aiohttp server, and each gets its JSON here:
+
+- a handler's own refusals: the handlers build them (`{"error": ...}`, 4xx);
+- exceptions out of a handler (`web.HTTPException` such as 413 for an oversized
+  body, or an unexpected exception: a bug, logged, 500): `json_errors`, a middleware;
+- requests the HTTP parser refuses before any handler runs (a URL or header over
+  the limit, a malformed request line): `JsonErrorsRunner`, whose protocol writes
+  JSON where aiohttp writes text/plain. An oversized request line is 414.
+
+`read_json` parses a request body for handlers, refusing bodies nested too deep for
+the parser (`[[[[...`: a RecursionError otherwise) with a 400.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_server import Server
+
+log = logging.getLogger("orbiter.http")
+
+MAX_DEPTH = 64
+"""How deeply a JSON body may nest arrays and objects; no endpoint takes more than a few."""
+
+
+class BadJson(ValueError):
+    """A body that is not JSON the endpoint could read; the message says why."""
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.Response(
+        text=json.dumps({"error": message}), status=status, content_type="application/json"
+    )
+
+
+def _depth_exceeded(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than `limit` (a linear scan)."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def parse_json(text: str) -> Any:
+    """The JSON value of `text`; BadJson if it is not JSON, nests too deep or holds
+    NaN/Infinity (not JSON, and nothing Orbiter keeps may hold them)."""
+
+    def no_constant(name: str) -> Any:
+        raise BadJson(f"{name} is not a JSON number")
+
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeded(text, MAX_DEPTH):
+        raise BadJson(f"the body is too deeply nested (more than {MAX_DEPTH} levels)")
+    try:
+        return json.loads(text, parse_constant=no_constant)
+    except BadJson as e:
+        raise BadJson(f"the body is not JSON: {e}") from None
+    except RecursionError:
+        raise BadJson(f"the body is too deeply nested (more than {MAX_DEPTH} levels)") from None
+    except ValueError as e:
+        raise BadJson(f"the body is not JSON: {e}") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request's JSON body (see parse_json); 413 (JSON) when over the size limit."""
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadJson(f"the body is not UTF-8: {e}") from None
+    return parse_json(text)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Exceptions out of handlers as JSON bodies; redirects pass as they are."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        if e.content_type == "application/json":
+            raise
+        message = e.text if e.text and e.text != f"{e.status}: {e.reason}" else e.reason
+        response = error_response(e.status, message)
+        for name in ("Allow", "Retry-After"):
+            if name in e.headers:
+                response.headers[name] = e.headers[name]
+        return response
+    except BadJson as e:
+        return error_response(400, str(e))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, f"internal error answering {request.method} {request.path}")
+
+
+class _JsonRequestHandler(RequestHandler):
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        response = super().handle_error(request, status, exc, message)
+        if isinstance(exc, LineTooLong) and status == 400 and _is_request_line(exc):
+            status, text = 414, "the request line (method and URL) is too long"
+        elif status == 500:
+            text = "internal error"
+        else:
+            text = message or getattr(exc, "message", None) or "bad request"
+        json_response = error_response(status, str(text))
+        json_response.force_close()
+        del response
+        return json_response
+
+
+def _is_request_line(exc: LineTooLong) -> bool:
+    line = exc.args[0] if exc.args else b""
+    if isinstance(line, str):
+        line = line.encode("latin-1", "replace")
+    return line.split(b" ", 1)[0] in (b"GET", b"POST", b"DELETE", b"PUT", b"HEAD", b"PATCH") or (
+        line.startswith(b"/")
+    )
+
+
+class _JsonServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JsonErrorsRunner(web.AppRunner):
+    """An AppRunner whose protocol answers requests the parser refuses with JSON."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonServer
+        return server
