@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from orbiter.agent.containerizer.base import Container, LaunchError, Termination
+from orbiter.grpcerrors import add_checked
 from orbiter.proto import executor_pb2, executor_pb2_grpc
 from orbiter.proto import messages_pb2 as pb
 from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
@@ -102,7 +103,7 @@ class Executors:
     async def start(self) -> None:
         # Above MAX_MESSAGE, so an oversized message gets our answer, not gRPC's.
         server = grpc.aio.server(options=[("grpc.max_receive_message_length", 2 * MAX_MESSAGE)])
-        executor_pb2_grpc.add_ExecutorServicer_to_server(_Service(self), server)
+        add_checked(executor_pb2_grpc.add_ExecutorServicer_to_server, _Service(self), server)
         self.socket.unlink(missing_ok=True)
         if server.add_insecure_port(self.endpoint) == 0:
             raise OSError(f"cannot serve the Executor API on {self.socket}")

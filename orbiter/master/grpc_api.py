@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from orbiter.errors import OrbiterError
+from orbiter.grpcerrors import add_checked
 from orbiter.proto import (
     agent_pb2,
     agent_pb2_grpc,
@@ -272,9 +273,13 @@ class LeaderOnly(grpc.aio.ServerInterceptor):
 
 
 def add_services(grpc_server: grpc.aio.Server, server: MasterServer) -> None:
-    scheduler_pb2_grpc.add_SchedulerServicer_to_server(SchedulerService(server), grpc_server)
-    agent_pb2_grpc.add_AgentLinkServicer_to_server(AgentLinkService(server), grpc_server)
-    master_pb2_grpc.add_MasterServicer_to_server(MasterService(server), grpc_server)
+    """Every service, malformed requests refused with INVALID_ARGUMENT (grpcerrors)."""
+    for add, servicer in (
+        (scheduler_pb2_grpc.add_SchedulerServicer_to_server, SchedulerService(server)),
+        (agent_pb2_grpc.add_AgentLinkServicer_to_server, AgentLinkService(server)),
+        (master_pb2_grpc.add_MasterServicer_to_server, MasterService(server)),
+    ):
+        add_checked(add, servicer, grpc_server)
 
 
 __all__ = ["LeaderOnly", "add_services", "master_pb2"]
