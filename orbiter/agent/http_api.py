@@ -11,12 +11,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
+from orbiter.agent.openapi import DOCUMENT, MAX_READ
 from orbiter.proto import messages_pb2
 
 if TYPE_CHECKING:
     from orbiter.agent.agent import Agent
-
-MAX_READ = 1 << 20
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -39,6 +38,7 @@ class AgentHttp:
         r.add_get("/state", self.state)
         r.add_get("/files/browse", self.browse)
         r.add_get("/files/read", self.read)
+        r.add_get("/api/v1/openapi.json", self.openapi)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -63,6 +63,9 @@ class AgentHttp:
 
     async def health(self, request: web.Request) -> web.Response:
         return _json({"status": "ok", "registered": self.agent.registered.is_set()})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return _json(DOCUMENT)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return web.Response(

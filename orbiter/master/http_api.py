@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from orbiter import httperrors
 from orbiter.errors import OrbiterError
 from orbiter.master import silence_api, views
-from orbiter.master.openapi import DOCUMENT
+from orbiter.master.openapi import DOCUMENT, MAX_PIN_SECONDS
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
 
 VALID_STATES = frozenset(messages_pb2.TaskState.keys())
-MAX_PIN_SECONDS = 10 * 366 * 86400.0
-"""The longest pin: ten years (JSON may spell 1e400, which Python reads as infinity)."""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

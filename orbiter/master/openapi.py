@@ -1,4 +1,14 @@
-"""The operator API's OpenAPI document, served at /api/v1/openapi.json."""
+"""The master's OpenAPI 3 document, served at /api/v1/openapi.json: every route of its
+HTTP server, Satellite's included (present when the master runs Satellite, in its loop
+or its own process: the master forwards them).
+
+Request schemas say what the handlers refuse: required fields, types, ranges, and
+`additionalProperties: false` where a handler refuses unknown fields. Errors are
+`{"error": message}` with a 4xx status (5xx only for a master that cannot act: 503),
+except on Prometheus's query API routes, which answer Prometheus's own error envelope.
+tests/unit/test_openapi.py holds the document to the routes the app registers, and
+tests/integration/test_api_fuzz.py fuzzes every operation from it.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +16,619 @@ from typing import Any
 
 import orbiter
 
+MAX_PIN_SECONDS = 10 * 366 * 86400.0
+"""The longest pin: ten years."""
 
-def _get(summary: str, schema: str, params: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {
-            "200": {
-                "description": "OK",
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}
-                },
-            },
-            "400": {"$ref": "#/components/responses/Error"},
-            "404": {"$ref": "#/components/responses/Error"},
-        },
-    }
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK", media: str = JSON) -> dict[str, Any]:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+ERROR = {"$ref": "#/components/responses/Error"}
+PROM_ERROR = {"$ref": "#/components/responses/PrometheusError"}
+
+
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    errors: tuple[int, ...] = (),
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    tag: str = "cluster",
+    prometheus: bool = False,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {"200": ok}}
+    for status in errors:
+        op["responses"][str(status)] = PROM_ERROR if prometheus else ERROR
+    if not prometheus:
+        op["responses"]["503"] = ERROR  # a standby, or a leader cut off from ZooKeeper
     if params:
         op["parameters"] = params
-    return {"get": op}
+    if body is not None:
+        op["requestBody"] = body
+        op["responses"]["413"] = PROM_ERROR if prometheus else ERROR  # over the size limit
+    return op
 
 
-def _query(name: str, description: str) -> dict[str, Any]:
+def _query(
+    name: str, description: str, schema: dict[str, Any] | None = None, required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
-        "required": False,
+        "required": required,
         "description": description,
-        "schema": {"type": "string"},
+        "schema": schema or {"type": "string"},
     }
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def _path(name: str, description: str = "") -> dict[str, Any]:
+    p = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    if description:
+        p["description"] = description
+    return p
 
 
-RESOURCES = {
-    "type": "object",
-    "properties": {
-        "text": {"type": "string", "example": "cpus:4;mem:8192;ports:[31000-32000]"},
-        "quantities": {"type": "object", "additionalProperties": {"type": "number"}},
+def _json_body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+def _object(
+    properties: dict[str, Any], required: list[str] | None = None, closed: bool = True
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = required
+    if closed:
+        out["additionalProperties"] = False
+    return out
+
+
+TEXT = {"type": "string"}
+NUMBER = {"type": "number"}
+STRINGS = {"type": "object", "additionalProperties": TEXT}
+
+# --------------------------------------------------------------------- maintenance
+
+_WHO = {
+    "reason": {"type": "string", "description": "Why; kept in the agent's maintenance record"},
+    "by": {"type": "string", "description": "Who asks (default: operator)"},
+}
+
+
+def _maintenance(summary: str, body: dict[str, Any], required_body: bool = False) -> dict:
+    return {
+        "post": _op(
+            summary,
+            _ok(_ref("Agent"), "The agent after the change"),
+            (400, 404, 409),
+            [_path("agent_id")],
+            _json_body(body, required_body),
+            tag="maintenance",
+        )
+    }
+
+
+MAINTENANCE_PATHS: dict[str, Any] = {
+    "/api/v1/agents/{agent_id}/deactivate": _maintenance(
+        "Stop offering the agent's resources; its tasks keep running", _object(_WHO)
+    ),
+    "/api/v1/agents/{agent_id}/drain": _maintenance(
+        "Deactivate the agent and kill its tasks after a grace period",
+        _object(
+            {
+                **_WHO,
+                "grace": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 86400,
+                    "description": "Seconds tasks get to end before they are killed (default 30)",
+                },
+            }
+        ),
+    ),
+    "/api/v1/agents/{agent_id}/reactivate": _maintenance(
+        "Offer the agent's resources again", _object(_WHO)
+    ),
+    "/api/v1/agents/{agent_id}/pin": {
+        **_maintenance(
+            "Pin the agent active or inactive: Satellite's automation must leave it so "
+            "until the pin expires",
+            _object(
+                {
+                    "state": {"type": "string", "enum": ["active", "inactive"]},
+                    "for_seconds": {
+                        "type": "number",
+                        "exclusiveMinimum": True,
+                        "minimum": 0,
+                        "maximum": MAX_PIN_SECONDS,
+                    },
+                    "reason": TEXT,
+                },
+                ["state", "for_seconds"],
+            ),
+            required_body=True,
+        ),
+        "delete": _op(
+            "Remove the agent's pin (nothing happens if it has none)",
+            _ok(_ref("Agent"), "The agent, unpinned"),
+            (404, 409),
+            [_path("agent_id")],
+            tag="maintenance",
+        ),
     },
+    "/api/v1/agents/{agent_id}/remove": _maintenance(
+        "Remove an agent for good (Mesos: mark agent gone); its tasks end and its id is "
+        "never admitted again",
+        _object({"reason": TEXT}, ["reason"]),
+        required_body=True,
+    ),
+}
+
+# --------------------------------------------------------------------- silences
+
+SILENCE_PATHS: dict[str, Any] = {
+    "/api/v2/silences": {
+        "get": _op(
+            "Silences, in Alertmanager's API v2 shape (amtool works)",
+            _ok({"type": "array", "items": _ref("Silence")}),
+            tag="silences",
+        ),
+        "post": _op(
+            "Create a silence, or replace one by id (a postableSilence)",
+            _ok(_object({"silenceID": TEXT}, ["silenceID"]), "Kept in the registry"),
+            (400, 404, 413),
+            body=_json_body(_ref("PostableSilence")),
+            tag="silences",
+        ),
+    },
+    "/api/v2/silence/{id}": {
+        "get": _op("One silence", _ok(_ref("Silence")), (404,), [_path("id")], tag="silences"),
+        "delete": _op(
+            "Expire a silence now (it stays listed, expired, for 5 days)",
+            {"description": "Expired"},
+            (404,),
+            [_path("id")],
+            tag="silences",
+        ),
+    },
+}
+
+# --------------------------------------------------------------------- satellite
+
+_MATCH = _query(
+    "match[]",
+    "A series selector; repeat for several",
+    {"type": "array", "items": {"type": "string"}},
+)
+_MATCH["style"], _MATCH["explode"] = "form", True
+_TIME = {"type": "string", "description": "RFC 3339 or Unix seconds"}
+
+
+def _prometheus(
+    summary: str,
+    data: dict[str, Any],
+    fields: dict[str, dict[str, Any]],
+    required: list[str],
+    post: bool = True,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """GET with query parameters and POST with the same as a form, Prometheus's way."""
+    ok = _ok(_object({"status": {"type": "string", "enum": ["success"]}, "data": data}))
+    query = [
+        _query(name, schema.get("description", ""), schema, name in required)
+        for name, schema in fields.items()
+    ]
+    if "match[]" in fields:
+        query = [
+            q if q["name"] != "match[]" else _MATCH | {"required": "match[]" in required}
+            for q in query
+        ]
+    out = {
+        "get": _op(summary, ok, (400, 422), (params or []) + query, tag="query", prometheus=True),
+    }
+    if post:
+        form = {n: s if n != "match[]" else _MATCH["schema"] for n, s in fields.items()}
+        out["post"] = _op(
+            summary + " (a form, as Grafana sends)",
+            ok,
+            (400, 422),
+            params,
+            {"required": True, "content": {FORM: {"schema": _object(form, required, False)}}},
+            tag="query",
+            prometheus=True,
+        )
+    return out
+
+
+SATELLITE_PATHS: dict[str, Any] = {
+    "/api/v1/query": _prometheus(
+        "Evaluate a PromQL expression at one time",
+        _ref("QueryData"),
+        {"query": {"type": "string", "description": "A PromQL expression"}, "time": _TIME},
+        ["query"],
+    ),
+    "/api/v1/query_range": _prometheus(
+        "Evaluate a PromQL expression at each step from start to end",
+        _ref("QueryData"),
+        {
+            "query": {"type": "string", "description": "A PromQL expression"},
+            "start": _TIME,
+            "end": _TIME,
+            "step": {"type": "string", "description": "Seconds or a duration (15s, 1m)"},
+        },
+        ["query", "start", "end", "step"],
+    ),
+    "/api/v1/series": _prometheus(
+        "Series matching selectors",
+        {"type": "array", "items": STRINGS},
+        {"match[]": {}, "start": _TIME, "end": _TIME},
+        ["match[]"],
+    ),
+    "/api/v1/labels": _prometheus(
+        "Label names (of the series matching selectors, if given)",
+        {"type": "array", "items": TEXT},
+        {"match[]": {}},
+        [],
+    ),
+    "/api/v1/label/{name}/values": _prometheus(
+        "Values of one label",
+        {"type": "array", "items": TEXT},
+        {},
+        [],
+        post=False,
+        params=[_path("name")],
+    ),
+    "/api/v1/alerts": {
+        "get": _op(
+            "Satellite's active alerts, in Prometheus's shape",
+            _ok(_object({"status": TEXT, "data": _object({"alerts": {"type": "array"}})})),
+            tag="satellite",
+            prometheus=True,
+        )
+    },
+    "/api/v1/rules": {
+        "get": _op(
+            "Satellite's rule groups and their last evaluation",
+            _ok(_object({"status": TEXT, "data": _object({"groups": {"type": "array"}})})),
+            (400,),
+            [_query("type", "alert or record", {"type": "string", "enum": ["alert", "record"]})],
+            tag="satellite",
+            prometheus=True,
+        )
+    },
+    "/api/v1/rules/reload": {
+        "post": _op(
+            "Read the rule files and the notifier config again; a refused file keeps the old rules",
+            _ok(
+                _object(
+                    {
+                        "groups": {"type": "integer"},
+                        "rules": {"type": "integer"},
+                        "notifier_reloaded": {"type": "boolean"},
+                    }
+                )
+            ),
+            (400,),
+            tag="satellite",
+        )
+    },
+    "/api/v1/satellite/events": {
+        "get": _op(
+            "Satellite's recent decisions (what its policy did and why), newest first",
+            _ok(_object({"events": {"type": "array", "items": {"type": "object"}}})),
+            (400,),
+            [
+                _query(
+                    "limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": 1000}
+                )
+            ],
+            tag="satellite",
+        )
+    },
+    "/api/v1/satellite/targets": {
+        "get": _op(
+            "What Satellite scrapes and how the last scrape went",
+            _ok(_object({"targets": {"type": "array", "items": _ref("ScrapeTarget")}})),
+            tag="satellite",
+        )
+    },
+    "/api/v1/satellite/alertmanager": {
+        "post": _op(
+            "An Alertmanager webhook receiver: firing alerts are kept, resolved ones dropped",
+            _ok(_object({"received": {"type": "integer"}, "active": {"type": "integer"}})),
+            (400, 413),
+            body=_json_body(_ref("AlertmanagerWebhook")),
+            tag="satellite",
+        )
+    },
+    "/graph": {
+        "get": _op(
+            "A page with an expression's current value per series (alerts' generatorURL)",
+            _ok(TEXT, media="text/html"),
+            params=[
+                _query("g0.expr", "A PromQL expression"),
+                _query("g0.tab", "Ignored (Prometheus's table tab)"),
+            ],
+            tag="satellite",
+        )
+    },
+}
+
+# --------------------------------------------------------------------- the document
+
+
+def _get(summary: str, schema: dict[str, Any], errors: tuple[int, ...] = (), **kw: Any) -> dict:
+    return {"get": _op(summary, _ok(schema), errors, **kw)}
+
+
+PATHS: dict[str, Any] = {
+    "/": {"get": _op("A status page (HTML)", _ok(TEXT, media="text/html"))},
+    "/health": {
+        "get": {
+            "summary": "Liveness, and whether this master leads and acts (a standby "
+            "answers this itself)",
+            "tags": ["cluster"],
+            "responses": {"200": _ok(_ref("Health"))},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics of the master (and of its Satellite)",
+            "tags": ["cluster"],
+            "responses": {"200": _ok(TEXT, media="text/plain")},
+        }
+    },
+    "/state": _get("Everything the master knows", _ref("State")),
+    "/api/v1/openapi.json": _get("This document", {"type": "object"}),
+    "/api/v1/agents": _get(
+        "Agents", _object({"agents": {"type": "array", "items": _ref("Agent")}})
+    ),
+    "/api/v1/http_sd": _get(
+        "Scrape targets in Prometheus's http_sd format (the master and every agent)",
+        _ref("HttpSd"),
+    ),
+    "/api/v1/agents/{agent_id}": _get(
+        "One agent", _ref("Agent"), (404,), params=[_path("agent_id")]
+    ),
+    "/api/v1/frameworks": _get(
+        "Frameworks",
+        _object({"frameworks": {"type": "array", "items": _ref("Framework")}}),
+    ),
+    "/api/v1/frameworks/{framework_id}": _get(
+        "One framework", _ref("Framework"), (404,), params=[_path("framework_id")]
+    ),
+    "/api/v1/tasks": _get(
+        "Tasks, newest state; completed tasks included",
+        _ref("TaskList"),
+        (400,),
+        params=[
+            _query("framework_id", "only this framework's tasks"),
+            _query("agent_id", "only tasks on this agent"),
+            _query("state", "only tasks in this state, e.g. TASK_RUNNING"),
+        ],
+    ),
+    "/api/v1/tasks/{task_id}": _get(
+        "Tasks with this id", _ref("TaskList"), (404,), params=[_path("task_id")]
+    ),
+    "/api/v1/events": _get(
+        "Cluster events: agents registered, unreachable, back, removed",
+        _object({"events": {"type": "array", "items": _ref("Event")}}),
+    ),
+    **MAINTENANCE_PATHS,
+    **SILENCE_PATHS,
+    **SATELLITE_PATHS,
+}
+
+_RESOURCES = _object(
+    {"text": TEXT, "quantities": {"type": "object", "additionalProperties": NUMBER}}
+)
+_TIME_OR_NULL = {"type": "number", "nullable": True}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"error": TEXT}, ["error"], closed=False),
+    "PrometheusError": _object(
+        {
+            "status": {"type": "string", "enum": ["error"]},
+            "errorType": {"type": "string", "enum": ["bad_data", "execution"]},
+            "error": TEXT,
+        },
+        ["status", "errorType", "error"],
+    ),
+    "Health": _object(
+        {
+            "status": TEXT,
+            "role": {"type": "string", "enum": ["leader", "standby"]},
+            "leader": {"type": "boolean"},
+            "acting": {"type": "boolean"},
+            "master_id": TEXT,
+            "leading_master": _object({"id": TEXT, "grpc_address": TEXT, "http_address": TEXT}),
+        },
+        ["status", "role", "leader", "acting", "master_id"],
+    ),
+    "Event": _object({"time": NUMBER, "kind": TEXT, "agent_id": TEXT, "message": TEXT, "by": TEXT}),
+    "Resources": _RESOURCES,
+    "Agent": _object(
+        {
+            "id": TEXT,
+            "hostname": TEXT,
+            "http_address": TEXT,
+            "status": {
+                "type": "string",
+                "enum": ["connected", "disconnected", "recovering", "unreachable", "gone"],
+            },
+            "resources": _ref("Resources"),
+            "used": _ref("Resources"),
+            "offered": _ref("Resources"),
+            "attributes": STRINGS,
+            "tasks": {"type": "integer"},
+            "executors": {
+                "type": "array",
+                "description": "Framework executors running there; their resources are in "
+                "`used` until they end.",
+                "items": _object(
+                    {"framework_id": TEXT, "executor_id": TEXT, "resources": _ref("Resources")}
+                ),
+            },
+            "registered_time": _TIME_OR_NULL,
+            "last_seen": _TIME_OR_NULL,
+            "unreachable_since": _TIME_OR_NULL,
+            "version": TEXT,
+            "maintenance": _object(
+                {
+                    "mode": {"type": "string", "enum": ["active", "deactivated", "draining"]},
+                    "by": TEXT,
+                    "reason": TEXT,
+                    "since": _TIME_OR_NULL,
+                    "drain_grace": NUMBER,
+                },
+                closed=False,
+            ),
+            "pin": {
+                "type": "object",
+                "nullable": True,
+                "properties": {
+                    "state": {"type": "string", "enum": ["active", "inactive"]},
+                    "until": _TIME_OR_NULL,
+                    "reason": TEXT,
+                },
+            },
+        },
+        ["id", "status", "resources"],
+    ),
+    "HttpSd": {
+        "type": "array",
+        "items": _object(
+            {"targets": {"type": "array", "items": TEXT}, "labels": STRINGS},
+            ["targets", "labels"],
+        ),
+    },
+    "Framework": _object(
+        {
+            "id": TEXT,
+            "name": TEXT,
+            "roles": {"type": "array", "items": TEXT},
+            "status": {"type": "string", "enum": ["connected", "disconnected", "completed"]},
+            "tasks": {"type": "integer"},
+            "offers": {"type": "integer"},
+        },
+        ["id", "name", "status"],
+        closed=False,
+    ),
+    "Task": _object(
+        {
+            "id": TEXT,
+            "name": TEXT,
+            "framework_id": TEXT,
+            "agent_id": TEXT,
+            "hostname": TEXT,
+            "state": TEXT,
+            "resources": _ref("Resources"),
+            "message": TEXT,
+            "reason": TEXT,
+            "exit_code": {"type": "integer", "nullable": True},
+        },
+        ["id", "state"],
+        closed=False,
+    ),
+    "TaskList": _object({"tasks": {"type": "array", "items": _ref("Task")}}, ["tasks"]),
+    "State": _object(
+        {
+            "master": {"type": "object"},
+            "agents": {"type": "array", "items": _ref("Agent")},
+            "frameworks": {"type": "array", "items": _ref("Framework")},
+            "tasks": {"type": "array", "items": _ref("Task")},
+            "offers": {"type": "integer"},
+        },
+        ["master", "agents", "frameworks", "tasks"],
+        closed=False,
+    ),
+    "Matcher": _object(
+        {
+            "name": TEXT,
+            "value": TEXT,
+            "isRegex": {"type": "boolean"},
+            "isEqual": {"type": "boolean"},
+        },
+        ["name", "value"],
+    ),
+    "PostableSilence": _object(
+        {
+            "id": {"type": "string", "description": "Set to replace that silence"},
+            "matchers": {"type": "array", "items": _ref("Matcher"), "minItems": 1},
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "format": "date-time"},
+            "createdBy": TEXT,
+            "comment": TEXT,
+        },
+        ["matchers", "endsAt", "createdBy", "comment"],
+    ),
+    "Silence": _object(
+        {
+            "id": TEXT,
+            "status": _object(
+                {"state": {"type": "string", "enum": ["active", "pending", "expired"]}}
+            ),
+            "updatedAt": {"type": "string", "format": "date-time"},
+            "matchers": {"type": "array", "items": _ref("Matcher")},
+            "startsAt": {"type": "string", "format": "date-time"},
+            "endsAt": {"type": "string", "format": "date-time"},
+            "createdBy": TEXT,
+            "comment": TEXT,
+        },
+        ["id", "status", "matchers", "startsAt", "endsAt", "createdBy", "comment"],
+        closed=False,
+    ),
+    "QueryData": _object(
+        {
+            "resultType": {"type": "string", "enum": ["vector", "matrix", "scalar", "string"]},
+            "result": {"type": "array"},
+        },
+        ["resultType", "result"],
+    ),
+    "ScrapeTarget": _object(
+        {
+            "url": TEXT,
+            "labels": STRINGS,
+            "up": {"type": "boolean", "nullable": True},
+            "last_scrape": _TIME_OR_NULL,
+            "last_duration_seconds": NUMBER,
+            "samples": {"type": "integer"},
+            "last_error": TEXT,
+        },
+        closed=False,
+    ),
+    "AlertmanagerWebhook": _object(
+        {
+            "version": TEXT,
+            "status": TEXT,
+            "receiver": TEXT,
+            "alerts": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "status": {"type": "string", "enum": ["firing", "resolved"]},
+                        "labels": STRINGS,
+                        "annotations": STRINGS,
+                        "startsAt": {"type": "string", "format": "date-time"},
+                        "endsAt": {"type": "string", "format": "date-time"},
+                        "generatorURL": TEXT,
+                    },
+                    ["status", "labels", "startsAt"],
+                    closed=False,
+                ),
+            },
+        },
+        ["alerts"],
+        closed=False,
+    ),
 }
 
 DOCUMENT: dict[str, Any] = {
@@ -53,284 +636,30 @@ DOCUMENT: dict[str, Any] = {
     "info": {
         "title": "Orbiter operator API",
         "version": orbiter.__version__,
-        "description": "State of the cluster: agents, frameworks, tasks. Errors are JSON "
-        'bodies {"error": message} with a 4xx status.',
+        "description": "The master's HTTP API: cluster state, maintenance, silences, and "
+        "Satellite's monitoring API (present when the master runs Satellite). Errors are "
+        'JSON bodies {"error": message} with a 4xx status (503 from a master that cannot '
+        "act), except Prometheus's query API, which answers Prometheus's error envelope.",
     },
-    "paths": {
-        "/health": _get("Liveness of the master", "Health"),
-        "/state": _get("Everything the master knows", "State"),
-        "/api/v1/agents": _get("Agents", "AgentList"),
-        "/api/v1/http_sd": _get(
-            "Scrape targets in Prometheus's http_sd format (the master and every agent)",
-            "HttpSd",
-        ),
-        "/api/v1/agents/{agent_id}": _get("One agent", "Agent", [_path("agent_id")]),
-        "/api/v1/frameworks": _get("Frameworks", "FrameworkList"),
-        "/api/v1/frameworks/{framework_id}": _get(
-            "One framework", "Framework", [_path("framework_id")]
-        ),
-        "/api/v1/tasks": _get(
-            "Tasks, newest state; completed tasks included",
-            "TaskList",
-            [
-                _query("framework_id", "only this framework's tasks"),
-                _query("agent_id", "only tasks on this agent"),
-                _query("state", "only tasks in this state, e.g. TASK_RUNNING"),
-            ],
-        ),
-        "/api/v1/tasks/{task_id}": _get("Tasks with this id", "TaskList", [_path("task_id")]),
-        "/api/v1/events": _get(
-            "Cluster events: agents registered, unreachable, back, removed", "EventList"
-        ),
-        "/api/v2/silences": {
-            **_get("Silences, in Alertmanager's API v2 shape (amtool works)", "SilenceList"),
-            "post": {
-                "summary": "Create a silence, or replace one by id (a postableSilence)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Silence"}}
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "Kept in the registry",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {"silenceID": {"type": "string"}},
-                                }
-                            }
-                        },
-                    },
-                    "400": {"$ref": "#/components/responses/Error"},
-                },
-            },
-        },
-        "/api/v2/silence/{id}": {
-            **_get("One silence", "Silence", [_path("id")]),
-            "delete": {
-                "summary": "Expire a silence now (it stays listed, expired, for 5 days)",
-                "parameters": [_path("id")],
-                "responses": {
-                    "200": {"description": "Expired"},
-                    "404": {"$ref": "#/components/responses/Error"},
-                },
-            },
-        },
-        "/api/v1/agents/{agent_id}/remove": {
-            "post": {
-                "summary": "Remove an agent for good (Mesos: mark agent gone); its tasks end "
-                "and its id is never admitted again",
-                "parameters": [_path("agent_id")],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["reason"],
-                                "properties": {"reason": {"type": "string"}},
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "200": {
-                        "description": "The removed agent",
-                        "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Agent"}}
-                        },
-                    },
-                    "400": {"$ref": "#/components/responses/Error"},
-                    "404": {"$ref": "#/components/responses/Error"},
-                    "409": {"$ref": "#/components/responses/Error"},
-                },
-            }
-        },
-    },
+    "tags": [
+        {"name": "cluster", "description": "What the master knows"},
+        {"name": "maintenance", "description": "Operator actions on agents"},
+        {"name": "silences", "description": "Alertmanager API v2 silences"},
+        {"name": "satellite", "description": "Satellite's monitoring (when configured)"},
+        {"name": "query", "description": "Prometheus's HTTP query API over Satellite's TSDB"},
+    ],
+    "paths": PATHS,
     "components": {
         "responses": {
             "Error": {
                 "description": "The request was refused; nothing changed",
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-            }
-        },
-        "schemas": {
-            "Silence": {
-                "type": "object",
-                "required": ["matchers", "endsAt", "createdBy", "comment"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "status": {
-                        "type": "object",
-                        "properties": {
-                            "state": {"type": "string", "enum": ["active", "pending", "expired"]}
-                        },
-                    },
-                    "matchers": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "value"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "value": {"type": "string"},
-                                "isRegex": {"type": "boolean"},
-                                "isEqual": {"type": "boolean"},
-                            },
-                        },
-                    },
-                    "startsAt": {"type": "string", "format": "date-time"},
-                    "endsAt": {"type": "string", "format": "date-time"},
-                    "createdBy": {"type": "string"},
-                    "comment": {"type": "string"},
-                },
+                "content": {JSON: {"schema": _ref("Error")}},
             },
-            "SilenceList": {"type": "array", "items": {"$ref": "#/components/schemas/Silence"}},
-            "Error": {
-                "type": "object",
-                "required": ["error"],
-                "properties": {"error": {"type": "string"}},
-            },
-            "Health": {
-                "type": "object",
-                "properties": {
-                    "status": {"type": "string"},
-                    "role": {"type": "string", "enum": ["leader", "standby"]},
-                    "leader": {"type": "boolean"},
-                    "master_id": {"type": "string"},
-                    "leading_master": {
-                        "type": "object",
-                        "properties": {
-                            "id": {"type": "string"},
-                            "grpc_address": {"type": "string"},
-                            "http_address": {"type": "string"},
-                        },
-                    },
-                },
-            },
-            "EventList": {
-                "type": "object",
-                "properties": {
-                    "events": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "time": {"type": "number"},
-                                "kind": {"type": "string"},
-                                "agent_id": {"type": "string"},
-                                "message": {"type": "string"},
-                            },
-                        },
-                    }
-                },
-            },
-            "Resources": RESOURCES,
-            "Agent": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "hostname": {"type": "string"},
-                    "http_address": {"type": "string"},
-                    "status": {
-                        "type": "string",
-                        "enum": ["connected", "disconnected", "recovering", "unreachable", "gone"],
-                    },
-                    "resources": {"$ref": "#/components/schemas/Resources"},
-                    "used": {"$ref": "#/components/schemas/Resources"},
-                    "offered": {"$ref": "#/components/schemas/Resources"},
-                    "attributes": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "tasks": {"type": "integer"},
-                    "executors": {
-                        "type": "array",
-                        "description": "Framework executors running there; their resources "
-                        "are in `used` until they end.",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "framework_id": {"type": "string"},
-                                "executor_id": {"type": "string"},
-                                "resources": {"$ref": "#/components/schemas/Resources"},
-                            },
-                        },
-                    },
-                },
-            },
-            "HttpSd": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "targets": {"type": "array", "items": {"type": "string"}},
-                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-            },
-            "AgentList": {
-                "type": "object",
-                "properties": {
-                    "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}
-                },
-            },
-            "Framework": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "roles": {"type": "array", "items": {"type": "string"}},
-                    "status": {
-                        "type": "string",
-                        "enum": ["connected", "disconnected", "completed"],
-                    },
-                    "tasks": {"type": "integer"},
-                    "offers": {"type": "integer"},
-                },
-            },
-            "FrameworkList": {
-                "type": "object",
-                "properties": {
-                    "frameworks": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/Framework"},
-                    }
-                },
-            },
-            "Task": {
-                "type": "object",
-                "properties": {
-                    "id": {"type": "string"},
-                    "name": {"type": "string"},
-                    "framework_id": {"type": "string"},
-                    "agent_id": {"type": "string"},
-                    "hostname": {"type": "string"},
-                    "state": {"type": "string"},
-                    "resources": {"$ref": "#/components/schemas/Resources"},
-                    "message": {"type": "string"},
-                    "reason": {"type": "string"},
-                    "exit_code": {"type": "integer", "nullable": True},
-                },
-            },
-            "TaskList": {
-                "type": "object",
-                "properties": {
-                    "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}
-                },
-            },
-            "State": {
-                "type": "object",
-                "properties": {
-                    "master": {"type": "object"},
-                    "agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}},
-                    "frameworks": {
-                        "type": "array",
-                        "items": {"$ref": "#/components/schemas/Framework"},
-                    },
-                    "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
-                },
+            "PrometheusError": {
+                "description": "Refused (bad_data: 400) or failed (execution: 422)",
+                "content": {JSON: {"schema": _ref("PrometheusError")}},
             },
         },
+        "schemas": SCHEMAS,
     },
 }

@@ -1,0 +1,176 @@
+"""The agent's OpenAPI 3 document, served at the agent's /api/v1/openapi.json: its own
+small HTTP server (health, metrics, state, sandbox files). Errors are JSON bodies
+{"error": message} with a 4xx status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orbiter
+
+MAX_READ = 1 << 20
+"""The most /files/read returns in one call."""
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _query(name: str, description: str, schema: dict[str, Any], required: bool = False) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_SANDBOX = [
+    _query("task_id", "The task whose sandbox to read", {"type": "string"}, required=True),
+    _query(
+        "framework_id",
+        "Its framework; needed for a task that has ended",
+        {"type": "string"},
+    ),
+]
+
+
+def _ok(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {"description": "OK", "content": {media: {"schema": schema}}}
+
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "Orbiter agent API",
+        "version": orbiter.__version__,
+        "description": "One agent: its health, metrics, state and task sandboxes. Errors "
+        'are JSON bodies {"error": message} with a 4xx status.',
+    },
+    "paths": {
+        "/health": {
+            "get": {
+                "summary": "Liveness, and whether the agent is registered with a master",
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["status", "registered"],
+                            "properties": {
+                                "status": {"type": "string"},
+                                "registered": {"type": "boolean"},
+                            },
+                        }
+                    )
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics of the agent",
+                "responses": {"200": _ok({"type": "string"}, "text/plain")},
+            }
+        },
+        "/state": {
+            "get": {
+                "summary": "The agent's id, resources and tasks",
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["id", "registered", "resources", "tasks"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "http_address": {"type": "string"},
+                                "master": {"type": "string"},
+                                "registered": {"type": "boolean"},
+                                "containerizer": {"type": "string"},
+                                "resources": {"type": "object"},
+                                "used": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "number"},
+                                },
+                                "attributes": {"type": "object"},
+                                "work_dir": {"type": "string"},
+                                "start_time": {"type": "number"},
+                                "tasks": {"type": "array", "items": {"type": "object"}},
+                                "status_updates_pending": {"type": "integer"},
+                                "checks": {"type": "array"},
+                            },
+                        }
+                    )
+                },
+            }
+        },
+        "/api/v1/openapi.json": {
+            "get": {"summary": "This document", "responses": {"200": _ok({"type": "object"})}}
+        },
+        "/files/browse": {
+            "get": {
+                "summary": "The files of a task's sandbox",
+                "parameters": _SANDBOX,
+                "responses": {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "sandbox": {"type": "string"},
+                                "files": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "path": {"type": "string"},
+                                            "size": {"type": "integer"},
+                                        },
+                                    },
+                                },
+                            },
+                        }
+                    ),
+                    "400": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+        "/files/read": {
+            "get": {
+                "summary": "Bytes of one file of a task's sandbox",
+                "parameters": [
+                    *_SANDBOX,
+                    _query(
+                        "path",
+                        "A file directly in the sandbox",
+                        {"type": "string", "default": "stdout"},
+                    ),
+                    _query("offset", "Where to start", {"type": "integer", "minimum": 0}),
+                    _query(
+                        "length",
+                        "How many bytes at most",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_READ},
+                    ),
+                ],
+                "responses": {
+                    "200": _ok({"type": "string"}, "text/plain"),
+                    "400": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+    },
+    "components": {
+        "responses": {
+            "Error": {
+                "description": "Refused",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["error"],
+                            "properties": {"error": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+        }
+    },
+}
