@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from orbiter import httperrors
 from orbiter.errors import OrbiterError
 from orbiter.master import silence_api, views
-from orbiter.master.openapi import DOCUMENT, MAX_PIN_SECONDS
+from orbiter.master.openapi import DOCUMENT, MAX_PIN_SECONDS, MIN_PIN_SECONDS
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
@@ -319,10 +319,10 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                 )
                 if "for_seconds" not in b or "state" not in b:
                     raise OrbiterError("state and for_seconds are required")
-                if not 0 < b["for_seconds"] <= MAX_PIN_SECONDS:
+                if not MIN_PIN_SECONDS <= b["for_seconds"] <= MAX_PIN_SECONDS:
                     raise OrbiterError(
-                        f"for_seconds must be more than 0 and at most {MAX_PIN_SECONDS:.0f} "
-                        f"(ten years), got {b['for_seconds']}"
+                        f"for_seconds must be between {MIN_PIN_SECONDS:.0f} and "
+                        f"{MAX_PIN_SECONDS:.0f} (ten years), got {b['for_seconds']}"
                     )
                 effects = core.set_pin(
                     agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now

@@ -15,9 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 import orbiter
+from orbiter.master.state import AgentStatus, FrameworkStatus
+from orbiter.proto import master_pb2
 
+MIN_PIN_SECONDS = 1.0
 MAX_PIN_SECONDS = 10 * 366 * 86400.0
-"""The longest pin: ten years."""
+"""The longest pin: ten years (JSON may spell 1e400, which Python reads as infinity)."""
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -97,9 +100,18 @@ STRINGS = {"type": "object", "additionalProperties": TEXT}
 
 # --------------------------------------------------------------------- maintenance
 
+_REASON = {
+    "type": "string",
+    "pattern": "\\S",
+    "description": "Why (not blank); kept in the agent's maintenance record",
+}
 _WHO = {
-    "reason": {"type": "string", "description": "Why; kept in the agent's maintenance record"},
-    "by": {"type": "string", "description": "Who asks (default: operator)"},
+    "reason": _REASON,
+    "by": {
+        "type": "string",
+        "enum": ["operator", "satellite"],
+        "description": "Who asks (default: operator)",
+    },
 }
 
 
@@ -118,7 +130,9 @@ def _maintenance(summary: str, body: dict[str, Any], required_body: bool = False
 
 MAINTENANCE_PATHS: dict[str, Any] = {
     "/api/v1/agents/{agent_id}/deactivate": _maintenance(
-        "Stop offering the agent's resources; its tasks keep running", _object(_WHO)
+        "Stop offering the agent's resources; its tasks keep running",
+        _object(_WHO, ["reason"]),
+        required_body=True,
     ),
     "/api/v1/agents/{agent_id}/drain": _maintenance(
         "Deactivate the agent and kill its tasks after a grace period",
@@ -135,7 +149,8 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         ),
     ),
     "/api/v1/agents/{agent_id}/reactivate": _maintenance(
-        "Offer the agent's resources again", _object(_WHO)
+        "Offer the agent's resources again",
+        _object({"reason": {"type": "string", "default": "reactivated"}, "by": _WHO["by"]}),
     ),
     "/api/v1/agents/{agent_id}/pin": {
         **_maintenance(
@@ -146,13 +161,12 @@ MAINTENANCE_PATHS: dict[str, Any] = {
                     "state": {"type": "string", "enum": ["active", "inactive"]},
                     "for_seconds": {
                         "type": "number",
-                        "exclusiveMinimum": True,
-                        "minimum": 0,
+                        "minimum": MIN_PIN_SECONDS,
                         "maximum": MAX_PIN_SECONDS,
                     },
-                    "reason": TEXT,
+                    "reason": _REASON,
                 },
-                ["state", "for_seconds"],
+                ["state", "for_seconds", "reason"],
             ),
             required_body=True,
         ),
@@ -167,7 +181,7 @@ MAINTENANCE_PATHS: dict[str, Any] = {
     "/api/v1/agents/{agent_id}/remove": _maintenance(
         "Remove an agent for good (Mesos: mark agent gone); its tasks end and its id is "
         "never admitted again",
-        _object({"reason": TEXT}, ["reason"]),
+        _object({"reason": _REASON}, ["reason"]),
         required_body=True,
     ),
 }
@@ -460,10 +474,7 @@ SCHEMAS: dict[str, Any] = {
             "id": TEXT,
             "hostname": TEXT,
             "http_address": TEXT,
-            "status": {
-                "type": "string",
-                "enum": ["connected", "disconnected", "recovering", "unreachable", "gone"],
-            },
+            "status": {"type": "string", "enum": [s.value for s in AgentStatus]},
             "resources": _ref("Resources"),
             "used": _ref("Resources"),
             "offered": _ref("Resources"),
@@ -483,7 +494,10 @@ SCHEMAS: dict[str, Any] = {
             "version": TEXT,
             "maintenance": _object(
                 {
-                    "mode": {"type": "string", "enum": ["active", "deactivated", "draining"]},
+                    "mode": {
+                        "type": "string",
+                        "enum": [name.lower() for name, _ in master_pb2.MaintenanceMode.items()],
+                    },
                     "by": TEXT,
                     "reason": TEXT,
                     "since": _TIME_OR_NULL,
@@ -515,7 +529,7 @@ SCHEMAS: dict[str, Any] = {
             "id": TEXT,
             "name": TEXT,
             "roles": {"type": "array", "items": TEXT},
-            "status": {"type": "string", "enum": ["connected", "disconnected", "completed"]},
+            "status": {"type": "string", "enum": [s.value for s in FrameworkStatus]},
             "tasks": {"type": "integer"},
             "offers": {"type": "integer"},
         },
@@ -552,7 +566,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "Matcher": _object(
         {
-            "name": TEXT,
+            "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
             "value": TEXT,
             "isRegex": {"type": "boolean"},
             "isEqual": {"type": "boolean"},
@@ -607,7 +621,7 @@ SCHEMAS: dict[str, Any] = {
     ),
     "AlertmanagerWebhook": _object(
         {
-            "version": TEXT,
+            "version": {"type": "string", "enum": ["4"]},
             "status": TEXT,
             "receiver": TEXT,
             "alerts": {
@@ -615,7 +629,12 @@ SCHEMAS: dict[str, Any] = {
                 "items": _object(
                     {
                         "status": {"type": "string", "enum": ["firing", "resolved"]},
-                        "labels": STRINGS,
+                        "labels": {
+                            "type": "object",
+                            "required": ["alertname"],
+                            "properties": {"alertname": {"type": "string", "minLength": 1}},
+                            "additionalProperties": TEXT,
+                        },
                         "annotations": STRINGS,
                         "startsAt": {"type": "string", "format": "date-time"},
                         "endsAt": {"type": "string", "format": "date-time"},
