@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,27 @@ MAX_DEPTH = 64
 
 class BadJson(ValueError):
     """A body that is not JSON the endpoint could read; the message says why."""
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """`data` as strict JSON: a non-finite float (NaN, Infinity: not JSON, and clients
+    such as `orbiter agents` refuse them) is written as null. The check costs nothing
+    when there is none."""
+    separators = (",", ":") if indent is None else None
+    try:
+        return json.dumps(data, indent=indent, separators=separators, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), indent=indent, separators=separators, allow_nan=False)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data
 
 
 def error_response(status: int, message: str) -> web.Response:

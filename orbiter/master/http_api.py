@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,24 +29,12 @@ VALID_STATES = frozenset(messages_pb2.TaskState.keys())
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    try:
-        # Compact: with indent, json falls back to its pure-Python encoder, ~10x slower,
-        # and the master's loop serialises 1,000 agents for every Satellite target sync.
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
-    except ValueError:  # NaN or Infinity somewhere (a registry written before the checks)
-        text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
-    return web.Response(text=text, status=status, content_type="application/json")
-
-
-def _finite(data: Any) -> Any:
-    """`data` with every non-finite float as null: JSON has no NaN or Infinity."""
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: _finite(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_finite(v) for v in data]
-    return data
+    # Compact: with indent, json falls back to its pure-Python encoder, ~10x slower,
+    # and the master's loop serialises 1,000 agents for every Satellite target sync.
+    # Strict: a NaN or Infinity (a registry written before the checks) is null.
+    return web.Response(
+        text=httperrors.json_text(data), status=status, content_type="application/json"
+    )
 
 
 def _error(status: int, message: str) -> web.Response:

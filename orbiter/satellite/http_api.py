@@ -7,7 +7,6 @@ Prometheus's /graph?g0.expr=...&g0.tab=1 shows)."""
 from __future__ import annotations
 
 import html
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
-        text=json.dumps(data, indent=1), status=status, content_type="application/json"
+        text=httperrors.json_text(data, indent=1), status=status, content_type="application/json"
     )
 
 

@@ -67,6 +67,11 @@ def test_deeply_nested_json_is_refused_without_recursion() -> None:
     assert httperrors.parse_json(inside_a_string) == {"a": "[" * 100}
 
 
+def test_views_write_non_finite_floats_as_null() -> None:
+    text = httperrors.json_text({"until": math.inf, "xs": [math.nan, 1.5], "n": -math.inf})
+    assert json.loads(text) == {"until": None, "xs": [None, 1.5], "n": None}
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_json_constants_that_are_not_json_are_refused(constant: str) -> None:
     with pytest.raises(httperrors.BadJson, match="not a JSON number"):

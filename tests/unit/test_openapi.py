@@ -95,3 +95,13 @@ def test_every_error_response_is_json() -> None:
                         "#/components/responses/Error",
                         "#/components/responses/PrometheusError",
                     ), (method, path, status)
+
+
+def test_the_agent_schema_names_every_maintenance_mode() -> None:
+    """Found by the fuzzer: a drained agent's mode was missing from the enum."""
+    from orbiter.proto import master_pb2
+
+    mode = openapi.SCHEMAS["Agent"]["properties"]["maintenance"]["properties"]["mode"]
+    names = {name.lower() for name, _ in master_pb2.MaintenanceMode.items()}
+    assert set(mode["enum"]) == names
+    assert "drained" in names
