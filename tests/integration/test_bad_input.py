@@ -179,3 +179,27 @@ async def test_a_file_name_too_long_for_the_file_system_is_a_404(cluster) -> Non
     status, ctype, text = await _get(f"http://{agents[0].http_address}/files/read", query)
     assert status == 404
     _error_of(status, ctype, text)
+
+
+async def test_satellite_in_its_own_process_refuses_bad_input_with_json_too(
+    tmp_path: Path,
+) -> None:
+    """The master forwards Satellite's routes to Satellite's process: refusals made there
+    (its own middleware) come back as JSON like the master's own."""
+    config = tmp_path / "orbiter.yml"
+    config.write_text("satellite:\n  evaluation_interval: 1s\n")
+    async with master_and_agents(tmp_path, config=config) as (master, _):
+        base = _base(master)
+        url = f"{base}/api/v1/satellite/alertmanager"
+        status, ctype, text = await _call("POST", url, "[" * 100_000)
+        assert status == 400
+        assert "too deeply nested" in _error_of(status, ctype, text)
+        status, ctype, text = await _call("POST", url, '{"alerts": [], "version": NaN}')
+        assert status == 400
+        _error_of(status, ctype, text)
+        status, ctype, text = await _call("GET", f"{base}/api/v1/query?query=sum(")
+        assert status == 400
+        assert json.loads(text)["errorType"] == "bad_data"
+        status, ctype, text = await _call("GET", f"{base}/api/v1/satellite/events?limit=x")
+        assert status == 400
+        _error_of(status, ctype, text)
