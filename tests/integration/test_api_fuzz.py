@@ -53,6 +53,20 @@ OPERATIONS = [("master", op.ok()) for op in MASTER.get_all_operations()] + [
 ]
 COUNTS: Counter[str] = Counter()
 STATUSES: Counter[tuple[str, int]] = Counter()
+PROMQL_PATHS = {"/api/v1/query", "/api/v1/query_range", "/api/v1/series", "/api/v1/labels"}
+EXPRESSIONS = [
+    "up",
+    "fuzz_up",
+    'up{job="agent"}',
+    "sum by (job) (up)",
+    "rate(orbiter_master_offers_total[1m])",
+    "vector(1) / 0",
+    "scalar(vector(1))",
+    "fuzz_up[1m]",
+    '"a string"',
+    "histogram_quantile(0.9, rate(x_bucket[5m]))",
+]
+"""Valid PromQL for half the valid query cases (random text hardly ever is)."""
 SLOW_PATHS = {"/metrics"}
 """Routes each case of which costs tens of ms (a full exposition): fewer examples."""
 
@@ -124,6 +138,29 @@ def _real_ids(operation: Any, cluster: BackgroundCluster, silence_id: str) -> di
     return {}
 
 
+def _with_promql(case: Any, operation: Any, data: st.DataObject) -> None:
+    """Put valid PromQL (and valid times) where the generated case has random text."""
+    now = time.time()
+    values: dict[str, Any] = {
+        "query": data.draw(st.sampled_from(EXPRESSIONS)),
+        "start": str(now - data.draw(st.integers(0, 3600))),
+        "end": str(now),
+        "step": data.draw(st.sampled_from(["1", "15s", "1m", "0.5"])),
+        "match[]": [
+            data.draw(st.sampled_from(["up", '{job="agent"}', "fuzz_up", '{__name__=~".+"}']))
+        ],
+    }
+    if operation.path != "/api/v1/query_range":
+        values.pop("step")
+    if operation.path in ("/api/v1/series", "/api/v1/labels"):
+        values.pop("query")
+    else:
+        values.pop("match[]")
+    target = case.body if operation.method.upper() == "POST" else case.query
+    if isinstance(target, dict):
+        target.update(values)
+
+
 def _is_error_body(response: Any) -> str | None:
     """Why a refusal's body is not a JSON error, or None if it is one."""
     ctype = (response.headers.get("content-type") or [""])[0]
@@ -164,6 +201,12 @@ def test_every_operation_answers_bad_input_with_a_json_refusal_and_no_change(
     if mode == GenerationMode.NEGATIVE:
         real = {}
     case = data.draw(_strategy(operation, label, mode, real), label="case")
+    if (
+        mode == GenerationMode.POSITIVE
+        and operation.path in PROMQL_PATHS
+        and data.draw(st.booleans())
+    ):
+        _with_promql(case, operation, data)
     base = cluster.url if where == "master" else cluster.agent_url
     changes = where == "master" and operation.method.upper() in ("POST", "DELETE")
     before = snapshot(session, cluster.url) if changes else None
