@@ -128,7 +128,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         if e.content_type == "application/json":
             raise
-        message = e.text if e.text and e.text != f"{e.status}: {e.reason}" else e.reason
+        if e.status == 404:
+            message = f"no such path {request.path!r}; the API is described at /api/v1/openapi.json"
+        elif e.status == 405:
+            allowed = ", ".join(sorted(getattr(e, "allowed_methods", ()) or ()))
+            message = f"{request.method} is not allowed on {request.path}; use {allowed}"
+        else:
+            message = e.text if e.text and e.text != f"{e.status}: {e.reason}" else e.reason
         response = error_response(e.status, message)
         for name in ("Allow", "Retry-After"):
             if name in e.headers:
@@ -152,6 +158,8 @@ class _JsonRequestHandler(RequestHandler):
         response = super().handle_error(request, status, exc, message)
         if isinstance(exc, LineTooLong) and status == 400 and _is_request_line(exc):
             status, text = 414, "the request line (method and URL) is too long"
+        elif isinstance(exc, LineTooLong) and status == 400:
+            status, text = 431, "a request header is too long"
         elif status == 500:
             text = "internal error"
         else:
