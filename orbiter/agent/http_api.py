@@ -10,7 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
-from orbiter.agent.openapi import DOCUMENT, MAX_READ
+from orbiter.agent.openapi import DOCUMENT, MAX_OFFSET, MAX_READ
 from orbiter.proto import messages_pb2
 
 if TYPE_CHECKING:
@@ -158,8 +158,10 @@ class AgentHttp:
             length = int(request.query.get("length", str(MAX_READ)))
         except ValueError:
             return _error(400, "offset and length must be integers")
-        if offset < 0 or not 0 <= length <= MAX_READ:
-            return _error(400, f"offset must be >= 0 and length between 0 and {MAX_READ}")
+        if not 0 <= offset <= MAX_OFFSET or not 0 <= length <= MAX_READ:
+            return _error(
+                400, f"offset must be between 0 and {MAX_OFFSET}, length between 0 and {MAX_READ}"
+            )
         with path.open("rb") as f:
             f.seek(offset)
             data = f.read(length)

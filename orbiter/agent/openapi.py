@@ -10,6 +10,8 @@ import orbiter
 
 MAX_READ = 1 << 20
 """The most /files/read returns in one call."""
+MAX_OFFSET = (1 << 63) - 1
+"""The largest offset a file can have (seek refuses more with an OverflowError)."""
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 
@@ -142,7 +144,11 @@ DOCUMENT: dict[str, Any] = {
                         "A file directly in the sandbox",
                         {"type": "string", "default": "stdout"},
                     ),
-                    _query("offset", "Where to start", {"type": "integer", "minimum": 0}),
+                    _query(
+                        "offset",
+                        "Where to start",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                    ),
                     _query(
                         "length",
                         "How many bytes at most",

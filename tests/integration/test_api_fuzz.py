@@ -89,6 +89,17 @@ def session() -> Iterator[requests.Session]:
 
 
 @pytest.fixture(scope="module")
+def sandbox(cluster: BackgroundCluster) -> dict[str, str]:
+    """A task sandbox on the agent (its null containerizer runs nothing) for the /files
+    routes' valid cases to name."""
+    path = cluster.agent.settings.work_dir / "sandboxes" / "fuzz-fw" / "fuzz-task"
+    path.mkdir(parents=True)
+    (path / "stdout").write_text("out\n" * 100)
+    (path / "stderr").write_text("err\n")
+    return {"task_id": "fuzz-task", "framework_id": "fuzz-fw"}
+
+
+@pytest.fixture(scope="module")
 def silence_id(cluster: BackgroundCluster, session: requests.Session) -> str:
     """A silence for the silence routes' valid cases to name."""
     ends = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
@@ -189,6 +200,7 @@ def test_every_operation_answers_bad_input_with_a_json_refusal_and_no_change(
     cluster: BackgroundCluster,
     session: requests.Session,
     silence_id: str,
+    sandbox: dict[str, str],
     where: str,
     operation: Any,
     data: st.DataObject,
@@ -207,6 +219,15 @@ def test_every_operation_answers_bad_input_with_a_json_refusal_and_no_change(
         and data.draw(st.booleans())
     ):
         _with_promql(case, operation, data)
+    if (
+        mode == GenerationMode.POSITIVE
+        and operation.path.startswith("/files/")
+        and isinstance(case.query, dict)
+        and data.draw(st.booleans())
+    ):
+        case.query.update(sandbox)
+        if "path" in case.query and data.draw(st.booleans()):
+            case.query["path"] = data.draw(st.sampled_from(["stdout", "stderr", "../x", "."]))
     base = cluster.url if where == "master" else cluster.agent_url
     changes = where == "master" and operation.method.upper() in ("POST", "DELETE")
     before = snapshot(session, cluster.url) if changes else None

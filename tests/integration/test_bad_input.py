@@ -203,3 +203,19 @@ async def test_satellite_in_its_own_process_refuses_bad_input_with_json_too(
         status, ctype, text = await _call("GET", f"{base}/api/v1/satellite/events?limit=x")
         assert status == 400
         _error_of(status, ctype, text)
+
+
+@pytest.mark.parametrize("offset", [str(10**30), str(2**63), "-1"])
+async def test_an_offset_past_any_file_size_is_a_400(cluster, offset: str) -> None:
+    """A seek past 2**63 raised OverflowError: a 500."""
+    _, agents = cluster
+    sandbox = agents[0].settings.work_dir / "sandboxes" / "fw" / "t1"
+    sandbox.mkdir(parents=True)
+    (sandbox / "stdout").write_text("hello\n")
+    url = f"http://{agents[0].http_address}/files/read"
+    status, _, text = await _get(url, {"task_id": "t1", "framework_id": "fw"})
+    assert (status, text) == (200, "hello\n")
+    query = {"task_id": "t1", "framework_id": "fw", "offset": offset}
+    status, ctype, text = await _get(url, query)
+    assert status == 400
+    assert "offset must be between 0 and" in _error_of(status, ctype, text)
