@@ -6,8 +6,9 @@ make `FromString` raise, which grpcio answers UNKNOWN ("Unexpected <class
 DecodeError>..."). `add_checked` registers a service whose parsing never raises:
 a malformed request becomes a `Malformed` value, and the method is refused with
 INVALID_ARGUMENT naming the message type before the handler sees it. A known
-field sent with the wrong wire type (which protobuf would silently drop) is
-malformed too. For a stream of requests each message read is checked the same way.
+field sent with the wrong wire type (which protobuf would silently drop) and a
+NaN or infinite double are malformed too. For a stream of requests each message
+read is checked the same way.
 
 Used as the generated `add_XServicer_to_server` would be:
 `add_checked(scheduler_pb2_grpc.add_SchedulerServicer_to_server, servicer, server)`.
@@ -16,6 +17,7 @@ Used as the generated `add_XServicer_to_server` would be:
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,20 +35,37 @@ class Malformed:
     message: str
 
 
-def wrong_wire_type(message: Message) -> str | None:
-    """The first known field that came with another wire type than its own, as
-    "Type.field", or None. Protobuf keeps such a field as an unknown one and leaves the
-    field unset, so a client that sent a number where a message belongs would
-    otherwise be answered as if it had sent nothing. Unknown field numbers (a newer
-    client's fields) are not refused. About 10 us for a one-task AcceptRequest."""
+_FLOATING = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+
+
+def malformed_field(message: Message) -> str | None:
+    """What is wrong with the first bad field, or None. Two kinds:
+
+    - a known field that came with another wire type than its own: protobuf keeps it
+      as an unknown field and leaves the field unset, so a client that sent a number
+      where a message belongs would be answered as if it had sent nothing. (Unknown
+      field numbers, a newer client's fields, are not refused.)
+    - NaN or an infinity in a double: no Orbiter quantity, time or timeout is one, and
+      JSON (the operator API) cannot carry them.
+
+    About 10 us for a one-task AcceptRequest."""
+    name = message.DESCRIPTOR.full_name
     unknown = UnknownFieldSet(message)
     if len(unknown):
         known = message.DESCRIPTOR.fields_by_number
         for item in unknown:
             field = known.get(item.field_number)
             if field is not None:
-                return f"{message.DESCRIPTOR.full_name}.{field.name}"
+                return (
+                    f"field {name}.{field.name} has the wrong type (another wire type than "
+                    "the .proto declares)"
+                )
     for field, value in message.ListFields():
+        if field.type in _FLOATING:
+            for number in value if field.is_repeated else (value,):
+                if not math.isfinite(number):
+                    return f"field {name}.{field.name} is {number}, not a finite number"
+            continue
         if field.type != FieldDescriptor.TYPE_MESSAGE:
             continue
         if field.message_type.GetOptions().map_entry:
@@ -57,7 +76,7 @@ def wrong_wire_type(message: Message) -> str | None:
         else:
             children = (value,)
         for child in children:
-            found = wrong_wire_type(child)
+            found = malformed_field(child)
             if found is not None:
                 return found
     return None
@@ -74,12 +93,9 @@ def _tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | 
             message = parse(data)
         except (DecodeError, ValueError, TypeError) as e:
             return Malformed(f"the request is not a valid {name} message: {e}")
-        wrong = wrong_wire_type(message) if isinstance(message, Message) else None
+        wrong = malformed_field(message) if isinstance(message, Message) else None
         if wrong is not None:
-            return Malformed(
-                f"the request is not a valid {name} message: field {wrong} has the wrong "
-                "type (another wire type than the .proto declares)"
-            )
+            return Malformed(f"the request is not a valid {name} message: {wrong}")
         return message
 
     return parse_or_malformed

@@ -410,6 +410,23 @@ def test_a_known_field_of_the_wrong_type_is_refused_not_ignored(
     assert "orbiter.v1.AcceptRequest.header has the wrong type" in details
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_is_refused(channels: dict[str, grpc.Channel], value: float) -> None:
+    """A Kill's grace period, a framework's failover timeout: never NaN or infinite."""
+    kill = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].methods_by_name["Kill"]
+    request = scheduler_pb2.KillRequest(task_id="t", grace_period=value)
+    code, details = call(channels["master"], kill, request.SerializeToString())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "orbiter.v1.KillRequest.grace_period" in details and "not a finite number" in details
+    subscribe = scheduler_pb2.DESCRIPTOR.services_by_name["Scheduler"].methods_by_name["Subscribe"]
+    request = scheduler_pb2.SubscribeRequest(
+        framework_info=pb.FrameworkInfo(name="x", failover_timeout=value)
+    )
+    code, details = call(channels["master"], subscribe, request.SerializeToString())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "orbiter.v1.FrameworkInfo.failover_timeout" in details
+
+
 def _strict(text: str) -> Any:
     def refuse(name: str) -> Any:
         raise ValueError(f"{name} in a JSON document")
