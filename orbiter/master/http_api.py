@@ -17,7 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from orbiter import httperrors
 from orbiter.errors import OrbiterError
 from orbiter.master import silence_api, views
-from orbiter.master.openapi import DOCUMENT, MAX_PIN_SECONDS, MIN_PIN_SECONDS
+from orbiter.master.openapi import (
+    DOCUMENT,
+    MAX_DRAIN_GRACE,
+    MAX_PIN_SECONDS,
+    MIN_PIN_SECONDS,
+)
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
@@ -288,6 +293,11 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                 )
             elif action == "drain":
                 b = await self._body(request, {"reason": str, "by": str, "grace": (int, float)})
+                if not 0 <= b.get("grace", 0) <= MAX_DRAIN_GRACE:  # before float(): 10**400
+                    raise OrbiterError(
+                        f"grace must be between 0 and {MAX_DRAIN_GRACE:.0f} seconds, "
+                        f"got {b['grace']}"
+                    )
                 effects = core.drain(
                     agent_id,
                     float(b.get("grace", 30.0)),

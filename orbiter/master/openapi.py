@@ -18,6 +18,8 @@ import orbiter
 from orbiter.master.state import AgentStatus, FrameworkStatus
 from orbiter.proto import master_pb2
 
+MAX_DRAIN_GRACE = 86400.0
+"""The longest grace a drain gives tasks (the state machine's own limit)."""
 MIN_PIN_SECONDS = 1.0
 MAX_PIN_SECONDS = 10 * 366 * 86400.0
 """The longest pin: ten years (JSON may spell 1e400, which Python reads as infinity)."""
@@ -142,7 +144,7 @@ MAINTENANCE_PATHS: dict[str, Any] = {
                 "grace": {
                     "type": "number",
                     "minimum": 0,
-                    "maximum": 86400,
+                    "maximum": MAX_DRAIN_GRACE,
                     "description": "Seconds tasks get to end before they are killed (default 30)",
                 },
             }

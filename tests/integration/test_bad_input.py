@@ -219,3 +219,15 @@ async def test_an_offset_past_any_file_size_is_a_400(cluster, offset: str) -> No
     status, ctype, text = await _get(url, query)
     assert status == 400
     assert "offset must be between 0 and" in _error_of(status, ctype, text)
+
+
+@pytest.mark.parametrize("grace", ["1" + "0" * 400, "1e999", "-1", "86401", "NaN"])
+async def test_a_drain_grace_out_of_range_is_a_400(cluster, grace: str) -> None:
+    """An integer too large for a float made float() raise OverflowError: a 500."""
+    master, agents = cluster
+    url = f"{_base(master)}/api/v1/agents/{agents[0].agent_id}/drain"
+    status, ctype, text = await _call("POST", url, f'{{"reason": "x", "grace": {grace}}}')
+    assert status == 400, text
+    _error_of(status, ctype, text)
+    (agent,) = json.loads((await _call("GET", f"{_base(master)}/api/v1/agents"))[2])["agents"]
+    assert agent["maintenance"]["mode"] == "active"
