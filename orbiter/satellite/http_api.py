@@ -81,6 +81,8 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
                     rows = [(_selector(r["metric"]), r["value"][1]) for r in result]
             except QueryError as e:
                 error = str(e)
+            except RecursionError:
+                error = query_api.TOO_DEEP
         return web.Response(text=_graph_page(expr, rows, error), content_type="text/html")
 
     async def alertmanager_webhook(request: web.Request) -> web.Response:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ROUTES", "add_routes", "format_value", "parse_time"]
 
+TOO_DEEP = "the expression is nested too deeply to evaluate; split it into recording rules"
 MAX_POINTS = 11_000
 """Points per series a range query may return, as Prometheus."""
 
@@ -231,6 +232,8 @@ def _answer(
             return _error("bad_data", str(e))
         except QueryError as e:
             return _error("execution", str(e))
+        except RecursionError:  # sum(sum(sum(... or 1+1+1+... a thousand deep
+            return _error("bad_data", TOO_DEEP)
 
     return answer
 

@@ -65,6 +65,8 @@ EXPRESSIONS = [
     "fuzz_up[1m]",
     '"a string"',
     "histogram_quantile(0.9, rate(x_bucket[5m]))",
+    "sum(" * 600 + "up" + ")" * 600,
+    "1" + "+1" * 1000,
 ]
 """Valid PromQL for half the valid query cases (random text hardly ever is)."""
 SLOW_PATHS = {"/metrics"}

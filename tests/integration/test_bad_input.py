@@ -16,6 +16,7 @@ from smallcluster import master_and_agents
 
 from orbiter import httperrors
 from orbiter.master.server import MasterServer
+from orbiter.satellite.promql import engine
 
 
 async def _call(
@@ -231,3 +232,24 @@ async def test_a_drain_grace_out_of_range_is_a_400(cluster, grace: str) -> None:
     _error_of(status, ctype, text)
     (agent,) = json.loads((await _call("GET", f"{_base(master)}/api/v1/agents"))[2])["agents"]
     assert agent["maintenance"]["mode"] == "active"
+
+
+@pytest.mark.parametrize(
+    "expr", ["sum(" * 600 + "up" + ")" * 600, "1" + "+1" * 1000, "(" * 3000 + "1" + ")" * 3000]
+)
+async def test_a_promql_expression_nested_a_thousand_deep_is_bad_data(expr: str) -> None:
+    """The evaluator's RecursionError was a 500; Prometheus's envelope says bad_data."""
+    from orbiter.satellite import query_api
+
+    async def query(request: Any) -> Any:
+        engine.check_supported(expr)
+        engine.value_type(expr)
+        engine.instant_query(expr, None, 0, 1)  # type: ignore[arg-type]
+        return "evaluated"
+
+    response = await query_api._answer(query)(None)  # type: ignore[arg-type]
+    if response.status == 200:  # deep parentheses alone are fine
+        return
+    body = json.loads(response.text)
+    assert (response.status, body["errorType"]) == (400, "bad_data")
+    assert body["error"] == query_api.TOO_DEEP
