@@ -22,8 +22,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_server import Server
 
 log = logging.getLogger("orbiter.http")
@@ -142,6 +142,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return response
     except BadJson as e:
         return error_response(400, str(e))
+    except ConnectionError:
+        raise  # the client went away: nobody to answer
+    except (HttpProcessingError, RequestPayloadError) as e:  # Content-Encoding: gzip, not
+        return error_response(400, f"the request body cannot be read: {e}")
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error answering {request.method} {request.path}")

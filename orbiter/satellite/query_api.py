@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from orbiter.durations import parse_duration
 from orbiter.satellite import rule_api
@@ -184,11 +186,22 @@ def _error(kind: str, message: str) -> web.Response:
     )
 
 
+async def _form(request: web.Request) -> Any:
+    """The POST body as a form; BadData for one that is not (a multipart body without a
+    boundary, an unknown charset...)."""
+    try:
+        return await request.post()
+    except web.HTTPException:
+        raise  # 413: over the size limit
+    except (ValueError, LookupError, AssertionError, HttpProcessingError, RequestPayloadError) as e:
+        raise BadData(f"the body is not a form ({type(e).__name__}: {e})") from None
+
+
 async def _params(request: web.Request) -> Mapping[str, str]:
     """Query string and form body together, as Prometheus reads them."""
     merged: dict[str, str] = dict(request.query)
     if request.method == "POST":
-        merged.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        merged.update({k: v for k, v in (await _form(request)).items() if isinstance(v, str)})
     return merged
 
 
@@ -197,7 +210,7 @@ async def _all(request: web.Request, name: str) -> list[str]:
     if request.method == "POST":
         values = [
             *values,
-            *(v for v in (await request.post()).getall(name, []) if isinstance(v, str)),
+            *(v for v in (await _form(request)).getall(name, []) if isinstance(v, str)),
         ]
     return values
 

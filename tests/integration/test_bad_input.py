@@ -15,7 +15,7 @@ import pytest
 from smallcluster import master_and_agents
 
 from orbiter import httperrors
-from orbiter.master.server import MasterServer
+from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.satellite.promql import engine
 
 
@@ -253,3 +253,45 @@ async def test_a_promql_expression_nested_a_thousand_deep_is_bad_data(expr: str)
     body = json.loads(response.text)
     assert (response.status, body["errorType"]) == (400, "bad_data")
     assert body["error"] == query_api.TOO_DEEP
+
+
+async def test_a_body_that_does_not_decompress_is_a_400(cluster) -> None:
+    """Content-Encoding: gzip over bytes that are not gzip raised out of request.read()."""
+    master, agents = cluster
+    url = f"{_base(master)}/api/v1/agents/{agents[0].agent_id}/drain"
+    status, ctype, text = await _call("POST", url, b"abcd", **{"Content-Encoding": "gzip"})
+    assert status == 400
+    assert "cannot be read" in _error_of(status, ctype, text)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"hello"),
+        ("multipart/form-data; boundary=zz", b"hello"),
+        ("application/x-www-form-urlencoded; charset=nope", b"query=up"),
+    ],
+)
+async def test_a_query_body_that_is_not_a_form_is_bad_data(
+    tmp_path: Path, content_type: str, body: bytes
+) -> None:
+    """request.post() raised (no boundary, an unknown charset): a 500."""
+    from orbiter.satellite.service import SatelliteConfig
+
+    settings = MasterSettings(
+        port=0,
+        http_port=0,
+        work_dir=tmp_path / "m",
+        satellite=SatelliteConfig(),
+        satellite_in_master=True,
+    )
+    master = MasterServer(settings)
+    await master.start()
+    try:
+        url = f"{_base(master)}/api/v1/query"
+        status, _, text = await _call("POST", url, body, **{"Content-Type": content_type})
+        assert status == 400, text
+        answer = json.loads(text)
+        assert answer["errorType"] == "bad_data" and "not a form" in answer["error"]
+    finally:
+        await master.stop()
