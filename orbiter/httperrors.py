@@ -145,7 +145,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except ConnectionError:
         raise  # the client went away: nobody to answer
     except (HttpProcessingError, RequestPayloadError) as e:  # Content-Encoding: gzip, not
-        return error_response(400, f"the request body cannot be read: {e}")
+        response = error_response(400, f"the request body cannot be read: {e}")
+        response.force_close()  # the rest of the body is unread: the connection is done
+        return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
         return error_response(500, f"internal error answering {request.method} {request.path}")

@@ -16,6 +16,12 @@ answer must be:
 - for a success to a valid request: what the document says (status, content type,
   schema).
 
+A second test sends any bytes with any content type and Content-Encoding to every POST
+and DELETE. Not `Content-Encoding: deflate`: after one undecodable deflate body, a later
+one on a kept-alive connection can get no answer at all (aiohttp's parser; the client
+times out, the server keeps serving others). Status 0 in the counts: the server closed
+the connection after refusing an unreadable body while the client still sent.
+
 Case counts per operation and the runtime are printed at the end of the module (pytest -s).
 """
 
@@ -45,6 +51,9 @@ from orbiter.agent import openapi as agent_openapi
 from orbiter.master import openapi
 
 EXAMPLES_PER_OPERATION = int(os.environ.get("ORBITER_FUZZ_EXAMPLES", "100"))
+
+RAW_EXAMPLES_PER_OPERATION = max(5, EXAMPLES_PER_OPERATION // 4)
+"""Raw bodies (any bytes, content type and encoding) per POST and DELETE operation."""
 
 MASTER = schemathesis.openapi.from_dict(openapi.DOCUMENT)
 AGENT = schemathesis.openapi.from_dict(agent_openapi.DOCUMENT)
@@ -251,3 +260,78 @@ def test_every_operation_answers_bad_input_with_a_json_refusal_and_no_change(
             response,
             checks=[status_code_conformance, content_type_conformance, response_schema_conformance],
         )
+
+
+POSTS = [(w, op) for w, op in OPERATIONS if op.method.upper() in ("POST", "DELETE")]
+CONTENT_TYPES = [
+    "application/json",
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=nope",
+    "multipart/form-data",
+    "multipart/form-data; boundary=zz",
+    "text/plain",
+    "application/json; charset=latin-1",
+    "",
+    "\x7f/\x00",
+]
+
+
+@pytest.mark.parametrize(("where", "operation"), POSTS, ids=[_label(w, op) for w, op in POSTS])
+@settings(
+    max_examples=RAW_EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from(
+            [b"[" * 100_000, b'{"a":' * 70 + b"1" + b"}" * 70, b"\xff\xfe", b"", b"null"]
+        ),
+    ),
+    content_type=st.sampled_from(CONTENT_TYPES),
+    # Not deflate: see the module docstring.
+    encoding=st.sampled_from([None, "gzip", "br", "zstd", "x-nope"]),
+)
+def test_any_bytes_in_any_content_type_get_a_json_refusal_and_no_change(
+    cluster: BackgroundCluster,
+    session: requests.Session,
+    where: str,
+    operation: Any,
+    body: bytes,
+    content_type: str,
+    encoding: str | None,
+) -> None:
+    label = f"raw {_label(where, operation)}"
+    path = operation.path.replace("{agent_id}", cluster.agent.agent_id).replace("{id}", "x")
+    headers = {"Content-Type": content_type} if content_type else {}
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    before = snapshot(session, cluster.url)
+    try:
+        # Its own connection, closed after: an unreadable body may leave it unusable.
+        response = requests.request(
+            operation.method.upper(),
+            cluster.url + path,
+            data=body,
+            headers={**headers, "Connection": "close"},
+            timeout=5,
+        )
+    except requests.exceptions.InvalidHeader:
+        return  # requests will not send it
+    except requests.exceptions.ConnectionError:
+        # The server answered an unreadable body and closed while the client still sent
+        # (a reset): acceptable if it still serves and nothing changed.
+        STATUSES[(label, 0)] += 1
+        assert session.get(f"{cluster.url}/health", timeout=5).status_code == 200
+        assert snapshot(session, cluster.url) == before, "a refused call changed state"
+        return
+    COUNTS[label] += 1
+    STATUSES[(label, response.status_code)] += 1
+    assert response.status_code < 500, (response.status_code, response.text[:300])
+    if response.status_code >= 400:
+        ctype = response.headers.get("Content-Type", "")
+        assert ctype.startswith("application/json"), (ctype, response.text[:200])
+        assert isinstance(response.json().get("error"), str)
+        assert snapshot(session, cluster.url) == before, "a refused call changed state"
