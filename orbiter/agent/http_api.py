@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,12 @@ class AgentHttp:
                 400, f"offset must be between 0 and {MAX_OFFSET}, length between 0 and {MAX_READ}"
             )
         with path.open("rb") as f:
-            f.seek(offset)
-            data = f.read(length)
+            # Past the end is nothing to read; seek itself refuses offsets past the file
+            # system's largest file (EINVAL), so it is not asked.
+            size = os.fstat(f.fileno()).st_size
+            if offset >= size:
+                data = b""
+            else:
+                f.seek(offset)
+                data = f.read(length)
         return web.Response(body=data, content_type="text/plain", charset="utf-8")

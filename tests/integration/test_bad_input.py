@@ -295,3 +295,15 @@ async def test_a_query_body_that_is_not_a_form_is_bad_data(
         assert answer["errorType"] == "bad_data" and "not a form" in answer["error"]
     finally:
         await master.stop()
+
+
+async def test_an_offset_past_the_file_systems_largest_file_reads_nothing(cluster) -> None:
+    """Found by the fuzzer: seek(2**63 - 2) is EINVAL on Linux, a 500."""
+    _, agents = cluster
+    sandbox = agents[0].settings.work_dir / "sandboxes" / "fw" / "t2"
+    sandbox.mkdir(parents=True)
+    (sandbox / "stdout").write_text("hello\n")
+    url = f"http://{agents[0].http_address}/files/read"
+    query = {"task_id": "t2", "framework_id": "fw", "offset": str(2**63 - 2)}
+    status, _, text = await _get(url, query)
+    assert (status, text) == (200, "")
