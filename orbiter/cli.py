@@ -117,6 +117,15 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _containerizers(text: str) -> tuple[str, ...]:
+    from orbiter.agent.containerizer import parse_containerizers
+
+    try:
+        return parse_containerizers(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _env_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -339,12 +348,15 @@ async def _run_master(args: argparse.Namespace) -> int:
 def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> Any:
     from orbiter.agent.agent import AgentSettings
 
+    containerizers = getattr(args, "containerizers", None) or (args.containerizer,)
     values: dict[str, Any] = {
         "master": args.master,
         "work_dir": Path(args.work_dir),
         "resources": _resources_flag(args.resources),
         "attributes": _attributes_flag(getattr(args, "attributes", "")),
-        "containerizer": args.containerizer,
+        "containerizer": containerizers[0],
+        "docker": "docker" in containerizers,
+        "docker_host": getattr(args, "docker_host", ""),
         "host": args.host,
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
@@ -364,9 +376,16 @@ async def _run_agent(args: argparse.Namespace) -> int:
         agent = Agent(_agent_settings(args, config))
         await agent.start()
         print(
-            f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
+            f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()} "
+            f"containerizers {','.join(agent.containerizers)}",
             flush=True,
         )
+        if agent.settings.docker and agent.docker is None:
+            print(
+                "warning: dockerd does not answer; this agent runs no Docker tasks (see its log)",
+                file=sys.stderr,
+                flush=True,
+            )
         await _serve_until_stopped(agent.stopped)
         # A restart or upgrade (SIGTERM) leaves the tasks with the task keeper for the
         # next run to take back; a removed agent, or --kill-tasks-on-stop, ends them.
@@ -982,6 +1001,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
         shell=not args.no_shell,
         environment=dict(args.env),
         kill_grace_period=args.grace,
+        docker_image=args.docker_image,
     )
     master_http(args.master)  # fail fast, with a useful message, if it is not there
     return asyncio.run(execute(spec, args.master))
@@ -1100,7 +1120,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=".orbiter/agent", help="state and sandboxes")
     p.add_argument("--resources", help="e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'")
     p.add_argument("--attributes", default="", help="e.g. 'rack:r1;zone:a'")
-    p.add_argument("--containerizer", choices=["process", "null"], default="process")
+    p.add_argument(
+        "--containerizers",
+        "--containerizer",
+        dest="containerizers",
+        type=_containerizers,
+        default=("process",),
+        metavar="NAMES",
+        help="comma-separated: process (or null) and, optionally, docker (tasks with a "
+        "Docker image run in Docker if dockerd answers at start)",
+    )
+    p.add_argument(
+        "--docker-host",
+        default=os.environ.get("DOCKER_HOST", ""),
+        help="dockerd to use, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST, "
+        "else the standard socket)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
@@ -1126,6 +1161,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=_count, default=1)
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
+    p.add_argument(
+        "--docker-image",
+        default="",
+        metavar="IMAGE",
+        help="run in a Docker container of IMAGE (on agents with the docker containerizer)",
+    )
     p.add_argument(
         "--grace",
         type=_non_negative,

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
@@ -29,9 +30,15 @@ import psutil
 import orbiter
 from orbiter.agent import checkpoint
 from orbiter.agent.checks import CheckRunner, CheckSpec
+from orbiter.agent.containerizer import is_docker_task
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
 from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
 from orbiter.agent.containerizer.null import NullContainerizer
+
+if TYPE_CHECKING:  # the docker SDK is imported only by agents that run Docker
+    from docker.models.containers import Container as DockerSdkContainer
+
+    from orbiter.agent.containerizer.docker import DockerContainerizer
 from orbiter.agent.executors import Executors, RunningExecutor, executor_key, read_checkpoint
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
@@ -66,6 +73,9 @@ class AgentSettings:
     resources: Resources | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     containerizer: str = "process"
+    # Also run tasks whose container is DOCKER (if dockerd answers at start).
+    docker: bool = False
+    docker_host: str = ""  # default: DOCKER_HOST, else the standard socket
     host: str = "127.0.0.1"
     http_port: int = 0
     hostname: str = ""
@@ -99,6 +109,7 @@ class Agent:
         else:
             self.keeper = KeeperClient(settings.work_dir)
             self.containerizer = KeptContainerizer(self.keeper)
+        self.docker: DockerContainerizer | None = None  # set by start() if dockerd answers
         self.executors = Executors(self)
         # Keyed by (framework id, task id): task ids are unique only within a framework.
         self.tasks: dict[tuple[str, str], AgentTask] = {}
@@ -189,13 +200,39 @@ class Agent:
         kept = await self.keeper.start() if self.keeper is not None else []
         if self.keeper is not None:
             await self.executors.start()
-        self._recover({t.key: t for t in kept})
+        containers: dict[tuple[str, str], DockerSdkContainer] = {}
+        if s.docker:
+            await self._start_docker()
+            if self.docker is not None:
+                containers = await self.docker.find(self.agent_id)
+        self._recover({t.key: t for t in kept}, containers)
         await self.locator.start()
         await self.checks.start()
         self.lag.start()  # last: a start that fails above leaves no timer behind
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
-    def _recover(self, kept: dict[str, agent_pb2.KeptTask]) -> None:
+    async def _start_docker(self) -> None:
+        from orbiter.agent.containerizer.docker import DockerContainerizer, DockerUnavailable
+
+        try:
+            self.docker = await DockerContainerizer.connect(self.settings.docker_host)
+        except DockerUnavailable as e:
+            log.warning("docker containerizer off: %s; DOCKER tasks will fail to launch", e)
+            return
+        log.info(
+            "docker containerizer on: dockerd %s at %s", self.docker.version, self.docker.base_url
+        )
+
+    @property
+    def containerizers(self) -> list[str]:
+        """What this agent runs tasks with (docker only if dockerd answered at start)."""
+        return [self.settings.containerizer] + (["docker"] if self.docker is not None else [])
+
+    def _recover(
+        self,
+        kept: dict[str, agent_pb2.KeptTask],
+        containers: dict[tuple[str, str], DockerSdkContainer] | None = None,
+    ) -> None:
         """Take back the tasks a previous run of this agent left in its sandboxes.
 
         A task that ended but whose end was not acknowledged is reported again
@@ -206,11 +243,16 @@ class Agent:
         executor.
         """
         assert self.keeper is not None or not kept
+        containers = dict(containers or {})
         for sandbox, record in checkpoint.scan(self.settings.work_dir / "sandboxes"):
             task = AgentTask(record.framework_id, record.task, sandbox=sandbox)
             self.tasks[(record.framework_id, record.task.task_id)] = task
             key = task_key(record.framework_id, record.task.task_id)
             held = kept.pop(key, None)
+            if is_docker_task(record.task):
+                found = containers.pop((record.framework_id, record.task.task_id), None)
+                self._recover_docker(task, record, found)
+                continue
             if record.HasField("terminal"):
                 task.state = record.terminal.state
                 self.updates.add(record.framework_id, record.terminal)
@@ -257,8 +299,44 @@ class Agent:
             assert self.keeper is not None
             asyncio.get_running_loop().create_task(self.keeper.signal(key, signal.SIGKILL))
             self._forget_kept(key)
+        for (framework_id, task_id), container in containers.items():
+            # Labelled ours, but no task here owns it: the master cannot know it either.
+            log.warning(
+                "container %s (task %s of framework %s) has no task here; removing it",
+                container.short_id, task_id, framework_id,
+            )  # fmt: skip
+            assert self.docker is not None
+            asyncio.get_running_loop().create_task(self.docker.remove(container))
         if self.tasks:
             log.info("recovered %d task(s) from %s", len(self.tasks), self.settings.work_dir)
+
+    def _recover_docker(
+        self,
+        task: AgentTask,
+        record: agent_pb2.TaskCheckpoint,
+        found: DockerSdkContainer | None,
+    ) -> None:
+        """A DOCKER task after a restart: its container, found by label, is followed again
+        (running, or with the exit status it ended with while the agent was away)."""
+        if record.HasField("terminal"):
+            task.state = record.terminal.state
+            self.updates.add(record.framework_id, record.terminal)
+            if found is not None and self.docker is not None:
+                asyncio.get_running_loop().create_task(self.docker.remove(found))
+            return
+        if found is None or self.docker is None:
+            why = "its container was gone" if found is None else "dockerd did not answer"
+            self._update(
+                task,
+                TS.TASK_FAILED,
+                f"the agent restarted and {why}; the task's end cannot be known",
+                pb.REASON_AGENT_RESTARTED,
+            )
+            return
+        assert task.sandbox is not None
+        task.state = TS.TASK_RUNNING  # reported before the restart
+        task.container = self.docker.adopt(record.task, found, task.sandbox)
+        asyncio.get_running_loop().create_task(self._follow(task, task.container))
 
     def _recovered_executor(
         self, framework_id: str, task: pb.TaskInfo, kept: dict[str, agent_pb2.KeptTask]
@@ -577,7 +655,8 @@ class Agent:
 
     async def _start(self, task: AgentTask) -> None:
         tid = task.info.task_id
-        null = self.settings.containerizer == "null"
+        docker = is_docker_task(task.info)
+        null = self.settings.containerizer == "null" and not docker
         sandbox = None if null else self.sandbox_of(task.framework_id, tid)
         env = {
             "ORBITER_TASK_ID": tid,
@@ -601,7 +680,10 @@ class Agent:
                     )
                 await self.executors.launch(task)
                 return  # the executor reports the task's states
-            container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
+            containerizer: Containerizer = self.containerizer
+            if docker and self.docker is not None:
+                containerizer = self.docker
+            container = await containerizer.launch(task.info, sandbox or Path("/"), env)
         except (LaunchError, OSError) as e:
             self.metrics.launch_failures.inc()
             self._update(
