@@ -634,7 +634,11 @@ class Agent:
             self._on_disk(
                 checkpoint.write, task.sandbox, task.framework_id, task.info, None, status
             )
-            if self.keeper is not None and task.container is not None:
+            if (
+                self.keeper is not None
+                and task.container is not None
+                and not is_docker_task(task.info)
+            ):
                 # Once the end is on disk, the keeper need not hold it any more.
                 self._forget_kept(task_key(task.framework_id, task.info.task_id))
         self.counts[pb.TaskState.Name(state)] += 1

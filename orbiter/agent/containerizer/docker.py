@@ -16,20 +16,23 @@ end has been read: exit code, and whether the kernel OOM-killed it.
 
 How a container's facts become a task's end is pure (`container_spec`,
 `docker_termination`); `DockerContainer` is the thin shell around the SDK.
-The SDK blocks, so each call goes to a thread; each container has one
-dedicated watcher thread (plus one for stderr) that follows its logs for as
-long as it runs: they would starve asyncio's small default pool.
+The SDK blocks, so its calls go to the containerizer's own thread pool (a
+`docker stop` holds a thread for the whole grace period, which would starve
+asyncio's small default pool), and each container has a watcher thread (plus
+one for stderr) that follows its logs for as long as it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,7 @@ LABEL_SANDBOX = "orbiter.sandbox"
 SIGKILL_EXIT = 128 + 9
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 _NAME_MAX = 200
+POOL_THREADS = 16
 
 
 class DockerUnavailable(Exception):
@@ -239,8 +243,10 @@ class DockerContainer:
         sandbox: Path,
         mem_mib: int | None,
         rewrite_logs: bool,
+        pool: ThreadPoolExecutor,
     ) -> None:
         self.task_id = task_id
+        self._pool = pool
         self.container = container
         self.id: str = container.id or ""
         self.pid: int | None = (container.attrs.get("State") or {}).get("Pid") or None
@@ -328,9 +334,10 @@ class DockerContainer:
             self._grace = grace_period
             try:
                 if grace_period > 0:
-                    await asyncio.to_thread(self.container.stop, timeout=math.ceil(grace_period))
+                    stop = functools.partial(self.container.stop, timeout=math.ceil(grace_period))
+                    await self._loop.run_in_executor(self._pool, stop)
                 else:
-                    await asyncio.to_thread(self.container.kill)
+                    await self._loop.run_in_executor(self._pool, self.container.kill)
             except docker.errors.APIError as e:
                 # Not running any more (409) or gone (404): the watcher reports its end.
                 log.debug("stopping container %s: %s", self.id, _explain(e))
@@ -345,6 +352,10 @@ class DockerContainerizer:
     def __init__(self, client: docker.DockerClient, version: str = "") -> None:
         self.client = client
         self.version = version
+        self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="docker")
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     @staticmethod
     async def connect(base_url: str = "") -> DockerContainerizer:
@@ -379,10 +390,10 @@ class DockerContainerizer:
             env.get("ORBITER_AGENT_ID", ""),
             env.get("ORBITER_FRAMEWORK_ID", ""),
         )
-        container = await asyncio.to_thread(
-            self._create, spec, task.container.docker.force_pull_image
+        container = await self._call(self._create, spec, task.container.docker.force_pull_image)
+        return DockerContainer(
+            task.task_id, container, sandbox, spec.mem_mib, rewrite_logs=True, pool=self._pool
         )
-        return DockerContainer(task.task_id, container, sandbox, spec.mem_mib, rewrite_logs=True)
 
     def _ensure_image(self, image: str, force_pull: bool) -> None:
         if not force_pull:
@@ -437,7 +448,7 @@ class DockerContainerizer:
             )
 
         found = {}
-        for c in await asyncio.to_thread(listing):
+        for c in await self._call(listing):
             found[(c.labels.get(LABEL_FRAMEWORK, ""), c.labels.get(LABEL_TASK, ""))] = c
         return found
 
@@ -445,12 +456,15 @@ class DockerContainerizer:
         """Follow a container a previous run of the agent started (running or ended)."""
         mem = Resources.from_proto(task.resources).scalar("mem")
         mem_mib = max(6, math.ceil(mem)) if mem > 0 else None
-        return DockerContainer(task.task_id, container, sandbox, mem_mib, rewrite_logs=True)
+        return DockerContainer(
+            task.task_id, container, sandbox, mem_mib, rewrite_logs=True, pool=self._pool
+        )
 
     async def remove(self, container: SdkContainer) -> None:
         """Force-remove a container no task of ours owns any more."""
         with contextlib.suppress(docker.errors.NotFound):
-            await asyncio.to_thread(container.remove, force=True, v=True)
+            await self._call(functools.partial(container.remove, force=True, v=True))
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False)
         self.client.close()
