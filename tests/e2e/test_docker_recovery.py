@@ -145,3 +145,42 @@ def test_a_killed_agent_takes_its_containers_back_by_label(
     assert (next(agent.work_dir.glob("sandboxes/*/long-0")) / "stdout").read_text() == "up\n"
     with pytest.raises(docker.errors.NotFound):
         docker_engine.client().containers.get(stray.id)
+
+
+def test_a_missing_image_that_cannot_be_pulled_fails_the_task_naming_the_image(
+    master: Any, docker_agent: Any, processes: Any, tmp_path: Path
+) -> None:
+    docker_agent(master)
+    log = tmp_path / "execute.log"
+    run = processes.start(
+        [*ORBITER, "execute", "--master", master.address, "--name", "nope",
+         "--docker-image", "orbiter-test/missing:1", "--command", "true"],
+        log,
+    )  # fmt: skip
+
+    assert run.wait(90) == 1, log.read_text()
+    assert (
+        "nope-0: TASK_FAILED (launch failed: image 'orbiter-test/missing:1' is not on this "
+        "agent and pulling it failed: "
+    ) in log.read_text()
+
+
+def test_an_agent_whose_dockerd_does_not_answer_says_so_and_fails_docker_tasks(
+    master: Any,
+    agent_process: Any,
+    processes: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    agent = agent_process(master, RESOURCES, containerizer="process,docker")
+    text = agent.log.read_text()
+    assert "containerizers process\n" in text
+    assert "docker containerizer off: dockerd does not answer at unix://" in text
+    log = tmp_path / "execute.log"
+
+    run = execute(processes, master, log, "d", "true")
+
+    assert run.wait(60) == 1, log.read_text()
+    assert "d-0: TASK_FAILED (launch failed: " in log.read_text()
+    assert "the docker containerizer is not available on this agent" in log.read_text()
