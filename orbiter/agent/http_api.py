@@ -78,6 +78,7 @@ class AgentHttp:
                 "master": a.settings.master,
                 "registered": a.registered.is_set(),
                 "containerizer": a.settings.containerizer,
+                "containerizers": a.containerizers,
                 "resources": {"text": a.resources.format(), "quantities": a.resources.quantities()},
                 "used": a.used().quantities(),
                 "attributes": a.settings.attributes,

@@ -74,6 +74,7 @@ def test_execute_with_a_docker_image_runs_there_and_orbiter_cat_shows_its_output
 ) -> None:
     agent = docker_agent(master)
     assert "containerizers process,docker" in agent.log.read_text()
+    assert agent.state()["containerizers"] == ["process", "docker"]
     log = tmp_path / "execute.log"
 
     run = execute(
@@ -176,6 +177,7 @@ def test_an_agent_whose_dockerd_does_not_answer_says_so_and_fails_docker_tasks(
     agent = agent_process(master, RESOURCES, containerizer="process,docker")
     text = agent.log.read_text()
     assert "containerizers process\n" in text
+    assert agent.state()["containerizers"] == ["process"]
     assert "docker containerizer off: dockerd does not answer at unix://" in text
     log = tmp_path / "execute.log"
 
