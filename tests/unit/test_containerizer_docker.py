@@ -37,8 +37,11 @@ def task(
     return info
 
 
+SANDBOX = Path("/w/sandboxes/fw/t1")
+
+
 def spec_of(info: pb.TaskInfo) -> dict[str, object]:
-    return container_spec(info, Path("/sb"), ENV, "A1", "fw").create_kwargs()
+    return container_spec(info, SANDBOX, ENV, "A1", "fw").create_kwargs()
 
 
 def test_a_shell_task_runs_under_sh_c_in_the_sandbox_with_its_limits_and_labels():
@@ -51,7 +54,7 @@ def test_a_shell_task_runs_under_sh_c_in_the_sandbox_with_its_limits_and_labels(
     assert kwargs["entrypoint"] == ["/bin/sh", "-c"] and kwargs["command"] == ["echo hi"]
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "64m"
     assert kwargs["nano_cpus"] == 500_000_000
-    assert kwargs["volumes"] == {"/sb": {"bind": SANDBOX_MOUNT, "mode": "rw"}}
+    assert kwargs["volumes"] == {str(SANDBOX): {"bind": SANDBOX_MOUNT, "mode": "rw"}}
     assert kwargs["working_dir"] == SANDBOX_MOUNT
     assert kwargs["environment"] == {
         "ORBITER_TASK_ID": "t1",
@@ -65,7 +68,8 @@ def test_a_shell_task_runs_under_sh_c_in_the_sandbox_with_its_limits_and_labels(
         "orbiter.task_id": "t1",
         "orbiter.framework_id": "fw",
         "orbiter.agent_id": "A1",
-        "orbiter.sandbox": "/sb",
+        "orbiter.sandbox": str(SANDBOX),
+        "orbiter.work_dir": "/w",
     }
     assert kwargs["name"] == "orbiter-A1-fw-t1"
 

@@ -53,6 +53,7 @@ LABEL_TASK = "orbiter.task_id"
 LABEL_FRAMEWORK = "orbiter.framework_id"
 LABEL_AGENT = "orbiter.agent_id"
 LABEL_SANDBOX = "orbiter.sandbox"
+LABEL_WORK_DIR = "orbiter.work_dir"
 SIGKILL_EXIT = 128 + 9
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 _NAME_MAX = 200
@@ -182,6 +183,8 @@ def container_spec(
         LABEL_FRAMEWORK: framework_id,
         LABEL_AGENT: agent_id,
         LABEL_SANDBOX: str(sandbox),
+        # sandboxes/<framework>/<task> under the agent's work dir
+        LABEL_WORK_DIR: str(sandbox.parent.parent.parent),
     }
     return DockerSpec(
         name=container_name(agent_id, framework_id, task.task_id),
