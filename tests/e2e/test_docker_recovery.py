@@ -91,6 +91,30 @@ def test_execute_with_a_docker_image_runs_there_and_orbiter_cat_shows_its_output
     assert err.stdout == "warn\n"
 
 
+def test_a_docker_task_over_its_memory_fails_with_the_memory_reason_beside_a_plain_task(
+    master: Any, docker_agent: Any, processes: Any, tmp_path: Path, wait_until: Any
+) -> None:
+    docker_agent(master)
+    oom_log, plain_log = tmp_path / "oom.log", tmp_path / "plain.log"
+
+    oom = processes.start(
+        [*ORBITER, "execute", "--master", master.address, "--name", "hog", "--mem", "32",
+         "--docker-image", IMAGE, "--command", "head -c 300m /dev/zero | tail"],
+        oom_log,
+    )  # fmt: skip
+    plain = processes.start(
+        [*ORBITER, "execute", "--master", master.address, "--name", "plain",
+         "--command", "echo on the host"],
+        plain_log,
+    )  # fmt: skip
+
+    assert plain.wait(60) == 0, plain_log.read_text()
+    assert oom.wait(60) == 137, oom_log.read_text()  # what the OOM-killed shell exited with
+    assert "hog-0: TASK_FAILED (Memory limit exceeded" in oom_log.read_text()
+    (task,) = [t for t in master.tasks() if t["id"] == "hog-0"]
+    assert "REASON_CONTAINER_LIMITATION_MEMORY" in str(task), task
+
+
 def test_a_killed_agent_takes_its_containers_back_by_label(
     master: Any,
     docker_agent: Any,
