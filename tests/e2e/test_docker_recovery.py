@@ -210,3 +210,22 @@ def test_an_agent_whose_dockerd_does_not_answer_says_so_and_fails_docker_tasks(
     assert run.wait(60) == 1, log.read_text()
     assert "d-0: TASK_FAILED (launch failed: " in log.read_text()
     assert "the docker containerizer is not available on this agent" in log.read_text()
+
+
+def test_a_stopped_agent_leaves_its_containers_running_for_the_next_run(
+    master: Any, docker_agent: Any, docker_engine: Any, processes: Any, tmp_path: Path
+) -> None:
+    """SIGTERM (systemctl restart, an upgrade) is a restart, not a drain, for Docker too."""
+    agent = docker_agent(master)
+    log = tmp_path / "execute.log"
+    run = execute(processes, master, log, "up", "sleep 3; echo survived")
+    master.wait_for(lambda m: m.tasks(state="TASK_RUNNING"), 30, "the task RUNNING")
+
+    agent.proc.terminate()
+    assert agent.proc.wait(15) == 0
+    assert [c.status for c in containers(docker_engine, "orbiter.task_id=up-0")] == ["running"]
+    restart(agent)
+
+    assert run.wait(30) == 0, log.read_text()
+    assert "up-0: TASK_FINISHED" in log.read_text()
+    assert (next(agent.work_dir.glob("sandboxes/*/up-0")) / "stdout").read_text() == "survived\n"
