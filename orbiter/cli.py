@@ -348,7 +348,7 @@ async def _run_master(args: argparse.Namespace) -> int:
 def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> Any:
     from orbiter.agent.agent import AgentSettings
 
-    containerizers = getattr(args, "containerizers", None) or (args.containerizer,)
+    containerizers = args.containerizers
     values: dict[str, Any] = {
         "master": args.master,
         "work_dir": Path(args.work_dir),
@@ -1099,27 +1099,7 @@ def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
-    )
-    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = top.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("up", help="run a single-node cluster: a master and N agents")
-    _add_master_server_flags(p, ".orbiter")
-    p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
-    p.add_argument("--containerizer", choices=["process", "null"], default="process")
-    p.add_argument("--resources", help="resources of each agent (default: detected and split)")
-
-    p = sub.add_parser("master", help="run a master")
-    _add_master_server_flags(p, ".orbiter/master")
-
-    p = sub.add_parser("agent", help="run an agent")
-    _add_master_flag(p)
-    p.add_argument("--work-dir", default=".orbiter/agent", help="state and sandboxes")
-    p.add_argument("--resources", help="e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'")
-    p.add_argument("--attributes", default="", help="e.g. 'rack:r1;zone:a'")
+def _add_containerizer_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--containerizers",
         "--containerizer",
@@ -1136,6 +1116,30 @@ def parser() -> argparse.ArgumentParser:
         help="dockerd to use, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST, "
         "else the standard socket)",
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
+    )
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="run a single-node cluster: a master and N agents")
+    _add_master_server_flags(p, ".orbiter")
+    p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
+    _add_containerizer_flags(p)
+    p.add_argument("--resources", help="resources of each agent (default: detected and split)")
+
+    p = sub.add_parser("master", help="run a master")
+    _add_master_server_flags(p, ".orbiter/master")
+
+    p = sub.add_parser("agent", help="run an agent")
+    _add_master_flag(p)
+    p.add_argument("--work-dir", default=".orbiter/agent", help="state and sandboxes")
+    p.add_argument("--resources", help="e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'")
+    p.add_argument("--attributes", default="", help="e.g. 'rack:r1;zone:a'")
+    _add_containerizer_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
