@@ -324,8 +324,16 @@ class Agent:
             if found is not None and self.docker is not None:
                 asyncio.get_running_loop().create_task(self.docker.remove(found))
             return
+        if found is not None and found.status == "created" and self.docker is not None:
+            # The agent died between creating and starting it: the command never ran.
+            asyncio.get_running_loop().create_task(self.docker.remove(found))
+            found = None
         if found is None or self.docker is None:
-            why = "its container was gone" if found is None else "dockerd did not answer"
+            why = (
+                "it runs no docker containerizer now (see its log)"
+                if self.docker is None
+                else "the task's container was gone"
+            )
             self._update(
                 task,
                 TS.TASK_FAILED,

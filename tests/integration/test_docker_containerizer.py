@@ -237,3 +237,81 @@ async def test_a_restarted_agent_finds_its_containers_by_label_and_follows_them(
     await first.wait()  # (the first run's watcher, which a dead agent would not have, too)
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(first.id)
+
+
+async def test_an_agent_restarted_on_its_work_dir_sorts_out_its_containers_by_label(
+    docker_engine: Any, containerizer: DockerContainerizer, agent_id: str, tmp_path: Path,
+    client: Any, async_wait_until: Any,
+) -> None:  # fmt: skip
+    """Running: taken back. Created but never started (the agent died mid-launch), or
+    gone: reported failed. Labelled ours but no task here: removed."""
+    import json
+
+    from orbiter.agent import checkpoint
+    from orbiter.agent.agent import Agent, AgentSettings
+
+    work_dir = tmp_path / "agent"
+    work_dir.mkdir()
+    (work_dir / "agent.json").write_text(json.dumps({"agent_id": agent_id, "http_port": 0}))
+
+    def sandbox(task_id: str) -> Path:
+        path = work_dir / "sandboxes" / "fw1" / task_id
+        path.mkdir(parents=True)
+        return path
+
+    env = {"ORBITER_FRAMEWORK_ID": "fw1", "ORBITER_AGENT_ID": agent_id}
+    running = docker_task("echo hi; sleep 60", "running")
+    left = await containerizer.launch(running, sandbox("running"), env)
+    checkpoint.write(sandbox_path(work_dir, "running"), "fw1", running, left.pid)
+    created = docker_task("echo never", "created")
+    checkpoint.write(sandbox("created"), "fw1", created, None)
+    labels = {LABEL_AGENT: agent_id, "orbiter.framework_id": "fw1", "orbiter.task_id": "created"}
+    half = client.containers.create(IMAGE, ["true"], labels=labels)
+    checkpoint.write(sandbox("gone"), "fw1", docker_task("true", "gone"), None)
+    stray = client.containers.run(
+        IMAGE, ["sleep", "60"], detach=True,
+        labels={LABEL_AGENT: agent_id, "orbiter.framework_id": "x", "orbiter.task_id": "y"},
+    )  # fmt: skip
+
+    agent = Agent(
+        AgentSettings(
+            master="127.0.0.1:9",  # nobody there: recovery happens before the link
+            work_dir=work_dir,
+            resources=Resources.parse("cpus:1;mem:256"),
+            watch_paths=[],
+            docker=True,
+            docker_host=docker_engine.base_url,
+        )
+    )
+    await agent.start()
+    try:
+        assert agent.containerizers == ["process", "docker"]
+        states = {tid: t.state for (_, tid), t in agent.tasks.items()}
+        assert states == {
+            "running": pb.TASK_RUNNING,
+            "created": pb.TASK_FAILED,
+            "gone": pb.TASK_FAILED,
+        }
+        queued = {s.task_id: s for _, s in agent.updates.pending()}
+        assert "the task's container was gone" in queued["gone"].message
+        assert queued["created"].reason == pb.REASON_AGENT_RESTARTED
+
+        def removed(container_id: str) -> bool:
+            try:
+                client.containers.get(container_id)
+            except docker.errors.NotFound:
+                return True
+            return False
+
+        await async_wait_until(lambda: removed(stray.id) and removed(half.id), 15, "removed")
+        assert client.containers.get(left.id).status == "running"
+        stdout = sandbox_path(work_dir, "running") / "stdout"
+        await async_wait_until(lambda: stdout.read_text() == "hi\n", 10, "the output copied")
+    finally:
+        await agent.stop(kill_tasks=True)
+    await left.wait()  # (the first run's watcher, which a dead agent would not have, too)
+    assert removed(left.id), "the agent's stop killed and removed the container it took back"
+
+
+def sandbox_path(work_dir: Path, task_id: str) -> Path:
+    return work_dir / "sandboxes" / "fw1" / task_id
