@@ -209,12 +209,13 @@ def docker_termination(
         sigkill_after = grace if exit_code == SIGKILL_EXIT else None
         return kill_termination(exit_code, sigkill_after)
     if oom_killed:
-        limit = f" of {mem_mib} MiB" if mem_mib else ""
+        limit = f"{mem_mib} MiB" if mem_mib else "its limit"
+        # Worded as the process containerizer's cgroup OOM (orbiter/agent/isolation).
         return Termination(
             pb.TASK_FAILED,
             pb.REASON_CONTAINER_LIMITATION_MEMORY,
-            f"Memory limit exceeded: the container used its memory limit{limit} and the "
-            f"kernel killed it (OOM); exit status {exit_code}",
+            f"Memory limit exceeded: the container reached its memory limit of {limit}, and "
+            "the kernel's OOM killer ended it; give the task more `mem`",
             exit_code,
         )
     return exit_termination(exit_code)
