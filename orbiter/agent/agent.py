@@ -34,11 +34,6 @@ from orbiter.agent.containerizer import is_docker_task
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
 from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
 from orbiter.agent.containerizer.null import NullContainerizer
-
-if TYPE_CHECKING:  # the docker SDK is imported only by agents that run Docker
-    from docker.models.containers import Container as DockerSdkContainer
-
-    from orbiter.agent.containerizer.docker import DockerContainerizer
 from orbiter.agent.executors import Executors, RunningExecutor, executor_key, read_checkpoint
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
@@ -52,6 +47,11 @@ from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
 from orbiter.streams import raise_if_failed
 from orbiter.taskstates import TERMINAL_STATES
+
+if TYPE_CHECKING:  # the docker SDK is imported only by agents that run Docker
+    from docker.models.containers import Container as DockerSdkContainer
+
+    from orbiter.agent.containerizer.docker import DockerContainerizer
 
 pb = messages_pb2
 TS = pb.TaskState
