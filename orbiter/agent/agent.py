@@ -667,7 +667,7 @@ class Agent:
 
     async def _start(self, task: AgentTask) -> None:
         tid = task.info.task_id
-        docker = is_docker_task(task.info)
+        docker = is_docker_task(task.info) and self.docker is not None
         null = self.settings.containerizer == "null" and not docker
         sandbox = None if null else self.sandbox_of(task.framework_id, tid)
         env = {
@@ -693,7 +693,8 @@ class Agent:
                 await self.executors.launch(task)
                 return  # the executor reports the task's states
             containerizer: Containerizer = self.containerizer
-            if docker and self.docker is not None:
+            if docker:
+                assert self.docker is not None
                 containerizer = self.docker
             container = await containerizer.launch(task.info, sandbox or Path("/"), env)
         except (LaunchError, OSError) as e:
