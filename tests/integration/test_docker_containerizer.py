@@ -135,6 +135,10 @@ async def test_limits_labels_and_sandbox_are_what_docker_runs_with_and_kill_remo
     assert host["Memory"] == 48 * 1024 * 1024
     assert host["MemorySwap"] == 48 * 1024 * 1024
     assert host["NanoCpus"] == 250_000_000
+    assert host["PidsLimit"] == 1024
+    assert host["LogConfig"] == {
+        "Type": "json-file", "Config": {"max-size": str(10 * 1024 * 1024), "max-file": "2"}
+    }  # fmt: skip
     assert attrs["Config"]["Labels"]["orbiter.task_id"] == "t1"
     assert attrs["Config"]["Labels"]["orbiter.framework_id"] == "fw1"
     assert attrs["Config"]["Labels"]["orbiter.agent_id"] == agent_id
@@ -152,6 +156,25 @@ async def test_limits_labels_and_sandbox_are_what_docker_runs_with_and_kill_remo
     assert end.message == "Task killed with SIGTERM"  # tini passes it on; sleep dies of it
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(container.id)
+
+
+async def test_output_over_the_cap_is_rotated_in_the_sandbox(
+    docker_engine: Any, env: dict[str, str], tmp_path: Path, agent_id: str
+) -> None:
+    sandbox = sandbox_of(tmp_path)
+    small = await DockerContainerizer.connect(docker_engine.base_url, log_cap_bytes=100_000)
+    try:
+        container = await small.launch(
+            docker_task("yes 0123456789012345678 | head -c 350000"), sandbox, env
+        )
+        end = await container.wait()
+    finally:
+        small.close()
+
+    assert end.state == pb.TASK_FINISHED
+    current, rotated = (sandbox / "stdout").stat().st_size, (sandbox / "stdout.1").stat().st_size
+    assert 0 < current <= 100_000 and 0 < rotated <= 100_000
+    assert (sandbox / "stdout").read_text().startswith("0123456789")
 
 
 async def test_a_task_over_its_memory_is_failed_with_the_memory_reason(

@@ -54,6 +54,10 @@ def test_a_shell_task_runs_under_sh_c_in_the_sandbox_with_its_limits_and_labels(
     assert kwargs["entrypoint"] == ["/bin/sh", "-c"] and kwargs["command"] == ["echo hi"]
     assert kwargs["mem_limit"] == kwargs["memswap_limit"] == "64m"
     assert kwargs["nano_cpus"] == 500_000_000
+    assert kwargs["pids_limit"] == 1024
+    assert kwargs["log_config"] == {
+        "type": "json-file", "config": {"max-size": str(10 * 1024 * 1024), "max-file": "2"}
+    }  # fmt: skip
     assert kwargs["volumes"] == {str(SANDBOX): {"bind": SANDBOX_MOUNT, "mode": "rw"}}
     assert kwargs["working_dir"] == SANDBOX_MOUNT
     assert kwargs["environment"] == {

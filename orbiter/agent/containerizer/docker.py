@@ -29,6 +29,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -58,6 +59,10 @@ SIGKILL_EXIT = 128 + 9
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 _NAME_MAX = 200
 POOL_THREADS = 16
+# As the process containerizer's defaults (orbiter/agent/isolation): output kept in the
+# sandbox per stream (then `stdout` -> `stdout.1`), and processes per task.
+LOG_CAP_BYTES = 10 * 1024 * 1024
+PIDS_LIMIT = 1024
 
 
 class DockerUnavailable(Exception):
@@ -92,6 +97,8 @@ class DockerSpec:
     nano_cpus: int | None
     sandbox: str
     user: str
+    log_cap_bytes: int = LOG_CAP_BYTES
+    pids_limit: int = PIDS_LIMIT
 
     def create_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -120,6 +127,14 @@ class DockerSpec:
             kwargs["nano_cpus"] = self.nano_cpus
         if self.user:
             kwargs["user"] = self.user
+        if self.pids_limit > 0:
+            kwargs["pids_limit"] = self.pids_limit
+        if self.log_cap_bytes > 0:
+            # dockerd keeps its own copy of the output too: no more than ours.
+            kwargs["log_config"] = {
+                "type": "json-file",
+                "config": {"max-size": str(self.log_cap_bytes), "max-file": "2"},
+            }
         return kwargs
 
 
@@ -152,7 +167,13 @@ def port_bindings(
 
 
 def container_spec(
-    task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], agent_id: str, framework_id: str
+    task: pb.TaskInfo,
+    sandbox: Path,
+    env: Mapping[str, str],
+    agent_id: str,
+    framework_id: str,
+    log_cap_bytes: int = LOG_CAP_BYTES,
+    pids_limit: int = PIDS_LIMIT,
 ) -> DockerSpec:
     """The container a DOCKER task runs in (pure: no daemon needed)."""
     image = task.container.docker.image
@@ -198,6 +219,8 @@ def container_spec(
         nano_cpus=round(cpus * 1e9) if cpus > 0 else None,
         sandbox=str(sandbox),
         user=command.user,
+        log_cap_bytes=log_cap_bytes,
+        pids_limit=pids_limit,
     )
 
 
@@ -248,9 +271,11 @@ class DockerContainer:
         mem_mib: int | None,
         rewrite_logs: bool,
         pool: ThreadPoolExecutor,
+        log_cap_bytes: int = LOG_CAP_BYTES,
     ) -> None:
         self.task_id = task_id
         self._pool = pool
+        self._log_cap = log_cap_bytes
         self.container = container
         self.id: str = container.id or ""
         self.pid: int | None = (container.attrs.get("State") or {}).get("Pid") or None
@@ -268,11 +293,25 @@ class DockerContainer:
     # ---------------------------------------------------------------- the watcher thread
 
     def _copy(self, path: Path, mode: str, stdout: bool) -> None:
-        with open(path, mode) as out:
+        """Follow one stream into `path`, rotated to `path.1` at the cap."""
+        rotated = path.with_name(path.name + ".1")
+        if mode == "wb":
+            rotated.unlink(missing_ok=True)  # rewritten from the start: rotated again
+        out = open(path, mode)  # noqa: SIM115 (reopened on rotation)
+        try:
+            size = out.tell()
             stream = self.container.logs(stdout=stdout, stderr=not stdout, stream=True, follow=True)
             for chunk in stream:
+                if self._log_cap > 0 and size > 0 and size + len(chunk) > self._log_cap:
+                    out.close()
+                    os.replace(path, rotated)
+                    out = open(path, "wb")  # noqa: SIM115
+                    size = 0
                 out.write(chunk)
                 out.flush()
+                size += len(chunk)
+        finally:
+            out.close()
 
     def _watch(self, rewrite_logs: bool) -> None:
         mode = "wb" if rewrite_logs else "ab"
@@ -353,16 +392,26 @@ class DockerContainerizer:
 
     name = "docker"
 
-    def __init__(self, client: docker.DockerClient, version: str = "") -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        version: str = "",
+        log_cap_bytes: int = LOG_CAP_BYTES,
+        pids_limit: int = PIDS_LIMIT,
+    ) -> None:
         self.client = client
         self.version = version
+        self.log_cap_bytes = log_cap_bytes
+        self.pids_limit = pids_limit
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="docker")
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     @staticmethod
-    async def connect(base_url: str = "") -> DockerContainerizer:
+    async def connect(
+        base_url: str = "", log_cap_bytes: int = LOG_CAP_BYTES, pids_limit: int = PIDS_LIMIT
+    ) -> DockerContainerizer:
         """A containerizer on the daemon at `base_url` (default: DOCKER_HOST or the
         standard socket), or DockerUnavailable saying why not."""
 
@@ -376,7 +425,7 @@ class DockerContainerizer:
                 version = client.version().get("Version", "")
             except Exception as e:  # DockerException, requests' ConnectionError, ...
                 raise DockerUnavailable(f"dockerd does not answer at {where}: {e}") from None
-            return DockerContainerizer(client, version)
+            return DockerContainerizer(client, version, log_cap_bytes, pids_limit)
 
         return await asyncio.to_thread(probe)
 
@@ -393,10 +442,18 @@ class DockerContainerizer:
             env,
             env.get("ORBITER_AGENT_ID", ""),
             env.get("ORBITER_FRAMEWORK_ID", ""),
+            self.log_cap_bytes,
+            self.pids_limit,
         )
         container = await self._call(self._create, spec, task.container.docker.force_pull_image)
         return DockerContainer(
-            task.task_id, container, sandbox, spec.mem_mib, rewrite_logs=True, pool=self._pool
+            task.task_id,
+            container,
+            sandbox,
+            spec.mem_mib,
+            rewrite_logs=True,
+            pool=self._pool,
+            log_cap_bytes=self.log_cap_bytes,
         )
 
     def _ensure_image(self, image: str, force_pull: bool) -> None:
@@ -461,7 +518,13 @@ class DockerContainerizer:
         mem = Resources.from_proto(task.resources).scalar("mem")
         mem_mib = max(6, math.ceil(mem)) if mem > 0 else None
         return DockerContainer(
-            task.task_id, container, sandbox, mem_mib, rewrite_logs=True, pool=self._pool
+            task.task_id,
+            container,
+            sandbox,
+            mem_mib,
+            rewrite_logs=True,
+            pool=self._pool,
+            log_cap_bytes=self.log_cap_bytes,
         )
 
     async def remove(self, container: SdkContainer) -> None:
