@@ -8,6 +8,8 @@ TCP connection to a published port.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +19,10 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
+from proctools import async_poll_until
 
+from orbiter.agent import checkpoint
+from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.agent.containerizer import LaunchError
 from orbiter.agent.containerizer.docker import (
     LABEL_AGENT,
@@ -165,7 +170,13 @@ async def test_output_over_the_cap_is_rotated_in_the_sandbox(
     small = await DockerContainerizer.connect(docker_engine.base_url, log_cap_bytes=100_000)
     try:
         container = await small.launch(
-            docker_task("yes 0123456789012345678 | head -c 350000"), sandbox, env
+            # 35 x 10 kB, paced: the copy follows dockerd's log as it is written
+            docker_task(
+                "sleep 0.5; for i in $(seq 35); do yes 0123456789012345678 | head -c 10000; "
+                "sleep 0.02; done"
+            ),
+            sandbox,
+            env,
         )
         end = await container.wait()
     finally:
@@ -175,6 +186,21 @@ async def test_output_over_the_cap_is_rotated_in_the_sandbox(
     current, rotated = (sandbox / "stdout").stat().st_size, (sandbox / "stdout.1").stat().st_size
     assert 0 < current <= 100_000 and 0 < rotated <= 100_000
     assert (sandbox / "stdout").read_text().startswith("0123456789")
+
+
+async def test_a_task_that_ignores_sigterm_is_killed_with_sigkill_after_its_grace(
+    containerizer: DockerContainerizer, env: dict[str, str], tmp_path: Path
+) -> None:
+    sandbox = sandbox_of(tmp_path)
+    container = await containerizer.launch(
+        docker_task("trap '' TERM; echo ready; sleep 60; echo not-reached"), sandbox, env
+    )
+    await async_poll_until(lambda: (sandbox / "stdout").read_text() == "ready\n", 15, "ready")
+
+    await container.kill(1.0)
+    end = await container.wait()
+
+    assert (end.state, end.message) == (pb.TASK_KILLED, "Task killed with SIGKILL after 1 s grace")
 
 
 async def test_a_task_over_its_memory_is_failed_with_the_memory_reason(
@@ -207,14 +233,10 @@ async def test_offered_ports_are_published_to_the_same_port_or_as_mapped(
             return s.recv(100)
 
     async def answers(port: int, expected: bytes) -> bool:
-        import asyncio
-
         try:
             return await asyncio.to_thread(answer, port) == expected
         except OSError:
             return False
-
-    from proctools import async_poll_until
 
     await async_poll_until(lambda: answers(same, b"same-port\n"), 15, f"port {same}")
     await async_poll_until(lambda: answers(mapped, b"mapped\n"), 15, f"port {mapped} -> 8080")
@@ -268,11 +290,6 @@ async def test_an_agent_restarted_on_its_work_dir_sorts_out_its_containers_by_la
 ) -> None:  # fmt: skip
     """Running: taken back. Created but never started (the agent died mid-launch), or
     gone: reported failed. Labelled ours but no task here: removed."""
-    import json
-
-    from orbiter.agent import checkpoint
-    from orbiter.agent.agent import Agent, AgentSettings
-
     work_dir = tmp_path / "agent"
     work_dir.mkdir()
     (work_dir / "agent.json").write_text(json.dumps({"agent_id": agent_id, "http_port": 0}))
