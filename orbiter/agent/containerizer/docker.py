@@ -11,8 +11,11 @@ back (`DockerContainerizer.find`, `adopt`).
 
 What a container wrote reaches `stdout` and `stderr` in the sandbox by
 following its logs (the daemon keeps them, so a restarted agent rewrites both
-files from the start and loses nothing). The container is removed once its
-end has been read: exit code, and whether the kernel OOM-killed it.
+files from the start). Both the sandbox copy and dockerd's own json-file log
+are capped (`LOG_CAP_BYTES`, the sandbox copy rotated to `stdout.1`): output
+written much faster than the copy follows, or while the agent is down, keeps
+only what dockerd's capped log still holds. The container is removed once
+its end has been read: exit code, and whether the kernel OOM-killed it.
 
 How a container's facts become a task's end is pure (`container_spec`,
 `docker_termination`); `DockerContainer` is the thin shell around the SDK.
