@@ -58,6 +58,8 @@ class TaskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_AGENT_REREGISTERED: _ClassVar[TaskReason]
     REASON_EXECUTOR_TERMINATED: _ClassVar[TaskReason]
     REASON_EXECUTOR_REGISTRATION_TIMEOUT: _ClassVar[TaskReason]
+    REASON_CONTAINER_LIMITATION_MEMORY: _ClassVar[TaskReason]
+    REASON_CONTAINER_LIMITATION_DISK: _ClassVar[TaskReason]
 CAPABILITY_UNSPECIFIED: Capability
 PARTITION_AWARE: Capability
 MULTI_ROLE: Capability
@@ -98,6 +100,8 @@ REASON_AGENT_SHUTDOWN: TaskReason
 REASON_AGENT_REREGISTERED: TaskReason
 REASON_EXECUTOR_TERMINATED: TaskReason
 REASON_EXECUTOR_REGISTRATION_TIMEOUT: TaskReason
+REASON_CONTAINER_LIMITATION_MEMORY: TaskReason
+REASON_CONTAINER_LIMITATION_DISK: TaskReason
 
 class Range(_message.Message):
     __slots__ = ("begin", "end")
