@@ -35,6 +35,7 @@ from pathlib import Path
 
 import psutil
 
+from orbiter.agent.isolation import cgroups
 from orbiter.proto import agent_pb2
 
 log = logging.getLogger("orbiter.keeper")
@@ -74,6 +75,7 @@ class Kept:
     start_time: float
     returncode: int | None = None
     pidfd: int | None = None
+    cgroups: tuple[str, ...] = ()
 
     def proto(self) -> agent_pb2.KeptTask:
         task = agent_pb2.KeptTask(key=self.key, pid=self.popen.pid, start_time=self.start_time)
@@ -168,6 +170,7 @@ class Keeper:
             elif kept.returncode is None:
                 # The leader is not reaped yet, so its group id is still this task's.
                 _signal_group(kept.popen.pid, request.signal.signal)
+                _signal_cgroups(kept, request.signal.signal)
         elif kind == "forget":
             kept = self.tasks.get(request.forget.key)
             if kept is not None and kept.returncode is not None:
@@ -193,7 +196,7 @@ class Keeper:
             except (OSError, ValueError) as e:
                 reply.error = _launch_error(launch, e)
             else:
-                kept = Kept(launch.key, popen, time.time())
+                kept = Kept(launch.key, popen, time.time(), cgroups=tuple(launch.cgroups))
                 self.tasks[launch.key] = kept
                 try:
                     self._watch(kept)
@@ -213,19 +216,12 @@ class Keeper:
         try:
             stderr = _open_output(launch.stderr, launch)
             try:
-                popen = subprocess.Popen(
-                    list(launch.argv),
-                    executable=launch.executable,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=stderr,
-                    cwd=launch.cwd,
-                    env=dict(launch.env),
-                    start_new_session=True,
-                    user=launch.uid if launch.HasField("uid") else None,
-                    group=launch.gid if launch.HasField("gid") else None,
-                    extra_groups=list(launch.groups) if launch.HasField("uid") else None,
+                popen = cgroups.spawn_in(
+                    list(launch.cgroups),
+                    lambda: _popen(launch, stdout, stderr),
+                    lambda p: p.pid,
                 )
+                _set_rlimits(popen.pid, launch)
             finally:
                 os.close(stderr)
         finally:
@@ -245,10 +241,55 @@ class Keeper:
             kept.pidfd = None
         # The unreaped leader keeps the group id ours: clean up what it left behind.
         _signal_group(kept.popen.pid, signal.SIGKILL)
+        # And whatever left the group but not the task's cgroup (the agent removes it).
+        cgroups.signal_all(kept.cgroups, signal.SIGKILL)
         kept.returncode = kept.popen.wait()
         if self._agent is not None:
             event = agent_pb2.KeeperEvent(exited=agent_pb2.KeeperEvent.Exited(task=kept.proto()))
             self._agent.write(frame(event))
+
+
+def _popen(
+    launch: agent_pb2.KeeperRequest.Launch, stdout: int, stderr: int
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        list(launch.argv),
+        executable=launch.executable,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=launch.cwd,
+        env=dict(launch.env),
+        start_new_session=True,
+        user=launch.uid if launch.HasField("uid") else None,
+        group=launch.gid if launch.HasField("gid") else None,
+        extra_groups=list(launch.groups) if launch.HasField("uid") else None,
+    )
+
+
+def _set_rlimits(pid: int, launch: agent_pb2.KeeperRequest.Launch) -> None:
+    """The fallback without cgroups, set as soon as the task runs (best effort)."""
+    import resource
+
+    for field_name, which in (
+        ("rlimit_as", resource.RLIMIT_AS),
+        ("rlimit_nproc", resource.RLIMIT_NPROC),
+    ):
+        if launch.HasField(field_name):
+            value = getattr(launch, field_name)
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(pid, which, (value, value))
+
+
+def _signal_cgroups(kept: Kept, signum: int) -> None:
+    """Every process in the task's cgroups: children that left its group (setsid) too."""
+    if not kept.cgroups:
+        return
+    if signum == signal.SIGKILL:
+        # Until the cgroup is empty, which may take rounds: off the loop.
+        asyncio.get_running_loop().run_in_executor(None, cgroups.kill_all, list(kept.cgroups), 5.0)
+    else:
+        cgroups.signal_all(kept.cgroups, signum)
 
 
 def _open_output(path: str, launch: agent_pb2.KeeperRequest.Launch) -> int:
