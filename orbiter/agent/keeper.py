@@ -36,6 +36,7 @@ from pathlib import Path
 import psutil
 
 from orbiter.agent.isolation import cgroups
+from orbiter.agent.isolation.logs import LogPump
 from orbiter.proto import agent_pb2
 
 log = logging.getLogger("orbiter.keeper")
@@ -192,10 +193,12 @@ class Keeper:
             self._starting.add(launch.key)
             self._inflight += 1
             try:
-                popen = await asyncio.to_thread(self._spawn, launch)
+                popen, pumps = await asyncio.to_thread(self._spawn, launch)
             except (OSError, ValueError) as e:
                 reply.error = _launch_error(launch, e)
             else:
+                for pump in pumps:
+                    pump.start(asyncio.get_running_loop())
                 kept = Kept(launch.key, popen, time.time(), cgroups=tuple(launch.cgroups))
                 self.tasks[launch.key] = kept
                 try:
@@ -211,7 +214,11 @@ class Keeper:
         writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
 
     @staticmethod
-    def _spawn(launch: agent_pb2.KeeperRequest.Launch) -> subprocess.Popen[bytes]:
+    def _spawn(
+        launch: agent_pb2.KeeperRequest.Launch,
+    ) -> tuple[subprocess.Popen[bytes], list[LogPump]]:
+        if launch.HasField("log_cap"):
+            return _spawn_piped(launch)
         stdout = _open_output(launch.stdout, launch)
         try:
             stderr = _open_output(launch.stderr, launch)
@@ -226,7 +233,7 @@ class Keeper:
                 os.close(stderr)
         finally:
             os.close(stdout)
-        return popen
+        return popen, []
 
     def _watch(self, kept: Kept) -> None:
         loop = asyncio.get_running_loop()
@@ -247,6 +254,36 @@ class Keeper:
         if self._agent is not None:
             event = agent_pb2.KeeperEvent(exited=agent_pb2.KeeperEvent.Exited(task=kept.proto()))
             self._agent.write(frame(event))
+
+
+def _spawn_piped(
+    launch: agent_pb2.KeeperRequest.Launch,
+) -> tuple[subprocess.Popen[bytes], list[LogPump]]:
+    """Output through pipes that LogPumps copy into the capped, rotated files."""
+    owner = (launch.uid, launch.gid) if launch.HasField("uid") else None
+    pumps: list[LogPump] = []
+    ends: list[int] = []
+    try:
+        for path in (launch.stdout, launch.stderr):
+            read_fd, write_fd = os.pipe()
+            ends.append(write_fd)
+            try:
+                pumps.append(LogPump(read_fd, Path(path), launch.log_cap, owner))
+            except OSError:
+                os.close(read_fd)
+                raise
+        popen = cgroups.spawn_in(
+            list(launch.cgroups), lambda: _popen(launch, ends[0], ends[1]), lambda p: p.pid
+        )
+        _set_rlimits(popen.pid, launch)
+    except BaseException:
+        for pump in pumps:
+            pump.close()
+        raise
+    finally:
+        for fd in ends:
+            os.close(fd)
+    return popen, pumps
 
 
 def _popen(

@@ -177,7 +177,7 @@ class TaskCheckpoint(_message.Message):
 class KeeperRequest(_message.Message):
     __slots__ = ("id", "hello", "launch", "signal", "forget", "retire")
     class Launch(_message.Message):
-        __slots__ = ("key", "executable", "argv", "env", "cwd", "stdout", "stderr", "uid", "gid", "groups", "cgroups", "rlimit_as", "rlimit_nproc")
+        __slots__ = ("key", "executable", "argv", "env", "cwd", "stdout", "stderr", "uid", "gid", "groups", "cgroups", "rlimit_as", "rlimit_nproc", "log_cap")
         class EnvEntry(_message.Message):
             __slots__ = ("key", "value")
             KEY_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +198,7 @@ class KeeperRequest(_message.Message):
         CGROUPS_FIELD_NUMBER: _ClassVar[int]
         RLIMIT_AS_FIELD_NUMBER: _ClassVar[int]
         RLIMIT_NPROC_FIELD_NUMBER: _ClassVar[int]
+        LOG_CAP_FIELD_NUMBER: _ClassVar[int]
         key: str
         executable: str
         argv: _containers.RepeatedScalarFieldContainer[str]
@@ -211,7 +212,8 @@ class KeeperRequest(_message.Message):
         cgroups: _containers.RepeatedScalarFieldContainer[str]
         rlimit_as: int
         rlimit_nproc: int
-        def __init__(self, key: _Optional[str] = ..., executable: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., cgroups: _Optional[_Iterable[str]] = ..., rlimit_as: _Optional[int] = ..., rlimit_nproc: _Optional[int] = ...) -> None: ...
+        log_cap: int
+        def __init__(self, key: _Optional[str] = ..., executable: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., cgroups: _Optional[_Iterable[str]] = ..., rlimit_as: _Optional[int] = ..., rlimit_nproc: _Optional[int] = ..., log_cap: _Optional[int] = ...) -> None: ...
     class Signal(_message.Message):
         __slots__ = ("key", "signal")
         KEY_FIELD_NUMBER: _ClassVar[int]

@@ -207,27 +207,24 @@ class KeeperClient:
 class Guard:
     """What holds one task to its limits from the agent's side: its cgroup (whose OOM
     kills become the task's reason, and which is removed once the task ended) and a
-    periodic look at its sandbox (disk limit, log rotation)."""
+    periodic look at its sandbox's disk usage (the keeper caps its logs)."""
 
     def __init__(
         self,
         cgroup: TaskCgroup | None,
         limits: Limits,
         sandbox: Path | None,
-        log_cap: int | None = LOG_CAP,
         interval: float = DISK_WATCH_INTERVAL,
     ) -> None:
         self.cgroup = cgroup
         self.limits = limits
         self.sandbox = sandbox
-        self.log_cap = log_cap
         self.interval = interval
         self.limitation: Termination | None = None
         self._watcher: asyncio.Task[None] | None = None
 
     def start(self, container: KeptContainer) -> None:
-        watch_disk = self.limits.disk_bytes is not None or self.log_cap
-        if self.sandbox is not None and watch_disk:
+        if self.sandbox is not None and self.limits.disk_bytes is not None:
             self._watcher = asyncio.get_running_loop().create_task(
                 self._watch(container), name=f"sandbox-watch-{container.task_id}"
             )
@@ -236,8 +233,8 @@ class Guard:
         assert self.sandbox is not None
         while True:
             await asyncio.sleep(self.interval)
-            # Walking a sandbox and copying a log block: in a thread.
-            used = await asyncio.to_thread(self._check, self.sandbox)
+            # Walking a sandbox's tree: in a thread.
+            used = await asyncio.to_thread(disk.usage, self.sandbox)
             limit = self.limits.disk_bytes
             if limit is not None and disk.over_limit(used, limit):
                 self.limitation = Termination(
@@ -249,10 +246,6 @@ class Guard:
                 log.warning("task %s: %s", container.task_id, self.limitation.message)
                 await container.kill(0)
                 return
-
-    def _check(self, sandbox: Path) -> int:
-        disk.rotate_logs(sandbox, self.log_cap)
-        return disk.usage(sandbox) if self.limits.disk_bytes is not None else 0
 
     def ended(self, killing: bool) -> Termination | None:
         """The limit the task ran into, if it did (checked as it ends)."""
@@ -363,7 +356,7 @@ class KeptContainerizer:
         isolator = self.isolator
         cgroup = isolator.cgroup(key) if isolator is not None else None
         limits = isolator.limits(task) if isolator is not None else Limits()
-        return Guard(cgroup, limits, sandbox, self.log_cap, self.disk_watch_interval)
+        return Guard(cgroup, limits, sandbox, self.disk_watch_interval)
 
     async def launch(
         self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], key: str = ""
@@ -373,7 +366,7 @@ class KeptContainerizer:
         key = key or task_key(env.get("ORBITER_FRAMEWORK_ID", ""), task.task_id)
         run_as = resolve_user(self.task_user(task, key), os.geteuid())
         environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
-        guard = Guard(None, Limits(), sandbox, self.log_cap, self.disk_watch_interval)
+        guard = Guard(None, Limits(), sandbox, self.disk_watch_interval)
         prepared = None
         if self.isolator is not None:
             try:
@@ -381,9 +374,7 @@ class KeptContainerizer:
                 prepared = await asyncio.to_thread(self.isolator.prepare, key, task)
             except OSError as e:
                 raise LaunchError(f"cannot set up the task's cgroup: {e}") from None
-            guard = Guard(
-                prepared.cgroup, prepared.limits, sandbox, self.log_cap, self.disk_watch_interval
-            )
+            guard = Guard(prepared.cgroup, prepared.limits, sandbox, self.disk_watch_interval)
         if run_as is not None and sandbox != Path("/"):
             # The task's user writes its sandbox, which stays its working directory.
             await asyncio.to_thread(os.chown, sandbox, run_as.uid, run_as.gid)
@@ -401,6 +392,8 @@ class KeptContainerizer:
             launch.groups.extend(run_as.groups)
         if guard.cgroup is not None:
             launch.cgroups.extend(guard.cgroup.paths())
+        if self.log_cap:
+            launch.log_cap = self.log_cap
         if prepared is not None and prepared.rlimit_as is not None:
             launch.rlimit_as = prepared.rlimit_as
         if prepared is not None and prepared.rlimit_nproc is not None:

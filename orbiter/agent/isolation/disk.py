@@ -1,21 +1,12 @@
-"""The sandbox's disk usage and the size cap of its stdout and stderr.
+"""A sandbox's disk usage, watched against the task's `disk`.
 
-The task writes its output straight to `stdout`/`stderr` (opened O_APPEND, no
-pipe through the agent, so output costs the agent nothing). Rotation is
-therefore copy-and-truncate, as logrotate's `copytruncate`: the last `cap`
-bytes go to `stdout.1`, then `stdout` is truncated and the task's next write
-lands at its new end. Output written between the copy and the truncate is lost;
-at most about two caps stay on disk per stream (`stdout.1` plus what is written
-between two checks).
+(stdout and stderr are capped as they are written: orbiter/agent/isolation/logs.py.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
-
-LOG_STREAMS = ("stdout", "stderr")
 
 
 def usage(path: Path) -> int:
@@ -46,38 +37,3 @@ def usage(path: Path) -> int:
 
 def over_limit(used: int, limit: int | None) -> bool:
     return limit is not None and used > limit
-
-
-def rotate(path: Path, cap: int) -> bool:
-    """If `path` is over `cap` bytes: its last `cap` bytes become `path.1`, and it is
-    truncated. True if it rotated."""
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return False
-    if size <= cap:
-        return False
-    rotated = path.with_name(path.name + ".1")
-    tmp = path.with_name(path.name + ".1.tmp")
-    with open(path, "rb") as src, open(tmp, "wb") as dst:
-        src.seek(max(0, size - cap))
-        remaining = cap
-        while remaining > 0:
-            chunk = src.read(min(remaining, 1 << 20))
-            if not chunk:
-                break
-            dst.write(chunk)
-            remaining -= len(chunk)
-    with contextlib.suppress(OSError):
-        st = path.stat()
-        os.chown(tmp, st.st_uid, st.st_gid)
-    os.replace(tmp, rotated)
-    os.truncate(path, 0)
-    return True
-
-
-def rotate_logs(sandbox: Path, cap: int | None) -> int:
-    """Rotate the sandbox's stdout and stderr; how many rotated."""
-    if cap is None or cap <= 0:
-        return 0
-    return sum(rotate(sandbox / name, cap) for name in LOG_STREAMS)
