@@ -247,7 +247,9 @@ class Executors:
                 # Not handed over yet: it never will be.
                 task_id = task.info.task_id
                 executor.tasks.pop(task_id, None)
-                executor.backlog = [e for e in executor.backlog if e.launch.task.task_id != task_id]
+                executor.backlog = [
+                    e for e in executor.backlog if e.launch.task.task_id != task_id
+                ]
                 self._idle_check(executor)
             return False
         executor.send(E(type=E.KILL, kill=E.Kill(task_id=task.info.task_id, grace_period=grace)))
