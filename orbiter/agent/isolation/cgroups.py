@@ -106,6 +106,9 @@ class TaskCgroup:
         return {controller: path for path, controller in seen.items()}
 
     def dir(self, controller: str) -> Path | None:
+        """The directory for `controller` (v2: the one directory, whatever is asked)."""
+        if self.layout.version == 2:
+            return self.layout.roots[0][1] / self.relpath
         root = self.layout.root(controller)
         return None if root is None else root / self.relpath
 
