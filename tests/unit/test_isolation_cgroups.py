@@ -93,9 +93,19 @@ def test_v2_kill_writes_cgroup_kill(tmp_path):
     task_dir = tmp_path / "t"
     task_dir.mkdir()
     (task_dir / "cgroup.kill").write_text("")
-    (task_dir / "cgroup.procs").write_text("")
-    assert cgroups.kill_all([str(task_dir)], timeout=0.1)
+    # A pid above any pid_max: listed (a fake file does not empty itself), never signalled.
+    (task_dir / "cgroup.procs").write_text(f"{2**22 + 7}\n")
+    assert not cgroups.kill_all([str(task_dir)], timeout=0.05)
     assert (task_dir / "cgroup.kill").read_text() == "1"
+
+
+def test_an_empty_cgroup_needs_no_kill(tmp_path):
+    task_dir = tmp_path / "t"
+    task_dir.mkdir()
+    (task_dir / "cgroup.kill").write_text("")
+    (task_dir / "cgroup.procs").write_text("")
+    assert cgroups.kill_all([str(task_dir)], timeout=0.05)
+    assert (task_dir / "cgroup.kill").read_text() == ""
 
 
 def test_leftovers_are_task_directories_under_the_agents(tmp_path):

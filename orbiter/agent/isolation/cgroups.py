@@ -262,6 +262,8 @@ def kill_all(dirs: Iterable[str], timeout: float = 5.0) -> bool:
     read and the kill is caught by the next round; v2's cgroup.kill does it at once;
     on v1 the freezer stops forks while we kill when the task is in it)."""
     dirs = [d for d in dirs if os.path.isdir(d)]
+    if not procs_of(dirs):
+        return True  # the usual case once a task ended: nothing to freeze or kill
     for d in dirs:
         kill_file = Path(d) / "cgroup.kill"
         if kill_file.exists():
@@ -295,17 +297,23 @@ def kill_all(dirs: Iterable[str], timeout: float = 5.0) -> bool:
 # ---------------------------------------------------------------- placement
 
 
+_mounts: set[Path] = set()
+
+
 def _mount_of(path: Path) -> Path:
+    for parent in path.parents:
+        if parent in _mounts:
+            return parent
     current = path
     while not os.path.ismount(current) and current != current.parent:
         current = current.parent
+    _mounts.add(current)
     return current
 
 
-def _thread_home(mount: Path) -> Path:
-    """The cgroup (under `mount`) the calling thread is in now."""
+def _thread_home(mount: Path, text: str) -> Path:
+    """The cgroup (under `mount`) the calling thread is in, from its /proc cgroup file."""
     wanted = set(mount.name.split(","))
-    text = _read(Path("/proc/thread-self/cgroup")) or ""
     for line in text.splitlines():
         _, controllers, rel = line.split(":", 2)
         if controllers and set(controllers.split(",")) == wanted:
@@ -320,7 +328,8 @@ def spawn_in(dirs: list[str], spawn: Callable[[], T], pid_of: Callable[[T], int]
     v1 = [Path(d) for d in dirs if (Path(d) / "tasks").exists()]
     v2 = [Path(d) for d in dirs if not (Path(d) / "tasks").exists()]
     tid = str(threading.get_native_id())
-    homes = [_thread_home(_mount_of(d)) for d in v1]
+    own = _read(Path("/proc/thread-self/cgroup")) or ""
+    homes = [_thread_home(_mount_of(d), own) for d in v1]
     moved: list[Path] = []
     try:
         for d in v1:
