@@ -340,6 +340,8 @@ class Agent:
         if self.keeper is not None:
             # Killing its tasks, we are done with the keeper; otherwise it keeps them.
             await self.keeper.close(retire=kill_tasks)
+        if self.isolator is not None:
+            await asyncio.to_thread(self.isolator.tidy)
         await self._http.stop()
         await self.lag.stop()
         self.stopped.set()

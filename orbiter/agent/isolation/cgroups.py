@@ -198,20 +198,17 @@ class TaskCgroup:
         return usage / 1e6
 
     def remove(self, timeout: float = 5.0) -> bool:
-        """Kill what is left and remove the directories (and empty parents up to the
-        agent's own); True if they are gone."""
+        """Kill what is left and remove the directories; True if they are gone.
+
+        Parents (the framework's directory) stay: removing them would race with a
+        launch making its cgroup under them. An agent's start removes empty ones.
+        """
         if not self.exists():
             return True
         self.kill(timeout)
         gone = True
         for path in self.dirs().values():
             gone = _rmdir(path, timeout) and gone
-            # Empty parents of a key with a '/' (framework/task): up to orbiter/<agent>.
-            parent = path.parent
-            for _ in range(len(Path(self.relpath).parts) - 2):
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
-                parent = parent.parent
         return gone
 
 
@@ -248,7 +245,10 @@ def procs_of(dirs: Iterable[str]) -> set[int]:
 
 
 def signal_pids(pids: Iterable[int], signum: int) -> None:
+    me = os.getpid()  # a spawning thread of ours may linger in a task's cgroup
     for pid in pids:
+        if pid == me:
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
 
@@ -297,56 +297,58 @@ def kill_all(dirs: Iterable[str], timeout: float = 5.0) -> bool:
 # ---------------------------------------------------------------- placement
 
 
-_mounts: set[Path] = set()
-
-
-def _mount_of(path: Path) -> Path:
-    for parent in path.parents:
-        if parent in _mounts:
-            return parent
-    current = path
-    while not os.path.ismount(current) and current != current.parent:
-        current = current.parent
-    _mounts.add(current)
-    return current
-
-
-def _thread_home(mount: Path, text: str) -> Path:
-    """The cgroup (under `mount`) the calling thread is in, from its /proc cgroup file."""
-    wanted = set(mount.name.split(","))
-    for line in text.splitlines():
-        _, controllers, rel = line.split(":", 2)
-        if controllers and set(controllers.split(",")) == wanted:
-            return mount / rel.lstrip("/")
-    return mount
-
-
 def spawn_in(dirs: list[str], spawn: Callable[[], T], pid_of: Callable[[T], int]) -> T:
-    """Run `spawn` (a fork + exec) so that the new process starts in `dirs`."""
+    """Run `spawn` (a fork + exec) so that the new process starts in `dirs`.
+
+    On v1 a throwaway thread moves itself in and spawns: it ends there rather
+    than moving back, since each move write-locks the kernel's cgroup
+    threadgroup lock (which every fork on the host takes for reading).
+    """
     if not dirs:
         return spawn()
     v1 = [Path(d) for d in dirs if (Path(d) / "tasks").exists()]
     v2 = [Path(d) for d in dirs if not (Path(d) / "tasks").exists()]
-    tid = str(threading.get_native_id())
-    own = _read(Path("/proc/thread-self/cgroup")) or ""
-    homes = [_thread_home(_mount_of(d), own) for d in v1]
-    moved: list[Path] = []
-    try:
-        for d in v1:
-            _write(d / "tasks", tid)
-            moved.append(d)
-        result = spawn()
-    finally:
-        for home, d in zip(homes, moved, strict=False):
-            try:
-                _write(home / "tasks", tid)
-            except OSError as e:  # never leave a keeper thread under a task's limits
-                log.warning("cannot move thread back to %s (%s); moving it to the root", home, e)
-                _write(_mount_of(d) / "tasks", tid)
+    result = _in_thread(v1, spawn) if v1 else spawn()
     pid = pid_of(result)
     for d in v2:
         _write(d / "cgroup.procs", str(pid))
     return result
+
+
+def _in_thread(v1: list[Path], spawn: Callable[[], T]) -> T:
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    tids: list[str] = []
+
+    def run() -> None:
+        try:
+            tid = str(threading.get_native_id())
+            tids.append(tid)
+            for d in v1:
+                _write(d / "tasks", tid)
+            outcome.append(spawn())
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=run, name="spawn-in-cgroup", daemon=True)
+    thread.start()
+    thread.join()
+    # join() returns before the kernel thread is gone: until it is, our process is
+    # listed in the task's cgroup.procs, and a kill of the cgroup would hit us.
+    _wait_left(v1, tids[0] if tids else "")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _wait_left(dirs: list[Path], tid: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    for d in dirs:
+        while tid and tid in (_read(d / "tasks") or "").split():
+            if time.monotonic() > deadline:
+                log.error("spawning thread %s is still in cgroup %s", tid, d)
+                return
+            time.sleep(0.0002)
 
 
 def leftovers(layout: Layout, agent_relpath: str) -> list[str]:

@@ -3,6 +3,7 @@ makes its cgroup (or rlimits), finds it again after a restart, and removes it.""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -98,6 +99,19 @@ class Isolator:
         if self.plan.mechanism == Mechanism.OFF:
             return Limits()
         return limits_of(task.resources, self.pids_max)
+
+    def tidy(self) -> None:
+        """Remove this agent's empty framework directories and its own, if empty (an
+        rmdir of a cgroup with children fails, so a running task's stays)."""
+        if not self.uses_cgroups or self.layout is None:
+            return
+        for _, root in self.layout.roots:
+            agent_dir = root / self._agent_relpath()
+            for child in agent_dir.glob("*/"):
+                with contextlib.suppress(OSError):
+                    child.rmdir()
+            with contextlib.suppress(OSError):
+                agent_dir.rmdir()
 
     def remove_leftovers(self, keep: set[str]) -> list[str]:
         """Remove the task cgroups of this agent that no running task owns (blocking)."""
