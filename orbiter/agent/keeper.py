@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -228,7 +229,6 @@ class Keeper:
                     lambda: _popen(launch, stdout, stderr),
                     lambda p: p.pid,
                 )
-                _set_rlimits(popen.pid, launch)
             finally:
                 os.close(stderr)
         finally:
@@ -275,7 +275,6 @@ def _spawn_piped(
         popen = cgroups.spawn_in(
             list(launch.cgroups), lambda: _popen(launch, ends[0], ends[1]), lambda p: p.pid
         )
-        _set_rlimits(popen.pid, launch)
     except BaseException:
         for pump in pumps:
             pump.close()
@@ -289,9 +288,10 @@ def _spawn_piped(
 def _popen(
     launch: agent_pb2.KeeperRequest.Launch, stdout: int, stderr: int
 ) -> subprocess.Popen[bytes]:
+    executable, argv = _with_rlimits(launch)
     return subprocess.Popen(
-        list(launch.argv),
-        executable=launch.executable,
+        argv,
+        executable=executable,
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
@@ -304,18 +304,23 @@ def _popen(
     )
 
 
-def _set_rlimits(pid: int, launch: agent_pb2.KeeperRequest.Launch) -> None:
-    """The fallback without cgroups, set as soon as the task runs (best effort)."""
-    import resource
+def _with_rlimits(launch: agent_pb2.KeeperRequest.Launch) -> tuple[str, list[str]]:
+    """(executable, argv) that start the task under the fallback's rlimits.
 
-    for field_name, which in (
-        ("rlimit_as", resource.RLIMIT_AS),
-        ("rlimit_nproc", resource.RLIMIT_NPROC),
-    ):
-        if launch.HasField(field_name):
-            value = getattr(launch, field_name)
-            with contextlib.suppress(OSError, ValueError):
-                resource.prlimit(pid, which, (value, value))
+    util-linux's prlimit sets them and execs the task, so they hold from its first
+    instruction (setting them from here after the spawn races the task, and needs
+    CAP_SYS_RESOURCE once it runs as another user). The task's argv[0] becomes its
+    executable's path.
+    """
+    limits = []
+    if launch.HasField("rlimit_as"):
+        limits.append(f"--as={launch.rlimit_as}")
+    if launch.HasField("rlimit_nproc"):
+        limits.append(f"--nproc={launch.rlimit_nproc}")
+    if not limits:
+        return launch.executable, list(launch.argv)
+    prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
+    return prlimit, [prlimit, *limits, "--", launch.executable, *launch.argv[1:]]
 
 
 def _signal_cgroups(kept: Kept, signum: int) -> None:

@@ -250,3 +250,21 @@ async def test_without_isolation_nothing_is_limited(tmp_path: Path) -> None:
         assert termination.state == pb.TASK_FINISHED
     finally:
         await client.close(retire=True)
+
+
+async def test_without_cgroups_the_task_gets_rlimits_instead(tmp_path: Path) -> None:
+    client = KeeperClient(tmp_path)
+    await client.start()
+    try:
+        # Nothing mounted under this root: the agent falls back to rlimits.
+        isolator = Isolator(True, "nobody", pids_max=77, root=tmp_path / "no-cgroups")
+        assert isolator.mechanism == Mechanism.RLIMITS
+        containerizer = KeptContainerizer(client, isolator=isolator)
+        sandbox = tmp_path / "s"
+        sandbox.mkdir()
+        container = await containerizer.launch(task("ulimit -v; ulimit -p", mem=32), sandbox, {})
+        termination = await finished(container)
+        assert termination.state == pb.TASK_FINISHED, (sandbox / "stderr").read_text()
+        assert (sandbox / "stdout").read_text().split() == [str(32 * 1024), "77"]
+    finally:
+        await client.close(retire=True)

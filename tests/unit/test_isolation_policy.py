@@ -15,6 +15,7 @@ from orbiter.agent.isolation.policy import (
     limit_writes,
     limits_of,
     memory_message,
+    rlimits,
 )
 from orbiter.proto import messages_pb2 as pb
 
@@ -46,6 +47,13 @@ def test_the_rlimits_fallback_says_what_is_not_enforced():
     assert "RLIMIT_AS" in notes and "RLIMIT_NPROC" in notes
     assert "Not enforced: CPU shares and quota" in notes
     assert "no cgroup hierarchy" in notes
+
+
+def test_a_non_root_agent_sets_no_nproc_limit_which_would_count_its_own_processes():
+    notes = " ".join(decide(True, None, False, 1000, "nobody").notes)
+    assert "not RLIMIT_NPROC" in notes
+    assert rlimits(Limits(mem_bytes=MIB, pids_max=10), switch_users=False) == (MIB, None)
+    assert rlimits(Limits(mem_bytes=MIB, pids_max=10), switch_users=True) == (MIB, 10)
 
 
 def test_a_non_root_agent_says_tasks_run_as_its_own_user():

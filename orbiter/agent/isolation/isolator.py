@@ -86,7 +86,7 @@ class Isolator:
         if self.plan.mechanism == Mechanism.OFF:
             return Prepared(Limits(), None)
         if self.plan.mechanism == Mechanism.RLIMITS:
-            mem, nproc = rlimits(limits)
+            mem, nproc = rlimits(limits, self.plan.switch_users)
             return Prepared(limits, None, mem, nproc)
         cgroup = self.cgroup(key)
         assert cgroup is not None

@@ -69,11 +69,16 @@ def decide(
         if euid != 0
         else "the cgroup hierarchy is not writable"
     )
+    nproc = (
+        "and processes per user (RLIMIT_NPROC, shared by every task of that user)"
+        if switch_users
+        else "(not RLIMIT_NPROC: it would count every process of the agent's own user)"
+    )
     notes.append(
         f"cgroups are not available ({why}): limits fall back to rlimits. Enforced: memory as "
-        "address space (RLIMIT_AS, which also counts mapped but unused memory) and processes "
-        "per user (RLIMIT_NPROC). Not enforced: CPU shares and quota, memory as resident "
-        "usage with the OOM reason, and killing children that leave the task's process group"
+        f"address space (RLIMIT_AS, which also counts mapped but unused memory) {nproc}. "
+        "Not enforced: CPU shares and quota, memory as resident usage with the OOM reason, "
+        "and killing children that leave the task's process group"
     )
     return Plan(Mechanism.RLIMITS, switch_users, tuple(notes))
 
@@ -149,9 +154,9 @@ def limit_writes(version: int, limits: Limits, memsw: bool) -> list[tuple[str, s
     return writes
 
 
-def rlimits(limits: Limits) -> tuple[int | None, int | None]:
-    """(RLIMIT_AS, RLIMIT_NPROC) for the fallback."""
-    return limits.mem_bytes, limits.pids_max
+def rlimits(limits: Limits, switch_users: bool) -> tuple[int | None, int | None]:
+    """(RLIMIT_AS, RLIMIT_NPROC) for the fallback; NPROC only for a task user of its own."""
+    return limits.mem_bytes, limits.pids_max if switch_users else None
 
 
 def memory_message(limit: int | None, peak: int | None) -> str:
