@@ -73,13 +73,7 @@ async def one_run(isolated: bool, tasks: int, sequential: bool) -> float:
         elapsed = time.perf_counter() - start
         await client.close(retire=True)
         isolator.remove_leftovers(set())
-        if isolator.layout is not None:
-            for _, root in isolator.layout.roots:
-                agent_dir = root / "orbiter" / isolator.agent_id
-                for child in agent_dir.glob("*"):
-                    child.rmdir()
-                if agent_dir.exists():
-                    agent_dir.rmdir()
+        isolator.tidy()
         return elapsed
 
 
@@ -100,6 +94,7 @@ def cgroup_ops(samples: int) -> tuple[float, float] | None:
         create.append(t1 - t0)
         remove.append(t2 - t1)
     isolator.remove_leftovers(set())
+    isolator.tidy()
     return statistics.median(create), statistics.median(remove)
 
 
