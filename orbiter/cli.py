@@ -1108,7 +1108,7 @@ def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
         "--disk-watch-interval",
         type=float,
         default=5.0,
-        help="seconds between looks at sandbox disk usage and log sizes",
+        help="seconds between looks at each sandbox's disk usage (against the task's disk)",
     )
 
 
