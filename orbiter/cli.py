@@ -361,9 +361,13 @@ def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> 
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
     }
-    for name in ("http_port", "hostname"):
+    for name in ("http_port", "hostname", "task_user", "pids_max", "disk_watch_interval"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
+    if hasattr(args, "no_isolation"):
+        values["isolation"] = not args.no_isolation
+    if hasattr(args, "log_cap_mib"):
+        values["log_cap_bytes"] = int(args.log_cap_mib * 1024 * 1024)
     values.update(overrides)
     return AgentSettings(**values)
 
@@ -1118,6 +1122,35 @@ def _add_containerizer_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="do not hold process tasks to their resources (no cgroups, rlimits or disk "
+        "limit); for comparison",
+    )
+    p.add_argument(
+        "--task-user",
+        default="nobody",
+        help="user a task that names no command.user runs as (root agents only; default: nobody)",
+    )
+    p.add_argument(
+        "--pids-max", type=int, default=1024, help="processes per task (cgroup pids.max)"
+    )
+    p.add_argument(
+        "--log-cap-mib",
+        type=float,
+        default=10.0,
+        help="rotate a task's stdout/stderr beyond this size, keeping one .1 file (MiB)",
+    )
+    p.add_argument(
+        "--disk-watch-interval",
+        type=float,
+        default=5.0,
+        help="seconds between looks at each sandbox's disk usage (against the task's disk)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
@@ -1129,6 +1162,7 @@ def parser() -> argparse.ArgumentParser:
     _add_master_server_flags(p, ".orbiter")
     p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
     _add_containerizer_flags(p)
+    _add_isolation_flags(p)
     p.add_argument("--resources", help="resources of each agent (default: detected and split)")
 
     p = sub.add_parser("master", help="run a master")
@@ -1143,6 +1177,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    _add_isolation_flags(p)
     p.add_argument(
         "--kill-tasks-on-stop",
         action="store_true",

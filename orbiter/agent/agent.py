@@ -32,12 +32,19 @@ from orbiter.agent import checkpoint
 from orbiter.agent.checks import CheckRunner, CheckSpec
 from orbiter.agent.containerizer import is_docker_task
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
-from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
+from orbiter.agent.containerizer.kept import (
+    Guard,
+    KeeperClient,
+    KeptContainer,
+    KeptContainerizer,
+    task_key,
+)
 from orbiter.agent.containerizer.null import NullContainerizer
 from orbiter.agent.executors import Executors, RunningExecutor, executor_key, read_checkpoint
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
 from orbiter.agent.http_api import AgentHttp
+from orbiter.agent.isolation.isolator import Isolator
 from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
 from orbiter.attributes import to_proto as attributes_to_proto
@@ -84,6 +91,12 @@ class AgentSettings:
     # Disk usage of these paths (and the work dir) is exported for Satellite.
     watch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
     checks: list[CheckSpec] = field(default_factory=list)
+    # Isolation of process tasks (orbiter/agent/isolation): cgroups where available.
+    isolation: bool = True
+    task_user: str = "nobody"
+    pids_max: int = 1024
+    log_cap_bytes: int = 10 * 1024 * 1024
+    disk_watch_interval: float = 5.0
 
 
 @dataclass(slots=True)
@@ -103,12 +116,19 @@ class Agent:
         self.settings = settings
         # Process tasks are started and held by the task keeper, so they outlive us.
         self.keeper: KeeperClient | None = None
+        self.isolator: Isolator | None = None
         self.containerizer: Containerizer
         if settings.containerizer == "null":
             self.containerizer = NullContainerizer()
         else:
             self.keeper = KeeperClient(settings.work_dir)
-            self.containerizer = KeptContainerizer(self.keeper)
+            self.isolator = Isolator(settings.isolation, settings.task_user, settings.pids_max)
+            self.containerizer = KeptContainerizer(
+                self.keeper,
+                isolator=self.isolator,
+                log_cap=settings.log_cap_bytes,
+                disk_watch_interval=settings.disk_watch_interval,
+            )
         self.docker: DockerContainerizer | None = None  # set by start() if dockerd answers
         self.executors = Executors(self)
         # Keyed by (framework id, task id): task ids are unique only within a framework.
@@ -183,6 +203,9 @@ class Agent:
         (s.work_dir / "sandboxes").mkdir(exist_ok=True)
         meta = self._load_meta()
         self.agent_id = str(meta.get("agent_id", ""))
+        if self.isolator is not None:
+            self.isolator.agent_id = self.agent_id
+            self.isolator.announce()
         if s.resources is None:
             self.resources = detect_resources(s.work_dir)
         port = s.http_port or int(meta.get("http_port", 0) or 0)
@@ -206,6 +229,12 @@ class Agent:
             if self.docker is not None:
                 containers = await self.docker.find(self.agent_id)
         self._recover({t.key: t for t in kept}, containers)
+        if self.isolator is not None:
+            # Cgroups of tasks that ended while we were away (or were never started).
+            running = {c.key for c in self._kept_containers()}
+            removed = await asyncio.to_thread(self.isolator.remove_leftovers, running)
+            if removed:
+                log.info("removed %d leftover task cgroup(s)", len(removed))
         await self.locator.start()
         await self.checks.start()
         self.lag.start()  # last: a start that fails above leaves no timer behind
@@ -274,7 +303,8 @@ class Agent:
                 continue
             if held is not None and self.keeper is not None:
                 task.state = TS.TASK_RUNNING  # reported before the restart
-                task.container = self.keeper.adopt(held, record.task.task_id)
+                guard = self._guard(key, record.task, sandbox)
+                task.container = self.keeper.adopt(held, record.task.task_id, guard)
                 if held.HasField("returncode"):
                     task.container.exited(held.returncode)
                 asyncio.get_running_loop().create_task(self._follow(task, task.container))
@@ -360,8 +390,19 @@ class Agent:
         if held is None or record is None or self.keeper is None or held.HasField("returncode"):
             return None
         info, token = record
-        container = self.keeper.adopt(held, executor_id)
+        guard = self._guard(executor_key(framework_id, executor_id), pb.TaskInfo(), None)
+        container = self.keeper.adopt(held, executor_id, guard)
         return self.executors.adopt(framework_id, info, token, sandbox, container)
+
+    def _guard(self, key: str, task: pb.TaskInfo, sandbox: Path | None) -> Guard | None:
+        if isinstance(self.containerizer, KeptContainerizer):
+            return self.containerizer.guard(key, task, sandbox)
+        return None
+
+    def _kept_containers(self) -> list[KeptContainer]:
+        containers = [t.container for t in self.tasks.values()]
+        containers += [e.container for e in self.executors.running.values()]
+        return [c for c in containers if isinstance(c, KeptContainer) and not c._done.done()]
 
     async def stop(self, kill_tasks: bool = True) -> None:
         if self._run_task is not None:
@@ -385,6 +426,8 @@ class Agent:
         if self.keeper is not None:
             # Killing its tasks, we are done with the keeper; otherwise it keeps them.
             await self.keeper.close(retire=kill_tasks)
+        if self.isolator is not None:
+            await asyncio.to_thread(self.isolator.tidy)
         await self._http.stop()
         await self.lag.stop()
         self.stopped.set()
@@ -489,6 +532,8 @@ class Agent:
             if reg.agent_id != self.agent_id:
                 self.agent_id = reg.agent_id
                 self._save_meta()
+            if self.isolator is not None:
+                self.isolator.agent_id = self.agent_id
             self.master_info.CopyFrom(reg.master_info)
             log.info("registered with master %s as agent %s", master, self.agent_id)
             self.registered.set()

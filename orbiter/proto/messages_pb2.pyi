@@ -59,6 +59,7 @@ class TaskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_EXECUTOR_TERMINATED: _ClassVar[TaskReason]
     REASON_EXECUTOR_REGISTRATION_TIMEOUT: _ClassVar[TaskReason]
     REASON_CONTAINER_LIMITATION_MEMORY: _ClassVar[TaskReason]
+    REASON_CONTAINER_LIMITATION_DISK: _ClassVar[TaskReason]
 CAPABILITY_UNSPECIFIED: Capability
 PARTITION_AWARE: Capability
 MULTI_ROLE: Capability
@@ -100,6 +101,7 @@ REASON_AGENT_REREGISTERED: TaskReason
 REASON_EXECUTOR_TERMINATED: TaskReason
 REASON_EXECUTOR_REGISTRATION_TIMEOUT: TaskReason
 REASON_CONTAINER_LIMITATION_MEMORY: TaskReason
+REASON_CONTAINER_LIMITATION_DISK: TaskReason
 
 class Range(_message.Message):
     __slots__ = ("begin", "end")
