@@ -20,7 +20,7 @@ from orbiter.security.principals import Unauthenticated, cn_of_peercert, resolve
 from orbiter.security.settings import SecuritySettings
 
 OPEN_PATHS = frozenset({"/health", "/metrics"})
-PRINCIPAL_KEY = "orbiter_principal"
+PRINCIPAL_KEY = web.RequestKey("orbiter_principal", str)
 
 
 def principal_of(request: web.Request) -> str:
