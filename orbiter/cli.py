@@ -479,7 +479,10 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     _on_sighup(satellite)
     from orbiter.security import http_auth
 
-    app = web.Application(middlewares=[http_auth.middleware(security.current)])
+    # A master's child serves a private socket behind the master, which authenticated
+    # the caller already; on a port, callers authenticate here.
+    auth = [] if args.unix_socket else [http_auth.middleware(security.current)]
+    app = web.Application(middlewares=auth)
     satellite_http.add_routes(app, satellite)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -603,9 +606,14 @@ def master_http(master: str, timeout: float = 5.0) -> str:
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE and "standby" in (e.details() or ""):
                 raise UsageError(f"{e.details()}; point --master at the leader") from None
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise UsageError(f"the master at {master} refused: {e.details()}") from None
+            hint = "" if security.current().client_tls else (
+                " (a master with TLS needs --tls-ca, or ORBITER_TLS_CA)"
+            )
             raise UsageError(
                 f"cannot reach the master at {master} ({e.code().name}); is it running? "
-                "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it"
+                "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it" + hint
             ) from None
     return info.http_address
 
