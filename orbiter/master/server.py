@@ -45,7 +45,8 @@ from orbiter.satellite.cluster import MasterCluster
 from orbiter.satellite.process import SatelliteProcess
 from orbiter.satellite.service import Satellite, SatelliteConfig
 from orbiter.security import serving
-from orbiter.security import settings as security
+from orbiter.security.settings import SecuritySettings
+from orbiter.security.settings import current as current_security
 from orbiter.security.bindings import RegistrationLimiter
 from orbiter.security.grpc_auth import Authenticate
 
@@ -76,7 +77,7 @@ class MasterSettings:
     satellite_in_master: bool = False
     config_path: str = ""
     # TLS and authentication (None: the process's, set by the CLI from its flags).
-    security: security.SecuritySettings | None = None
+    security: SecuritySettings | None = None
     # Agent registration attempts per principal and peer host: a burst, then a rate.
     registration_burst: float = 50.0
     registration_rate: float = 10.0
@@ -129,7 +130,7 @@ class MasterServer:
     ) -> None:
         self.settings = settings
         self.zk = zk
-        self.security = settings.security or security.current()
+        self.security = settings.security or current_security()
         self.registrations = RegistrationLimiter(
             settings.registration_rate, settings.registration_burst
         )
