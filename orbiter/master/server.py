@@ -45,10 +45,10 @@ from orbiter.satellite.cluster import MasterCluster
 from orbiter.satellite.process import SatelliteProcess
 from orbiter.satellite.service import Satellite, SatelliteConfig
 from orbiter.security import serving
-from orbiter.security.settings import SecuritySettings
-from orbiter.security.settings import current as current_security
 from orbiter.security.bindings import RegistrationLimiter
 from orbiter.security.grpc_auth import Authenticate
+from orbiter.security.settings import SecuritySettings
+from orbiter.security.settings import current as current_security
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
