@@ -422,3 +422,34 @@ async def test_an_agents_sandbox_api_needs_a_principal(secured: Secured) -> None
             f"https://{agent.http_address}/state", ssl=ctx, headers=headers
         ) as resp:
             assert resp.status == 200
+
+
+async def test_on_loopback_tokens_work_without_tls(tmp_path: Path, pki: Pki) -> None:
+    """A loopback master with --credentials and no TLS: gRPC tokens go as metadata."""
+    settings = MasterSettings(
+        port=0, http_port=0, work_dir=tmp_path / "m", config=FAST,
+        security=SecuritySettings(credentials=load_credentials(pki.credentials)),
+    )  # fmt: skip
+    master = MasterServer(settings)
+    await master.start()
+    try:
+        address = master.info.grpc_address
+        alice = SecuritySettings(token=TOKENS["alice"])
+        async with channels.aio_channel(address, alice) as ch:
+            event, call = await subscribe(ch, pb.FrameworkInfo(name="fw"))
+            fw = master.core.frameworks[event.subscribed.framework_id]
+            assert fw.principal == "alice"
+            call.cancel()
+
+        def get_info() -> Any:  # the CLI's blocking channel; a thread, the master is on our loop
+            with channels.channel(address, alice) as ch:
+                return master_pb2_grpc.MasterStub(ch).GetInfo(
+                    master_pb2.GetInfoRequest(), timeout=3
+                )
+
+        assert (await asyncio.to_thread(get_info)).grpc_address == address
+        async with channels.aio_channel(address, SecuritySettings()) as ch:
+            error = await refused_subscribe(ch, pb.FrameworkInfo(name="fw"))
+        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await master.stop()
