@@ -411,6 +411,9 @@ async def _up(
 
     # With --zk the agents follow whoever leads, not this process's master.
     master = args.zk or server.info.grpc_address
+    from orbiter.security.serving import in_process_agents
+
+    server.security, agent_security = in_process_agents(server.security)
     for i in range(args.agents):
         work = root / f"agent-{i}"
         resources = _resources_flag(args.resources) or detect_resources(work, args.agents, i)
@@ -422,6 +425,7 @@ async def _up(
             resources=resources,
             attributes={"agent_index": str(i)},
             http_port=0,
+            security=agent_security,
         )
         agent = Agent(settings)
         await agent.start()

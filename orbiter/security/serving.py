@@ -4,6 +4,7 @@ credentials a master hands the Satellite process it starts."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 
 import grpc
 
@@ -38,3 +39,15 @@ def satellite_child(
         return settings, args, {}
     token = secrets.token_urlsafe(32)
     return settings.with_token(settings.satellite_principal, token), args, {TOKEN_ENV: token}
+
+
+def in_process_agents(
+    settings: SecuritySettings, principal: str = "agent"
+) -> tuple[SecuritySettings, SecuritySettings]:
+    """`orbiter up`: the agents it runs beside its master authenticate with a fresh token
+    as `principal` (gRPC asks for client certificates only when it requires them).
+    Returns (the master's settings accepting it, the agents' settings)."""
+    if not settings.auth_enabled or settings.token:
+        return settings, settings
+    token = secrets.token_urlsafe(32)
+    return settings.with_token(principal, token), replace(settings, token=token)

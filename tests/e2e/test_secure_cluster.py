@@ -116,3 +116,31 @@ def _answers(pki: Path, url: str) -> bool:
         return https_json(pki, url)["status"] == "ok"
     except OSError:
         return False
+
+
+def test_orbiter_up_with_tls_and_credentials_runs_a_task_for_a_token_holder(
+    processes: Processes, tmp_path: Path, pki: Path
+) -> None:
+    """`orbiter up`'s own agents authenticate with a token the master made for them; a
+    client with only the CA and a token (no certificate) runs a task."""
+    port, http_port = free_port(), free_port()
+    processes.start(
+        [*ORBITER, "up", "--port", str(port), "--http-port", str(http_port), "--no-satellite",
+         "--work-dir", str(tmp_path / "up"), *tls(pki, "master"),
+         "--credentials", str(pki / "credentials.yml")],
+        tmp_path / "up.log",
+    )  # fmt: skip
+    master = f"127.0.0.1:{port}"
+    client = ["--master", master, "--tls-ca", str(pki / "ca.pem"),
+              "--token-file", str(pki / "alice.token")]  # fmt: skip
+
+    def connected() -> bool:
+        out = run("agents", *client, "--json")
+        return out.returncode == 0 and [a["status"] for a in json.loads(out.stdout)["agents"]] == [
+            "connected"
+        ]
+
+    poll_until(connected, 20, "orbiter up's agent registered")
+    done = run("execute", *client, "--name", "hi", "--command", "echo hi")
+    assert done.returncode == 0 and "TASK_FINISHED" in done.stdout, done.stderr
+    assert "refused" not in (tmp_path / "up.log").read_text()
