@@ -23,7 +23,7 @@ def resolve(settings: SecuritySettings, cert_cn: str, authorization: str) -> str
     """
     token = bearer(authorization)
     if token:
-        name = settings.credentials.principal_for(token)
+        name = settings.principal_for(token)
         if name:
             return name
         if settings.auth_enabled:

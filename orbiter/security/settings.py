@@ -42,6 +42,9 @@ class SecuritySettings:
     require_client_cert: bool = False
     # Server side: principals and tokens (--credentials); empty: no tokens accepted.
     credentials: Credentials = field(default_factory=Credentials)
+    # Tokens a master made for processes it runs itself (its Satellite process, the
+    # agents of `orbiter up`): accepted like the file's, but they change nothing else.
+    internal: Credentials = field(default_factory=Credentials)
     # Client side: the bearer token this process sends ('' for none).
     token: str = ""
     # Allow a non-loopback bind without TLS and authentication.
@@ -87,7 +90,7 @@ class SecuritySettings:
 
     def with_token(self, name: str, token: str) -> SecuritySettings:
         """Also accept `token` as principal `name` (the master's own Satellite process)."""
-        return replace(self, credentials=self.credentials.with_token(name, token))
+        return replace(self, internal=self.internal.with_token(name, token))
 
     # ------------------------------------------------------------------ contexts
 
@@ -132,6 +135,9 @@ class SecuritySettings:
                 creds, grpc.access_token_call_credentials(self.token)
             )
         return creds
+
+    def principal_for(self, token: str) -> str:
+        return self.credentials.principal_for(token) or self.internal.principal_for(token)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

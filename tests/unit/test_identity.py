@@ -252,3 +252,15 @@ def test_orbiter_agent_on_0_0_0_0_with_tls_but_no_authentication_exits(
     err = capsys.readouterr().err
     assert "the agent would listen on 0.0.0.0" in err and "without authentication" in err
     assert "without TLS" not in err
+
+
+def test_an_internal_token_does_not_turn_off_required_client_certificates(tmp_path: Path) -> None:
+    """A CA and no credentials file: gRPC requires client certificates, and still does once
+    the master made a token for its own Satellite process."""
+    settings = SecuritySettings(tls_cert="c", tls_key="k", tls_ca="ca")
+    assert settings.grpc_requires_client_cert
+
+    with_child = settings.with_token("satellite", TOKEN)
+
+    assert with_child.grpc_requires_client_cert
+    assert resolve(with_child, "", f"Bearer {TOKEN}") == "satellite"
