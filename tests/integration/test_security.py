@@ -453,3 +453,25 @@ async def test_on_loopback_tokens_work_without_tls(tmp_path: Path, pki: Pki) -> 
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     finally:
         await master.stop()
+
+
+async def test_satellite_over_https_signs_its_actions_as_satellite(secured: Secured) -> None:
+    """Satellite's HttpCluster (as in its own process): https with the CA, its token."""
+    from orbiter.satellite.cluster import HttpCluster
+    from orbiter.satellite.policy import Action
+    from orbiter.security import settings as security
+
+    (agent,) = secured.agents
+    security.configure(secured.pki.client(token=TOKENS["satellite"]))
+    cluster = HttpCluster(secured.master.info.http_address)
+    try:
+        targets = await cluster.targets()
+        assert {t.url.split(":")[0] for t in targets} == {"https"}
+        await cluster.act(agent.agent_id, Action.DEACTIVATE, "unhealthy")
+        (snap,) = await cluster.agents()
+        assert snap.taken_out_by == "satellite"
+        m = secured.master.core.agents[agent.agent_id].maintenance
+        assert (m.by, m.principal) == ("satellite", "satellite")
+    finally:
+        await cluster.close()
+        security.configure(SecuritySettings())
