@@ -1318,13 +1318,13 @@ def _configure_security(args: argparse.Namespace) -> None:
     config = _config(args).security if getattr(args, "config", None) else None
     try:
         settings = security_flags.settings_from(args, config)
-        security.configure(settings)
         what = SERVERS.get(args.subcommand)
         serving = what is not None and not (
             args.subcommand == "satellite" and (args.action or args.unix_socket)
         )
         if serving:
             security_flags.check_bind(settings, what, args.host)
+        security.configure(settings)
     except security.SecurityError as e:
         raise UsageError(str(e)) from None
 

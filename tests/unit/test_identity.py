@@ -7,6 +7,7 @@ import hashlib
 import re
 import ssl
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from orbiter.cli import main
 from orbiter.config import load_config
 from orbiter.security import certs
+from orbiter.security import settings as security_settings
 from orbiter.security.bindings import NotYours, RegistrationLimiter, maintenance_by
 from orbiter.security.credentials import Credentials, load_credentials
 from orbiter.security.flags import check_bind
@@ -25,6 +27,13 @@ from orbiter.security.settings import SecurityError, SecuritySettings
 from orbiter.yamlreader import ConfigError
 
 TOKEN = "alice-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _process_settings_restored() -> Iterator[None]:
+    """`main()` sets this process's security settings: later tests must not inherit them."""
+    yield
+    security_settings.configure(SecuritySettings())
 
 # ---------------------------------------------------------------------- certs
 
