@@ -52,6 +52,9 @@ from orbiter.discovery import MasterLocator
 from orbiter.looplag import LoopLag
 from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
+from orbiter.security import channels
+from orbiter.security import settings as security_settings
+from orbiter.security.settings import SecuritySettings
 from orbiter.streams import raise_if_failed
 from orbiter.taskstates import TERMINAL_STATES
 
@@ -97,6 +100,8 @@ class AgentSettings:
     pids_max: int = 1024
     log_cap_bytes: int = 10 * 1024 * 1024
     disk_watch_interval: float = 5.0
+    # TLS and authentication (None: the process's, set by the CLI from its flags).
+    security: SecuritySettings | None = None
 
 
 @dataclass(slots=True)
@@ -114,6 +119,7 @@ class AgentTask:
 class Agent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
+        self.security = settings.security or security_settings.current()
         # Process tasks are started and held by the task keeper, so they outlive us.
         self.keeper: KeeperClient | None = None
         self.isolator: Isolator | None = None
@@ -469,6 +475,8 @@ class Agent:
                 if e.code() in (
                     grpc.StatusCode.FAILED_PRECONDITION,
                     grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.UNAUTHENTICATED,
                 ):
                     self.refused = e.details() or str(e.code())
                     log.error("master refused this agent: %s", self.refused)
@@ -510,8 +518,9 @@ class Agent:
         session.result()
 
     async def _session(self, master: str) -> None:
-        async with grpc.aio.insecure_channel(
+        async with channels.aio_channel(
             master,
+            self.security,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),

@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter.proto import messages_pb2
+from orbiter.security import http_auth
 
 if TYPE_CHECKING:
     from orbiter.agent.agent import Agent
@@ -31,7 +32,7 @@ def _error(status: int, message: str) -> web.Response:
 class AgentHttp:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[http_auth.middleware(lambda: agent.security)])
         r = self.app.router
         r.add_get("/health", self.health)
         r.add_get("/metrics", self.metrics)
@@ -52,7 +53,8 @@ class AgentHttp:
             sock.close()
             await self._runner.cleanup()
             raise
-        site = web.SockSite(self._runner, sock)
+        ssl_context = self.agent.security.server_ssl_context()
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
         return sock.getsockname()[1]
 
