@@ -30,6 +30,7 @@ proto:
 bench: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
+	$(PYTHON) bench/security.py
 	$(PYTHON) bench/satellite.py
 	$(PYTHON) bench/satellite_vs_prometheus.py
 	$(PYTHON) bench/satellite_scale.py

@@ -31,6 +31,8 @@ from orbiter.durations import format_duration, parse_duration
 from orbiter.errors import OrbiterError
 from orbiter.resources import InvalidResources, Resources
 from orbiter.satellite.rules import RuleFileInvalid
+from orbiter.security import flags as security_flags
+from orbiter.security import settings as security
 
 DEFAULT_MASTER = "127.0.0.1:5050"
 
@@ -117,6 +119,15 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _containerizers(text: str) -> tuple[str, ...]:
+    from orbiter.agent.containerizer import parse_containerizers
+
+    try:
+        return parse_containerizers(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _env_pair(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name:
@@ -166,13 +177,16 @@ def _config(args: argparse.Namespace) -> Any:
     """The configuration file's settings (validated), or the defaults."""
     from orbiter.config import ConfigError, default_config, load_config
 
+    if getattr(args, "loaded_config", None) is not None:
+        return args.loaded_config
     path = getattr(args, "config", None)
     if not path:
         return default_config()
     try:
-        return load_config(path)
+        args.loaded_config = load_config(path)
     except ConfigError as e:
         raise UsageError(f"--config: {e}") from None
+    return args.loaded_config
 
 
 def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> Any:
@@ -317,7 +331,8 @@ async def _run_master(args: argparse.Namespace) -> int:
     with _hold_work_dirs(Path(args.work_dir)):
         server = await _start_master(args, Path(args.work_dir), config)
         print(
-            f"master gRPC {server.info.grpc_address}  HTTP http://{server.info.http_address}/"
+            f"master gRPC {server.info.grpc_address}  HTTP "
+            f"{security.current().url(server.info.http_address)}/"
             + (
                 "  (satellite on)"
                 if server.satellite is not None or server.satellite_process is not None
@@ -339,19 +354,26 @@ async def _run_master(args: argparse.Namespace) -> int:
 def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> Any:
     from orbiter.agent.agent import AgentSettings
 
+    containerizers = args.containerizers
     values: dict[str, Any] = {
         "master": args.master,
         "work_dir": Path(args.work_dir),
         "resources": _resources_flag(args.resources),
         "attributes": _attributes_flag(getattr(args, "attributes", "")),
-        "containerizer": args.containerizer,
+        "containerizer": containerizers[0],
+        "docker": "docker" in containerizers,
+        "docker_host": getattr(args, "docker_host", ""),
         "host": args.host,
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
     }
-    for name in ("http_port", "hostname"):
+    for name in ("http_port", "hostname", "task_user", "pids_max", "disk_watch_interval"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
+    if hasattr(args, "no_isolation"):
+        values["isolation"] = not args.no_isolation
+    if hasattr(args, "log_cap_mib"):
+        values["log_cap_bytes"] = int(args.log_cap_mib * 1024 * 1024)
     values.update(overrides)
     return AgentSettings(**values)
 
@@ -364,9 +386,16 @@ async def _run_agent(args: argparse.Namespace) -> int:
         agent = Agent(_agent_settings(args, config))
         await agent.start()
         print(
-            f"agent HTTP http://{agent.http_address}/ resources {agent.resources.format()}",
+            f"agent HTTP {security.current().url(agent.http_address)}/ resources "
+            f"{agent.resources.format()} containerizers {','.join(agent.containerizers)}",
             flush=True,
         )
+        if agent.settings.docker and agent.docker is None:
+            print(
+                "warning: dockerd does not answer; this agent runs no Docker tasks (see its log)",
+                file=sys.stderr,
+                flush=True,
+            )
         await _serve_until_stopped(agent.stopped)
         # A restart or upgrade (SIGTERM) leaves the tasks with the task keeper for the
         # next run to take back; a removed agent, or --kill-tasks-on-stop, ends them.
@@ -404,6 +433,9 @@ async def _up(
 
     # With --zk the agents follow whoever leads, not this process's master.
     master = args.zk or server.info.grpc_address
+    from orbiter.security.serving import in_process_agents
+
+    server.security, agent_security = in_process_agents(server.security)
     for i in range(args.agents):
         work = root / f"agent-{i}"
         resources = _resources_flag(args.resources) or detect_resources(work, args.agents, i)
@@ -415,6 +447,7 @@ async def _up(
             resources=resources,
             attributes={"agent_index": str(i)},
             http_port=0,
+            security=agent_security,
         )
         agent = Agent(settings)
         await agent.start()
@@ -424,7 +457,8 @@ async def _up(
             await asyncio.wait_for(agent.registered.wait(), 10)
     rows = [
         ["master gRPC", server.info.grpc_address, "clients: --master / ORBITER_MASTER"],
-        ["master HTTP", f"http://{server.info.http_address}/", "UI, /state, /metrics, /api/v1"],
+        ["master HTTP", security.current().url(server.info.http_address, "/"),
+         "UI, /state, /metrics, /api/v1"],
     ]
     if args.zk:
         rows[0][2] = f"this master: {server.role}"
@@ -433,7 +467,8 @@ async def _up(
         rows.append(await _satellite_row(server))
     for agent in agents:
         rows.append(
-            [f"agent {agent.agent_id}", f"http://{agent.http_address}/", agent.resources.format()]
+            [f"agent {agent.agent_id}", security.current().url(agent.http_address, "/"),
+             agent.resources.format()]
         )
     print(f"Orbiter is up: 1 master, {len(agents)} agent(s), work dir {root}")
     print(tabulate(rows, tablefmt="plain"))
@@ -469,7 +504,12 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     lag.start()
     await satellite.start()
     _on_sighup(satellite)
-    app = web.Application(middlewares=[httperrors.json_errors])
+    from orbiter.security import http_auth
+
+    # A master's child serves a private socket behind the master, which authenticated
+    # the caller already; on a port, callers authenticate here.
+    auth = [] if args.unix_socket else [http_auth.middleware(security.current)]
+    app = web.Application(middlewares=[httperrors.json_errors, *auth])
     satellite_http.add_routes(app, satellite)
 
     async def metrics(request: web.Request) -> web.Response:
@@ -491,8 +531,9 @@ async def _run_satellite(args: argparse.Namespace) -> int:
         site = web.UnixSite(runner, args.unix_socket)
         where = f"unix:{args.unix_socket}"
     else:
-        site = web.TCPSite(runner, args.host, args.http_port)
-        where = f"http://{args.host}:{args.http_port}/"
+        ssl_context = security.current().server_ssl_context()
+        site = web.TCPSite(runner, args.host, args.http_port, ssl_context=ssl_context)
+        where = security.current().url(f"{args.host}:{args.http_port}", "/")
     await site.start()
     if args.unix_socket:
         Path(args.unix_socket).chmod(0o600)
@@ -583,16 +624,23 @@ def master_http(master: str, timeout: float = 5.0) -> str:
             return leader_once(master, timeout).http_address
         except OrbiterError as e:
             raise UsageError(str(e)) from None
-    with grpc.insecure_channel(master) as channel:
+    from orbiter.security import channels
+
+    with channels.channel(master, security.current()) as channel:
         stub = master_pb2_grpc.MasterStub(channel)
         try:
             info = stub.GetInfo(master_pb2.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as e:
             if e.code() == grpc.StatusCode.UNAVAILABLE and "standby" in (e.details() or ""):
                 raise UsageError(f"{e.details()}; point --master at the leader") from None
+            if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise UsageError(f"the master at {master} refused: {e.details()}") from None
+            hint = "" if security.current().client_tls else (
+                " (a master with TLS needs --tls-ca, or ORBITER_TLS_CA)"
+            )
             raise UsageError(
                 f"cannot reach the master at {master} ({e.code().name}); is it running? "
-                "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it"
+                "Start one with `orbiter up`, or point --master / ORBITER_MASTER at it" + hint
             ) from None
     return info.http_address
 
@@ -602,11 +650,15 @@ def http_json(
 ) -> Any:
     """One JSON request; a refusal becomes a UsageError carrying the server's message."""
     data = json.dumps(body).encode() if body is not None else None
+    s = security.current()
     req = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **s.auth_headers()},
     )
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
+        with urllib.request.urlopen(req, timeout=30, context=s.client_ssl_context()) as resp:
             text = resp.read()
             return json.loads(text) if text.strip() else None
     except urllib.error.HTTPError as e:
@@ -634,14 +686,14 @@ def _error_text(body: str) -> str:
 
 
 def get_json(master: str, path: str, query: dict[str, str] | None = None) -> Any:
-    url = f"http://{master_http(master)}{path}"
+    url = security.current().url(master_http(master), path)
     if query:
         url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
     return http_json(url)
 
 
 def post_json(master: str, path: str, body: dict[str, Any] | None, method: str = "POST") -> Any:
-    return http_json(f"http://{master_http(master)}{path}", method, body or {})
+    return http_json(security.current().url(master_http(master), path), method, body or {})
 
 
 def _ago(t: float | None) -> str:
@@ -803,9 +855,11 @@ def cmd_cat(args: argparse.Namespace) -> int:
     query = urllib.parse.urlencode(
         {"task_id": task["id"], "framework_id": task["framework_id"], "path": args.file}
     )
-    url = f"http://{agent['http_address']}/files/read?{query}"
+    s = security.current()
+    url = s.url(agent["http_address"], f"/files/read?{query}")
+    req = urllib.request.Request(url, headers=s.auth_headers())
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=s.client_ssl_context()) as resp:
             sys.stdout.buffer.write(resp.read())
     except urllib.error.HTTPError as e:
         raise UsageError(f"agent {agent['id']}: {e.read().decode(errors='replace')}") from None
@@ -819,7 +873,8 @@ def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> An
     base = args.satellite or master_http(args.master)
     try:
         return http_json(
-            f"http://{base}{path}", "POST" if body is not None else "GET", body, "Satellite"
+            security.current().url(base, path), "POST" if body is not None else "GET", body,
+            "Satellite",
         )
     except HttpRefusal as e:
         if e.status == 404 and not args.satellite:
@@ -888,7 +943,10 @@ def cmd_silence(args: argparse.Namespace) -> int:
         return 0
     if args.silence_command == "expire":
         for silence_id in args.ids:
-            http_json(f"http://{master_http(args.master)}/api/v2/silence/{silence_id}", "DELETE")
+            http_json(
+                security.current().url(master_http(args.master), f"/api/v2/silence/{silence_id}"),
+                "DELETE",
+            )
             print(f"expired {silence_id}")
         return 0
     data = get_json(args.master, "/api/v2/silences")
@@ -983,6 +1041,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
         shell=not args.no_shell,
         environment=dict(args.env),
         kill_grace_period=args.grace,
+        docker_image=args.docker_image,
     )
     master_http(args.master)  # fail fast, with a useful message, if it is not there
     return asyncio.run(execute(spec, args.master))
@@ -991,7 +1050,9 @@ def cmd_execute(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- argument parser
 
 
-def _add_master_flag(p: argparse.ArgumentParser) -> None:
+def _add_master_flag(p: argparse.ArgumentParser, client: bool = True) -> None:
+    if client:
+        security_flags.add_client_flags(p)
     p.add_argument(
         "--master",
         default=os.environ.get("ORBITER_MASTER", DEFAULT_MASTER),
@@ -1009,6 +1070,7 @@ def _add_satellite_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
+    security_flags.add_server_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
     p.add_argument(
@@ -1080,6 +1142,54 @@ def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     )
 
 
+def _add_containerizer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--containerizers",
+        "--containerizer",
+        dest="containerizers",
+        type=_containerizers,
+        default=("process",),
+        metavar="NAMES",
+        help="comma-separated: process (or null) and, optionally, docker (tasks with a "
+        "Docker image run in Docker if dockerd answers at start)",
+    )
+    p.add_argument(
+        "--docker-host",
+        default=os.environ.get("DOCKER_HOST", ""),
+        help="dockerd to use, e.g. unix:///var/run/docker.sock (default: DOCKER_HOST, "
+        "else the standard socket)",
+    )
+
+
+def _add_isolation_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="do not hold process tasks to their resources (no cgroups, rlimits or disk "
+        "limit); for comparison",
+    )
+    p.add_argument(
+        "--task-user",
+        default="nobody",
+        help="user a task that names no command.user runs as (root agents only; default: nobody)",
+    )
+    p.add_argument(
+        "--pids-max", type=int, default=1024, help="processes per task (cgroup pids.max)"
+    )
+    p.add_argument(
+        "--log-cap-mib",
+        type=float,
+        default=10.0,
+        help="rotate a task's stdout/stderr beyond this size, keeping one .1 file (MiB)",
+    )
+    p.add_argument(
+        "--disk-watch-interval",
+        type=float,
+        default=5.0,
+        help="seconds between looks at each sandbox's disk usage (against the task's disk)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
@@ -1090,21 +1200,24 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="run a single-node cluster: a master and N agents")
     _add_master_server_flags(p, ".orbiter")
     p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
-    p.add_argument("--containerizer", choices=["process", "null"], default="process")
+    _add_containerizer_flags(p)
+    _add_isolation_flags(p)
     p.add_argument("--resources", help="resources of each agent (default: detected and split)")
 
     p = sub.add_parser("master", help="run a master")
     _add_master_server_flags(p, ".orbiter/master")
 
     p = sub.add_parser("agent", help="run an agent")
-    _add_master_flag(p)
+    _add_master_flag(p, client=False)
+    security_flags.add_server_flags(p)
     p.add_argument("--work-dir", default=".orbiter/agent", help="state and sandboxes")
     p.add_argument("--resources", help="e.g. 'cpus:4;mem:8192;disk:20000;ports:[31000-32000]'")
     p.add_argument("--attributes", default="", help="e.g. 'rack:r1;zone:a'")
-    p.add_argument("--containerizer", choices=["process", "null"], default="process")
+    _add_containerizer_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    _add_isolation_flags(p)
     p.add_argument(
         "--kill-tasks-on-stop",
         action="store_true",
@@ -1127,6 +1240,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=_count, default=1)
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
+    p.add_argument(
+        "--docker-image",
+        default="",
+        metavar="IMAGE",
+        help="run in a Docker container of IMAGE (on agents with the docker containerizer)",
+    )
     p.add_argument(
         "--grace",
         type=_non_negative,
@@ -1183,7 +1302,8 @@ def parser() -> argparse.ArgumentParser:
         help="run Satellite on its own (no ACTION), or list its events or targets",
     )
     p.add_argument("action", nargs="?", choices=["events", "targets"], help="what to list")
-    _add_master_flag(p)
+    _add_master_flag(p, client=False)
+    security_flags.add_server_flags(p)
     _add_satellite_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.add_argument("--limit", type=_count, default=50, help="events to show (default 50)")
@@ -1233,6 +1353,17 @@ def parser() -> argparse.ArgumentParser:
     _add_master_flag(q)
     _add_satellite_flag(q)
 
+    p = sub.add_parser("certs", help="make a CA and certificates for a test or small cluster")
+    certs = p.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    q = certs.add_parser("init", help="make a CA: DIR/ca.pem and DIR/ca.key")
+    q.add_argument("--dir", required=True, help="where the CA is kept")
+    q = certs.add_parser("issue", help="a certificate whose subject NAME is the principal")
+    q.add_argument("name", metavar="NAME", help="the principal, e.g. master, agent, alice")
+    q.add_argument("--dir", required=True, help="the CA's directory (from certs init)")
+    q.add_argument("--san", action="append", default=[], metavar="HOST_OR_IP",
+                   help="also valid for this host name or address (repeatable; localhost and "
+                        "127.0.0.1 always)")  # fmt: skip
+
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
     p.add_argument("task_id")
@@ -1243,11 +1374,47 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def cmd_certs(args: argparse.Namespace) -> int:
+    from orbiter.security import certs
+
+    directory = Path(args.dir)
+    if args.certs_command == "init":
+        made = certs.init_ca(directory)
+        print(f"CA: {made.cert} (give it as --tls-ca), key {made.key} (keep it private)")
+    else:
+        made = certs.issue(directory, args.name, tuple(args.san))
+        print(f"{args.name}: --tls-cert {made.cert} --tls-key {made.key}")
+    return 0
+
+
+SERVERS = {"up": "the master", "master": "the master", "agent": "the agent",
+           "satellite": "Satellite"}  # fmt: skip
+
+
+def _configure_security(args: argparse.Namespace) -> None:
+    """This process's TLS and identity settings, and the non-loopback bind check."""
+    if not hasattr(args, "tls_ca"):
+        return
+    config = _config(args).security if getattr(args, "config", None) else None
+    try:
+        settings = security_flags.settings_from(args, config)
+        what = SERVERS.get(args.subcommand)
+        serving = what is not None and not (
+            args.subcommand == "satellite" and (args.action or args.unix_socket)
+        )
+        if serving:
+            security_flags.check_bind(settings, what, args.host)
+        security.configure(settings)
+    except security.SecurityError as e:
+        raise UsageError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         if hasattr(args, "master"):
             master_address(args.master)
+        _configure_security(args)
         if args.subcommand == "satellite" and args.action is None:
             _setup_logging(args.verbose)
         if args.subcommand in ("up", "master", "agent"):
@@ -1274,6 +1441,7 @@ def main(argv: list[str] | None = None) -> int:
             "silence": cmd_silence,
             "satellite": cmd_satellite,
             "rules": cmd_rules,
+            "certs": cmd_certs,
         }[args.subcommand](args)
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)

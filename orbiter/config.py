@@ -40,6 +40,13 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       checks:
         - {builtin: disk-writable}          # shipped: disk-writable, zombie-count, clock-sane
         - {name: nfs, command: "stat -t /mnt/nfs", interval: 30s, timeout: 5s}
+    security:                               # flags --tls-cert ... override these
+      tls_cert: certs/master.pem
+      tls_key: certs/master.key
+      tls_ca: certs/ca.pem
+      require_client_cert: false            # true: no TLS client without a certificate
+      credentials: credentials.yml          # principals: [{name, token}]
+      satellite_principal: satellite        # whose maintenance is signed by: satellite
 """
 
 from __future__ import annotations
@@ -59,6 +66,7 @@ from orbiter.satellite.remote_write import parse_remote_write
 from orbiter.satellite.rules import RuleFileInvalid, load_rule_files
 from orbiter.satellite.scrape_config import parse_scrape_configs
 from orbiter.satellite.service import SatelliteConfig
+from orbiter.security.flags import SecurityConfig, parse_security
 from orbiter.yamlreader import ConfigError, YamlReader
 
 __all__ = ["ConfigError", "OrbiterConfig", "load_config"]
@@ -78,6 +86,7 @@ class OrbiterConfig:
     satellite: SatelliteConfig = field(default_factory=SatelliteConfig)
     satellite_enabled: bool = True
     agent: AgentConfig = field(default_factory=AgentConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     source: str = "(defaults)"
 
 
@@ -104,7 +113,9 @@ def load_config(path: str | Path) -> OrbiterConfig:
     if root is None:
         return cfg
     r = YamlReader(str(p))
-    top = r.mapping(root, "the file", {"satellite", "agent"})
+    top = r.mapping(root, "the file", {"satellite", "agent", "security"})
+    if "security" in top:
+        cfg.security = parse_security(r, top["security"], p.parent)
     if "satellite" in top:
         _satellite(r, top["satellite"], cfg, p.parent)
     if "agent" in top:

@@ -403,3 +403,22 @@ def zookeeper(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ZooKee
     call = getattr(request.node, "report_call", None)
     if call is not None and call.failed:
         print(f"----- {server.log} -----\n{tail(server.log)}")
+
+
+# ---------------------------------------------------------------------- docker
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """A Docker engine with the busybox test image: the system dockerd if it answers,
+    else one started here (and stopped at the end of the session). See tests/dockerd.py.
+    Without dockerd installed the test fails, never skips."""
+    from dockerd import DockerEngine
+
+    engine = DockerEngine()
+    engine.start()
+    try:
+        engine.ensure_image()
+        yield engine
+    finally:
+        engine.stop()

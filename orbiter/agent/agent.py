@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import psutil
@@ -29,13 +30,21 @@ import psutil
 import orbiter
 from orbiter.agent import checkpoint
 from orbiter.agent.checks import CheckRunner, CheckSpec
+from orbiter.agent.containerizer import is_docker_task
 from orbiter.agent.containerizer.base import Container, Containerizer, LaunchError, Termination
-from orbiter.agent.containerizer.kept import KeeperClient, KeptContainerizer, task_key
+from orbiter.agent.containerizer.kept import (
+    Guard,
+    KeeperClient,
+    KeptContainer,
+    KeptContainerizer,
+    task_key,
+)
 from orbiter.agent.containerizer.null import NullContainerizer
 from orbiter.agent.executors import Executors, RunningExecutor, executor_key, read_checkpoint
 from orbiter.agent.host import detect_resources
 from orbiter.agent.hostmetrics import HostCollector
 from orbiter.agent.http_api import AgentHttp
+from orbiter.agent.isolation.isolator import Isolator
 from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
 from orbiter.attributes import to_proto as attributes_to_proto
@@ -43,8 +52,16 @@ from orbiter.discovery import MasterLocator
 from orbiter.looplag import LoopLag
 from orbiter.proto import agent_pb2, agent_pb2_grpc, messages_pb2
 from orbiter.resources import Resources
+from orbiter.security import channels
+from orbiter.security import settings as security_settings
+from orbiter.security.settings import SecuritySettings
 from orbiter.streams import raise_if_failed
 from orbiter.taskstates import TERMINAL_STATES
+
+if TYPE_CHECKING:  # the docker SDK is imported only by agents that run Docker
+    from docker.models.containers import Container as DockerSdkContainer
+
+    from orbiter.agent.containerizer.docker import DockerContainerizer
 
 pb = messages_pb2
 TS = pb.TaskState
@@ -66,6 +83,9 @@ class AgentSettings:
     resources: Resources | None = None
     attributes: dict[str, str] = field(default_factory=dict)
     containerizer: str = "process"
+    # Also run tasks whose container is DOCKER (if dockerd answers at start).
+    docker: bool = False
+    docker_host: str = ""  # default: DOCKER_HOST, else the standard socket
     host: str = "127.0.0.1"
     http_port: int = 0
     hostname: str = ""
@@ -74,6 +94,14 @@ class AgentSettings:
     # Disk usage of these paths (and the work dir) is exported for Satellite.
     watch_paths: list[str] = field(default_factory=lambda: ["/tmp"])
     checks: list[CheckSpec] = field(default_factory=list)
+    # Isolation of process tasks (orbiter/agent/isolation): cgroups where available.
+    isolation: bool = True
+    task_user: str = "nobody"
+    pids_max: int = 1024
+    log_cap_bytes: int = 10 * 1024 * 1024
+    disk_watch_interval: float = 5.0
+    # TLS and authentication (None: the process's, set by the CLI from its flags).
+    security: SecuritySettings | None = None
 
 
 @dataclass(slots=True)
@@ -91,14 +119,23 @@ class AgentTask:
 class Agent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
+        self.security = settings.security or security_settings.current()
         # Process tasks are started and held by the task keeper, so they outlive us.
         self.keeper: KeeperClient | None = None
+        self.isolator: Isolator | None = None
         self.containerizer: Containerizer
         if settings.containerizer == "null":
             self.containerizer = NullContainerizer()
         else:
             self.keeper = KeeperClient(settings.work_dir)
-            self.containerizer = KeptContainerizer(self.keeper)
+            self.isolator = Isolator(settings.isolation, settings.task_user, settings.pids_max)
+            self.containerizer = KeptContainerizer(
+                self.keeper,
+                isolator=self.isolator,
+                log_cap=settings.log_cap_bytes,
+                disk_watch_interval=settings.disk_watch_interval,
+            )
+        self.docker: DockerContainerizer | None = None  # set by start() if dockerd answers
         self.executors = Executors(self)
         # Keyed by (framework id, task id): task ids are unique only within a framework.
         self.tasks: dict[tuple[str, str], AgentTask] = {}
@@ -172,6 +209,9 @@ class Agent:
         (s.work_dir / "sandboxes").mkdir(exist_ok=True)
         meta = self._load_meta()
         self.agent_id = str(meta.get("agent_id", ""))
+        if self.isolator is not None:
+            self.isolator.agent_id = self.agent_id
+            self.isolator.announce()
         if s.resources is None:
             self.resources = detect_resources(s.work_dir)
         port = s.http_port or int(meta.get("http_port", 0) or 0)
@@ -189,13 +229,45 @@ class Agent:
         kept = await self.keeper.start() if self.keeper is not None else []
         if self.keeper is not None:
             await self.executors.start()
-        self._recover({t.key: t for t in kept})
+        containers: dict[tuple[str, str], DockerSdkContainer] = {}
+        if s.docker:
+            await self._start_docker()
+            if self.docker is not None:
+                containers = await self.docker.find(self.agent_id)
+        self._recover({t.key: t for t in kept}, containers)
+        if self.isolator is not None:
+            # Cgroups of tasks that ended while we were away (or were never started).
+            running = {c.key for c in self._kept_containers()}
+            removed = await asyncio.to_thread(self.isolator.remove_leftovers, running)
+            if removed:
+                log.info("removed %d leftover task cgroup(s)", len(removed))
         await self.locator.start()
         await self.checks.start()
         self.lag.start()  # last: a start that fails above leaves no timer behind
         self._run_task = asyncio.create_task(self._run(), name="agent-link")
 
-    def _recover(self, kept: dict[str, agent_pb2.KeptTask]) -> None:
+    async def _start_docker(self) -> None:
+        from orbiter.agent.containerizer.docker import DockerContainerizer, DockerUnavailable
+
+        try:
+            self.docker = await DockerContainerizer.connect(self.settings.docker_host)
+        except DockerUnavailable as e:
+            log.warning("docker containerizer off: %s; DOCKER tasks will fail to launch", e)
+            return
+        log.info(
+            "docker containerizer on: dockerd %s at %s", self.docker.version, self.docker.base_url
+        )
+
+    @property
+    def containerizers(self) -> list[str]:
+        """What this agent runs tasks with (docker only if dockerd answered at start)."""
+        return [self.settings.containerizer] + (["docker"] if self.docker is not None else [])
+
+    def _recover(
+        self,
+        kept: dict[str, agent_pb2.KeptTask],
+        containers: dict[tuple[str, str], DockerSdkContainer] | None = None,
+    ) -> None:
         """Take back the tasks a previous run of this agent left in its sandboxes.
 
         A task that ended but whose end was not acknowledged is reported again
@@ -206,11 +278,16 @@ class Agent:
         executor.
         """
         assert self.keeper is not None or not kept
+        containers = dict(containers or {})
         for sandbox, record in checkpoint.scan(self.settings.work_dir / "sandboxes"):
             task = AgentTask(record.framework_id, record.task, sandbox=sandbox)
             self.tasks[(record.framework_id, record.task.task_id)] = task
             key = task_key(record.framework_id, record.task.task_id)
             held = kept.pop(key, None)
+            if is_docker_task(record.task):
+                found = containers.pop((record.framework_id, record.task.task_id), None)
+                self._recover_docker(task, record, found)
+                continue
             if record.HasField("terminal"):
                 task.state = record.terminal.state
                 self.updates.add(record.framework_id, record.terminal)
@@ -232,7 +309,8 @@ class Agent:
                 continue
             if held is not None and self.keeper is not None:
                 task.state = TS.TASK_RUNNING  # reported before the restart
-                task.container = self.keeper.adopt(held, record.task.task_id)
+                guard = self._guard(key, record.task, sandbox)
+                task.container = self.keeper.adopt(held, record.task.task_id, guard)
                 if held.HasField("returncode"):
                     task.container.exited(held.returncode)
                 asyncio.get_running_loop().create_task(self._follow(task, task.container))
@@ -257,8 +335,52 @@ class Agent:
             assert self.keeper is not None
             asyncio.get_running_loop().create_task(self.keeper.signal(key, signal.SIGKILL))
             self._forget_kept(key)
+        for (framework_id, task_id), container in containers.items():
+            # Labelled ours, but no task here owns it: the master cannot know it either.
+            log.warning(
+                "container %s (task %s of framework %s) has no task here; removing it",
+                container.short_id, task_id, framework_id,
+            )  # fmt: skip
+            assert self.docker is not None
+            asyncio.get_running_loop().create_task(self.docker.remove(container))
         if self.tasks:
             log.info("recovered %d task(s) from %s", len(self.tasks), self.settings.work_dir)
+
+    def _recover_docker(
+        self,
+        task: AgentTask,
+        record: agent_pb2.TaskCheckpoint,
+        found: DockerSdkContainer | None,
+    ) -> None:
+        """A DOCKER task after a restart: its container, found by label, is followed again
+        (running, or with the exit status it ended with while the agent was away)."""
+        if record.HasField("terminal"):
+            task.state = record.terminal.state
+            self.updates.add(record.framework_id, record.terminal)
+            if found is not None and self.docker is not None:
+                asyncio.get_running_loop().create_task(self.docker.remove(found))
+            return
+        if found is not None and found.status == "created" and self.docker is not None:
+            # The agent died between creating and starting it: the command never ran.
+            asyncio.get_running_loop().create_task(self.docker.remove(found))
+            found = None
+        if found is None or self.docker is None:
+            why = (
+                "it runs no docker containerizer now (see its log)"
+                if self.docker is None
+                else "the task's container was gone"
+            )
+            self._update(
+                task,
+                TS.TASK_FAILED,
+                f"the agent restarted and {why}; the task's end cannot be known",
+                pb.REASON_AGENT_RESTARTED,
+            )
+            return
+        assert task.sandbox is not None
+        task.state = TS.TASK_RUNNING  # reported before the restart
+        task.container = self.docker.adopt(record.task, found, task.sandbox)
+        asyncio.get_running_loop().create_task(self._follow(task, task.container))
 
     def _recovered_executor(
         self, framework_id: str, task: pb.TaskInfo, kept: dict[str, agent_pb2.KeptTask]
@@ -274,8 +396,19 @@ class Agent:
         if held is None or record is None or self.keeper is None or held.HasField("returncode"):
             return None
         info, token = record
-        container = self.keeper.adopt(held, executor_id)
+        guard = self._guard(executor_key(framework_id, executor_id), pb.TaskInfo(), None)
+        container = self.keeper.adopt(held, executor_id, guard)
         return self.executors.adopt(framework_id, info, token, sandbox, container)
+
+    def _guard(self, key: str, task: pb.TaskInfo, sandbox: Path | None) -> Guard | None:
+        if isinstance(self.containerizer, KeptContainerizer):
+            return self.containerizer.guard(key, task, sandbox)
+        return None
+
+    def _kept_containers(self) -> list[KeptContainer]:
+        containers = [t.container for t in self.tasks.values()]
+        containers += [e.container for e in self.executors.running.values()]
+        return [c for c in containers if isinstance(c, KeptContainer) and not c._done.done()]
 
     async def stop(self, kill_tasks: bool = True) -> None:
         if self._run_task is not None:
@@ -299,6 +432,8 @@ class Agent:
         if self.keeper is not None:
             # Killing its tasks, we are done with the keeper; otherwise it keeps them.
             await self.keeper.close(retire=kill_tasks)
+        if self.isolator is not None:
+            await asyncio.to_thread(self.isolator.tidy)
         await self._http.stop()
         await self.lag.stop()
         self.stopped.set()
@@ -340,6 +475,8 @@ class Agent:
                 if e.code() in (
                     grpc.StatusCode.FAILED_PRECONDITION,
                     grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.UNAUTHENTICATED,
                 ):
                     self.refused = e.details() or str(e.code())
                     log.error("master refused this agent: %s", self.refused)
@@ -381,8 +518,9 @@ class Agent:
         session.result()
 
     async def _session(self, master: str) -> None:
-        async with grpc.aio.insecure_channel(
+        async with channels.aio_channel(
             master,
+            self.security,
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -403,6 +541,8 @@ class Agent:
             if reg.agent_id != self.agent_id:
                 self.agent_id = reg.agent_id
                 self._save_meta()
+            if self.isolator is not None:
+                self.isolator.agent_id = self.agent_id
             self.master_info.CopyFrom(reg.master_info)
             log.info("registered with master %s as agent %s", master, self.agent_id)
             self.registered.set()
@@ -556,7 +696,11 @@ class Agent:
             self._on_disk(
                 checkpoint.write, task.sandbox, task.framework_id, task.info, None, status
             )
-            if self.keeper is not None and task.container is not None:
+            if (
+                self.keeper is not None
+                and task.container is not None
+                and not is_docker_task(task.info)
+            ):
                 # Once the end is on disk, the keeper need not hold it any more.
                 self._forget_kept(task_key(task.framework_id, task.info.task_id))
         self.counts[pb.TaskState.Name(state)] += 1
@@ -577,7 +721,8 @@ class Agent:
 
     async def _start(self, task: AgentTask) -> None:
         tid = task.info.task_id
-        null = self.settings.containerizer == "null"
+        docker = is_docker_task(task.info) and self.docker is not None
+        null = self.settings.containerizer == "null" and not docker
         sandbox = None if null else self.sandbox_of(task.framework_id, tid)
         env = {
             "ORBITER_TASK_ID": tid,
@@ -601,7 +746,11 @@ class Agent:
                     )
                 await self.executors.launch(task)
                 return  # the executor reports the task's states
-            container = await self.containerizer.launch(task.info, sandbox or Path("/"), env)
+            containerizer: Containerizer = self.containerizer
+            if docker:
+                assert self.docker is not None
+                containerizer = self.docker
+            container = await containerizer.launch(task.info, sandbox or Path("/"), env)
         except (LaunchError, OSError) as e:
             self.metrics.launch_failures.inc()
             self._update(

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from orbiter import httperrors
 from orbiter.agent.openapi import DOCUMENT, MAX_OFFSET, MAX_READ
 from orbiter.proto import messages_pb2
+from orbiter.security import http_auth
 
 if TYPE_CHECKING:
     from orbiter.agent.agent import Agent
@@ -31,7 +32,10 @@ def _error(status: int, message: str) -> web.Response:
 class AgentHttp:
     def __init__(self, agent: Agent) -> None:
         self.agent = agent
-        self.app = web.Application(middlewares=[httperrors.json_errors])
+        # json_errors outermost: auth's refusals are JSON too.
+        self.app = web.Application(
+            middlewares=[httperrors.json_errors, http_auth.middleware(lambda: agent.security)]
+        )
         r = self.app.router
         r.add_get("/health", self.health)
         r.add_get("/metrics", self.metrics)
@@ -53,7 +57,8 @@ class AgentHttp:
             sock.close()
             await self._runner.cleanup()
             raise
-        site = web.SockSite(self._runner, sock)
+        ssl_context = self.agent.security.server_ssl_context()
+        site = web.SockSite(self._runner, sock, ssl_context=ssl_context)
         await site.start()
         return sock.getsockname()[1]
 
@@ -82,6 +87,7 @@ class AgentHttp:
                 "master": a.settings.master,
                 "registered": a.registered.is_set(),
                 "containerizer": a.settings.containerizer,
+                "containerizers": a.containerizers,
                 "resources": {"text": a.resources.format(), "quantities": a.resources.quantities()},
                 "used": a.used().quantities(),
                 "attributes": a.settings.attributes,

@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -35,6 +36,8 @@ from pathlib import Path
 
 import psutil
 
+from orbiter.agent.isolation import cgroups
+from orbiter.agent.isolation.logs import LogPump
 from orbiter.proto import agent_pb2
 
 log = logging.getLogger("orbiter.keeper")
@@ -74,6 +77,7 @@ class Kept:
     start_time: float
     returncode: int | None = None
     pidfd: int | None = None
+    cgroups: tuple[str, ...] = ()
 
     def proto(self) -> agent_pb2.KeptTask:
         task = agent_pb2.KeptTask(key=self.key, pid=self.popen.pid, start_time=self.start_time)
@@ -168,6 +172,7 @@ class Keeper:
             elif kept.returncode is None:
                 # The leader is not reaped yet, so its group id is still this task's.
                 _signal_group(kept.popen.pid, request.signal.signal)
+                _signal_cgroups(kept, request.signal.signal)
         elif kind == "forget":
             kept = self.tasks.get(request.forget.key)
             if kept is not None and kept.returncode is not None:
@@ -189,11 +194,13 @@ class Keeper:
             self._starting.add(launch.key)
             self._inflight += 1
             try:
-                popen = await asyncio.to_thread(self._spawn, launch)
+                popen, pumps = await asyncio.to_thread(self._spawn, launch)
             except (OSError, ValueError) as e:
                 reply.error = _launch_error(launch, e)
             else:
-                kept = Kept(launch.key, popen, time.time())
+                for pump in pumps:
+                    pump.start(asyncio.get_running_loop())
+                kept = Kept(launch.key, popen, time.time(), cgroups=tuple(launch.cgroups))
                 self.tasks[launch.key] = kept
                 try:
                     self._watch(kept)
@@ -208,29 +215,25 @@ class Keeper:
         writer.write(frame(agent_pb2.KeeperEvent(reply=reply)))
 
     @staticmethod
-    def _spawn(launch: agent_pb2.KeeperRequest.Launch) -> subprocess.Popen[bytes]:
+    def _spawn(
+        launch: agent_pb2.KeeperRequest.Launch,
+    ) -> tuple[subprocess.Popen[bytes], list[LogPump]]:
+        if launch.HasField("log_cap"):
+            return _spawn_piped(launch)
         stdout = _open_output(launch.stdout, launch)
         try:
             stderr = _open_output(launch.stderr, launch)
             try:
-                popen = subprocess.Popen(
-                    list(launch.argv),
-                    executable=launch.executable,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=stderr,
-                    cwd=launch.cwd,
-                    env=dict(launch.env),
-                    start_new_session=True,
-                    user=launch.uid if launch.HasField("uid") else None,
-                    group=launch.gid if launch.HasField("gid") else None,
-                    extra_groups=list(launch.groups) if launch.HasField("uid") else None,
+                popen = cgroups.spawn_in(
+                    list(launch.cgroups),
+                    lambda: _popen(launch, stdout, stderr),
+                    lambda p: p.pid,
                 )
             finally:
                 os.close(stderr)
         finally:
             os.close(stdout)
-        return popen
+        return popen, []
 
     def _watch(self, kept: Kept) -> None:
         loop = asyncio.get_running_loop()
@@ -245,10 +248,90 @@ class Keeper:
             kept.pidfd = None
         # The unreaped leader keeps the group id ours: clean up what it left behind.
         _signal_group(kept.popen.pid, signal.SIGKILL)
+        # And whatever left the group but not the task's cgroup (the agent removes it).
+        cgroups.signal_all(kept.cgroups, signal.SIGKILL)
         kept.returncode = kept.popen.wait()
         if self._agent is not None:
             event = agent_pb2.KeeperEvent(exited=agent_pb2.KeeperEvent.Exited(task=kept.proto()))
             self._agent.write(frame(event))
+
+
+def _spawn_piped(
+    launch: agent_pb2.KeeperRequest.Launch,
+) -> tuple[subprocess.Popen[bytes], list[LogPump]]:
+    """Output through pipes that LogPumps copy into the capped, rotated files."""
+    owner = (launch.uid, launch.gid) if launch.HasField("uid") else None
+    pumps: list[LogPump] = []
+    ends: list[int] = []
+    try:
+        for path in (launch.stdout, launch.stderr):
+            read_fd, write_fd = os.pipe()
+            ends.append(write_fd)
+            try:
+                pumps.append(LogPump(read_fd, Path(path), launch.log_cap, owner))
+            except OSError:
+                os.close(read_fd)
+                raise
+        popen = cgroups.spawn_in(
+            list(launch.cgroups), lambda: _popen(launch, ends[0], ends[1]), lambda p: p.pid
+        )
+    except BaseException:
+        for pump in pumps:
+            pump.close()
+        raise
+    finally:
+        for fd in ends:
+            os.close(fd)
+    return popen, pumps
+
+
+def _popen(
+    launch: agent_pb2.KeeperRequest.Launch, stdout: int, stderr: int
+) -> subprocess.Popen[bytes]:
+    executable, argv = _with_rlimits(launch)
+    return subprocess.Popen(
+        argv,
+        executable=executable,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        cwd=launch.cwd,
+        env=dict(launch.env),
+        start_new_session=True,
+        user=launch.uid if launch.HasField("uid") else None,
+        group=launch.gid if launch.HasField("gid") else None,
+        extra_groups=list(launch.groups) if launch.HasField("uid") else None,
+    )
+
+
+def _with_rlimits(launch: agent_pb2.KeeperRequest.Launch) -> tuple[str, list[str]]:
+    """(executable, argv) that start the task under the fallback's rlimits.
+
+    util-linux's prlimit sets them and execs the task, so they hold from its first
+    instruction (setting them from here after the spawn races the task, and needs
+    CAP_SYS_RESOURCE once it runs as another user). The task's argv[0] becomes its
+    executable's path.
+    """
+    limits = []
+    if launch.HasField("rlimit_as"):
+        limits.append(f"--as={launch.rlimit_as}")
+    if launch.HasField("rlimit_nproc"):
+        limits.append(f"--nproc={launch.rlimit_nproc}")
+    if not limits:
+        return launch.executable, list(launch.argv)
+    prlimit = shutil.which("prlimit") or "/usr/bin/prlimit"
+    return prlimit, [prlimit, *limits, "--", launch.executable, *launch.argv[1:]]
+
+
+def _signal_cgroups(kept: Kept, signum: int) -> None:
+    """Every process in the task's cgroups: children that left its group (setsid) too."""
+    if not kept.cgroups:
+        return
+    if signum == signal.SIGKILL:
+        # Until the cgroup is empty, which may take rounds: off the loop.
+        asyncio.get_running_loop().run_in_executor(None, cgroups.kill_all, list(kept.cgroups), 5.0)
+    else:
+        cgroups.signal_all(kept.cgroups, signum)
 
 
 def _open_output(path: str, launch: agent_pb2.KeeperRequest.Launch) -> int:

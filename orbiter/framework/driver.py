@@ -28,6 +28,9 @@ import grpc
 
 from orbiter.discovery import MasterLocator
 from orbiter.proto import messages_pb2, scheduler_pb2, scheduler_pb2_grpc
+from orbiter.security import channels
+from orbiter.security import settings as security_settings
+from orbiter.security.settings import SecuritySettings
 from orbiter.streams import raise_if_failed
 from orbiter.taskstates import TERMINAL_STATES
 
@@ -150,6 +153,7 @@ class SchedulerDriver:
         framework: pb.FrameworkInfo,
         master: str = "127.0.0.1:5050",
         auto_acknowledge: bool = True,
+        security: SecuritySettings | None = None,
     ) -> None:
         self.scheduler = scheduler
         self.framework = pb.FrameworkInfo()
@@ -165,6 +169,7 @@ class SchedulerDriver:
         self._stopping = False
         self._fatal: str = ""
         self.locator = MasterLocator(master)
+        self.security = security or security_settings.current()
         # task id -> agent id of every launched task not known to have ended.
         self.active_tasks: dict[str, str] = {}
         self._ended: dict[str, int] = {}  # task id -> its end, to deliver it once
@@ -178,8 +183,9 @@ class SchedulerDriver:
     # ------------------------------------------------------------------ running
 
     def _dial(self, address: str) -> None:
-        self._channel = grpc.aio.insecure_channel(
+        self._channel = channels.aio_channel(
             address,
+            self.security,
             options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
         )
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
@@ -207,6 +213,8 @@ class SchedulerDriver:
                         grpc.StatusCode.INVALID_ARGUMENT,
                         grpc.StatusCode.NOT_FOUND,
                         grpc.StatusCode.FAILED_PRECONDITION,
+                        grpc.StatusCode.PERMISSION_DENIED,
+                        grpc.StatusCode.UNAUTHENTICATED,
                     ):
                         self._fatal = e.details() or e.code().name
                         await _maybe_await(self.scheduler.error(self, self._fatal))

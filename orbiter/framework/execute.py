@@ -36,6 +36,7 @@ class ExecuteSpec:
     environment: dict[str, str] = field(default_factory=dict)
     kill_grace_period: float = 0.0
     role: str = "*"
+    docker_image: str = ""  # run each task in a Docker container of this image
 
 
 class CommandScheduler(Scheduler):
@@ -66,16 +67,18 @@ class CommandScheduler(Scheduler):
                 want = self.per_task
                 available = available - want
                 task_id = self.pending.pop(0)
-                tasks.append(
-                    task_info(
-                        task_id,
-                        self.spec.command,
-                        want.to_proto(),
-                        shell=self.spec.shell,
-                        environment=self.spec.environment,
-                        kill_grace_period=self.spec.kill_grace_period,
-                    )
+                info = task_info(
+                    task_id,
+                    self.spec.command,
+                    want.to_proto(),
+                    shell=self.spec.shell,
+                    environment=self.spec.environment,
+                    kill_grace_period=self.spec.kill_grace_period,
                 )
+                if self.spec.docker_image:
+                    info.container.type = pb.ContainerInfo.DOCKER
+                    info.container.docker.image = self.spec.docker_image
+                tasks.append(info)
             if not tasks:
                 await driver.decline([offer.id])
                 continue

@@ -24,6 +24,8 @@ from orbiter.proto import (
     scheduler_pb2,
     scheduler_pb2_grpc,
 )
+from orbiter.security import acl, bindings
+from orbiter.security.grpc_auth import current_principal, peer_host
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -52,8 +54,12 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
     async def Subscribe(self, request, context):
         from orbiter.master.server import Close
 
+        principal = current_principal()
         try:
-            fw_id, stream_id, effects = self.core.subscribe(request.framework_info, time.time())
+            acl.authorize(principal, acl.REGISTER_FRAMEWORK, request.framework_info.id)
+            fw_id, stream_id, effects = self.core.subscribe(
+                request.framework_info, time.time(), principal
+            )
         except OrbiterError as e:
             await _refuse(context, e)
             return
@@ -83,6 +89,7 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
 
     async def _unary(self, context, method, *args) -> scheduler_pb2.CallResponse:
         try:
+            bindings.check_framework_call(self.core, args[0], current_principal(), method.__name__)
             effects = method(*args)
         except OrbiterError as e:
             await _refuse(context, e)
@@ -172,8 +179,13 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
             )
             return
         link_id = server.new_link_id()
+        principal = current_principal()
         try:
-            agent_id, effects = core.agent_register(link_id, first.register, time.time())
+            server.registrations.admit(principal, peer_host(context), time.monotonic())
+            acl.authorize(principal, acl.REGISTER_AGENT, first.register.info.id)
+            agent_id, effects = core.agent_register(
+                link_id, first.register, time.time(), principal
+            )
         except OrbiterError as e:
             log.warning("refused agent at %s: %s", first.register.info.http_address, e)
             await _refuse(context, e)

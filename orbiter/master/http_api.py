@@ -26,6 +26,7 @@ from orbiter.master.openapi import (
 from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
+from orbiter.security import acl, bindings, http_auth
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -49,7 +50,14 @@ def _error(status: int, message: str) -> web.Response:
 class HttpServer:
     def __init__(self, server: MasterServer) -> None:
         self.server = server
-        self.app = web.Application(middlewares=[httperrors.json_errors, self._follow_leader])
+        # json_errors outermost: auth's refusals are JSON too.
+        self.app = web.Application(
+            middlewares=[
+                httperrors.json_errors,
+                http_auth.middleware(lambda: server.security),
+                self._follow_leader,
+            ]
+        )
         r = self.app.router
         r.add_get("/", self.index)
         r.add_get("/health", self.health)
@@ -81,7 +89,13 @@ class HttpServer:
     async def start(self, host: str, port: int) -> None:
         self._runner = httperrors.JsonErrorsRunner(self.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        site = web.TCPSite(
+            self._runner,
+            host,
+            port,
+            reuse_address=True,
+            ssl_context=self.server.security.server_ssl_context(),
+        )
         try:
             await site.start()
         except OSError as e:
@@ -112,7 +126,7 @@ class HttpServer:
         leader = server.leader
         if leader is None or leader.id == server.info.id:
             return _error(503, server.not_acting_reason())
-        raise web.HTTPTemporaryRedirect(f"http://{leader.http_address}{request.path_qs}")
+        raise web.HTTPTemporaryRedirect(server.security.url(leader.http_address, request.path_qs))
 
     async def health(self, request: web.Request) -> web.Response:
         server = self.server
@@ -285,12 +299,16 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
         agent_id = request.match_info["agent_id"]
         core = self.core
         now = time.time()
+        principal = http_auth.principal_of(request)
+
+        def by(body: dict) -> str:  # the principal's, never the body's once auth is on
+            return bindings.maintenance_by(self.server.security, principal, body.get("by"))
+
         try:
+            acl.authorize(principal, acl.MAINTAIN_AGENT, agent_id)
             if action == "deactivate":
                 b = await self._body(request, {"reason": str, "by": str})
-                effects = core.deactivate(
-                    agent_id, b.get("by", "operator"), b.get("reason", ""), now
-                )
+                effects = core.deactivate(agent_id, by(b), b.get("reason", ""), now, principal)
             elif action == "drain":
                 b = await self._body(request, {"reason": str, "by": str, "grace": (int, float)})
                 if not 0 <= b.get("grace", 0) <= MAX_DRAIN_GRACE:  # before float(): 10**400
@@ -299,16 +317,13 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                         f"got {b['grace']}"
                     )
                 effects = core.drain(
-                    agent_id,
-                    float(b.get("grace", 30.0)),
-                    b.get("by", "operator"),
-                    b.get("reason", ""),
-                    now,
-                )
+                    agent_id, float(b.get("grace", 30.0)), by(b), b.get("reason", ""), now,
+                    principal,
+                )  # fmt: skip
             elif action == "reactivate":
                 b = await self._body(request, {"reason": str, "by": str})
                 effects = core.reactivate(
-                    agent_id, b.get("by", "operator"), b.get("reason", "reactivated"), now
+                    agent_id, by(b), b.get("reason", "reactivated"), now, principal
                 )
             elif action == "pin":
                 b = await self._body(

@@ -44,6 +44,11 @@ from orbiter.proto import messages_pb2
 from orbiter.satellite.cluster import MasterCluster
 from orbiter.satellite.process import SatelliteProcess
 from orbiter.satellite.service import Satellite, SatelliteConfig
+from orbiter.security import serving
+from orbiter.security.bindings import RegistrationLimiter
+from orbiter.security.grpc_auth import Authenticate
+from orbiter.security.settings import SecuritySettings
+from orbiter.security.settings import current as current_security
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
@@ -71,6 +76,11 @@ class MasterSettings:
     # scale); by default it runs in its own process, started with this config file.
     satellite_in_master: bool = False
     config_path: str = ""
+    # TLS and authentication (None: the process's, set by the CLI from its flags).
+    security: SecuritySettings | None = None
+    # Agent registration attempts per principal and peer host: a burst, then a rate.
+    registration_burst: float = 50.0
+    registration_rate: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,10 @@ class MasterServer:
     ) -> None:
         self.settings = settings
         self.zk = zk
+        self.security = settings.security or current_security()
+        self.registrations = RegistrationLimiter(
+            settings.registration_rate, settings.registration_burst
+        )
         self.master_id = uuid.uuid4().hex
         if store is None and zk is not None:
             from orbiter.zkstore import ZkRegistryStore
@@ -163,6 +177,9 @@ class MasterServer:
                 writer_id=self.master_id,
                 registry=self.metrics.registry,
             )
+            self.security, extra_args, env = serving.satellite_child(self.security)
+            self.satellite_process.extra_args = extra_args
+            self.satellite_process.env = env
         elif settings.satellite is not None:
             self.satellite = Satellite(
                 settings.satellite,
@@ -202,7 +219,7 @@ class MasterServer:
             )
         return (
             f"master {self.info.id[:8]} is a standby; the leader is {leader.id[:8]} at "
-            f"{leader.grpc_address} (gRPC), http://{leader.http_address}/ (HTTP)"
+            f"{leader.grpc_address} (gRPC), {self.security.url(leader.http_address)}/ (HTTP)"
         )
 
     def _leader_changed(self, data: bytes | None, stat: object) -> None:
@@ -318,7 +335,7 @@ class MasterServer:
             start_time=time.time(),
         )
         server = grpc.aio.server(
-            interceptors=[grpc_api.LeaderOnly(self)],
+            interceptors=[Authenticate(lambda: self.security), grpc_api.LeaderOnly(self)],
             options=[
                 ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                 ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -331,7 +348,7 @@ class MasterServer:
                 # As gRPC binds: reuse a port whose old connections are in TIME_WAIT.
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 probe.bind((s.host, grpc_port))  # grpc would only log the failure to stderr
-            bound = server.add_insecure_port(f"{s.host}:{grpc_port}")
+            bound = serving.add_port(server, f"{s.host}:{grpc_port}", self.security)
         except (OSError, RuntimeError):
             bound = 0
         if bound == 0:
@@ -374,7 +391,7 @@ class MasterServer:
 
     async def _start_satellite(self) -> None:
         if self.satellite is not None and not self.satellite.config.external_url:
-            self.satellite.config.external_url = f"http://{self.info.http_address}"
+            self.satellite.config.external_url = self.security.url(self.info.http_address)
         if self.satellite_process is not None:
             self.satellite_process.master_http = self.info.http_address
             await self.satellite_process.start()

@@ -166,6 +166,8 @@ class Agent:
     executors: dict[tuple[str, str], ExecutorUse] = field(default_factory=dict)
     _available: Resources | None = None
     total_quantities: dict[str, float] = field(default_factory=dict)
+    # Who registered it ("" with authentication off); only they may register as it.
+    principal: str = ""
 
     def __post_init__(self) -> None:
         # __init__ assigns total_quantities' default after total: compute it again.
@@ -221,6 +223,8 @@ class Framework:
     allocated: dict[str, dict[str, float]] = field(default_factory=dict)
     suppressed_roles: set[str] = field(default_factory=set)
     filters: list[OfferFilter] = field(default_factory=list)
+    # Who registered it ("" with authentication off); only they may subscribe as it.
+    principal: str = ""
 
     @property
     def id(self) -> str:
@@ -289,7 +293,8 @@ class Master:
 
     def _maintenance_event(self, agent: Agent, now: float, what: str) -> None:
         m = agent.maintenance
-        self._event(now, "maintenance", agent.id, f"{what} by {m.by}: {m.reason}", m.by)
+        who = f"{m.by} ({m.principal})" if m.principal and m.principal != m.by else m.by
+        self._event(now, "maintenance", agent.id, f"{what} by {who}: {m.reason}", m.by)
 
     # ------------------------------------------------------------------ registry
 
@@ -312,6 +317,7 @@ class Master:
                 pin=record.pin if record.HasField("pin") else None,
                 unreachable_since=record.unreachable_since,
                 ended_by_master={(k.framework_id, k.task_id) for k in record.ended_by_master},
+                principal=record.principal,
             )
             self._by_address.setdefault(record.info.http_address, set()).add(record.info.id)
         for record in registry.frameworks:
@@ -321,6 +327,7 @@ class Master:
                 registered_time=record.registered_time,
                 disconnected_at=now,
                 recovery_grace=max(self.config.agent_timeout, self.config.agent_reregister_timeout),
+                principal=record.principal,
             )
 
     def registry(self) -> master_pb2.Registry:
@@ -333,6 +340,7 @@ class Master:
                     registered_time=agent.registered_time,
                     maintenance=agent.maintenance,
                     unreachable_since=agent.unreachable_since,
+                    principal=agent.principal,
                 )
                 if agent.pin is not None:
                     record.pin.CopyFrom(agent.pin)
@@ -340,7 +348,9 @@ class Master:
                     record.ended_by_master.add(framework_id=fw_id, task_id=task_id)
         for fw in self.frameworks.values():
             if fw.status is not FrameworkStatus.COMPLETED:
-                reg.frameworks.add(info=fw.info, registered_time=fw.registered_time)
+                reg.frameworks.add(
+                    info=fw.info, registered_time=fw.registered_time, principal=fw.principal
+                )
         reg.gone_agents.extend(self.gone.values())
         reg.silences.extend(self.silences.values())
         return reg
@@ -355,9 +365,17 @@ class Master:
     # ------------------------------------------------------------------ agents
 
     def agent_register(
-        self, link_id: int, message: agent_pb2.AgentMessage.Register, now: float
+        self,
+        link_id: int,
+        message: agent_pb2.AgentMessage.Register,
+        now: float,
+        principal: str = "",
     ) -> tuple[str, list[Effect]]:
-        """Admit an agent (first registration) or take it back (re-registration)."""
+        """Admit an agent (first registration) or take it back (re-registration).
+
+        Agent ids are the master's to issue: an id it never issued is refused, and an
+        admitted id is bound to the principal that registered it.
+        """
         info = message.info
         try:
             total = Resources.from_proto(info.resources)
@@ -396,6 +414,18 @@ class Master:
                 raise RegistrationRefused(
                     f"agent {info.id} was removed from the cluster; restart it with an empty "
                     "--work-dir to register as a new agent"
+                )
+            if existing is None:
+                raise RegistrationRefused(
+                    f"agent id {info.id} was never issued by this cluster's masters; agent ids "
+                    "are issued by the master: register without an id (restart the agent with "
+                    "an empty --work-dir)"
+                )
+            if existing.principal and existing.principal != principal:
+                raise RegistrationRefused(
+                    f"agent {info.id} is registered by principal {existing.principal!r}; "
+                    f"{principal or 'an unauthenticated caller'!r} may not register as it",
+                    Code.PERMISSION_DENIED,
                 )
         left = total
         for record in message.tasks:
@@ -438,6 +468,8 @@ class Master:
                 self._event(now, "agent_reregistered", agent.id, "re-registered after failover")
             agent.status = AgentStatus.CONNECTED
             agent.unreachable_since = 0.0
+            # A record from before authentication was on is bound at its first return.
+            agent.principal = agent.principal or principal
             effects.append(self._persist())
             effects.append(self._registered(agent.id))
             effects += self._reconcile_agent_tasks(
@@ -456,6 +488,7 @@ class Master:
                 registered_time=now,
                 link_id=link_id,
                 last_seen=now,
+                principal=principal,
             )
             self.agents[agent_id] = agent
             self._index_address(agent, info.http_address)
@@ -932,8 +965,14 @@ class Master:
 
     # ------------------------------------------------------------------ frameworks
 
-    def subscribe(self, info: pb.FrameworkInfo, now: float) -> tuple[str, str, list[Effect]]:
-        """Register a framework or take back an existing one; returns (id, stream id, effects)."""
+    def subscribe(
+        self, info: pb.FrameworkInfo, now: float, principal: str = ""
+    ) -> tuple[str, str, list[Effect]]:
+        """Register a framework or take back an existing one; returns (id, stream id, effects).
+
+        A framework id is bound to the principal that registered it: another's
+        Subscribe with that id is refused.
+        """
         if not info.name:
             raise InvalidCall("framework_info.name is empty: give the framework a name")
         for role in info.roles:
@@ -945,6 +984,12 @@ class Master:
             raise InvalidCall(
                 f"framework_info.failover_timeout must be a finite number of seconds >= 0, "
                 f"got {info.failover_timeout}"
+            )
+        if principal and info.principal and info.principal != principal:
+            raise InvalidCall(
+                f"framework_info.principal {info.principal!r} is not the authenticated "
+                f"principal {principal!r}; leave it empty or give your own",
+                Code.PERMISSION_DENIED,
             )
         effects: list[Effect] = []
         stream_id = uuid.uuid4().hex
@@ -960,6 +1005,13 @@ class Master:
                     f"framework {info.id} was torn down; subscribe without an id to start anew",
                     Code.FAILED_PRECONDITION,
                 )
+            if fw.principal and fw.principal != principal:
+                raise InvalidCall(
+                    f"framework {info.id} belongs to principal {fw.principal!r}; "
+                    f"{principal or 'an unauthenticated caller'!r} may not subscribe as it",
+                    Code.PERMISSION_DENIED,
+                )
+            fw.principal = fw.principal or principal  # a record from before auth was on
             if fw.status is FrameworkStatus.CONNECTED:
                 effects.append(
                     CloseFrameworkStream(
@@ -970,6 +1022,7 @@ class Master:
                     self._drop_offer(self.offers[offer_id])
             new_info = pb.FrameworkInfo()
             new_info.CopyFrom(info)
+            new_info.principal = principal or info.principal
             fw.info = new_info
             fw.status = FrameworkStatus.CONNECTED
             fw.stream_id = stream_id
@@ -978,12 +1031,14 @@ class Master:
             fw_id = self._new_id("F")
             new_info = pb.FrameworkInfo()
             new_info.CopyFrom(info)
+            new_info.principal = principal or info.principal
             new_info.id = fw_id
             fw = Framework(
                 info=new_info,
                 status=FrameworkStatus.CONNECTED,
                 registered_time=now,
                 stream_id=stream_id,
+                principal=principal,
             )
             self.frameworks[fw_id] = fw
         effects.append(self._persist())
@@ -1548,7 +1603,9 @@ class Master:
         if not reason.strip():
             raise InvalidCall("a reason is required: say why (it is kept and shown)")
 
-    def deactivate(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+    def deactivate(
+        self, agent_id: str, by: str, reason: str, now: float, principal: str = ""
+    ) -> list[Effect]:
         """Stop offering the agent; its tasks keep running. Outstanding offers are rescinded."""
         agent = self._maintained(agent_id)
         self._check_who(by, reason)
@@ -1559,23 +1616,30 @@ class Master:
                 Code.FAILED_PRECONDITION,
             )
         if agent.mode == master_pb2.DEACTIVATED:
-            return self._take_over(agent, by, reason)
+            return self._take_over(agent, by, reason, principal)
         agent.maintenance = master_pb2.Maintenance(
-            mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now
+            mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now, principal=principal
         )
         self._maintenance_event(agent, now, "deactivated")
         return [*self._rescind_agent_offers(agent), self._persist()]
 
-    def drain(self, agent_id: str, grace: float, by: str, reason: str, now: float) -> list[Effect]:
+    def drain(
+        self, agent_id: str, grace: float, by: str, reason: str, now: float, principal: str = ""
+    ) -> list[Effect]:
         """Stop offering the agent and kill its tasks; it is DRAINED once none is left."""
         agent = self._maintained(agent_id)
         self._check_who(by, reason)
         if not (0 <= grace <= 86400):
             raise InvalidCall(f"grace must be between 0 and 86400 seconds, got {grace}")
         if agent.mode in (master_pb2.DRAINING, master_pb2.DRAINED):
-            return self._take_over(agent, by, reason)
+            return self._take_over(agent, by, reason, principal)
         agent.maintenance = master_pb2.Maintenance(
-            mode=master_pb2.DRAINING, by=by, reason=reason, since=now, drain_grace=grace
+            mode=master_pb2.DRAINING,
+            by=by,
+            reason=reason,
+            since=now,
+            drain_grace=grace,
+            principal=principal,
         )
         self._maintenance_event(agent, now, "draining")
         effects: list[Effect] = [*self._rescind_agent_offers(agent), self._persist()]
@@ -1591,13 +1655,14 @@ class Master:
         effects += self._check_drained(agent, now)
         return effects
 
-    def _take_over(self, agent: Agent, by: str, reason: str) -> list[Effect]:
+    def _take_over(self, agent: Agent, by: str, reason: str, principal: str = "") -> list[Effect]:
         """An operator repeating what Satellite did makes it theirs: Satellite never undoes it."""
         m = agent.maintenance
         if by != "operator" or (m.by == "operator" and m.reason == reason):
             return []
         m.by = "operator"
         m.reason = reason
+        m.principal = principal
         return [self._persist()]
 
     def _drain_kill(self, agent: Agent, task: Task) -> agent_pb2.MasterMessage.KillTask:
@@ -1618,14 +1683,16 @@ class Master:
         self._maintenance_event(agent, now, "drained")
         return [self._persist()]
 
-    def reactivate(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+    def reactivate(
+        self, agent_id: str, by: str, reason: str, now: float, principal: str = ""
+    ) -> list[Effect]:
         """Put the agent back in service."""
         agent = self._maintained(agent_id)
         self._check_who(by, reason or "reactivated")
         if agent.mode == master_pb2.ACTIVE:
             return []
         agent.maintenance = master_pb2.Maintenance(
-            mode=master_pb2.ACTIVE, by=by, reason=reason, since=now
+            mode=master_pb2.ACTIVE, by=by, reason=reason, since=now, principal=principal
         )
         self._maintenance_event(agent, now, "reactivated")
         self.allocation_wanted = True

@@ -34,6 +34,7 @@ def agent_view(agent: Agent) -> dict[str, Any]:
         "last_seen": agent.last_seen,
         "unreachable_since": agent.unreachable_since or None,
         "version": agent.info.version,
+        "principal": agent.principal,
         "maintenance": maintenance_view(agent),
         "pin": (
             {"state": agent.pin.state, "until": agent.pin.until, "reason": agent.pin.reason}
@@ -82,6 +83,7 @@ def maintenance_view(agent: Agent) -> dict[str, Any]:
         "reason": m.reason,
         "since": m.since or None,
         "drain_grace": m.drain_grace,
+        "principal": m.principal,
     }
 
 

@@ -177,7 +177,7 @@ class TaskCheckpoint(_message.Message):
 class KeeperRequest(_message.Message):
     __slots__ = ("id", "hello", "launch", "signal", "forget", "retire")
     class Launch(_message.Message):
-        __slots__ = ("key", "executable", "argv", "env", "cwd", "stdout", "stderr", "uid", "gid", "groups")
+        __slots__ = ("key", "executable", "argv", "env", "cwd", "stdout", "stderr", "uid", "gid", "groups", "cgroups", "rlimit_as", "rlimit_nproc", "log_cap")
         class EnvEntry(_message.Message):
             __slots__ = ("key", "value")
             KEY_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +195,10 @@ class KeeperRequest(_message.Message):
         UID_FIELD_NUMBER: _ClassVar[int]
         GID_FIELD_NUMBER: _ClassVar[int]
         GROUPS_FIELD_NUMBER: _ClassVar[int]
+        CGROUPS_FIELD_NUMBER: _ClassVar[int]
+        RLIMIT_AS_FIELD_NUMBER: _ClassVar[int]
+        RLIMIT_NPROC_FIELD_NUMBER: _ClassVar[int]
+        LOG_CAP_FIELD_NUMBER: _ClassVar[int]
         key: str
         executable: str
         argv: _containers.RepeatedScalarFieldContainer[str]
@@ -205,7 +209,11 @@ class KeeperRequest(_message.Message):
         uid: int
         gid: int
         groups: _containers.RepeatedScalarFieldContainer[int]
-        def __init__(self, key: _Optional[str] = ..., executable: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ...) -> None: ...
+        cgroups: _containers.RepeatedScalarFieldContainer[str]
+        rlimit_as: int
+        rlimit_nproc: int
+        log_cap: int
+        def __init__(self, key: _Optional[str] = ..., executable: _Optional[str] = ..., argv: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., cwd: _Optional[str] = ..., stdout: _Optional[str] = ..., stderr: _Optional[str] = ..., uid: _Optional[int] = ..., gid: _Optional[int] = ..., groups: _Optional[_Iterable[int]] = ..., cgroups: _Optional[_Iterable[str]] = ..., rlimit_as: _Optional[int] = ..., rlimit_nproc: _Optional[int] = ..., log_cap: _Optional[int] = ...) -> None: ...
     class Signal(_message.Message):
         __slots__ = ("key", "signal")
         KEY_FIELD_NUMBER: _ClassVar[int]

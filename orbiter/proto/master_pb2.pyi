@@ -24,18 +24,20 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Maintenance(_message.Message):
-    __slots__ = ("mode", "by", "reason", "since", "drain_grace")
+    __slots__ = ("mode", "by", "reason", "since", "drain_grace", "principal")
     MODE_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SINCE_FIELD_NUMBER: _ClassVar[int]
     DRAIN_GRACE_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     mode: MaintenanceMode
     by: str
     reason: str
     since: float
     drain_grace: float
-    def __init__(self, mode: _Optional[_Union[MaintenanceMode, str]] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ..., since: _Optional[float] = ..., drain_grace: _Optional[float] = ...) -> None: ...
+    principal: str
+    def __init__(self, mode: _Optional[_Union[MaintenanceMode, str]] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ..., since: _Optional[float] = ..., drain_grace: _Optional[float] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class Pin(_message.Message):
     __slots__ = ("state", "until", "reason")
@@ -48,20 +50,22 @@ class Pin(_message.Message):
     def __init__(self, state: _Optional[str] = ..., until: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentRecord(_message.Message):
-    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since", "ended_by_master")
+    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since", "ended_by_master", "principal")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
     PIN_FIELD_NUMBER: _ClassVar[int]
     UNREACHABLE_SINCE_FIELD_NUMBER: _ClassVar[int]
     ENDED_BY_MASTER_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.AgentInfo
     registered_time: float
     maintenance: Maintenance
     pin: Pin
     unreachable_since: float
     ended_by_master: _containers.RepeatedCompositeFieldContainer[TaskKey]
-    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ..., ended_by_master: _Optional[_Iterable[_Union[TaskKey, _Mapping]]] = ...) -> None: ...
+    principal: str
+    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ..., ended_by_master: _Optional[_Iterable[_Union[TaskKey, _Mapping]]] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class TaskKey(_message.Message):
     __slots__ = ("framework_id", "task_id")
@@ -84,12 +88,14 @@ class GoneAgent(_message.Message):
     def __init__(self, id: _Optional[str] = ..., removed_at: _Optional[float] = ..., by: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class FrameworkRecord(_message.Message):
-    __slots__ = ("info", "registered_time")
+    __slots__ = ("info", "registered_time", "principal")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.FrameworkInfo
     registered_time: float
-    def __init__(self, info: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., registered_time: _Optional[float] = ...) -> None: ...
+    principal: str
+    def __init__(self, info: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class Registry(_message.Message):
     __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents", "silences")

@@ -58,6 +58,8 @@ class TaskReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REASON_AGENT_REREGISTERED: _ClassVar[TaskReason]
     REASON_EXECUTOR_TERMINATED: _ClassVar[TaskReason]
     REASON_EXECUTOR_REGISTRATION_TIMEOUT: _ClassVar[TaskReason]
+    REASON_CONTAINER_LIMITATION_MEMORY: _ClassVar[TaskReason]
+    REASON_CONTAINER_LIMITATION_DISK: _ClassVar[TaskReason]
 CAPABILITY_UNSPECIFIED: Capability
 PARTITION_AWARE: Capability
 MULTI_ROLE: Capability
@@ -98,6 +100,8 @@ REASON_AGENT_SHUTDOWN: TaskReason
 REASON_AGENT_REREGISTERED: TaskReason
 REASON_EXECUTOR_TERMINATED: TaskReason
 REASON_EXECUTOR_REGISTRATION_TIMEOUT: TaskReason
+REASON_CONTAINER_LIMITATION_MEMORY: TaskReason
+REASON_CONTAINER_LIMITATION_DISK: TaskReason
 
 class Range(_message.Message):
     __slots__ = ("begin", "end")
@@ -223,12 +227,23 @@ class ContainerInfo(_message.Message):
     MESOS: ContainerInfo.Type
     DOCKER: ContainerInfo.Type
     class DockerInfo(_message.Message):
-        __slots__ = ("image", "force_pull_image")
+        __slots__ = ("image", "force_pull_image", "port_mappings")
+        class PortMapping(_message.Message):
+            __slots__ = ("host_port", "container_port", "protocol")
+            HOST_PORT_FIELD_NUMBER: _ClassVar[int]
+            CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+            PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+            host_port: int
+            container_port: int
+            protocol: str
+            def __init__(self, host_port: _Optional[int] = ..., container_port: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
         IMAGE_FIELD_NUMBER: _ClassVar[int]
         FORCE_PULL_IMAGE_FIELD_NUMBER: _ClassVar[int]
+        PORT_MAPPINGS_FIELD_NUMBER: _ClassVar[int]
         image: str
         force_pull_image: bool
-        def __init__(self, image: _Optional[str] = ..., force_pull_image: _Optional[bool] = ...) -> None: ...
+        port_mappings: _containers.RepeatedCompositeFieldContainer[ContainerInfo.DockerInfo.PortMapping]
+        def __init__(self, image: _Optional[str] = ..., force_pull_image: _Optional[bool] = ..., port_mappings: _Optional[_Iterable[_Union[ContainerInfo.DockerInfo.PortMapping, _Mapping]]] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DOCKER_FIELD_NUMBER: _ClassVar[int]
     type: ContainerInfo.Type

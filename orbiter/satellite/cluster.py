@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from orbiter.alerts.silences import from_api
+from orbiter.httpconfig import TLSConfig
 from orbiter.proto import master_pb2
 from orbiter.satellite.policy import Action, AgentSnapshot, Pin
 from orbiter.satellite.scrape import Target
 from orbiter.satellite.series import labels_of
+from orbiter.security import settings as security
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -26,16 +28,27 @@ _MODES = {
 DRAIN_GRACE = 30.0
 
 
+def _tls() -> TLSConfig | None:
+    """With TLS on, targets are https and verified against the cluster's CA."""
+    s = security.current()
+    if not s.client_tls:
+        return None
+    return TLSConfig(ca_file=s.tls_ca, cert_file=s.tls_cert, key_file=s.tls_key)
+
+
 def agent_target(agent_id: str, http_address: str) -> Target:
     return Target(
-        f"http://{http_address}/metrics",
+        security.current().url(http_address, "/metrics"),
         labels_of({"job": "agent", "instance": http_address, "agent": agent_id}),
+        tls=_tls(),
     )
 
 
 def master_target(http_address: str) -> Target:
     return Target(
-        f"http://{http_address}/metrics", labels_of({"job": "master", "instance": http_address})
+        security.current().url(http_address, "/metrics"),
+        labels_of({"job": "master", "instance": http_address}),
+        tls=_tls(),
     )
 
 
@@ -101,18 +114,23 @@ class HttpCluster:
     """
 
     def __init__(self, http_address: str) -> None:
-        self.base = f"http://{http_address}"
+        self.base = security.current().url(http_address)
         self.http_address = http_address
         self._session: aiohttp.ClientSession | None = None
 
     def follow(self, http_address: str) -> None:
         """Talk to another master (a new leader) from now on."""
         self.http_address = http_address
-        self.base = f"http://{http_address}"
+        self.base = security.current().url(http_address)
 
     def _s(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            s = security.current()  # the CA, and the Satellite principal's token
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10),
+                headers=s.auth_headers(),
+                connector=aiohttp.TCPConnector(ssl=s.client_ssl_context() or True),
+            )
         return self._session
 
     async def close(self) -> None:

@@ -62,6 +62,9 @@ class SatelliteProcess:
         self.config_path = config_path
         self.zk_url = zk_url
         self.writer_id = writer_id
+        # TLS flags and the token the child authenticates with (set by the master).
+        self.extra_args: list[str] = []
+        self.env: dict[str, str] = {}
         self.proc: asyncio.subprocess.Process | None = None
         self._watch: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -103,7 +106,7 @@ class SatelliteProcess:
             args += ["--config", self.config_path]
         if self.zk_url:
             args += ["--state-zk", self.zk_url, "--writer-id", self.writer_id]
-        return args
+        return args + self.extra_args
 
     @property
     def running(self) -> bool:
@@ -125,7 +128,10 @@ class SatelliteProcess:
         self.metrics_text, self.metrics_at = b"", 0.0  # the dead child's figures are not its
         # Its own session: a terminal's Ctrl-C reaches the master, which stops it in order.
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv(), stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+            *self.argv(),
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:

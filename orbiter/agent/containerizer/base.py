@@ -124,11 +124,12 @@ KILLED_BY_REQUEST = Termination(pb.TASK_KILLED, pb.REASON_TASK_KILLED, "Task kil
 
 
 def refuse_unsupported_container(task: pb.TaskInfo) -> None:
-    """Docker tasks need the docker containerizer, which this agent does not have yet."""
+    """Docker tasks need the docker containerizer; a plain one refuses them."""
     if task.HasField("container") and task.container.type == pb.ContainerInfo.DOCKER:
         raise LaunchError(
             f"task {task.task_id!r} asks for a DOCKER container, but the docker containerizer "
-            "is not available yet; launch it without container.type=DOCKER (a plain process)"
+            "is not available on this agent (start it with `--containerizers process,docker` "
+            "and a dockerd that answers), or launch it as a plain process"
         )
 
 

@@ -23,6 +23,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from orbiter.agent.isolation import disk
+from orbiter.agent.isolation.cgroups import TaskCgroup
+from orbiter.agent.isolation.isolator import Isolator
+from orbiter.agent.isolation.policy import Limits, disk_message, memory_message
 from orbiter.agent.keeper import frame, read_message
 from orbiter.proto import agent_pb2
 from orbiter.proto import messages_pb2 as pb
@@ -40,6 +44,8 @@ log = logging.getLogger(__name__)
 
 SOCKET = "keeper.sock"
 START_TIMEOUT = 10.0
+DISK_WATCH_INTERVAL = 5.0
+LOG_CAP = 10 * 1024 * 1024
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes
 
 
@@ -157,9 +163,11 @@ class KeeperClient:
         self._writer.write(frame(request))
         return await future
 
-    def adopt(self, task: agent_pb2.KeptTask, task_id: str) -> KeptContainer:
+    def adopt(
+        self, task: agent_pb2.KeptTask, task_id: str, guard: Guard | None = None
+    ) -> KeptContainer:
         """A container for a task the keeper still runs (after an agent restart)."""
-        container = KeptContainer(task_id, task.key, task.pid, self)
+        container = KeptContainer(task_id, task.key, task.pid, self, guard)
         self._watch(container)
         return container
 
@@ -196,21 +204,101 @@ class KeeperClient:
                 await self._listener
 
 
+class Guard:
+    """What holds one task to its limits from the agent's side: its cgroup (whose OOM
+    kills become the task's reason, and which is removed once the task ended) and a
+    periodic look at its sandbox's disk usage (the keeper caps its logs)."""
+
+    def __init__(
+        self,
+        cgroup: TaskCgroup | None,
+        limits: Limits,
+        sandbox: Path | None,
+        interval: float = DISK_WATCH_INTERVAL,
+    ) -> None:
+        self.cgroup = cgroup
+        self.limits = limits
+        self.sandbox = sandbox
+        self.interval = interval
+        self.limitation: Termination | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def start(self, container: KeptContainer) -> None:
+        if self.sandbox is not None and self.limits.disk_bytes is not None:
+            self._watcher = asyncio.get_running_loop().create_task(
+                self._watch(container), name=f"sandbox-watch-{container.task_id}"
+            )
+
+    async def _watch(self, container: KeptContainer) -> None:
+        assert self.sandbox is not None
+        while True:
+            await asyncio.sleep(self.interval)
+            # Walking a sandbox's tree: in a thread.
+            used = await asyncio.to_thread(disk.usage, self.sandbox)
+            limit = self.limits.disk_bytes
+            if limit is not None and disk.over_limit(used, limit):
+                self.limitation = Termination(
+                    pb.TASK_FAILED,
+                    pb.REASON_CONTAINER_LIMITATION_DISK,
+                    disk_message(limit, used),
+                    None,
+                )
+                log.warning("task %s: %s", container.task_id, self.limitation.message)
+                await container.kill(0)
+                return
+
+    def ended(self, killing: bool) -> Termination | None:
+        """The limit the task ran into, if it did (checked as it ends)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self.limitation is not None:
+            return self.limitation
+        if self.cgroup is not None and not killing and self.cgroup.oom_kills() > 0:
+            return Termination(
+                pb.TASK_FAILED,
+                pb.REASON_CONTAINER_LIMITATION_MEMORY,
+                memory_message(self.cgroup.memory_limit(), self.cgroup.memory_peak()),
+                None,
+            )
+        return None
+
+    async def release(self) -> None:
+        if self.cgroup is not None:
+            # Killing the rest and rmdir may wait on dying processes: in a thread.
+            await asyncio.to_thread(self.cgroup.remove)
+
+
 class KeptContainer(GracefulKill):
     """A task the keeper runs: same kill semantics as a plain process container."""
 
-    def __init__(self, task_id: str, key: str, pid: int, client: KeeperClient) -> None:
+    def __init__(
+        self, task_id: str, key: str, pid: int, client: KeeperClient, guard: Guard | None = None
+    ) -> None:
         super().__init__()
         self.task_id = task_id
         self.key = key
         self.pid: int | None = pid
         self._client = client
+        self.guard = guard
+        if guard is not None:
+            guard.start(self)
 
     def exited(self, returncode: int) -> None:
-        if not self._done.done():
+        if self._done.done():
+            return
+        limitation = self.guard.ended(self._killing) if self.guard is not None else None
+        if limitation is not None:
+            self._cancel_escalation()
+            self._done.set_result(limitation)
+        else:
             self._end(returncode)
+        if self.guard is not None:
+            self._loop.create_task(self.guard.release())
 
     def lost(self) -> None:
+        if self.guard is not None:
+            self.guard.ended(True)
+            self._loop.create_task(self.guard.release())
         if not self._done.done():
             self._done.set_result(
                 Termination(
@@ -233,18 +321,63 @@ class KeptContainerizer:
 
     name = "process"
 
-    def __init__(self, client: KeeperClient, agent_env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: KeeperClient,
+        agent_env: Mapping[str, str] | None = None,
+        isolator: Isolator | None = None,
+        log_cap: int | None = LOG_CAP,
+        disk_watch_interval: float = DISK_WATCH_INTERVAL,
+    ) -> None:
         self.client = client
         self._inherited = inherited_environment(os.environ if agent_env is None else agent_env)
+        # None: no limits, tasks run as command.user or the agent's user (as before).
+        self.isolator = isolator
+        self.log_cap = log_cap
+        self.disk_watch_interval = disk_watch_interval
+
+    def task_user(self, task: pb.TaskInfo, key: str) -> str:
+        """command.user, else the agent's default task user (root agents only).
+
+        TODO(acl): whether the framework's principal may run as `command.user` is the
+        ACL's decision (issue 11, identity part); it belongs here, before resolving.
+        Executors keep running as command.user or the agent's user: they must reach
+        the agent's executor socket in its work dir.
+        """
+        if task.command.user:
+            return task.command.user
+        isolator = self.isolator
+        if isolator is None or not isolator.plan.switch_users or key.startswith("executor:"):
+            return ""
+        return isolator.task_user
+
+    def guard(self, key: str, task: pb.TaskInfo, sandbox: Path | None) -> Guard:
+        """For a task taken back after a restart: its cgroup found again by its path."""
+        isolator = self.isolator
+        cgroup = isolator.cgroup(key) if isolator is not None else None
+        limits = isolator.limits(task) if isolator is not None else Limits()
+        return Guard(cgroup, limits, sandbox, self.disk_watch_interval)
 
     async def launch(
         self, task: pb.TaskInfo, sandbox: Path, env: Mapping[str, str], key: str = ""
     ) -> KeptContainer:
         refuse_unsupported_container(task)
         argv = command_argv(task.command)
-        run_as = resolve_user(task.command.user, os.geteuid())
-        environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
         key = key or task_key(env.get("ORBITER_FRAMEWORK_ID", ""), task.task_id)
+        run_as = resolve_user(self.task_user(task, key), os.geteuid())
+        environment = task_environment(self._inherited, env, dict(task.command.environment), run_as)
+        guard = Guard(None, Limits(), sandbox, self.disk_watch_interval)
+        prepared = None
+        if self.isolator is not None:
+            try:
+                # Directory and file writes under /sys/fs/cgroup: in a thread.
+                prepared = await asyncio.to_thread(self.isolator.prepare, key, task)
+            except OSError as e:
+                raise LaunchError(f"cannot set up the task's cgroup: {e}") from None
+            guard = Guard(prepared.cgroup, prepared.limits, sandbox, self.disk_watch_interval)
+        if run_as is not None and sandbox != Path("/"):
+            # The task's user writes its sandbox, which stays its working directory.
+            await asyncio.to_thread(os.chown, sandbox, run_as.uid, run_as.gid)
         launch = agent_pb2.KeeperRequest.Launch(
             key=key,
             executable=argv.executable,
@@ -257,12 +390,22 @@ class KeptContainerizer:
         if run_as is not None:
             launch.uid, launch.gid = run_as.uid, run_as.gid
             launch.groups.extend(run_as.groups)
+        if guard.cgroup is not None:
+            launch.cgroups.extend(guard.cgroup.paths())
+        if self.log_cap:
+            launch.log_cap = self.log_cap
+        if prepared is not None and prepared.rlimit_as is not None:
+            launch.rlimit_as = prepared.rlimit_as
+        if prepared is not None and prepared.rlimit_nproc is not None:
+            launch.rlimit_nproc = prepared.rlimit_nproc
         try:
             reply = await self.client.request(agent_pb2.KeeperRequest(launch=launch))
         except KeeperGone as e:
+            await guard.release()
             raise LaunchError(f"the task keeper is gone ({e}); the agent restarts it") from None
         if reply.error:
+            await guard.release()
             raise LaunchError(reply.error)
-        container = KeptContainer(task.task_id, key, reply.tasks[0].pid, self.client)
+        container = KeptContainer(task.task_id, key, reply.tasks[0].pid, self.client, guard)
         self.client._watch(container)
         return container

@@ -1,0 +1,81 @@
+"""Identity bindings the master enforces around its state machine.
+
+- A framework's calls (Teardown, Accept, Kill, ...) come from the principal
+  that registered it (its Subscribe is checked in the state machine itself).
+- Agent registration attempts are rate limited per principal and peer host.
+- Maintenance is signed by the authenticated principal, never by a body field:
+  `by` is "satellite" only for the Satellite's principal, else "operator".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from orbiter.errors import Code, OrbiterError
+from orbiter.security import acl
+from orbiter.security.ratelimit import RateLimited, TokenBuckets
+from orbiter.security.settings import SecuritySettings
+
+if TYPE_CHECKING:
+    from orbiter.master.state import Master
+    from orbiter.proto import scheduler_pb2
+
+
+class NotYours(OrbiterError):
+    code = Code.PERMISSION_DENIED
+
+
+def check_framework_call(core: Master, header: scheduler_pb2.CallHeader, principal: str,
+                         action: str) -> None:  # fmt: skip
+    """Refuse a scheduler call on a framework bound to another principal."""
+    fw = core.frameworks.get(header.framework_id)
+    if fw is not None and fw.principal and fw.principal != principal:
+        raise NotYours(
+            f"framework {fw.id} belongs to principal {fw.principal!r}; "
+            f"{principal or 'an unauthenticated caller'!r} may not act as it"
+        )
+    acl.authorize(principal, action, header.framework_id)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host in ("localhost", "") or host.startswith("unix:")
+
+
+class RegistrationLimiter:
+    """Token buckets keyed by principal@peer-host. Unauthenticated loopback callers (the
+    single-node default, where everything on the host is trusted anyway) are not limited."""
+
+    def __init__(self, rate: float = 10.0, burst: float = 50.0) -> None:
+        self.buckets = TokenBuckets(rate=rate, burst=burst)
+
+    def admit(self, principal: str, peer_host: str, now: float) -> None:
+        if not principal and _loopback(peer_host):
+            return
+        key = f"{principal}@{peer_host}"
+        if not self.buckets.take(key, now):
+            raise RateLimited(
+                f"too many agent registrations from {principal or 'unauthenticated'} at "
+                f"{peer_host}: at most {self.buckets.burst:.0f} at once, then "
+                f"{self.buckets.rate:g} per second; retry later"
+            )
+
+
+def maintenance_by(settings: SecuritySettings, principal: str, body_by: str | None) -> str:
+    """Who a maintenance action is by: from the principal when authentication is on.
+
+    With authentication off (loopback) the body's `by` is still taken, as before.
+    With it on, a body `by` that disagrees with the principal is refused.
+    """
+    if not settings.auth_enabled:
+        return body_by if body_by is not None else "operator"
+    by = "satellite" if principal == settings.satellite_principal else "operator"
+    if body_by is not None and body_by != by:
+        raise NotYours(
+            f"by {body_by!r} is not yours to give: maintenance is signed by the authenticated "
+            f"principal ({principal!r}, by {by!r}); leave by out"
+        )
+    return by

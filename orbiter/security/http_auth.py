@@ -1,0 +1,51 @@
+"""The aiohttp middleware that finds each request's principal.
+
+The principal comes from an `Authorization: Bearer` header checked against
+the credentials file, or from the verified client certificate's subject CN;
+handlers read it with `principal_of(request)`. With authentication on, a
+request without one gets 401 with a JSON body. /health and /metrics stay
+open: load balancers and Prometheus scrape them without credentials (they
+expose no sandbox data and change nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from orbiter.security.principals import Unauthenticated, cn_of_peercert, resolve
+from orbiter.security.settings import SecuritySettings
+
+OPEN_PATHS = frozenset({"/health", "/metrics"})
+PRINCIPAL_KEY = web.RequestKey("orbiter_principal", str)
+
+
+def principal_of(request: web.Request) -> str:
+    """The request's principal ('' with authentication off and nothing presented)."""
+    return request.get(PRINCIPAL_KEY, "")
+
+
+def middleware(settings: Callable[[], SecuritySettings]) -> Any:
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+        s = settings()
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        cn = cn_of_peercert(ssl_object.getpeercert()) if ssl_object is not None else ""
+        try:
+            request[PRINCIPAL_KEY] = resolve(s, cn, request.headers.get("Authorization", ""))
+        except Unauthenticated as e:
+            if request.path in OPEN_PATHS:
+                request[PRINCIPAL_KEY] = ""
+                return await handler(request)
+            return web.Response(
+                text=json.dumps({"error": str(e)}),
+                status=401,
+                content_type="application/json",
+                headers={"WWW-Authenticate": 'Bearer realm="orbiter"'},
+            )
+        return await handler(request)
+
+    return authenticate
