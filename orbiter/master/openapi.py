@@ -474,6 +474,10 @@ SCHEMAS: dict[str, Any] = {
     "Agent": _object(
         {
             "id": TEXT,
+            "principal": {
+                "type": "string",
+                "description": "Who registered it (empty without authentication)",
+            },
             "hostname": TEXT,
             "http_address": TEXT,
             "status": {"type": "string", "enum": [s.value for s in AgentStatus]},
@@ -504,6 +508,7 @@ SCHEMAS: dict[str, Any] = {
                     "reason": TEXT,
                     "since": _TIME_OR_NULL,
                     "drain_grace": NUMBER,
+                    "principal": TEXT,
                 },
                 closed=False,
             ),
