@@ -41,6 +41,8 @@ bench: deps
 	$(PYTHON) bench/remote_write.py
 	$(PYTHON) bench/alerts.py
 	$(PYTHON) bench/archive.py
+	$(PYTHON) bench/isolation.py
+	$(PYTHON) bench/docker_launch.py
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
