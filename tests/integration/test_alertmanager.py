@@ -15,8 +15,6 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from orbiter.alerts.alertmanager import AlertmanagerSet
 from orbiter.alerts.payload import fingerprint
 from orbiter.satellite.series import labels_of
@@ -25,6 +23,7 @@ from tests.alertmanagerserver import AlertmanagerServer
 from tests.conftest import free_port
 from tests.integration.test_satellite_service import FakeCluster
 from tests.proctools import async_poll_until
+from tests.webhooks import recording_webhook
 
 RULES = """groups:
   - name: g
@@ -37,20 +36,6 @@ RULES = """groups:
 NULL_ROUTE = {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
 
 
-async def _webhook() -> tuple[web.AppRunner, str, list[dict[str, Any]]]:
-    got: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        got.append(await request.json())
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/hook", got
 
 
 def _set(sat: Satellite, value: float) -> None:
@@ -64,7 +49,7 @@ def _parse(t: str) -> float:
 
 
 async def test_alerts_reach_alertmanager_stay_active_and_resolve(tmp_path: Path) -> None:
-    runner, hook_url, hooked = await _webhook()
+    runner, hook_url, hooked = await recording_webhook()
     am = AlertmanagerServer(
         tmp_path / "am",
         free_port(),

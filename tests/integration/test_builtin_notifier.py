@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from orbiter.alerts import silences
@@ -23,6 +22,7 @@ from orbiter.satellite.service import Satellite
 from tests.conftest import free_port
 from tests.integration.test_alertmanager import SilencingCluster
 from tests.proctools import async_poll_until
+from tests.webhooks import recording_webhook
 
 RULES = """groups:
   - name: g
@@ -70,20 +70,6 @@ class Mailbox:
         return "250 OK"
 
 
-async def _hook() -> tuple[web.AppRunner, str, list[dict[str, Any]]]:
-    got: list[dict[str, Any]] = []
-
-    async def hook(request: web.Request) -> web.Response:
-        got.append(await request.json())
-        return web.Response()
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, f"http://127.0.0.1:{port}/hook", got
 
 
 def _set(sat: Satellite, name: str, value: float, **labels: str) -> None:
@@ -93,7 +79,7 @@ def _set(sat: Satellite, name: str, value: float, **labels: str) -> None:
 async def test_satellite_routes_groups_silences_and_resolves_like_alertmanager(
     tmp_path: Path,
 ) -> None:
-    runner, hook, hooked = await _hook()
+    runner, hook, hooked = await recording_webhook()
     box = Mailbox()
     smtp = Controller(box, hostname="127.0.0.1", port=free_port())
     smtp.start()
