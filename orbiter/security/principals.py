@@ -27,7 +27,10 @@ def resolve(settings: SecuritySettings, cert_cn: str, authorization: str) -> str
         if name:
             return name
         if settings.auth_enabled:
-            raise Unauthenticated("the bearer token is not in the master's credentials file")
+            raise Unauthenticated(
+                "the bearer token is not in this server's credentials file (--credentials); "
+                "agents check tokens against their own, so give them the same file"
+            )
     if cert_cn:
         return cert_cn
     if settings.auth_enabled:

@@ -282,7 +282,7 @@ async def test_calls_without_credentials_are_unauthenticated(secured: Secured) -
     async with secured.channel(token="not-a-token-of-anyone") as ch:
         error = await refused_subscribe(ch, pb.FrameworkInfo(name="fw"))
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert "not in the master's credentials file" in error.details()
+    assert "not in this server's credentials file" in error.details()
 
     status, body = await secured.http_call("GET", "/api/v1/agents")
     assert status == 401 and "authentication required" in body["error"]
