@@ -877,6 +877,14 @@ def executor_task(task_id: str, executor_id: str, command: str, shell: bool) -> 
     return t
 
 
+def _report(out: Path) -> dict[str, str] | None:
+    """The executor's `call STATUS` lines once its last one is written. Its stdout is copied
+    from a pipe, so a read may end in the middle of a line: only whole lines count."""
+    whole = out.read_text().rpartition("\n")[0].splitlines()
+    said = dict(line.split(maxsplit=1) for line in whole if len(line.split()) == 2)
+    return said if "big-message" in said else None
+
+
 async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
     make_cluster: Callable[..., Awaitable[InProcessCluster]], async_wait_until: AsyncWait
 ) -> None:
@@ -893,13 +901,7 @@ async def test_an_executor_s_bad_calls_are_refused_and_change_nothing(
 
     await async_wait_until(lambda: recorder.of("x1", pb.TASK_FINISHED), TIMEOUT, "x1 FINISHED")
     out = next(agent.settings.work_dir.glob("executors/*/bad/stdout"))
-    said = await async_wait_until(
-        lambda: dict(line.split() for line in out.read_text().splitlines())
-        if "big-message" in out.read_text()
-        else None,
-        TIMEOUT,
-        "the executor's report",
-    )
+    said = await async_wait_until(lambda: _report(out), TIMEOUT, "the executor's report")
     assert said == {
         "wrong-token": "PERMISSION_DENIED",
         "other-framework": "PERMISSION_DENIED",
