@@ -78,6 +78,7 @@ class Kept:
     returncode: int | None = None
     pidfd: int | None = None
     cgroups: tuple[str, ...] = ()
+    pumps: tuple[LogPump, ...] = ()
 
     def proto(self) -> agent_pb2.KeptTask:
         task = agent_pb2.KeptTask(key=self.key, pid=self.popen.pid, start_time=self.start_time)
@@ -200,7 +201,10 @@ class Keeper:
             else:
                 for pump in pumps:
                     pump.start(asyncio.get_running_loop())
-                kept = Kept(launch.key, popen, time.time(), cgroups=tuple(launch.cgroups))
+                kept = Kept(
+                    launch.key, popen, time.time(), cgroups=tuple(launch.cgroups),
+                    pumps=tuple(pumps),
+                )  # fmt: skip
                 self.tasks[launch.key] = kept
                 try:
                     self._watch(kept)
@@ -251,6 +255,10 @@ class Keeper:
         # And whatever left the group but not the task's cgroup (the agent removes it).
         cgroups.signal_all(kept.cgroups, signal.SIGKILL)
         kept.returncode = kept.popen.wait()
+        # What the task wrote last is still in its pipes: in the files before the exit is
+        # reported, so whoever reads stdout after TASK_FINISHED reads all of it.
+        for pump in kept.pumps:
+            pump.drain(loop)
         if self._agent is not None:
             event = agent_pb2.KeeperEvent(exited=agent_pb2.KeeperEvent.Exited(task=kept.proto()))
             self._agent.write(frame(event))

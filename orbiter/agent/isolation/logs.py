@@ -53,6 +53,21 @@ class LogPump:
             return
         self.write(data)
 
+    def drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Copy what is in the pipe now; at its end (every writer gone) stop and close."""
+        while not self.closed:
+            try:
+                data = os.read(self.fd, READ_SIZE)
+            except BlockingIOError:
+                return  # a writer is still alive (escaped the task): the reader goes on
+            except OSError:
+                data = b""
+            if not data:
+                loop.remove_reader(self.fd)
+                self.close()
+                return
+            self.write(data)
+
     def write(self, data: bytes) -> None:
         """Append `data`, rotating whenever the file would pass the cap."""
         view = memoryview(data)
