@@ -17,14 +17,13 @@ from prometheus_client import CollectorRegistry
 
 
 class PerRegistry:
+    """Base of a metrics class whose `__init__(registry)` creates its metrics there."""
+
     _by_registry: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._by_registry = weakref.WeakKeyDictionary()
-
-    def __init__(self, registry: CollectorRegistry) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
 
     @classmethod
     def of(cls, registry: CollectorRegistry) -> Self:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -23,28 +24,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from orbiter.alerts.deliver import DeliveryFailed, deliver
-from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import EmailConfig, ReceiverConfig, TLSConfig
+from tests.alert_samples import alert, message
 from tests.certs import make_cert
 from tests.conftest import free_port
 
-T0 = 1_700_000_000.0
 USER, PASSWORD = "orbiter", "correct horse"
-
-
-def alert(name: str, status: str = "firing", **labels: str) -> Notification:
-    return Notification(
-        labels={"alertname": name, **labels},
-        annotations={"summary": f"{name} on {labels.get('instance', '?')}"},
-        status=status,  # type: ignore[arg-type]
-        starts_at=T0,
-        ends_at=T0 + 60 if status == "resolved" else None,
-        generator_url=f"http://satellite:9090/graph?expr={name}",
-    )
-
-
-def message(*alerts: Notification) -> dict[str, Any]:
-    return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +151,7 @@ async def test_plain_smtp_delivers_one_email_with_subject_addresses_and_both_bod
             "DiskFull on a:9100",
         ):
             assert value in body
-        assert "http://satellite:9090/graph?expr=DiskFull" in body
+        assert "http://satellite:9090/graph?g0.expr=DiskFull" in body
 
 
 async def test_resolved_alerts_are_left_out_unless_send_resolved(smtp_server: SMTPServer) -> None:
@@ -310,7 +295,11 @@ async def test_port_465_speaks_tls_from_the_first_byte(
         with socket.socket() as s:
             s.bind(("127.0.0.1", 465))
     except OSError as e:
-        pytest.skip(f"cannot listen on 127.0.0.1:465 here: {e}")
+        # Port 465 needs root. CI runs as root, so there it must work; a developer's
+        # unprivileged `make test` says why this one case is not run.
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot listen on 127.0.0.1:465 in CI: {e}")
+        pytest.skip(f"cannot listen on 127.0.0.1:465 without root: {e}")
     # aiosmtpd counts only STARTTLS as TLS when deciding to offer AUTH, hence auth_require_tls
     box = smtp_server(
         port=465, ssl_context=server_tls(cert), auth_required=True, auth_require_tls=False
