@@ -20,7 +20,6 @@ from aiohttp import web
 
 from orbiter import __version__
 from orbiter.alerts.deliver import DeliveryFailed, deliver, retry_receiver
-from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import (
     BasicAuth,
     HTTPConfig,
@@ -29,23 +28,8 @@ from orbiter.alerts.receiver_configs import (
     TLSConfig,
     WebhookConfig,
 )
+from tests.alert_samples import alert, message
 from tests.certs import Cert, make_cert
-
-T0 = 1_700_000_000.0
-
-
-def alert(name: str, status: str = "firing", **labels: str) -> Notification:
-    return Notification(
-        labels={"alertname": name, **labels},
-        annotations={"summary": f"{name} on {labels.get('instance', '?')}"},
-        status=status,  # type: ignore[arg-type]
-        starts_at=T0,
-        ends_at=T0 + 60 if status == "resolved" else None,
-    )
-
-
-def message(*alerts: Notification) -> dict[str, Any]:
-    return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from orbiter.alerts.deliver import (
     ssl_context,
 )
 from orbiter.alerts.email import build_email
-from orbiter.alerts.payload import Notification, webhook_payload
 from orbiter.alerts.receiver_configs import (
     BasicAuth,
     EmailConfig,
@@ -31,24 +30,7 @@ from orbiter.alerts.receiver_configs import (
     WebhookConfig,
 )
 from orbiter.alerts.slack import slack_message
-
-T0 = 1_700_000_000.0
-
-
-def alert(name: str, status: str = "firing", **labels: str) -> Notification:
-    return Notification(
-        labels={"alertname": name, **labels},
-        annotations={"summary": f"{name} on {labels.get('instance', '?')}"},
-        status=status,  # type: ignore[arg-type]
-        starts_at=T0,
-        ends_at=T0 + 60 if status == "resolved" else None,
-        generator_url=f"http://satellite/graph?{name}",
-    )
-
-
-def message(*alerts: Notification) -> dict[str, Any]:
-    return webhook_payload("ops", alerts, group_labels={"alertname": alerts[0].alertname})
-
+from tests.alert_samples import T0, alert, message
 
 # ---------------------------------------------------------------------- shaping
 
@@ -233,7 +215,7 @@ def test_email_is_multipart_alternative_with_text_then_html_and_the_usual_header
     for p in parts:
         body = p.get_content()
         assert "DiskFull on a" in body and "DiskFull on b" in body
-        assert "http://satellite/graph?DiskFull" in body
+        assert "http://satellite:9090/graph?g0.expr=DiskFull" in body
 
 
 def test_email_headers_from_the_config_are_templates_and_override_the_defaults() -> None:
