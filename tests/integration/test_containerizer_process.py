@@ -13,6 +13,7 @@ import pytest
 from orbiter.agent.containerizer import LaunchError, ProcessContainerizer, Termination
 from orbiter.agent.containerizer.process import resolve_user
 from orbiter.proto import messages_pb2 as pb
+from tests import needs
 
 TIMEOUT = 10.0
 ENV = {"ORBITER_TASK_ID": "t1", "MESOS_TASK_ID": "t1"}
@@ -181,8 +182,9 @@ def test_asking_for_the_agents_own_user_needs_no_switch():
     assert resolve_user(pwd.getpwuid(os.geteuid()).pw_name, os.geteuid()) is None
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs a root agent")
+@needs.skip_outside_ci(needs.root_missing("switching users"))
 async def test_root_agent_runs_the_task_as_the_requested_user(tmp_path):
+    needs.check(needs.root_missing("switching users"))
     nobody = pwd.getpwnam("nobody")
     task = shell('id -u; touch made-here; printf "%s\\n" "$USER"')
     task.command.user = "nobody"

@@ -20,16 +20,20 @@ from orbiter.agent.isolation import cgroups
 from orbiter.agent.isolation.isolator import Isolator
 from orbiter.agent.isolation.policy import MIB, Mechanism
 from orbiter.proto import messages_pb2 as pb
+from tests import needs
 from tests.proctools import async_poll_until
 
 TIMEOUT = 20.0
 # tail keeps the last lines, and /dev/zero has no newline: it holds all it read.
 HOG = "head -c {mib}M /dev/zero | tail -n 1 | wc -c"
 LAYOUT = cgroups.detect()
-pytestmark = pytest.mark.skipif(
-    LAYOUT is None or os.geteuid() != 0,
-    reason="needs root and cgroup hierarchies with memory, cpu and pids (CI has them)",
-)
+MISSING = needs.root_and_cgroups_missing()
+pytestmark = needs.skip_outside_ci(MISSING)
+
+
+@pytest.fixture(autouse=True)
+def _machine() -> None:
+    needs.check(MISSING)
 
 
 def task(line: str, task_id: str = "t1", user: str = "", **scalars: float) -> pb.TaskInfo:

@@ -4,7 +4,6 @@ whole cgroup (a `setsid` child too), and cgroups of tasks that are gone are remo
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +13,15 @@ import psutil
 import pytest
 
 from orbiter.agent.isolation import cgroups
+from tests import needs
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        cgroups.detect() is None or os.geteuid() != 0,
-        reason="needs root and cgroup hierarchies with memory, cpu and pids (CI has them)",
-    ),
-]
+MISSING = needs.root_and_cgroups_missing()
+pytestmark = [pytest.mark.slow, needs.skip_outside_ci(MISSING)]
+
+
+@pytest.fixture(autouse=True)
+def _machine() -> None:
+    needs.check(MISSING)
 
 ORBITER = [sys.executable, "-m", "orbiter.cli"]
 
