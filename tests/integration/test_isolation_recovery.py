@@ -4,8 +4,6 @@ whole cgroup (a `setsid` child too), and cgroups of tasks that are gone are remo
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 
 from orbiter.agent.isolation import cgroups
 from tests import needs
+from tests.e2e.test_agent_restart import ORBITER, restart
 
 MISSING = needs.root_and_cgroups_missing()
 pytestmark = [pytest.mark.slow, needs.skip_outside_ci(MISSING)]
@@ -23,16 +22,8 @@ pytestmark = [pytest.mark.slow, needs.skip_outside_ci(MISSING)]
 def _machine() -> None:
     needs.check(MISSING)
 
-ORBITER = [sys.executable, "-m", "orbiter.cli"]
 
 
-def restart(agent: Any) -> subprocess.Popen[bytes]:
-    args = [
-        *ORBITER, "agent", "--master", agent.master.address, "--work-dir", str(agent.work_dir),
-        "--resources", "cpus:2;mem:1024;disk:1000",
-    ]  # fmt: skip
-    agent.proc = agent.processes.start(args, agent.log)
-    return agent.proc
 
 
 def task_cgroup(agent_id: str, task_id: str, controller: str = "memory") -> Path:
