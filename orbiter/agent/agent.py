@@ -596,6 +596,8 @@ class Agent:
         if kind == "run_tasks":
             run = msg.run_tasks
             self.executors.frameworks[run.framework_id] = run.framework
+            if run.framework.id:  # its principal owns the sandboxes (/files ACLs)
+                self._on_disk(checkpoint.write_framework, self.settings.work_dir, run.framework)
             for info in run.tasks:
                 self._launch(run.framework_id, info)
         elif kind == "kill_tasks":

@@ -56,7 +56,6 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
 
         principal = current_principal()
         try:
-            acl.authorize(principal, acl.REGISTER_FRAMEWORK, request.framework_info.id)
             fw_id, stream_id, effects = self.core.subscribe(
                 request.framework_info, time.time(), principal
             )
@@ -182,7 +181,9 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
         principal = current_principal()
         try:
             server.registrations.admit(principal, peer_host(context), time.monotonic())
-            acl.authorize(principal, acl.REGISTER_AGENT, first.register.info.id)
+            info = first.register.info
+            acl.authorize(server.security.acls, principal, acl.REGISTER_AGENT,
+                          [(info.hostname, *([info.id] if info.id else []))])  # fmt: skip
             agent_id, effects = core.agent_register(
                 link_id, first.register, time.time(), principal
             )

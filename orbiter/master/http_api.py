@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ from orbiter.security import acl, bindings, http_auth
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
+
+log = logging.getLogger("orbiter.master")
 
 VALID_STATES = frozenset(messages_pb2.TaskState.keys())
 
@@ -56,6 +59,7 @@ class HttpServer:
                 httperrors.json_errors,
                 http_auth.middleware(lambda: server.security),
                 self._follow_leader,
+                http_auth.acl_middleware(lambda: server.security),
             ]
         )
         r = self.app.router
@@ -77,6 +81,7 @@ class HttpServer:
         r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
         r.add_post("/api/v1/agents/{agent_id}/remove", self.remove)
+        r.add_post("/api/v1/frameworks/{framework_id}/teardown", self.teardown)
         r.add_get("/api/v1/events", self.events)
         silence_api.add_routes(self.app, server)
         if server.satellite is not None:
@@ -295,6 +300,34 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                 raise OrbiterError(f"field {name!r} has the wrong type")
         return body
 
+    def _hostname(self, agent_id: str) -> tuple[str, ...]:
+        """The agent's hostname, for ACL rules that name agents by host."""
+        agent = self.core.agents.get(agent_id)
+        return (agent.info.hostname,) if agent is not None and agent.info.hostname else ()
+
+    async def teardown(self, request: web.Request) -> web.Response:
+        """Operator TEARDOWN: the framework's own principal, or one an ACL rule allows."""
+        framework_id = request.match_info["framework_id"]
+        core = self.core
+        principal = http_auth.principal_of(request)
+        try:
+            b = await self._body(request, {"reason": str})
+            fw = core.frameworks.get(framework_id)
+            if fw is not None:
+                bindings.check_teardown(core.config.acls, fw.id, fw.principal, principal)
+            effects = core.operator_teardown(framework_id, principal, b.get("reason", ""),
+                                             time.time())  # fmt: skip
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        try:
+            await self.server.durable()
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        log.info("framework %s torn down by %s: %s", framework_id, principal or "an operator",
+                 b.get("reason", "") or "no reason given")  # fmt: skip
+        return _json(views.framework_view(core.frameworks[framework_id]))
+
     async def _maintain(self, request: web.Request, action: str) -> web.Response:
         agent_id = request.match_info["agent_id"]
         core = self.core
@@ -305,7 +338,10 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
             return bindings.maintenance_by(self.server.security, principal, body.get("by"))
 
         try:
-            acl.authorize(principal, acl.MAINTAIN_AGENT, agent_id)
+            acl.authorize(
+                self.server.security.acls, principal, acl.MAINTAIN_AGENT,
+                [(agent_id, *self._hostname(agent_id))],
+            )  # fmt: skip
             if action == "deactivate":
                 b = await self._body(request, {"reason": str, "by": str})
                 effects = core.deactivate(agent_id, by(b), b.get("reason", ""), now, principal)

@@ -186,6 +186,18 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         _object({"reason": _REASON}, ["reason"]),
         required_body=True,
     ),
+    "/api/v1/frameworks/{framework_id}/teardown": {
+        "post": _op(
+            "End a framework (Mesos's TEARDOWN): its tasks are killed, its id is never "
+            "admitted again. Its own principal may; another only where "
+            "security.acls.teardown_frameworks allows",
+            _ok(_ref("Framework"), "The framework, completed"),
+            (400, 403, 404, 409),
+            [_path("framework_id")],
+            _json_body(_object({"reason": _REASON})),
+            tag="maintenance",
+        )
+    },
 }
 
 # --------------------------------------------------------------------- silences

@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -379,7 +379,8 @@ class MasterServer:
         registry = await asyncio.to_thread(self.store.load)
         self._persisted_version = registry.version
         now = time.time()
-        core = Master(self.info, self.settings.config, now)
+        # The ACLs come with the security settings (config file's security.acls).
+        core = Master(self.info, replace(self.settings.config, acls=self.security.acls), now)
         core.recover(registry, now)
         self.core = core
         self._tasks += [

@@ -39,6 +39,7 @@ from orbiter.master.effects import (
 )
 from orbiter.proto import agent_pb2, master_pb2, messages_pb2, scheduler_pb2
 from orbiter.resources import InvalidResources, Resources
+from orbiter.security import acl
 from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
 
 pb = messages_pb2
@@ -81,6 +82,8 @@ class MasterConfig:
     # Agents unreachable longer than this are removed for good (Mesos's
     # registry_max_agent_age); 0 keeps them until an operator removes them.
     agent_removal_age: float = 7 * 86400.0
+    # Who may register in which roles and run tasks as which users (security.acls).
+    acls: acl.Acls = field(default_factory=acl.Acls)
 
 
 GONE_AGENTS_KEPT = 1000
@@ -991,6 +994,9 @@ class Master:
                 f"principal {principal!r}; leave it empty or give your own",
                 Code.PERMISSION_DENIED,
             )
+        acl.authorize(
+            self.config.acls, principal, acl.REGISTER_FRAMEWORK, info.roles or [DEFAULT_ROLE]
+        )
         effects: list[Effect] = []
         stream_id = uuid.uuid4().hex
         if info.id:
@@ -1122,6 +1128,25 @@ class Master:
     def teardown(self, header: scheduler_pb2.CallHeader, now: float) -> list[Effect]:
         fw = self._caller(header)
         return self._remove_framework(fw, now, "framework tore itself down")
+
+    def operator_teardown(
+        self, framework_id: str, principal: str, reason: str, now: float
+    ) -> list[Effect]:
+        """An operator ends a framework (Mesos's TEARDOWN): its tasks are killed, its id retired.
+
+        The caller has checked that `principal` may (its own framework, or an ACL rule).
+        """
+        fw = self.frameworks.get(framework_id)
+        if fw is None:
+            raise UnknownFramework(f"framework {framework_id} is unknown to this master")
+        if fw.status is FrameworkStatus.COMPLETED:
+            raise UnknownFramework(
+                f"framework {framework_id} is already torn down", Code.FAILED_PRECONDITION
+            )
+        who = principal or "operator"
+        return self._remove_framework(
+            fw, now, f"torn down by {who}" + (f": {reason}" if reason else "")
+        )
 
     # ------------------------------------------------------------------ offers
 
@@ -1298,6 +1323,11 @@ class Master:
                 f"{where}: the framework already has a task with this id", Code.ALREADY_EXISTS
             )
         seen.add(tid)
+        for user in {task.command.user, task.executor.command.user} - {""}:
+            try:
+                acl.authorize(self.config.acls, fw.principal, acl.RUN_TASK, [user])
+            except acl.Forbidden as e:
+                raise acl.Forbidden(f"{where}: {e.message}") from None
         if task.agent_id and task.agent_id != agent.id:
             raise InvalidCall(
                 f"{where}: agent_id {task.agent_id} differs from the offers' agent {agent.id}"

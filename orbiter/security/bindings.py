@@ -28,14 +28,34 @@ class NotYours(OrbiterError):
 
 def check_framework_call(core: Master, header: scheduler_pb2.CallHeader, principal: str,
                          action: str) -> None:  # fmt: skip
-    """Refuse a scheduler call on a framework bound to another principal."""
+    """Refuse a scheduler call on a framework bound to another principal.
+
+    Only a Teardown may come from another principal, and only one that an ACL rule
+    (security.acls.teardown_frameworks) allows: an operator ending a framework.
+    """
     fw = core.frameworks.get(header.framework_id)
-    if fw is not None and fw.principal and fw.principal != principal:
+    if fw is None or not fw.principal or fw.principal == principal:
+        return
+    if action == "teardown":
+        check_teardown(core.config.acls, fw.id, fw.principal, principal)
+        return
+    raise NotYours(
+        f"framework {fw.id} belongs to principal {fw.principal!r}; "
+        f"{principal or 'an unauthenticated caller'!r} may not act as it"
+    )
+
+
+def check_teardown(acls: acl.Acls, framework_id: str, owner: str, principal: str) -> None:
+    """A framework's own principal may tear it down; another only where an ACL rule allows."""
+    if not owner or owner == principal:
+        return
+    if not acls.enabled:
         raise NotYours(
-            f"framework {fw.id} belongs to principal {fw.principal!r}; "
-            f"{principal or 'an unauthenticated caller'!r} may not act as it"
+            f"framework {framework_id} belongs to principal {owner!r}; "
+            f"{principal or 'an unauthenticated caller'!r} may not tear it down (an ACL in "
+            "security.acls.teardown_frameworks can allow it)"
         )
-    acl.authorize(principal, action, header.framework_id)
+    acl.authorize(acls, principal, acl.TEARDOWN_FRAMEWORK, [owner], owner=owner)
 
 
 def _loopback(host: str) -> bool:
