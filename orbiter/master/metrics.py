@@ -131,3 +131,17 @@ class MasterMetrics:
         self.agent_messages_sent = Counter(
             "orbiter_master_agent_messages_sent", "Messages sent to agents", registry=self.registry
         )
+        self.rate_limited = Counter(
+            "orbiter_master_rate_limited_calls",
+            "Calls refused for going over a client's rate limit (master.api_rate, api_burst; "
+            "agent registrations), by API",
+            ["api"],
+            registry=self.registry,
+        )
+        self.cap_refusals = Counter(
+            "orbiter_master_cap_refusals",
+            "Creates refused at a registry cap (frameworks or agents per principal, silences), "
+            "by the cap's setting",
+            ["cap"],
+            registry=self.registry,
+        )
