@@ -145,3 +145,8 @@ class MasterMetrics:
             ["cap"],
             registry=self.registry,
         )
+        # Every label from the start, so a rate() over them never sees a gap.
+        for api in ("http", "grpc", "agent_registration"):
+            self.rate_limited.labels(api)
+        for cap in ("max_frameworks_per_principal", "max_agents_per_principal", "max_silences"):
+            self.cap_refusals.labels(cap)
