@@ -77,6 +77,15 @@ def test_the_master_section_sets_the_limits(tmp_path: Path) -> None:
     assert load_config(write(tmp_path, "")).limits == Limits()
 
 
+def test_the_master_limits_reach_the_masters_settings(tmp_path: Path) -> None:
+    from orbiter import cli
+
+    path = write(tmp_path, "master:\n  api_rate: 7\n  max_silences: 9\n")
+    args = cli.parser().parse_args(["master", "--config", str(path)])
+    settings = cli._master_settings(args, tmp_path, cli._config(args))
+    assert settings.config.limits == Limits(api_rate=7.0, max_silences=9)
+
+
 def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, ""))
     assert cfg.satellite.rule_files == default_config().satellite.rule_files
