@@ -201,6 +201,7 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         framework_heartbeat_interval=args.framework_heartbeat_interval,
         agent_reregister_timeout=args.agent_reregister_timeout,
         agent_removal_age=args.agent_removal_age,
+        limits=config.limits,
     )
     satellite = None
     if config.satellite_enabled and not args.no_satellite:

@@ -28,6 +28,7 @@ from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
 from orbiter.security import acl, bindings, http_auth
+from orbiter.security.ratelimit import RateLimited
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("orbiter.master")
 
 VALID_STATES = frozenset(messages_pb2.TaskState.keys())
+MAX_BODY = 1024 * 1024
+"""The largest request body read (aiohttp's default, said here): maintenance and silences
+take a few hundred bytes, an Alertmanager webhook batch some kilobytes. Over it: 413."""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -53,14 +57,17 @@ def _error(status: int, message: str) -> web.Response:
 class HttpServer:
     def __init__(self, server: MasterServer) -> None:
         self.server = server
-        # json_errors outermost: auth's refusals are JSON too.
+        # json_errors outermost: auth's refusals are JSON too. Rate limits after auth:
+        # they are per principal.
         self.app = web.Application(
             middlewares=[
                 httperrors.json_errors,
                 http_auth.middleware(lambda: server.security),
+                self._rate_limit,
                 self._follow_leader,
                 http_auth.acl_middleware(lambda: server.security),
-            ]
+            ],
+            client_max_size=MAX_BODY,
         )
         r = self.app.router
         r.add_get("/", self.index)
@@ -117,6 +124,21 @@ class HttpServer:
     @property
     def core(self):
         return self.server.core
+
+    @web.middleware
+    async def _rate_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """429 with Retry-After for a client over master.api_rate; /health and /metrics
+        (load balancers, Prometheus) are never limited."""
+        if request.path not in http_auth.OPEN_PATHS:
+            principal = http_auth.principal_of(request)
+            try:
+                self.server.api_calls.admit(principal, request.remote or "", time.monotonic())
+            except RateLimited as e:
+                self.server.count_refusal(e, "http")
+                response = _error(e.code.http_status, e.message)
+                response.headers["Retry-After"] = e.retry_after_header
+                return response
+        return await handler(request)
 
     @web.middleware
     async def _follow_leader(self, request: web.Request, handler: Any) -> web.StreamResponse:

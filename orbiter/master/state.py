@@ -28,6 +28,7 @@ from orbiter.errors import (
     UnknownFramework,
     UnknownOffer,
 )
+from orbiter.master import limits as caps
 from orbiter.master.allocator import AgentView, FrameworkView, OfferFilter, allocate
 from orbiter.master.effects import (
     CloseAgentLink,
@@ -84,6 +85,8 @@ class MasterConfig:
     agent_removal_age: float = 7 * 86400.0
     # Who may register in which roles and run tasks as which users (security.acls).
     acls: acl.Acls = field(default_factory=acl.Acls)
+    # Call rates and registry caps (`master:` in the configuration file).
+    limits: caps.Limits = field(default_factory=caps.Limits)
 
 
 GONE_AGENTS_KEPT = 1000
@@ -447,6 +450,16 @@ class Master:
                     "--resources that include them"
                 )
             left = left - needs
+        if principal and not info.id:
+            replaced = {a.id for a in same_address}
+            registered = sum(
+                1
+                for a in self.agents.values()
+                if a.principal == principal
+                and a.status is not AgentStatus.GONE
+                and a.id not in replaced
+            )
+            caps.check_new_agent(self.config.limits, principal, registered)
         # Validation done; from here on the state changes.
         for other in same_address:
             effects += self._remove_agent(other, now, "replaced by a new agent at the same address")
@@ -997,6 +1010,13 @@ class Master:
         acl.authorize(
             self.config.acls, principal, acl.REGISTER_FRAMEWORK, info.roles or [DEFAULT_ROLE]
         )
+        if not info.id and principal:
+            registered = sum(
+                1
+                for f in self.frameworks.values()
+                if f.principal == principal and f.status is not FrameworkStatus.COMPLETED
+            )
+            caps.check_new_framework(self.config.limits, principal, registered)
         effects: list[Effect] = []
         stream_id = uuid.uuid4().hex
         if info.id:
@@ -1764,6 +1784,9 @@ class Master:
         old = self.silences.get(silence.id)
         if old is not None and silences.state(old, now) == "expired":
             raise InvalidCall(f"silence {silence.id} has expired; create a new one")
+        if old is None:
+            live = sum(1 for s in self.silences.values() if silences.state(s, now) != "expired")
+            caps.check_new_silence(self.config.limits, live)
         self.silences[silence.id] = silence
         self.silences = silences.prune(self.silences, now)
         self._event(now, "silence", "", f"silence {silence.id} by {silence.created_by}: "

@@ -2,7 +2,8 @@
 
 - A framework's calls (Teardown, Accept, Kill, ...) come from the principal
   that registered it (its Subscribe is checked in the state machine itself).
-- Agent registration attempts are rate limited per principal and peer host.
+- Agent registration attempts, and API calls, are rate limited per principal and
+  peer host.
 - Maintenance is signed by the authenticated principal, never by a body field:
   `by` is "satellite" only for the Satellite's principal, else "operator".
 """
@@ -65,23 +66,43 @@ def _loopback(host: str) -> bool:
         return host in ("localhost", "") or host.startswith("unix:")
 
 
-class RegistrationLimiter:
+class ClientLimiter:
     """Token buckets keyed by principal@peer-host. Unauthenticated loopback callers (the
-    single-node default, where everything on the host is trusted anyway) are not limited."""
+    single-node default, where everything on the host is trusted anyway) are not limited;
+    a rate of 0 limits nobody."""
+
+    what = "calls"
+    settings = ""
 
     def __init__(self, rate: float = 10.0, burst: float = 50.0) -> None:
-        self.buckets = TokenBuckets(rate=rate, burst=burst)
+        self.buckets = TokenBuckets(rate=rate, burst=burst) if rate > 0 else None
 
     def admit(self, principal: str, peer_host: str, now: float) -> None:
-        if not principal and _loopback(peer_host):
+        """Take one call from the caller's bucket, or raise RateLimited saying the limit."""
+        buckets = self.buckets
+        if buckets is None or (not principal and _loopback(peer_host)):
             return
         key = f"{principal}@{peer_host}"
-        if not self.buckets.take(key, now):
+        if not buckets.take(key, now):
             raise RateLimited(
-                f"too many agent registrations from {principal or 'unauthenticated'} at "
-                f"{peer_host}: at most {self.buckets.burst:.0f} at once, then "
-                f"{self.buckets.rate:g} per second; retry later"
+                f"too many {self.what} from {principal or 'unauthenticated'} at "
+                f"{peer_host}: at most {buckets.burst:.0f} at once, then "
+                f"{buckets.rate:g} per second{self.settings}; retry later",
+                buckets.retry_after(key, now),
             )
+
+
+class RegistrationLimiter(ClientLimiter):
+    """Agent registration attempts."""
+
+    what = "agent registrations"
+
+
+class ApiLimiter(ClientLimiter):
+    """Calls on the master's scheduler (gRPC) and operator (HTTP) APIs."""
+
+    what = "API calls"
+    settings = " (master.api_burst, master.api_rate)"
 
 
 def maintenance_by(settings: SecuritySettings, principal: str, body_by: str | None) -> str:
