@@ -119,6 +119,8 @@ class Acls:
         return all(self._decide(principal, action, _names(o), owner) for o in objects or ("",))
 
     def _decide(self, principal: str, action: str, names: tuple[str, ...], owner: str) -> bool:
+        if action == RUN_TASK:
+            names = tuple(ROOT if is_root(n) else n for n in names)
         root = action == RUN_TASK and ROOT in names
         if not self.enabled:
             return not root
@@ -163,6 +165,12 @@ def _refusal(acls: Acls, principal: str, action: str, obj: str) -> str:
         f"{who} may not {what}: no rule in security.acls.{action} allows it "
         f"(to allow it: {{principals: [{principal or '*'}]{objects}}})"
     )
+
+
+def is_root(user: str) -> bool:
+    """root by name or uid, alone or as Docker's user:group ("0", "0:0", "root:wheel")."""
+    name = user.split(":", 1)[0]
+    return name == ROOT or (name.isdigit() and int(name) == 0)
 
 
 def _match(value: str, pattern: str) -> bool:

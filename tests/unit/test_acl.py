@@ -49,6 +49,11 @@ RULES = Acls(
         ("ops", U, ["root"], "", True),
         ("any", U, ["postgres"], "", True),
         ("any", U, ["root"], "", False),
+        ("any", U, ["0"], "", False),  # root by uid, or Docker's user:group
+        ("any", U, ["0:0"], "", False),
+        ("any", U, ["root:wheel"], "", False),
+        ("ops", U, ["0"], "", True),
+        ("any", U, ["1000:1000"], "", True),
         # teardown / sandboxes: own always, others by rule
         ("web", T, ["web"], "web", True),
         ("web", T, ["batch"], "batch", False),
@@ -86,6 +91,7 @@ def test_without_acls_everything_is_allowed_but_root_tasks() -> None:
     assert off.allows("bob", U, ["postgres"])
     assert not off.allows("bob", U, ["root"])
     assert not off.allows("", U, ["root"])
+    assert not off.allows("", U, ["00:0"])
 
 
 def test_refusals_say_who_what_and_the_rule_that_would_allow_it() -> None:
