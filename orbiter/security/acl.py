@@ -22,6 +22,7 @@ TEARDOWN_FRAMEWORK = "teardown_framework"
 REGISTER_AGENT = "register_agent"
 MAINTAIN_AGENT = "maintain_agent"  # deactivate, drain, reactivate, pin, remove
 READ_SANDBOX = "read_sandbox"
+KILL_TASK = "kill_task"
 
 
 def authorize(principal: str, action: str, obj: str) -> None:
