@@ -139,6 +139,9 @@ class HttpServer:
             # False while a leader is cut off from ZooKeeper and holds everything back.
             "acting": server.core is not None and not server.paused,
             "master_id": server.info.id,
+            # This master's own gRPC address: a client that dialled the HTTP port by
+            # mistake (`--master HOST:5051`) is told which port to use.
+            "grpc_address": server.info.grpc_address,
         }
         if leader is not None:
             body["leading_master"] = {

@@ -493,6 +493,10 @@ SCHEMAS: dict[str, Any] = {
             "leader": {"type": "boolean"},
             "acting": {"type": "boolean"},
             "master_id": TEXT,
+            "grpc_address": {
+                "type": "string",
+                "description": "This master's gRPC address (what --master takes)",
+            },
             "leading_master": _object({"id": TEXT, "grpc_address": TEXT, "http_address": TEXT}),
         },
         ["status", "role", "leader", "acting", "master_id"],
