@@ -1483,6 +1483,18 @@ class Master:
             if task_id in fw.tasks and (not framework_id or fw.id == framework_id)
         ]
         if not found:
+            ended = [
+                t
+                for fw in self.frameworks.values()
+                if not framework_id or fw.id == framework_id
+                for t in fw.completed
+                if t.id == task_id
+            ]
+            if ended:
+                raise OrbiterError(
+                    f"task {task_id!r} has ended already ({pb.TaskState.Name(ended[-1].state)})",
+                    Code.FAILED_PRECONDITION,
+                )
             where = f" of framework {framework_id!r}" if framework_id else ""
             raise OrbiterError(
                 f"no live task {task_id!r}{where}; list tasks with `orbiter tasks`",

@@ -65,3 +65,17 @@ def test_a_kill_the_master_cannot_do_is_refused_and_sends_nothing(
         m.operator_kill(task_id, framework_id, grace)
     assert refused.value.code is code and message in str(refused.value)
     assert not m.frameworks[next(iter(m.frameworks))].tasks["t1"].kill_pending
+
+
+def test_a_task_that_has_ended_is_refused_naming_its_final_state() -> None:
+    m, _, fw_id, _ = cluster()
+    fw = m.frameworks[fw_id]
+    task = fw.tasks.pop("t1")
+    task.state = pb.TASK_FINISHED
+    fw.completed.append(task)
+
+    with pytest.raises(OrbiterError) as refused:
+        m.operator_kill("t1", "", None)
+
+    assert refused.value.code is Code.FAILED_PRECONDITION
+    assert "'t1' has ended already (TASK_FINISHED)" in str(refused.value)
