@@ -45,3 +45,36 @@ def test_version_prints_the_package_metadata_version(
         cli.main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out == f"orbiter {metadata.version('orbiter')}\n"
+
+
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [("RUNNING", "TASK_RUNNING"), ("running", "TASK_RUNNING"), ("TASK_FAILED", "TASK_FAILED"),
+     ("task_gone_by_operator", "TASK_GONE_BY_OPERATOR"), (" Killed ", "TASK_KILLED")],
+)  # fmt: skip
+def test_tasks_state_takes_the_tables_names_and_the_apis_in_any_case(
+    given: str, meant: str
+) -> None:
+    args = cli.parser().parse_args(["tasks", "--state", given])
+    assert args.state == meant
+
+
+@pytest.mark.parametrize("given", ["SLEEPING", "STATE_UNSPECIFIED", "TASK_STATE_UNSPECIFIED"])
+def test_an_unknown_task_state_exits_2_offering_the_states_the_table_shows(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["tasks", "--state", given])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert f"{given!r} is not a task state" in err and "RUNNING, KILLING, FINISHED" in err
+    assert "UNSPECIFIED, " not in err.replace(f"{given!r}", "")
+
+
+def test_tasks_help_lists_the_states_without_unspecified(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["tasks", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "RUNNING" in text and "UNSPECIFIED" not in text
