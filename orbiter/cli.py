@@ -972,9 +972,19 @@ def cmd_cat(args: argparse.Namespace) -> int:
     agent = get_json(args.master, f"/api/v1/agents/{urllib.parse.quote(task['agent_id'])}")
     file = SandboxFile(agent["http_address"], task["id"], task["framework_id"], args.file)
 
+    where = {"task_id": task["id"], "framework_id": task["framework_id"],
+             "agent_id": agent["id"], "file": args.file}  # fmt: skip
+    read: list[bytes] = []
+
     def write(data: bytes) -> None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        if args.json and args.follow:
+            text = data.decode(errors="replace")
+            print(json.dumps({**where, "text": text}), flush=True)
+        elif args.json:
+            read.append(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
 
     try:
         if args.follow:
@@ -984,6 +994,9 @@ def cmd_cat(args: argparse.Namespace) -> int:
             while data:
                 write(data)
                 data = file.read_new()
+            if args.json:
+                text = b"".join(read).decode(errors="replace")
+                print(json.dumps({**where, "text": text}, indent=1))
     except SandboxUnreadable as e:
         raise UsageError(f"agent {agent['id']}: {e}") from None
     return 0
@@ -1642,6 +1655,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-f", "--follow", action="store_true",
         help="keep printing what the task writes until it ends",
+    )  # fmt: skip
+    p.add_argument(
+        "--json", action="store_true",
+        help="print JSON: the task, agent and file with the text (with --follow, a line "
+        "per piece of text as it comes)",
     )  # fmt: skip
 
     p = sub.add_parser("kill", help="kill a task")

@@ -106,6 +106,8 @@ def test_execute_json_lines_end_in_a_summary_that_points_at_the_failed_tasks_std
     assert failed["exit_code"] == 4
     stderr = orbiter(*failed["stderr"].split()[1:])
     assert stderr.stdout == "boom\n", stderr.stderr
+    as_json = orbiter(*failed["stderr"].split()[1:], "--json")
+    assert json.loads(as_json.stdout)["text"] == "boom\n", as_json.stderr
 
 
 def test_execute_prints_a_summary_by_final_state_and_follow_prints_the_output(

@@ -78,3 +78,13 @@ def test_tasks_help_lists_the_states_without_unspecified(
         cli.main(["tasks", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "RUNNING" in text and "UNSPECIFIED" not in text
+
+
+def test_every_client_command_takes_json() -> None:
+    flags: dict[str, set[str]] = {}
+    for command, action in _walk(cli.parser()):
+        flags.setdefault(command, set()).update(action.option_strings)
+    # `orbiter agent` takes --master too, but it is a server (`satellite` lists as well).
+    clients = {c for c, f in flags.items() if "--master" in f and c != "orbiter agent"}
+    assert "orbiter kill" in clients and "orbiter silence expire" in clients
+    assert sorted(c for c in clients if "--json" not in flags[c]) == []
