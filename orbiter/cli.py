@@ -1228,7 +1228,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
     reporter: Any
     if args.json:
         reporter = JsonReporter(out)
-    elif args.instances > 1 and say.isatty():
+    elif args.instances > 1 and not args.follow and say.isatty():
         reporter = ProgressReporter(say)
     else:
         reporter = LineReporter(out)
