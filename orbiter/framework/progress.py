@@ -217,4 +217,4 @@ class JsonReporter:
         self._emit(kind, message=text)
 
     def summary(self, summary: Summary, master: str) -> None:
-        self.out(json.dumps(summary_json(summary, master)))
+        self.out(json.dumps({**summary_json(summary, master), "time": self.clock()}))

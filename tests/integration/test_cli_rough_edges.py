@@ -206,6 +206,10 @@ def test_every_action_prints_json_with_json(master: Any, agent_process: Any) -> 
     expired = orbiter("silence", "expire", silence_id, *at)
     assert json.loads(expired.stdout) == {"expired": [silence_id]}
 
+    reloaded = orbiter("rules", "reload", *at)
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert json.loads(reloaded.stdout)["rules"] > 0
+
     removed = orbiter("agents", "remove", agent.agent_id, "--reason", "gone", *at)
     assert removed.returncode == 0, removed.stderr
     assert json.loads(removed.stdout)["status"] == "gone"
