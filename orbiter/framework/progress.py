@@ -97,9 +97,11 @@ def summarize(
 def summary_lines(summary: Summary, master: str, shown_failures: int = 5) -> list[str]:
     """The last lines `orbiter execute` prints; a failed task's points at its stderr."""
     states = ", ".join(f"{n} {short(s)}" for s, n in summary.states.items())
+    finished = summary.states.get("TASK_FINISHED", 0)
     lines = [
-        f"{summary.name}: {summary.instances} task(s) in {summary.seconds:.1f}s: {states}; "
-        f"exit status {summary.exit_status}" + (" (interrupted)" if summary.interrupted else "")
+        f"{summary.name}: {finished}/{summary.instances} finished in {summary.seconds:.1f}s "
+        f"({states}); exit status {summary.exit_status}"
+        + (" (interrupted)" if summary.interrupted else "")
     ]
     for f in summary.failed[:shown_failures]:
         code = f" with exit code {f.exit_code}" if f.exit_code is not None else ""

@@ -123,7 +123,7 @@ def test_execute_prints_a_summary_by_final_state_and_follow_prints_the_output(
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "out-1\nout-2\n", "stdout is the task's own"
     assert "err-1\n" in ran.stderr
-    assert "followed: 1 task(s) in" in ran.stderr and "1 FINISHED; exit status 0" in ran.stderr
+    assert "followed: 1/1 finished in" in ran.stderr and "(1 FINISHED); exit status 0" in ran.stderr
 
 
 def test_execute_that_cannot_be_placed_says_why_and_ctrl_c_exits_at_once(

@@ -79,7 +79,7 @@ def test_the_summary_counts_final_states_and_points_a_failure_at_its_stderr() ->
 
     lines = summary_lines(summary, "127.0.0.1:6060")
 
-    assert lines[0] == "job: 3 task(s) in 2.0s: 2 FINISHED, 1 FAILED; exit status 1"
+    assert lines[0] == "job: 2/3 finished in 2.0s (2 FINISHED, 1 FAILED); exit status 1"
     assert lines[1] == (
         "  job-1 FAILED with exit code 3 (Command exited with status 3); its stderr: "
         "orbiter cat job-1 stderr --framework FW1 --master 127.0.0.1:6060"
