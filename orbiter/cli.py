@@ -1505,7 +1505,7 @@ def parser() -> argparse.ArgumentParser:
         help="print JSON lines: one per state change, then a summary object",
     )  # fmt: skip
     p.add_argument(
-        "--placement-timeout", type=_duration, default=5.0,
+        "--placement-timeout", type=_duration, default=5.0, metavar="DURATION",
         help="how long before saying why nothing was placed yet, e.g. 5s (default 5s)",
     )  # fmt: skip
 
@@ -1564,6 +1564,7 @@ def parser() -> argparse.ArgumentParser:
                 "--timeout",
                 type=_duration,
                 default=None,
+                metavar="DURATION",
                 help="with --wait, give up after this long, e.g. 5m (default: grace + 2m)",
             )
         if name == "pin":
@@ -1669,7 +1670,7 @@ def parser() -> argparse.ArgumentParser:
         "--framework", default="", help="the task's framework (needed if several run TASK)"
     )
     p.add_argument(
-        "--grace", type=_non_negative_duration, default=None,
+        "--grace", type=_non_negative_duration, default=None, metavar="DURATION",
         help="time between SIGTERM and SIGKILL, e.g. 10s (default: the task's own)",
     )  # fmt: skip
     p.add_argument(
