@@ -29,12 +29,25 @@ from tabulate import tabulate
 from orbiter.attributes import InvalidAttributes, parse_attributes
 from orbiter.durations import format_duration, parse_duration
 from orbiter.errors import OrbiterError
+from orbiter.proto import messages_pb2
 from orbiter.resources import InvalidResources, Resources
 from orbiter.satellite.rules import RuleFileInvalid
 from orbiter.security import flags as security_flags
 from orbiter.security import settings as security
 
 DEFAULT_MASTER = "127.0.0.1:5050"
+
+
+def _version() -> str:
+    """The installed distribution's version (what pip shows), else the source tree's."""
+    from importlib import metadata
+
+    import orbiter
+
+    try:
+        return metadata.version("orbiter")
+    except metadata.PackageNotFoundError:
+        return orbiter.__version__
 
 
 class UsageError(Exception):
@@ -126,6 +139,28 @@ def _containerizers(text: str) -> tuple[str, ...]:
         return parse_containerizers(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+SHOWN_STATES = tuple(
+    name.removeprefix("TASK_")
+    for name, number in messages_pb2.TaskState.items()
+    if number != messages_pb2.TASK_STATE_UNSPECIFIED
+)
+"""Task states as `orbiter tasks` shows them (RUNNING); the API names them TASK_RUNNING."""
+
+
+def _task_state(text: str) -> str:
+    """A task state as the table shows it (RUNNING) or as the API names it (TASK_RUNNING),
+    any case; the API's name."""
+    name = text.strip().upper()
+    if not name:
+        return ""
+    name = name.removeprefix("TASK_")
+    if name not in SHOWN_STATES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a task state; use one of {', '.join(SHOWN_STATES)}"
+        )
+    return f"TASK_{name}"
 
 
 def _env_pair(text: str) -> tuple[str, str]:
@@ -458,8 +493,11 @@ async def _up(
             await asyncio.wait_for(agent.registered.wait(), 10)
     rows = [
         ["master gRPC", server.info.grpc_address, "clients: --master / ORBITER_MASTER"],
-        ["master HTTP", security.current().url(server.info.http_address, "/"),
-         "UI, /state, /metrics, /api/v1"],
+        [
+            "master HTTP",
+            security.current().url(server.info.http_address, "/"),
+            "UI, /state, /metrics, /api/v1",
+        ],
     ]
     if args.zk:
         rows[0][2] = f"this master: {server.role}"
@@ -468,8 +506,11 @@ async def _up(
         rows.append(await _satellite_row(server))
     for agent in agents:
         rows.append(
-            [f"agent {agent.agent_id}", security.current().url(agent.http_address, "/"),
-             agent.resources.format()]
+            [
+                f"agent {agent.agent_id}",
+                security.current().url(agent.http_address, "/"),
+                agent.resources.format(),
+            ]
         )
     print(f"Orbiter is up: 1 master, {len(agents)} agent(s), work dir {root}")
     print(tabulate(rows, tablefmt="plain"))
@@ -640,8 +681,16 @@ def master_http(master: str, timeout: float = 5.0) -> str:
                 raise UsageError(f"{e.details()}; point --master at the leader") from None
             if e.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise UsageError(f"the master at {master} refused: {e.details()}") from None
-            hint = "" if security.current().client_tls else (
-                " (a master with TLS needs --tls-ca, or ORBITER_TLS_CA)"
+            if e.code() == grpc.StatusCode.UNAVAILABLE:
+                from orbiter.wrongport import probe
+
+                wrong = probe(master)
+                if wrong is not None:
+                    raise UsageError(wrong) from None
+            hint = (
+                ""
+                if security.current().client_tls
+                else " (a master with TLS needs --tls-ca, or ORBITER_TLS_CA)"
             )
             raise UsageError(
                 f"cannot reach the master at {master} ({e.code().name}); is it running? "
@@ -745,7 +794,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
         if not args.reason.strip():
             raise UsageError("agents remove: --reason is required: say why (it is kept and shown)")
         agent = urllib.parse.quote(args.agent_id, safe="")
-        post_json(args.master, f"/api/v1/agents/{agent}/remove", {"reason": args.reason})
+        data = post_json(args.master, f"/api/v1/agents/{agent}/remove", {"reason": args.reason})
+        if args.json:
+            print(json.dumps(data, indent=1))
+            return 0
         print(
             f"agent {args.agent_id} removed: its tasks are reported lost or gone, and it "
             "cannot register again"
@@ -803,8 +855,59 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
         data = post_json(args.master, f"/api/v1/agents/{agent}/pin", None, method="DELETE")
     else:
         data = post_json(args.master, f"/api/v1/agents/{agent}/{args.subcommand}", body)
+    if args.subcommand == "drain" and args.wait:
+        return _wait_drained(args, data)
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
     why = _why(data)
     print(f"agent {data['id']}: {_mode(data)}" + (f" ({why})" if why else ""))
+    return 0
+
+
+def _wait_drained(args: argparse.Namespace, agent: dict[str, Any]) -> int:
+    """`drain --wait`: the tasks left, as they go, until the agent is DRAINED; a line
+    redrawn in place on a terminal, a line per change otherwise (stderr with --json)."""
+    from orbiter.framework.progress import bar
+
+    stream = sys.stderr if args.json else sys.stdout
+    tty = stream.isatty()
+    timeout = args.timeout if args.timeout is not None else args.grace + 120.0
+    deadline = time.monotonic() + timeout
+    path = f"/api/v1/agents/{urllib.parse.quote(args.agent_id, safe='')}"
+    first = max(agent["tasks"], 1)
+    shown = None
+    while True:
+        mode, left = agent["maintenance"]["mode"], agent["tasks"]
+        line = f"agent {agent['id']}: {mode}, {left} task(s) left"
+        if tty:
+            line = f"{bar(first - min(left, first), first, 20)} {line}"
+        if line != shown:
+            stream.write(("\r\x1b[K" if tty else "") + line + ("" if tty else "\n"))
+            stream.flush()
+            shown = line
+        if mode != "draining":
+            break
+        if time.monotonic() > deadline:
+            if tty:
+                stream.write("\n")
+            raise OrbiterError(
+                f"agent {agent['id']} is still draining after {format_duration(timeout)} "
+                f"with {left} task(s) left; see `orbiter tasks --agent {agent['id']}`"
+            )
+        time.sleep(0.5)
+        agent = get_json(args.master, path)
+    if tty:
+        stream.write("\n")
+    if args.json:
+        print(json.dumps(agent, indent=1))
+    if agent["maintenance"]["mode"] != "drained":
+        print(
+            f"orbiter drain: agent {agent['id']} is {agent['maintenance']['mode']} now, "
+            "not drained (someone changed it)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -862,28 +965,92 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cat(args: argparse.Namespace) -> int:
-    data = get_json(args.master, f"/api/v1/tasks/{urllib.parse.quote(args.task_id)}")
+def _find_task(args: argparse.Namespace) -> dict[str, Any]:
+    """The task TASK (--framework's, else the newest of that id) from the operator API."""
+    data = get_json(args.master, f"/api/v1/tasks/{urllib.parse.quote(args.task_id, safe='')}")
     tasks = [t for t in data["tasks"] if not args.framework or t["framework_id"] == args.framework]
     if not tasks:
         raise UsageError(f"framework {args.framework} has no task {args.task_id!r}")
     # Task ids repeat across frameworks (each `orbiter execute` is one): newest by default.
-    task = max(tasks, key=lambda t: t["updated"] or 0.0)
-    agent = get_json(args.master, f"/api/v1/agents/{task['agent_id']}")
-    query = urllib.parse.urlencode(
-        {"task_id": task["id"], "framework_id": task["framework_id"], "path": args.file}
-    )
-    s = security.current()
-    url = s.url(agent["http_address"], f"/files/read?{query}")
-    req = urllib.request.Request(url, headers=s.auth_headers())
+    return max(tasks, key=lambda t: t["updated"] or 0.0)
+
+
+def _task_ended(master: str, task_id: str, framework_id: str) -> bool:
+    from orbiter.framework.progress import TERMINAL_NAMES
+
+    data = get_json(master, f"/api/v1/tasks/{urllib.parse.quote(task_id, safe='')}")
+    states = [t["state"] for t in data["tasks"] if t["framework_id"] == framework_id]
+    return not states or all(s in TERMINAL_NAMES for s in states)
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    from orbiter.sandbox_tail import SandboxFile, SandboxUnreadable, follow
+
+    task = _find_task(args)
+    agent = get_json(args.master, f"/api/v1/agents/{urllib.parse.quote(task['agent_id'])}")
+    file = SandboxFile(agent["http_address"], task["id"], task["framework_id"], args.file)
+
+    where = {"task_id": task["id"], "framework_id": task["framework_id"],
+             "agent_id": agent["id"], "file": args.file}  # fmt: skip
+    read: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        if args.json and args.follow:
+            text = data.decode(errors="replace")
+            print(json.dumps({**where, "text": text}), flush=True)
+        elif args.json:
+            read.append(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+
     try:
-        with urllib.request.urlopen(req, timeout=10, context=s.client_ssl_context()) as resp:
-            sys.stdout.buffer.write(resp.read())
-    except urllib.error.HTTPError as e:
-        message = _error_text(e.read().decode(errors="replace"))
-        raise UsageError(f"agent {agent['id']}: {message}") from None
-    except urllib.error.URLError as e:
-        raise UsageError(f"cannot reach agent {agent['id']} at {url}: {e.reason}") from None
+        if args.follow:
+            follow(file, lambda: _task_ended(args.master, task["id"], task["framework_id"]), write)
+        else:
+            data = file.read_new(missing_ok=False)
+            while data:
+                write(data)
+                data = file.read_new()
+            if args.json:
+                text = b"".join(read).decode(errors="replace")
+                print(json.dumps({**where, "text": text}, indent=1))
+    except SandboxUnreadable as e:
+        raise UsageError(f"agent {agent['id']}: {e}") from None
+    return 0
+
+
+def cmd_kill(args: argparse.Namespace) -> int:
+    from orbiter.framework.progress import TERMINAL_NAMES
+
+    body: dict[str, Any] = {}
+    if args.framework:
+        body["framework_id"] = args.framework
+    if args.grace is not None:
+        body["grace"] = args.grace
+    path = f"/api/v1/tasks/{urllib.parse.quote(args.task_id, safe='')}"
+    task = post_json(args.master, f"{path}/kill", body)
+    if not args.json:
+        print(
+            f"task {task['id']} of framework {task['framework_id']}: kill sent to agent "
+            f"{task['agent_id']} (it was {task['state']})"
+        )
+    if args.wait:
+        deadline = time.monotonic() + (args.grace or 0.0) + 60.0
+        while task["state"] not in TERMINAL_NAMES:
+            if time.monotonic() > deadline:
+                raise OrbiterError(f"task {task['id']} is still {task['state']} a minute on")
+            time.sleep(0.25)
+            (task,) = [
+                t for t in get_json(args.master, path)["tasks"]
+                if t["framework_id"] == task["framework_id"]
+            ]  # fmt: skip
+        if not args.json:
+            print(f"task {task['id']}: {task['state']}" + (
+                f" ({task['message']})" if task["message"] else ""
+            ))  # fmt: skip
+    if args.json:
+        print(json.dumps(task, indent=1))
     return 0
 
 
@@ -892,7 +1059,9 @@ def _satellite_json(args: argparse.Namespace, path: str, body: Any = None) -> An
     base = args.satellite or master_http(args.master)
     try:
         return http_json(
-            security.current().url(base, path), "POST" if body is not None else "GET", body,
+            security.current().url(base, path),
+            "POST" if body is not None else "GET",
+            body,
             "Satellite",
         )
     except HttpRefusal as e:
@@ -958,15 +1127,16 @@ def cmd_silence(args: argparse.Namespace) -> int:
             "comment": args.comment,
         }
         answer = post_json(args.master, "/api/v2/silences", body)
-        print(answer["silenceID"])
+        print(json.dumps(answer) if args.json else answer["silenceID"])
         return 0
     if args.silence_command == "expire":
+        base = master_http(args.master)
         for silence_id in args.ids:
-            http_json(
-                security.current().url(master_http(args.master), f"/api/v2/silence/{silence_id}"),
-                "DELETE",
-            )
-            print(f"expired {silence_id}")
+            http_json(security.current().url(base, f"/api/v2/silence/{silence_id}"), "DELETE")
+            if not args.json:
+                print(f"expired {silence_id}")
+        if args.json:
+            print(json.dumps({"expired": args.ids}))
         return 0
     data = get_json(args.master, "/api/v2/silences")
     shown = [s for s in data if args.expired or s["status"]["state"] != "expired"]
@@ -1043,12 +1213,16 @@ def cmd_rules(args: argparse.Namespace) -> int:
     if args.rules_command == "test":
         return rules_cli.test_main(args.files)
     data = _satellite_json(args, "/api/v1/rules/reload", {})
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
     print(f"reloaded: {data['groups']} group(s), {data['rules']} rule(s)")
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
     from orbiter.framework.execute import ExecuteSpec, execute
+    from orbiter.framework.progress import JsonReporter, LineReporter, ProgressReporter
 
     spec = ExecuteSpec(
         name=args.name,
@@ -1064,8 +1238,66 @@ def cmd_execute(args: argparse.Namespace) -> int:
         role=args.role,
         user=args.user,
     )
-    master_http(args.master)  # fail fast, with a useful message, if it is not there
-    return asyncio.run(execute(spec, args.master))
+    http = master_http(args.master)  # fail fast, with a useful message, if it is not there
+    # With --follow the tasks' output owns stdout; what execute says goes to stderr.
+    say = sys.stderr if args.follow else sys.stdout
+
+    def out(line: str) -> None:
+        print(line, file=say, flush=True)
+
+    reporter: Any
+    if args.json:
+        reporter = JsonReporter(out)
+    elif args.instances > 1 and not args.follow and say.isatty():
+        reporter = ProgressReporter(say)
+    else:
+        reporter = LineReporter(out)
+    want = {"cpus": spec.cpus, "mem": spec.mem, "disk": spec.disk}
+    return asyncio.run(
+        execute(
+            spec,
+            args.master,
+            reporter=reporter,
+            diagnose=lambda: asyncio.to_thread(_why_unplaced, http, want),
+            follow=_follower(http, args.instances > 1) if args.follow else None,
+            placement_timeout=args.placement_timeout,
+        )
+    )
+
+
+def _why_unplaced(http: str, want: dict[str, float]) -> str | None:
+    from orbiter.framework.placement import AgentSnapshot, why_unplaced
+
+    agents = http_json(security.current().url(http, "/api/v1/agents"))["agents"]
+    return why_unplaced(want, [AgentSnapshot.from_view(a) for a in agents])
+
+
+def _follower(http: str, prefixed: bool) -> Any:
+    """execute --follow: each launched task's stdout and stderr, read in threads (the
+    reads block) until the task has ended."""
+    from orbiter.sandbox_tail import LinePrefixer, SandboxFile, SandboxUnreadable, follow
+
+    async def follow_task(task_id: str, agent_id: str, framework_id: str, ended: Any) -> None:
+        path = f"/api/v1/agents/{urllib.parse.quote(agent_id, safe='')}"
+        agent = await asyncio.to_thread(http_json, security.current().url(http, path))
+
+        async def one(name: str, stream: Any) -> None:
+            def write(data: bytes) -> None:
+                stream.buffer.write(data)
+                stream.buffer.flush()
+
+            sink: Any = LinePrefixer(f"{task_id}| ", write) if prefixed else write
+            file = SandboxFile(agent["http_address"], task_id, framework_id, name)
+            try:
+                await asyncio.to_thread(follow, file, ended, sink)
+            except SandboxUnreadable as e:
+                print(f"{task_id}: cannot follow its {name}: {e}", file=sys.stderr)
+            if prefixed:
+                sink.flush()
+
+        await asyncio.gather(one("stdout", sys.stdout), one("stderr", sys.stderr))
+
+    return follow_task
 
 
 # ---------------------------------------------------------------------- argument parser
@@ -1216,11 +1448,16 @@ def parser() -> argparse.ArgumentParser:
         prog="orbiter", description="A Mesos-style cluster manager with a built-in Satellite."
     )
     top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top.add_argument(
+        "--version", action="version", version=f"orbiter {_version()}", help="print the version"
+    )
     sub = top.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
 
     p = sub.add_parser("up", help="run a single-node cluster: a master and N agents")
     _add_master_server_flags(p, ".orbiter")
-    p.add_argument("--agents", type=_count, default=1, help="agents splitting this host")
+    p.add_argument(
+        "--agents", type=_count, default=1, help="agents splitting this host (default 1)"
+    )
     _add_containerizer_flags(p)
     _add_isolation_flags(p)
     p.add_argument("--resources", help="resources of each agent (default: detected and split)")
@@ -1255,11 +1492,16 @@ def parser() -> argparse.ArgumentParser:
     _add_master_flag(p)
     p.add_argument("--name", required=True, help="task name (ids are NAME-0, NAME-1, ...)")
     p.add_argument("--command", required=True, help="shell command to run")
-    p.add_argument("--cpus", type=_positive, default=0.1)
-    p.add_argument("--mem", type=_positive, default=32.0, help="MiB")
-    p.add_argument("--disk", type=_non_negative, default=0.0, help="MiB")
-    p.add_argument("--instances", type=_count, default=1)
-    p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--cpus", type=_positive, default=0.1, help="CPUs per task (default 0.1)")
+    p.add_argument("--mem", type=_positive, default=32.0, help="MiB per task (default 32)")
+    p.add_argument("--disk", type=_non_negative, default=0.0, help="MiB per task (default 0)")
+    p.add_argument(
+        "--instances", type=_count, default=1, help="how many copies of the task (default 1)"
+    )
+    p.add_argument(
+        "--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE",
+        help="set an environment variable in the task (repeatable)",
+    )  # fmt: skip
     p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
     p.add_argument("--role", default="*", help="the role to take offers in (default: *)")
     p.add_argument(
@@ -1280,6 +1522,19 @@ def parser() -> argparse.ArgumentParser:
         default=0.0,
         help="seconds between SIGTERM and SIGKILL on kill",
     )
+    p.add_argument(
+        "--follow", action="store_true",
+        help="print the tasks' stdout and stderr as they run (each line prefixed by the task "
+        "when there are several)",
+    )  # fmt: skip
+    p.add_argument(
+        "--json", action="store_true",
+        help="print JSON lines: one per state change, then a summary object",
+    )  # fmt: skip
+    p.add_argument(
+        "--placement-timeout", type=_duration, default=5.0, metavar="DURATION",
+        help="how long before saying why nothing was placed yet, e.g. 5s (default 5s)",
+    )  # fmt: skip
 
     for name, helptext in (("agents", "list agents"), ("frameworks", "list frameworks")):
         p = sub.add_parser(name, help=helptext)
@@ -1287,13 +1542,13 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p = sub._name_parser_map["agents"]  # `orbiter agents remove ID --reason R`
     p.add_argument("action", nargs="?", choices=["remove"], help="remove an agent for good")
-    p.add_argument("agent_id", nargs="?", metavar="AGENT")
+    p.add_argument("agent_id", nargs="?", metavar="AGENT", help="the agent to remove")
     p.add_argument("--reason", default="", help="why it is removed (kept and shown)")
     p = sub._name_parser_map["frameworks"]  # `orbiter frameworks teardown ID --reason R`
     p.add_argument(
         "action", nargs="?", choices=["teardown"], help="end a framework and kill its tasks"
     )
-    p.add_argument("framework_id", nargs="?", metavar="FRAMEWORK")
+    p.add_argument("framework_id", nargs="?", metavar="FRAMEWORK", help="the framework to end")
     p.add_argument("--reason", default="", help="why it is torn down (logged)")
     p = sub.add_parser("events", help="the master's cluster events: agents joining, lost, removed")
     _add_master_flag(p)
@@ -1304,7 +1559,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
     p.add_argument("--framework", default="", help="only this framework's tasks")
     p.add_argument("--agent", default="", help="only tasks on this agent")
-    p.add_argument("--state", default="", help="only tasks in this state, e.g. TASK_RUNNING")
+    p.add_argument(
+        "--state",
+        type=_task_state,
+        default="",
+        help="only tasks in this state: " + ", ".join(SHOWN_STATES) + " (or TASK_RUNNING...)",
+    )
 
     for name, helptext in (
         ("deactivate", "stop offering an agent; its tasks keep running"),
@@ -1315,7 +1575,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext)
         _add_master_flag(p)
-        p.add_argument("agent_id", metavar="AGENT")
+        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument("--json", action="store_true", help="print the agent after it as JSON")
         if name in ("deactivate", "drain", "pin"):
             p.add_argument("--reason", required=True, help="why (kept and shown)")
         elif name == "reactivate":
@@ -1327,8 +1588,25 @@ def parser() -> argparse.ArgumentParser:
                 default=30.0,
                 help="time between SIGTERM and SIGKILL, e.g. 30s (default 30s)",
             )
+            p.add_argument(
+                "--wait",
+                action="store_true",
+                help="show the tasks left until the agent is DRAINED, then exit",
+            )
+            p.add_argument(
+                "--timeout",
+                type=_duration,
+                default=None,
+                metavar="DURATION",
+                help="with --wait, give up after this long, e.g. 5m (default: grace + 2m)",
+            )
         if name == "pin":
-            p.add_argument("--state", choices=["active", "inactive"], required=True)
+            p.add_argument(
+                "--state",
+                choices=["active", "inactive"],
+                required=True,
+                help="what Satellite must leave the agent as",
+            )
             p.add_argument("--for", dest="duration", type=_duration, required=True, help="e.g. 2h")
 
     p = sub.add_parser(
@@ -1364,13 +1642,15 @@ def parser() -> argparse.ArgumentParser:
                    help="how long, e.g. 2h (default 1h)")  # fmt: skip
     q.add_argument("--comment", required=True, help="why (shown to every operator)")
     q.add_argument("--author", default=_login(), help="who (default: your login name)")
+    q.add_argument("--json", action="store_true", help="print the new silence's id as JSON")
     q = silence.add_parser("list", help="silences, active first")
     _add_master_flag(q)
     q.add_argument("--expired", action="store_true", help="include expired ones")
     q.add_argument("--json", action="store_true", help="print JSON for scripts")
     q = silence.add_parser("expire", help="end silences now")
     _add_master_flag(q)
-    q.add_argument("ids", nargs="+", metavar="ID")
+    q.add_argument("ids", nargs="+", metavar="ID", help="silence ids (see `silence list`)")
+    q.add_argument("--json", action="store_true", help="print the expired ids as JSON")
 
     p = sub.add_parser("alerts", help="list active alerts")
     _add_master_flag(p)
@@ -1380,12 +1660,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rules", help="check, test or reload alert rule files")
     rules = p.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     q = rules.add_parser("check", help="validate rule files like `promtool check rules`")
-    q.add_argument("files", nargs="+", metavar="FILE")
+    q.add_argument("files", nargs="+", metavar="FILE", help="Prometheus rule files")
     q = rules.add_parser("test", help="run rule unit tests like `promtool test rules`")
-    q.add_argument("files", nargs="+", metavar="FILE")
+    q.add_argument("files", nargs="+", metavar="FILE", help="promtool rule test files")
     q = rules.add_parser("reload", help="reload the running Satellite's rule files")
     _add_master_flag(q)
     _add_satellite_flag(q)
+    q.add_argument("--json", action="store_true", help="print the reloaded counts as JSON")
 
     p = sub.add_parser("certs", help="make a CA and certificates for a test or small cluster")
     certs = p.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
@@ -1400,11 +1681,35 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
-    p.add_argument("task_id")
+    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
     p.add_argument("file", nargs="?", default="stdout", help="stdout (default) or stderr")
     p.add_argument(
         "--framework", default="", help="the task's framework (default: the newest such task)"
     )
+    p.add_argument(
+        "-f", "--follow", action="store_true",
+        help="keep printing what the task writes until it ends",
+    )  # fmt: skip
+    p.add_argument(
+        "--json", action="store_true",
+        help="print JSON: the task, agent and file with the text (with --follow, a line "
+        "per piece of text as it comes)",
+    )  # fmt: skip
+
+    p = sub.add_parser("kill", help="kill a task")
+    _add_master_flag(p)
+    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
+    p.add_argument(
+        "--framework", default="", help="the task's framework (needed if several run TASK)"
+    )
+    p.add_argument(
+        "--grace", type=_non_negative_duration, default=None, metavar="DURATION",
+        help="time between SIGTERM and SIGKILL, e.g. 10s (default: the task's own)",
+    )  # fmt: skip
+    p.add_argument(
+        "--wait", action="store_true", help="wait until the task has ended and print its state"
+    )
+    p.add_argument("--json", action="store_true", help="print the task as JSON")
     return top
 
 
@@ -1465,6 +1770,7 @@ def main(argv: list[str] | None = None) -> int:
             "frameworks": cmd_frameworks,
             "tasks": cmd_tasks,
             "cat": cmd_cat,
+            "kill": cmd_kill,
             "execute": cmd_execute,
             "deactivate": cmd_maintenance,
             "drain": cmd_maintenance,

@@ -154,6 +154,25 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 class _JsonRequestHandler(RequestHandler):
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request the parser refused is the client's mistake: one line, no traceback
+        (aiohttp logs those as errors with a stack, e.g. when a gRPC client dials the
+        HTTP port by mistake)."""
+        exc = kw.get("exc_info")
+        if not isinstance(exc, HttpProcessingError) or not 400 <= (exc.code or 0) < 500:
+            super().log_exception(*args, **kw)
+            return
+        remote = args[1] if len(args) > 1 else "?"
+        if "PRI" in str(exc.message):
+            self.logger.warning(
+                "refused an HTTP/2 connection from %s: a gRPC client dialled this HTTP port "
+                "(gRPC clients belong on the gRPC port)",
+                remote,
+            )
+        else:
+            first = str(exc.message).strip().splitlines()[:1] or ["bad request"]
+            self.logger.warning("refused a malformed request from %s: %s", remote, first[0])
+
     def handle_error(
         self,
         request: Any,

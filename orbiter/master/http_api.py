@@ -82,6 +82,7 @@ class HttpServer:
         r.add_get("/api/v1/frameworks/{framework_id}", self.framework)
         r.add_get("/api/v1/tasks", self.tasks)
         r.add_get("/api/v1/tasks/{task_id}", self.task)
+        r.add_post("/api/v1/tasks/{task_id}/kill", self.kill)
         r.add_post("/api/v1/agents/{agent_id}/deactivate", self.deactivate)
         r.add_post("/api/v1/agents/{agent_id}/drain", self.drain)
         r.add_post("/api/v1/agents/{agent_id}/reactivate", self.reactivate)
@@ -165,6 +166,9 @@ class HttpServer:
             # False while a leader is cut off from ZooKeeper and holds everything back.
             "acting": server.core is not None and not server.paused,
             "master_id": server.info.id,
+            # This master's own gRPC address: a client that dialled the HTTP port by
+            # mistake (`--master HOST:5051`) is told which port to use.
+            "grpc_address": server.info.grpc_address,
         }
         if leader is not None:
             body["leading_master"] = {
@@ -269,6 +273,34 @@ class HttpServer:
         if not tasks:
             return _error(404, f"no task {task_id!r}; list tasks with `orbiter tasks`")
         return _json({"tasks": tasks})
+
+    async def kill(self, request: web.Request) -> web.Response:
+        """Kill a live task for an operator; the answer is the task as it is now (the
+        TASK_KILLED follows when the agent reports it)."""
+        task_id = request.match_info["task_id"]
+        principal = http_auth.principal_of(request)
+        try:
+            b = await self._body(request, {"framework_id": str, "grace": (int, float)})
+            owners = [
+                fw for fw in self.core.frameworks.values()
+                if task_id in fw.tasks and b.get("framework_id", fw.id) == fw.id
+            ]  # fmt: skip
+            if len(owners) == 1:  # else operator_kill says what is wrong
+                bindings.check_kill(self.core.config.acls, owners[0].id, owners[0].principal,
+                                    principal)  # fmt: skip
+            grace = b.get("grace")
+            if grace is not None and not 0 <= grace <= MAX_DRAIN_GRACE:  # before float()
+                raise OrbiterError(
+                    f"grace must be between 0 and {MAX_DRAIN_GRACE:.0f} seconds, got {grace}"
+                )
+            task, effects = self.core.operator_kill(
+                task_id, b.get("framework_id", ""), None if grace is None else float(grace)
+            )
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        hostnames = {a.id: a.info.hostname for a in self.core.agents.values()}
+        return _json(views.task_view(task, hostnames))
 
     async def index(self, request: web.Request) -> web.Response:
         core = self.core

@@ -455,6 +455,34 @@ PATHS: dict[str, Any] = {
     "/api/v1/tasks/{task_id}": _get(
         "Tasks with this id", _ref("TaskList"), (404,), params=[_path("task_id")]
     ),
+    "/api/v1/tasks/{task_id}/kill": {
+        "post": _op(
+            "Kill a live task (its framework sees TASK_KILLED); the task as it is now",
+            _ok(_ref("Task"), "The task; TASK_KILLED follows when its agent reports it"),
+            (400, 404, 409),
+            [_path("task_id")],
+            _json_body(
+                _object(
+                    {
+                        "framework_id": {
+                            "type": "string",
+                            "description": "Which framework's task, when several live tasks "
+                            "share the id",
+                        },
+                        "grace": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": MAX_DRAIN_GRACE,
+                            "description": "Seconds between SIGTERM and SIGKILL (default: "
+                            "the task's own kill_grace_period)",
+                        },
+                    }
+                ),
+                required=False,
+            ),
+            tag="tasks",
+        )
+    },
     "/api/v1/events": _get(
         "Cluster events: agents registered, unreachable, back, removed",
         _object({"events": {"type": "array", "items": _ref("Event")}}),
@@ -486,6 +514,10 @@ SCHEMAS: dict[str, Any] = {
             "leader": {"type": "boolean"},
             "acting": {"type": "boolean"},
             "master_id": TEXT,
+            "grpc_address": {
+                "type": "string",
+                "description": "This master's gRPC address (what --master takes)",
+            },
             "leading_master": _object({"id": TEXT, "grpc_address": TEXT, "http_address": TEXT}),
         },
         ["status", "role", "leader", "acting", "master_id"],
@@ -694,6 +726,7 @@ DOCUMENT: dict[str, Any] = {
     "tags": [
         {"name": "cluster", "description": "What the master knows"},
         {"name": "maintenance", "description": "Operator actions on agents"},
+        {"name": "tasks", "description": "Operator actions on tasks"},
         {"name": "silences", "description": "Alertmanager API v2 silences"},
         {"name": "satellite", "description": "Satellite's monitoring (when configured)"},
         {"name": "query", "description": "Prometheus's HTTP query API over Satellite's TSDB"},

@@ -1500,6 +1500,9 @@ class Master:
                 timestamp=now,
             )
             return self._to_framework(fw.id, _update_event([status]))
+        return self._kill_task(task, grace_period)
+
+    def _kill_task(self, task: Task, grace_period: float | None) -> list[Effect]:
         agent = self.agents[task.agent_id]
         if agent.status is not AgentStatus.CONNECTED:
             # Sent when the agent reconnects and reports the task.
@@ -1507,11 +1510,59 @@ class Master:
             return []
         msg = agent_pb2.MasterMessage()
         kill = msg.kill_tasks.kills.add(
-            framework_id=fw.id, task_id=task_id, reason=pb.REASON_TASK_KILLED
+            framework_id=task.framework_id, task_id=task.id, reason=pb.REASON_TASK_KILLED
         )
         if grace_period is not None:
             kill.grace_period = grace_period
         return [SendToAgent(agent.id, msg)]
+
+    def operator_kill(
+        self, task_id: str, framework_id: str, grace_period: float | None
+    ) -> tuple[Task, list[Effect]]:
+        """An operator kills a live task by id (Mesos: the operator API's KILL_TASK is
+        absent; `mesos task kill` goes through the framework; ours does not need it). The
+        framework learns of it as TASK_KILLED, like any kill. With several live tasks of
+        that id (one per framework), `framework_id` picks one."""
+        if not task_id:
+            raise InvalidCall("task_id is empty")
+        if grace_period is not None and not 0 <= grace_period <= 86400:
+            raise InvalidCall(f"grace must be between 0 and 86400 seconds, got {grace_period}")
+        found = [
+            fw.tasks[task_id]
+            for fw in self.frameworks.values()
+            if task_id in fw.tasks and (not framework_id or fw.id == framework_id)
+        ]
+        if not found:
+            ended = [
+                t
+                for fw in self.frameworks.values()
+                if not framework_id or fw.id == framework_id
+                for t in fw.completed
+                if t.id == task_id
+            ]
+            if ended:
+                raise OrbiterError(
+                    f"task {task_id!r} has ended already ({pb.TaskState.Name(ended[-1].state)})",
+                    Code.FAILED_PRECONDITION,
+                )
+            where = f" of framework {framework_id!r}" if framework_id else ""
+            raise OrbiterError(
+                f"no live task {task_id!r}{where}; list tasks with `orbiter tasks`",
+                Code.NOT_FOUND,
+            )
+        if len(found) > 1:
+            raise OrbiterError(
+                f"{len(found)} live tasks are called {task_id!r}; name the framework: one of "
+                + ", ".join(sorted(t.framework_id for t in found)),
+                Code.FAILED_PRECONDITION,
+            )
+        task = found[0]
+        if task.state in TERMINAL_STATES:
+            raise OrbiterError(
+                f"task {task_id!r} has ended already ({pb.TaskState.Name(task.state)})",
+                Code.FAILED_PRECONDITION,
+            )
+        return task, self._kill_task(task, grace_period)
 
     def acknowledge(
         self, header: scheduler_pb2.CallHeader, acks: Sequence[scheduler_pb2.Acknowledgement]

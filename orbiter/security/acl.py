@@ -10,6 +10,8 @@
           - {principals: [ops], users: [root]}   # root only where named, never by "*"
         teardown_frameworks:
           - {principals: [ops], framework_principals: ["*"]}
+        kill_tasks:                       # operator kills (`orbiter kill`) of others' tasks
+          - {principals: [ops], framework_principals: ["*"]}
         read_sandboxes:
           - {principals: [ops], framework_principals: ["*"]}
         maintain_agents:                  # deactivate, drain, reactivate, pin, remove
@@ -56,11 +58,13 @@ MAINTAIN_AGENT = "maintain_agents"
 REGISTER_AGENT = "register_agents"
 RELOAD_RULES = "reload_rules"
 MANAGE_SILENCES = "manage_silences"
+KILL_TASK = "kill_tasks"
 
 OBJECTS = {
     REGISTER_FRAMEWORK: "roles",
     RUN_TASK: "users",
     TEARDOWN_FRAMEWORK: "framework_principals",
+    KILL_TASK: "framework_principals",
     READ_SANDBOX: "framework_principals",
     MAINTAIN_AGENT: "agents",
     REGISTER_AGENT: "agents",
@@ -72,6 +76,7 @@ _DOING = {
     REGISTER_FRAMEWORK: "register a framework in role",
     RUN_TASK: "run tasks as user",
     TEARDOWN_FRAMEWORK: "tear down frameworks of principal",
+    KILL_TASK: "kill tasks of frameworks of principal",
     READ_SANDBOX: "read sandboxes of frameworks of principal",
     MAINTAIN_AGENT: "deactivate, drain, reactivate, pin or remove agent",
     REGISTER_AGENT: "register agent",

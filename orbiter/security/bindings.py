@@ -48,15 +48,25 @@ def check_framework_call(core: Master, header: scheduler_pb2.CallHeader, princip
 
 def check_teardown(acls: acl.Acls, framework_id: str, owner: str, principal: str) -> None:
     """A framework's own principal may tear it down; another only where an ACL rule allows."""
+    _check_owner(acls, acl.TEARDOWN_FRAMEWORK, "tear it down", framework_id, owner, principal)
+
+
+def check_kill(acls: acl.Acls, framework_id: str, owner: str, principal: str) -> None:
+    """A framework's own principal may kill its tasks; another only where a rule allows."""
+    _check_owner(acls, acl.KILL_TASK, "kill its tasks", framework_id, owner, principal)
+
+
+def _check_owner(acls: acl.Acls, action: str, doing: str, framework_id: str, owner: str,
+                 principal: str) -> None:  # fmt: skip
     if not owner or owner == principal:
         return
     if not acls.enabled:
         raise NotYours(
             f"framework {framework_id} belongs to principal {owner!r}; "
-            f"{principal or 'an unauthenticated caller'!r} may not tear it down (an ACL in "
-            "security.acls.teardown_frameworks can allow it)"
+            f"{principal or 'an unauthenticated caller'!r} may not {doing} (an ACL in "
+            f"security.acls.{action} can allow it)"
         )
-    acl.authorize(acls, principal, acl.TEARDOWN_FRAMEWORK, [owner], owner=owner)
+    acl.authorize(acls, principal, action, [owner], owner=owner)
 
 
 def _loopback(host: str) -> bool:

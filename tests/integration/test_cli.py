@@ -241,7 +241,7 @@ def test_an_empty_listing_prints_none(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["tasks", "--state", "RUNNING"], "state 'RUNNING' is not a task state"),
+        (["tasks", "--state", "SLEEPING"], "'SLEEPING' is not a task state"),
         (["cat", "no-such-task"], "no task 'no-such-task'"),
         (["frameworks"], None),
     ],
