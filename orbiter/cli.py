@@ -1364,6 +1364,14 @@ def parser() -> argparse.ArgumentParser:
                    help="also valid for this host name or address (repeatable; localhost and "
                         "127.0.0.1 always)")  # fmt: skip
 
+    p = sub.add_parser("config", help="check a configuration file, or print its reference")
+    config = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    q = config.add_parser("check", help="validate a configuration file; every mistake, at once")
+    q.add_argument("file", metavar="FILE")
+    q = config.add_parser("reference", help="every key, type, default and example (Markdown)")
+    q.add_argument("--output", default="", metavar="FILE",
+                   help="write it to FILE, e.g. docs/configuration.md")  # fmt: skip
+
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
     p.add_argument("task_id")
@@ -1384,6 +1392,25 @@ def cmd_certs(args: argparse.Namespace) -> int:
     else:
         made = certs.issue(directory, args.name, tuple(args.san))
         print(f"{args.name}: --tls-cert {made.cert} --tls-key {made.key}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from orbiter.config import ConfigError, load_config, reference
+
+    if args.config_command == "check":
+        try:
+            load_config(args.file)
+        except ConfigError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        print(f"{args.file}: OK")
+        return 0
+    text = reference()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -1442,6 +1469,7 @@ def main(argv: list[str] | None = None) -> int:
             "satellite": cmd_satellite,
             "rules": cmd_rules,
             "certs": cmd_certs,
+            "config": cmd_config,
         }[args.subcommand](args)
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)
