@@ -27,7 +27,7 @@ import grpc
 from tabulate import tabulate
 
 from orbiter.attributes import InvalidAttributes, parse_attributes
-from orbiter.durations import format_duration, parse_duration
+from orbiter.durations import format_duration, parse_duration, time_left
 from orbiter.errors import OrbiterError
 from orbiter.resources import InvalidResources, Resources
 from orbiter.satellite.rules import RuleFileInvalid
@@ -508,7 +508,11 @@ async def _run_satellite(args: argparse.Namespace) -> int:
 
     # A master's child serves a private socket behind the master, which authenticated
     # the caller already; on a port, callers authenticate here.
-    auth = [] if args.unix_socket else [http_auth.middleware(security.current)]
+    auth = (
+        [http_auth.forwarded_principal]
+        if args.unix_socket
+        else [http_auth.middleware(security.current)]
+    )
     app = web.Application(middlewares=[httperrors.json_errors, *auth])
     satellite_http.add_routes(app, satellite)
 
@@ -699,12 +703,7 @@ def post_json(master: str, path: str, body: dict[str, Any] | None, method: str =
 def _ago(t: float | None) -> str:
     if not t:
         return "-"
-    s = max(0, time.time() - t)
-    if s < 120:
-        return f"{s:.0f}s ago"
-    if s < 7200:
-        return f"{s / 60:.0f}m ago"
-    return f"{s / 3600:.1f}h ago"
+    return f"{format_duration(time.time() - t)} ago"
 
 
 def _print(data: Any, rows: list[list[Any]], headers: list[str], as_json: bool) -> None:
@@ -728,8 +727,8 @@ def _why(agent: dict[str, Any]) -> str:
     m = agent["maintenance"]
     reason = m["reason"] if m["mode"] != "active" else ""
     if agent.get("pin"):
-        left = format_duration(max(0.0, agent["pin"]["until"] - time.time()))
-        reason = "; ".join(x for x in (reason, f"pin ({left} left): {agent['pin']['reason']}") if x)
+        left = time_left(agent["pin"]["until"], time.time())
+        reason = "; ".join(x for x in (reason, f"pin ({left}): {agent['pin']['reason']}") if x)
     return reason[:60]
 
 
@@ -798,6 +797,9 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
         data = post_json(args.master, f"/api/v1/agents/{agent}/pin", None, method="DELETE")
     else:
         data = post_json(args.master, f"/api/v1/agents/{agent}/{args.subcommand}", body)
+    if data.get("outcome"):  # what the master did and logged, in the README's words
+        print(f"agent {data['id']}: {data['outcome']}")
+        return 0
     why = _why(data)
     print(f"agent {data['id']}: {_mode(data)}" + (f" ({why})" if why else ""))
     return 0
@@ -1004,6 +1006,7 @@ def cmd_satellite(args: argparse.Namespace) -> int:
     rows = [
         [
             time.strftime("%H:%M:%S", time.localtime(e["time"])),
+            _actor(e),
             e["outcome"],
             e["action"],
             e["agent"],
@@ -1012,8 +1015,15 @@ def cmd_satellite(args: argparse.Namespace) -> int:
         ]
         for e in data["events"]
     ]
-    _print(data, rows, ["TIME", "OUTCOME", "ACTION", "AGENT", "RULE", "REASON"], args.json)
+    headers = ["TIME", "BY", "OUTCOME", "ACTION", "AGENT", "RULE", "REASON"]
+    _print(data, rows, headers, args.json)
     return 0
+
+
+def _actor(event: dict[str, Any]) -> str:
+    """satellite, operator, or operator alice: who decided (principal '' is local)."""
+    actor = event.get("actor", "satellite")
+    return f"{actor} {event['principal']}" if event.get("principal") else actor
 
 
 def cmd_rules(args: argparse.Namespace) -> int:

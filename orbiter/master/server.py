@@ -447,6 +447,11 @@ class MasterServer:
     def submit(self, effects: list[Effect]) -> None:
         core = self.core
         if core is not None and core.outbox:
+            for event in core.outbox:
+                if event.action:  # an operator's action, with who asked ('' is local)
+                    on = f" on agent {event.agent_id}" if event.agent_id else ""
+                    who = event.principal or "(unauthenticated, local)"
+                    log.info("operator action %s%s by %s: %s", event.action, on, who, event.message)
             if self.archive is not None:
                 self.archive.events(list(core.outbox))
             core.outbox.clear()
