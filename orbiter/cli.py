@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -213,8 +214,17 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         config=core,
         satellite=satellite,
         satellite_in_master=args.satellite_in_master,
+        advertise_host=_advertised(args.advertise_host or config.master.advertise_host),
         config_path=str(Path(args.config).resolve()) if getattr(args, "config", None) else "",
     )
+
+
+def _advertised(host: str) -> str:
+    """The flag's value, or the config file's (checked the same way)."""
+    try:
+        return advertise_host(host) if host else ""
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(f"advertise_host: {e}") from None
 
 
 def _on_sighup(satellite: Any) -> None:
@@ -366,6 +376,9 @@ def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> 
         "host": args.host,
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
+        "advertise_host": _advertised(
+            getattr(args, "advertise_host", "") or config.agent.advertise_host
+        ),
     }
     for name in ("http_port", "hostname", "task_user", "pids_max", "disk_watch_interval"):
         if hasattr(args, name):
@@ -433,6 +446,9 @@ async def _up(
 
     # With --zk the agents follow whoever leads, not this process's master.
     master = args.zk or server.info.grpc_address
+    if not args.zk and server.settings.advertise_host:  # it may not route back to this host
+        local = args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        master = f"{local}:{server.info.grpc_address.rsplit(':', 1)[1]}"
     from orbiter.security.serving import in_process_agents
 
     server.security, agent_security = in_process_agents(server.security)
@@ -1079,9 +1095,42 @@ def _add_satellite_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def advertise_host(text: str) -> str:
+    """--advertise-host: a host name or address, no port; an IPv6 address gets brackets.
+    Empty means not set (argparse passes the string default through here too)."""
+    host = text.strip()
+    if not host:
+        return ""
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
+            return f"[{host}]"
+    except ValueError:
+        pass
+    if ":" in host or "/" in host or " " in host:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a host name or address; give it without a port, e.g. "
+            "master1.example.org or 10.0.0.7"
+        )
+    return host
+
+
+def _add_advertise_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--advertise-host",
+        type=advertise_host,
+        default=os.environ.get("ORBITER_ADVERTISE_HOST", ""),
+        help=f"the host name or address others reach {what} at, when --host is 0.0.0.0 or "
+        "this host's name is not reachable (env ORBITER_ADVERTISE_HOST; config "
+        "advertise_host; default: --host, or the host name)",
+    )
+
+
 def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     security_flags.add_server_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    _add_advertise_flag(p, "this master (and the agents `up` starts)")
     p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
     p.add_argument(
         "--http-port", type=_port, default=5051, help="operator HTTP port (default %(default)s)"
@@ -1227,6 +1276,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    _add_advertise_flag(p, "this agent's HTTP server")
     _add_isolation_flags(p)
     p.add_argument(
         "--kill-tasks-on-stop",
