@@ -1336,10 +1336,10 @@ def parser() -> argparse.ArgumentParser:
         ("deactivate", "stop offering an agent; its tasks keep running"),
         ("drain", "stop offering an agent and kill its tasks"),
         ("reactivate", "put an agent back in service"),
-        ("pin", "override Satellite's automation for an agent for a while"),
-        ("unpin", "remove an agent's pin"),
+        ("pin", "put an agent in a state now and keep Satellite off it for a while"),
+        ("unpin", "remove an agent's pin; the agent stays as it is"),
     ):
-        p = sub.add_parser(name, help=helptext)
+        p = sub.add_parser(name, help=helptext, description=PIN_HELP.get(name, helptext))
         _add_master_flag(p)
         p.add_argument("agent_id", metavar="AGENT")
         if name in ("deactivate", "drain", "pin"):
@@ -1440,6 +1440,18 @@ def parser() -> argparse.ArgumentParser:
         "--framework", default="", help="the task's framework (default: the newest such task)"
     )
     return top
+
+
+PIN_HELP = {
+    "pin": "A pin overrides Satellite only. --state active puts the agent in service now "
+    "(reactivating it if it is out) and Satellite will not deactivate or drain it until the "
+    "pin expires; --state inactive takes an active agent out now (deactivated by operator) "
+    "and Satellite will not reactivate it. deactivate, drain and reactivate still act on a "
+    "pinned agent; the pin keeps holding Satellite off. A new pin replaces the old one.",
+    "unpin": "Remove the pin: Satellite's automation applies again. The agent stays as it is "
+    "(one pinned inactive stays deactivated by operator until `orbiter reactivate`). "
+    "Unpinning an agent that is not pinned changes nothing, and says so.",
+}
 
 
 def cmd_certs(args: argparse.Namespace) -> int:

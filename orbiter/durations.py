@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -36,6 +37,8 @@ def format_duration(seconds: float) -> str:
 
     Whole seconds, the two largest units that apply (a pin's `1h30m left` need not
     say seconds); it reads back with parse_duration."""
+    if not math.isfinite(seconds):  # an old registry's endless pin, say
+        return "forever"
     s = max(0, round(seconds))
     if s == 0:
         return "0s"
@@ -51,4 +54,6 @@ def format_duration(seconds: float) -> str:
 
 def time_left(until: float, now: float) -> str:
     """`1h30m left`, or `expired`: how pins and silences show their remaining time."""
-    return f"{format_duration(until - now)} left" if until > now else "expired"
+    if until <= now:
+        return "expired"
+    return "no end" if math.isinf(until) else f"{format_duration(until - now)} left"

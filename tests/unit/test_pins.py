@@ -166,3 +166,14 @@ def test_a_length_of_time_is_shown_one_way(seconds: float, text: str) -> None:
 def test_time_left_says_how_long_or_expired() -> None:
     assert time_left(NOW + 5400, NOW) == "1h30m left"
     assert time_left(NOW, NOW) == "expired"
+    assert time_left(float("inf"), NOW) == "no end"  # an old registry's pin
+    assert format_duration(float("inf")) == "forever"
+
+
+def test_the_cli_help_states_the_same_model() -> None:
+    from orbiter import cli
+
+    sub = next(a for a in cli.parser()._actions if a.dest == "subcommand")
+    pin_help = sub.choices["pin"].description
+    assert "overrides Satellite only" in pin_help and "keeps holding Satellite off" in pin_help
+    assert "stays as it is" in sub.choices["unpin"].description
