@@ -503,7 +503,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         TIMEOUT,
         "the deactivation refused",
     )
-    assert refused[0]["reason"].startswith("pinned active by operator until ")
+    assert refused[0]["reason"].startswith("pinned active by operator (")
     assert ": e2e: hands off; budget: " in refused[0]["reason"]
     wait_evaluations(master, wait_until, 2)
     assert mode(master, target.agent_id)["mode"] == "active"
@@ -526,7 +526,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         COOLDOWN + TIMEOUT,
         "the reactivation refused",
     )
-    assert held[0]["reason"].startswith("pinned inactive by operator until ")
+    assert held[0]["reason"].startswith("pinned inactive by operator (")
     assert ": e2e: keep out; budget: " in held[0]["reason"]
     assert held[0]["time"] - cleared >= COOLDOWN
     wait_evaluations(master, wait_until, 2)

@@ -128,3 +128,55 @@ def test_pin_and_unpin_print_what_they_did_and_the_decision_log_shows_operators(
     assert "rule files refused; the old rules stay" in events[-1]["reason"]
     code, table, _ = run(capsys, "satellite", "events", *at)
     assert table.splitlines()[0].split()[:3] == ["TIME", "BY", "OUTCOME"]
+
+
+def test_with_authentication_each_action_carries_its_principal_to_satellites_log(
+    processes: Processes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Tokens on loopback: the master logs alice's pin and bob's reload; the reload goes
+    to the Satellite child on its private socket with bob's name forwarded."""
+    creds = tmp_path / "credentials.yml"
+    creds.write_text(
+        "principals:\n  - {name: alice, token: alice-token-0123456789}\n"
+        "  - {name: bob, token: bob-token-0123456789}\n"
+        "  - {name: agent, token: agent-token-0123456789}\n"
+    )
+    tokens = {}
+    for name in ("alice", "bob", "agent"):
+        tokens[name] = tmp_path / f"{name}.token"
+        tokens[name].write_text(f"{name}-token-0123456789\n")
+    master = start_master(processes, tmp_path, "--credentials", str(creds))
+    work, log = tmp_path / "agent", tmp_path / "agent.log"
+    args = [
+        *ORBITER, "agent", "--master", master.address, "--work-dir", str(work),
+        "--resources", "cpus:1;mem:256;disk:100", "--containerizer", "null",
+        "--token-file", str(tokens["agent"]),
+    ]  # fmt: skip
+    processes.start(args, log)  # registered below: its own API needs a principal too
+    at = ("--master", master.address)
+
+    def as_(who: str, *argv: str) -> tuple[int, str, str]:
+        return run(capsys, *argv, *at, "--token-file", str(tokens[who]))
+
+    def agents() -> list[dict[str, str]]:
+        code, out, err = as_("alice", "agents", "--json")
+        assert code == 0, err
+        return json.loads(out)["agents"]
+
+    deadline = time.monotonic() + 30
+    while not agents() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (a,) = [x["id"] for x in agents()]
+    code, out, err = as_("alice", "pin", a, "--state", "inactive", "--for", "1h", "--reason", "r")
+    assert code == 0, err
+    assert out == (
+        f"agent {a}: deactivated and pinned inactive (1h left): Satellite will not reactivate "
+        "it until the pin expires: r\n"
+    )
+    code, _, err = as_("bob", "rules", "reload")
+    assert code == 0, err
+    code, out, err = as_("alice", "satellite", "events", "--json")
+    assert code == 0, err
+    seen = [(e["actor"], e["action"], e["principal"]) for e in json.loads(out)["events"]]
+    assert seen == [("operator", "pin", "alice"), ("operator", "rules reload", "bob")]
+    assert "operator action pin on agent" in master.log.read_text()
