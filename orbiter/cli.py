@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any
 import grpc
 from tabulate import tabulate
 
+from orbiter import hosts
 from orbiter.attributes import InvalidAttributes, parse_attributes
 from orbiter.durations import format_duration, parse_duration, time_left
 from orbiter.errors import OrbiterError
@@ -214,17 +214,9 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         config=core,
         satellite=satellite,
         satellite_in_master=args.satellite_in_master,
-        advertise_host=_advertised(args.advertise_host or config.master.advertise_host),
+        advertise_host=args.advertise_host or config.master.advertise_host,
         config_path=str(Path(args.config).resolve()) if getattr(args, "config", None) else "",
     )
-
-
-def _advertised(host: str) -> str:
-    """The flag's value, or the config file's (checked the same way)."""
-    try:
-        return advertise_host(host) if host else ""
-    except argparse.ArgumentTypeError as e:
-        raise UsageError(f"advertise_host: {e}") from None
 
 
 def _on_sighup(satellite: Any) -> None:
@@ -376,9 +368,7 @@ def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> 
         "host": args.host,
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
-        "advertise_host": _advertised(
-            getattr(args, "advertise_host", "") or config.agent.advertise_host
-        ),
+        "advertise_host": getattr(args, "advertise_host", "") or config.agent.advertise_host,
     }
     for name in ("http_port", "hostname", "task_user", "pids_max", "disk_watch_interval"):
         if hasattr(args, name):
@@ -1096,24 +1086,11 @@ def _add_satellite_flag(p: argparse.ArgumentParser) -> None:
 
 
 def advertise_host(text: str) -> str:
-    """--advertise-host: a host name or address, no port; an IPv6 address gets brackets.
-    Empty means not set (argparse passes the string default through here too)."""
-    host = text.strip()
-    if not host:
-        return ""
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    """--advertise-host: a host name or address, no port (argparse passes "" too)."""
     try:
-        if isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address):
-            return f"[{host}]"
-    except ValueError:
-        pass
-    if ":" in host or "/" in host or " " in host:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a host name or address; give it without a port, e.g. "
-            "master1.example.org or 10.0.0.7"
-        )
-    return host
+        return hosts.advertise_host(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _add_advertise_flag(p: argparse.ArgumentParser, what: str) -> None:

@@ -28,6 +28,7 @@ from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.alerts.amconfig import load_notifier_config
 from orbiter.durations import format_duration
+from orbiter.hosts import advertise_host
 from orbiter.satellite.archive import parse_archive
 from orbiter.satellite.policy import InvalidPolicyConfig
 from orbiter.satellite.remote_write import parse_remote_write
@@ -159,6 +160,13 @@ def _file(ctx: _Ctx, node: yaml.Node, where: str) -> str:
     if not path.is_file():
         raise ctx.r.fail(node, f"{where}: {path} does not exist")
     return str(path)
+
+
+def _host(ctx: _Ctx, node: yaml.Node, where: str) -> str:
+    try:
+        return advertise_host(ctx.r.string(node, where))
+    except ValueError as e:
+        raise ctx.r.fail(node, f"{where}: {e}") from None
 
 
 def _rule_files(ctx: _Ctx, node: yaml.Node, where: str) -> list[str]:
@@ -295,7 +303,7 @@ SCHEMA = Section(
             "master",
             "The master process (`orbiter master`, `orbiter up`).",
             (
-                Key("advertise_host", "host", _ADVERTISE, "master1.example.org", _string,
+                Key("advertise_host", "host", _ADVERTISE, "master1.example.org", _host,
                     "master.advertise_host", "the bound address, or the host name"),
             ),
         ),
@@ -398,7 +406,7 @@ SCHEMA = Section(
                     "`{name, command, interval, timeout}`.",
                     '[{builtin: disk-writable}, {name: nfs, command: "stat -t /mnt/nfs"}]',
                     _checks, "agent.checks"),
-                Key("advertise_host", "host", _ADVERTISE, "10.0.0.7", _string,
+                Key("advertise_host", "host", _ADVERTISE, "10.0.0.7", _host,
                     "agent.advertise_host", "the host name"),
             ),
         ),
