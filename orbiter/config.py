@@ -82,14 +82,15 @@ class _Ctx:
     """One file being read: its reader, its folder, the config filled in, every mistake."""
 
     def __init__(self, path: Path, cfg: OrbiterConfig) -> None:
-        self.r = YamlReader(str(path))
+        self.errors: list[str] = []
+        # Sections' own readers (archive, remote_write...) add misspelt keys here, and go on.
+        self.r = YamlReader(str(path), collect=self.errors)
         self.base = path.parent
         self.cfg = cfg
         self.given: set[str] = set()
-        self.errors: list[str] = []
 
     def report(self, e: ConfigError) -> None:
-        self.errors.extend(e.errors)
+        self.errors.extend(x for x in e.errors if x not in self.errors)
 
     def line_of(self, text: str) -> int:
         m = re.match(rf"{re.escape(self.r.path)}:(\d+):", text)
@@ -459,7 +460,7 @@ def load_config(path: str | Path) -> OrbiterConfig:
     ctx = _Ctx(p, cfg)
     _read_section(ctx, SCHEMA, root, "")
     if ctx.errors:
-        errors = sorted(ctx.errors, key=ctx.line_of)  # stable: a line's mistakes keep order
+        errors = sorted(dict.fromkeys(ctx.errors), key=ctx.line_of)  # stable, each once
         raise ConfigError("\n".join(errors), errors)
     return ctx.cfg
 

@@ -43,8 +43,11 @@ def unknown_key(where: str, key: str, known: Iterable[str]) -> str:
 class YamlReader:
     """Typed accessors over YAML nodes; each failure names the file, line and key."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, collect: list[str] | None = None) -> None:
+        """With `collect`, unknown and repeated keys are added there and skipped, so one
+        reading reports every misspelt key at once; without it, the first one raises."""
         self.path = path
+        self.collect = collect
 
     def fail(self, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {message}")
@@ -55,10 +58,15 @@ class YamlReader:
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode) or k.value not in keys:
-                raise self.fail(k, unknown_key(where, str(getattr(k, "value", "?")), keys))
-            if k.value in out:
-                raise self.fail(k, f"{where}.{k.value} is given twice")
-            out[k.value] = v
+                wrong = self.fail(k, unknown_key(where, str(getattr(k, "value", "?")), keys))
+            elif k.value in out:
+                wrong = self.fail(k, f"{where}.{k.value} is given twice")
+            else:
+                out[k.value] = v
+                continue
+            if self.collect is None:
+                raise wrong
+            self.collect.append(str(wrong))
         return out
 
     def scalar(self, node: yaml.Node, where: str) -> Any:

@@ -191,3 +191,27 @@ def test_security_paths_are_relative_to_the_file_and_must_exist(tmp_path: Path) 
         load_config(write(tmp_path, "security:\n  tls_cert: cert.pem\n  tls_key: ca.pem\n"))
     with pytest.raises(ConfigError, match=r":2: security.require_client_cert needs tls_ca"):
         load_config(write(tmp_path, "security:\n  require_client_cert: true\n"))
+
+
+def test_misspelt_keys_deep_in_sections_are_all_reported_with_suggestions(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "satellite:\n"
+        "  remote_write:\n"
+        "    - url: http://rw:9090/api/v1/write\n"
+        "      remote_timout: 5s\n"
+        "  archive:\n"
+        "    influxdb: {url: 'http://influx:8086', databse: orbiter}\n"
+        "agent:\n"
+        "  checks:\n"
+        "    - {name: a, command: 'true', intervl: 5s}\n",
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert [x.split(": ", 1)[1] for x in e.value.errors] == [
+        "unknown key remote_write[0].remote_timout; did you mean remote_write[0].remote_timeout?",
+        "unknown key satellite.archive.influxdb.databse; "
+        "did you mean satellite.archive.influxdb.database?",
+        "satellite.archive.influxdb version 1 needs database",  # what the typo left out
+        "unknown key agent.checks[0].intervl; did you mean agent.checks[0].interval?",
+    ]
