@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 PROTOS := $(wildcard orbiter/proto/*.proto)
 
-.PHONY: deps up test test-fast lint proto bench bench-quick clean
+.PHONY: deps up test test-fast lint docs proto bench bench-quick clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -22,6 +22,10 @@ test-fast:
 
 lint:
 	$(PYTHON) -m ruff check orbiter tests bench
+
+# docs/configuration.md is generated from orbiter/config.py's SCHEMA; a test checks it.
+docs:
+	$(PYTHON) -m orbiter.cli config reference --output docs/configuration.md
 
 proto:
 	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)

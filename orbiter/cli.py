@@ -26,8 +26,9 @@ from typing import Any
 import grpc
 from tabulate import tabulate
 
+from orbiter import hosts
 from orbiter.attributes import InvalidAttributes, parse_attributes
-from orbiter.durations import format_duration, parse_duration
+from orbiter.durations import format_duration, parse_duration, time_left
 from orbiter.errors import OrbiterError
 from orbiter.proto import messages_pb2
 from orbiter.resources import InvalidResources, Resources
@@ -249,6 +250,7 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         config=core,
         satellite=satellite,
         satellite_in_master=args.satellite_in_master,
+        advertise_host=args.advertise_host or config.master.advertise_host,
         config_path=str(Path(args.config).resolve()) if getattr(args, "config", None) else "",
     )
 
@@ -402,6 +404,7 @@ def _agent_settings(args: argparse.Namespace, config: Any, **overrides: Any) -> 
         "host": args.host,
         "watch_paths": list(config.agent.watch_paths),
         "checks": list(config.agent.checks),
+        "advertise_host": getattr(args, "advertise_host", "") or config.agent.advertise_host,
     }
     for name in ("http_port", "hostname", "task_user", "pids_max", "disk_watch_interval"):
         if hasattr(args, name):
@@ -469,6 +472,9 @@ async def _up(
 
     # With --zk the agents follow whoever leads, not this process's master.
     master = args.zk or server.info.grpc_address
+    if not args.zk and server.settings.advertise_host:  # it may not route back to this host
+        local = args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1"
+        master = f"{local}:{server.info.grpc_address.rsplit(':', 1)[1]}"
     from orbiter.security.serving import in_process_agents
 
     server.security, agent_security = in_process_agents(server.security)
@@ -551,7 +557,7 @@ async def _run_satellite(args: argparse.Namespace) -> int:
     # A master's child serves a private socket behind the master, which authenticated
     # the caller already; on a port, callers authenticate here.
     auth = (
-        []
+        [http_auth.forwarded_principal]
         if args.unix_socket
         else [http_auth.middleware(security.current), http_auth.acl_middleware(security.current)]
     )
@@ -753,12 +759,7 @@ def post_json(master: str, path: str, body: dict[str, Any] | None, method: str =
 def _ago(t: float | None) -> str:
     if not t:
         return "-"
-    s = max(0, time.time() - t)
-    if s < 120:
-        return f"{s:.0f}s ago"
-    if s < 7200:
-        return f"{s / 60:.0f}m ago"
-    return f"{s / 3600:.1f}h ago"
+    return f"{format_duration(time.time() - t)} ago"
 
 
 def _print(data: Any, rows: list[list[Any]], headers: list[str], as_json: bool) -> None:
@@ -782,8 +783,8 @@ def _why(agent: dict[str, Any]) -> str:
     m = agent["maintenance"]
     reason = m["reason"] if m["mode"] != "active" else ""
     if agent.get("pin"):
-        left = format_duration(max(0.0, agent["pin"]["until"] - time.time()))
-        reason = "; ".join(x for x in (reason, f"pin ({left} left): {agent['pin']['reason']}") if x)
+        left = time_left(agent["pin"]["until"], time.time())
+        reason = "; ".join(x for x in (reason, f"pin ({left}): {agent['pin']['reason']}") if x)
     return reason[:60]
 
 
@@ -859,6 +860,9 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
         return _wait_drained(args, data)
     if args.json:
         print(json.dumps(data, indent=1))
+        return 0
+    if data.get("outcome"):  # what the master did and logged, in the README's words
+        print(f"agent {data['id']}: {data['outcome']}")
         return 0
     why = _why(data)
     print(f"agent {data['id']}: {_mode(data)}" + (f" ({why})" if why else ""))
@@ -1193,6 +1197,7 @@ def cmd_satellite(args: argparse.Namespace) -> int:
     rows = [
         [
             time.strftime("%H:%M:%S", time.localtime(e["time"])),
+            _actor(e),
             e["outcome"],
             e["action"],
             e["agent"],
@@ -1201,8 +1206,15 @@ def cmd_satellite(args: argparse.Namespace) -> int:
         ]
         for e in data["events"]
     ]
-    _print(data, rows, ["TIME", "OUTCOME", "ACTION", "AGENT", "RULE", "REASON"], args.json)
+    headers = ["TIME", "BY", "OUTCOME", "ACTION", "AGENT", "RULE", "REASON"]
+    _print(data, rows, headers, args.json)
     return 0
+
+
+def _actor(event: dict[str, Any]) -> str:
+    """satellite, operator, or operator alice: who decided (principal '' is local)."""
+    actor = event.get("actor", "satellite")
+    return f"{actor} {event['principal']}" if event.get("principal") else actor
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
@@ -1322,9 +1334,29 @@ def _add_satellite_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
+def advertise_host(text: str) -> str:
+    """--advertise-host: a host name or address, no port (argparse passes "" too)."""
+    try:
+        return hosts.advertise_host(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_advertise_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--advertise-host",
+        type=advertise_host,
+        default=os.environ.get("ORBITER_ADVERTISE_HOST", ""),
+        help=f"the host name or address others reach {what} at, when --host is 0.0.0.0 or "
+        "this host's name is not reachable (env ORBITER_ADVERTISE_HOST; config "
+        "advertise_host; default: --host, or the host name)",
+    )
+
+
 def _add_master_server_flags(p: argparse.ArgumentParser, work_dir: str) -> None:
     security_flags.add_server_flags(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    _add_advertise_flag(p, "this master (and the agents `up` starts)")
     p.add_argument("--port", type=_port, default=5050, help="gRPC port (default %(default)s)")
     p.add_argument(
         "--http-port", type=_port, default=5051, help="operator HTTP port (default %(default)s)"
@@ -1475,6 +1507,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address for the agent's HTTP server")
     p.add_argument("--http-port", type=_port, default=0, help="HTTP port (default: a free one)")
     p.add_argument("--hostname", default="", help="hostname to report (default: this host's)")
+    _add_advertise_flag(p, "this agent's HTTP server")
     _add_isolation_flags(p)
     p.add_argument(
         "--kill-tasks-on-stop",
@@ -1570,10 +1603,10 @@ def parser() -> argparse.ArgumentParser:
         ("deactivate", "stop offering an agent; its tasks keep running"),
         ("drain", "stop offering an agent and kill its tasks"),
         ("reactivate", "put an agent back in service"),
-        ("pin", "override Satellite's automation for an agent for a while"),
-        ("unpin", "remove an agent's pin"),
+        ("pin", "put an agent in a state now and keep Satellite off it for a while"),
+        ("unpin", "remove an agent's pin; the agent stays as it is"),
     ):
-        p = sub.add_parser(name, help=helptext)
+        p = sub.add_parser(name, help=helptext, description=PIN_HELP.get(name, helptext))
         _add_master_flag(p)
         p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
         p.add_argument("--json", action="store_true", help="print the agent after it as JSON")
@@ -1679,6 +1712,14 @@ def parser() -> argparse.ArgumentParser:
                    help="also valid for this host name or address (repeatable; localhost and "
                         "127.0.0.1 always)")  # fmt: skip
 
+    p = sub.add_parser("config", help="check a configuration file, or print its reference")
+    config = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    q = config.add_parser("check", help="validate a configuration file; every mistake, at once")
+    q.add_argument("file", metavar="FILE", help="the YAML configuration file to check")
+    q = config.add_parser("reference", help="every key, type, default and example (Markdown)")
+    q.add_argument("--output", default="", metavar="FILE",
+                   help="write it to FILE, e.g. docs/configuration.md")  # fmt: skip
+
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
     p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
@@ -1713,6 +1754,18 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+PIN_HELP = {
+    "pin": "A pin overrides Satellite only. --state active puts the agent in service now "
+    "(reactivating it if it is out) and Satellite will not deactivate or drain it until the "
+    "pin expires; --state inactive takes an active agent out now (deactivated by operator) "
+    "and Satellite will not reactivate it. deactivate, drain and reactivate still act on a "
+    "pinned agent; the pin keeps holding Satellite off. A new pin replaces the old one.",
+    "unpin": "Remove the pin: Satellite's automation applies again. The agent stays as it is "
+    "(one pinned inactive stays deactivated by operator until `orbiter reactivate`). "
+    "Unpinning an agent that is not pinned changes nothing, and says so.",
+}
+
+
 def cmd_certs(args: argparse.Namespace) -> int:
     from orbiter.security import certs
 
@@ -1723,6 +1776,25 @@ def cmd_certs(args: argparse.Namespace) -> int:
     else:
         made = certs.issue(directory, args.name, tuple(args.san))
         print(f"{args.name}: --tls-cert {made.cert} --tls-key {made.key}")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from orbiter.config import ConfigError, load_config, reference
+
+    if args.config_command == "check":
+        try:
+            load_config(args.file)
+        except ConfigError as e:
+            print(str(e), file=sys.stderr)
+            return 1
+        print(f"{args.file}: OK")
+        return 0
+    text = reference()
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -1782,6 +1854,7 @@ def main(argv: list[str] | None = None) -> int:
             "satellite": cmd_satellite,
             "rules": cmd_rules,
             "certs": cmd_certs,
+            "config": cmd_config,
         }[args.subcommand](args)
     except UsageError as e:
         print(f"orbiter {args.subcommand}: error: {e}", file=sys.stderr)

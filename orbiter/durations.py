@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -32,9 +33,27 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    s = round(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s" if s % 60 else f"{s // 60}m"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    """The one way Orbiter shows a length of time: `45s`, `1m30s`, `1h30m`, `2d3h`.
+
+    Whole seconds, the two largest units that apply (a pin's `1h30m left` need not
+    say seconds); it reads back with parse_duration."""
+    if not math.isfinite(seconds):  # an old registry's endless pin, say
+        return "forever"
+    s = max(0, round(seconds))
+    if s == 0:
+        return "0s"
+    parts = []
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if s >= unit or parts:
+            parts.append((s // unit, name))
+            s %= unit
+        if len(parts) == 2:
+            break
+    return "".join(f"{n}{name}" for n, name in parts if n)
+
+
+def time_left(until: float, now: float) -> str:
+    """`1h30m left`, or `expired`: how pins and silences show their remaining time."""
+    if until <= now:
+        return "expired"
+    return "no end" if math.isinf(until) else f"{format_duration(until - now)} left"

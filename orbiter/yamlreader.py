@@ -9,7 +9,9 @@ tree (`yaml.compose`), which keeps each value's position.
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
@@ -18,14 +20,34 @@ from orbiter.durations import parse_duration
 
 
 class ConfigError(ValueError):
-    """A configuration file that cannot be used; the message says where and what."""
+    """A configuration file that cannot be used; the message says where and what.
+
+    `errors` holds every mistake found, one `file:line: message` each; the message is
+    all of them, one a line, so a user fixes the file in one go."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors if errors is not None else [message]
+
+
+def unknown_key(where: str, key: str, known: Iterable[str]) -> str:
+    """`unknown key satelite; did you mean satellite?`, at any depth (`where` is the parent)."""
+    names = sorted(known)
+    full = f"{where}.{key}" if where else key
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {full}; did you mean {f'{where}.' if where else ''}{close[0]}?"
+    return f"unknown key {full}; expected one of {', '.join(names)}"
 
 
 class YamlReader:
     """Typed accessors over YAML nodes; each failure names the file, line and key."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, collect: list[str] | None = None) -> None:
+        """With `collect`, unknown and repeated keys are added there and skipped, so one
+        reading reports every misspelt key at once; without it, the first one raises."""
         self.path = path
+        self.collect = collect
 
     def fail(self, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(f"{self.path}:{node.start_mark.line + 1}: {message}")
@@ -36,14 +58,15 @@ class YamlReader:
         out: dict[str, yaml.Node] = {}
         for k, v in node.value:
             if not isinstance(k, yaml.ScalarNode) or k.value not in keys:
-                raise self.fail(
-                    k,
-                    f"unknown key {where}.{getattr(k, 'value', '?')}; expected one of "
-                    + ", ".join(sorted(keys)),
-                )
-            if k.value in out:
-                raise self.fail(k, f"{where}.{k.value} is given twice")
-            out[k.value] = v
+                wrong = self.fail(k, unknown_key(where, str(getattr(k, "value", "?")), keys))
+            elif k.value in out:
+                wrong = self.fail(k, f"{where}.{k.value} is given twice")
+            else:
+                out[k.value] = v
+                continue
+            if self.collect is None:
+                raise wrong
+            self.collect.append(str(wrong))
         return out
 
     def scalar(self, node: yaml.Node, where: str) -> Any:

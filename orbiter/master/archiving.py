@@ -67,7 +67,7 @@ def cluster_event(event: ClusterEvent) -> ArchiveEvent:
         event.message,
         agent_id=event.agent_id,
         action=event.kind,
-        principal=event.by,
+        principal=event.principal or event.by,
     )
 
 

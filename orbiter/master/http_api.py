@@ -201,8 +201,9 @@ class HttpServer:
         body = await request.read() if request.method == "POST" else None
         try:
             status, data, content_type = await child.request(
-                request.method, request.path_qs, body, content_type=request.content_type
-            )
+                request.method, request.path_qs, body, content_type=request.content_type,
+                principal=http_auth.principal_of(request),
+            )  # fmt: skip
         except SatelliteUnavailable as e:
             return _error(503, f"{e}; it is started again by itself, retry shortly")
         return web.Response(body=data, status=status, content_type=content_type)
@@ -427,21 +428,26 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}<
                         f"{MAX_PIN_SECONDS:.0f} (ten years), got {b['for_seconds']}"
                     )
                 effects = core.set_pin(
-                    agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now
-                )
+                    agent_id, b["state"], now + float(b["for_seconds"]), b.get("reason", ""), now,
+                    principal,
+                )  # fmt: skip
             elif action == "remove":
                 b = await self._body(request, {"reason": str})
-                effects = core.remove_agent(agent_id, "operator", b.get("reason", ""), now)
+                effects = core.remove_agent(
+                    agent_id, "operator", b.get("reason", ""), now, principal
+                )
             else:
-                effects = core.clear_pin(agent_id)
+                effects = core.clear_pin(agent_id, now, principal)
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
+        # What the operator is told is what the log keeps: this call's own events.
+        said = [e.message for e in core.outbox if e.action and e.agent_id == agent_id]
         self.server.submit(effects)
         try:
             await self.server.durable()
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
-        return _json(views.agent_view(core.agents[agent_id]))
+        return _json({**views.agent_view(core.agents[agent_id]), "outcome": "; ".join(said)})
 
     async def deactivate(self, request: web.Request) -> web.Response:
         return await self._maintain(request, "deactivate")

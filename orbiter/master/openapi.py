@@ -130,7 +130,7 @@ def _maintenance(summary: str, body: dict[str, Any], required_body: bool = False
     return {
         "post": _op(
             summary,
-            _ok(_ref("Agent"), "The agent after the change"),
+            _ok(_ref("AgentChange"), "The agent after the change, and what was done"),
             (400, 404, 409),
             [_path("agent_id")],
             _json_body(body, required_body),
@@ -183,7 +183,7 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         ),
         "delete": _op(
             "Remove the agent's pin (nothing happens if it has none)",
-            _ok(_ref("Agent"), "The agent, unpinned"),
+            _ok(_ref("AgentChange"), "The agent, unpinned, and what was done"),
             (404, 409),
             [_path("agent_id")],
             tag="maintenance",
@@ -359,7 +359,8 @@ SATELLITE_PATHS: dict[str, Any] = {
     },
     "/api/v1/satellite/events": {
         "get": _op(
-            "Satellite's recent decisions (what its policy did and why), newest first",
+            "Satellite's recent decisions (what its policy did and why) and operators' "
+            "actions beside them (actor, principal), oldest first",
             _ok(_object({"events": {"type": "array", "items": {"type": "object"}}})),
             (400,),
             [
@@ -522,7 +523,24 @@ SCHEMAS: dict[str, Any] = {
         },
         ["status", "role", "leader", "acting", "master_id"],
     ),
-    "Event": _object({"time": NUMBER, "kind": TEXT, "agent_id": TEXT, "message": TEXT, "by": TEXT}),
+    "Event": _object(
+        {
+            "time": NUMBER,
+            "kind": TEXT,
+            "agent_id": TEXT,
+            "message": TEXT,
+            "by": TEXT,
+            "action": {
+                "type": "string",
+                "description": "For an operator's action: deactivate, drain, reactivate, pin, "
+                "unpin, remove, silence add, silence expire; empty otherwise",
+            },
+            "principal": {
+                "type": "string",
+                "description": "Who asked (empty without authentication)",
+            },
+        }
+    ),
     "Resources": _RESOURCES,
     "Agent": _object(
         {
@@ -709,6 +727,17 @@ SCHEMAS: dict[str, Any] = {
         closed=False,
     ),
 }
+
+SCHEMAS["AgentChange"] = _object(
+    {
+        **SCHEMAS["Agent"]["properties"],
+        "outcome": {
+            "type": "string",
+            "description": "What the master did, as its log keeps it (the README's words)",
+        },
+    },
+    SCHEMAS["Agent"].get("required"),
+)
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.0.3",

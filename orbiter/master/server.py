@@ -405,6 +405,11 @@ class MasterServer:
             self.satellite.config.external_url = self.security.url(self.info.http_address)
         if self.satellite_process is not None:
             self.satellite_process.master_http = self.info.http_address
+            if self.settings.advertise_host:  # the child runs here: the bound address reaches us
+                s = self.settings
+                local = s.host if s.host not in ("0.0.0.0", "::") else "127.0.0.1"
+                port = self.info.http_address.rsplit(":", 1)[1]
+                self.satellite_process.master_http = f"{local}:{port}"
             await self.satellite_process.start()
         elif self.satellite is not None:
             await self.satellite.start()
@@ -458,6 +463,11 @@ class MasterServer:
     def submit(self, effects: list[Effect]) -> None:
         core = self.core
         if core is not None and core.outbox:
+            for event in core.outbox:
+                if event.action:  # an operator's action, with who asked ('' is local)
+                    on = f" on agent {event.agent_id}" if event.agent_id else ""
+                    who = event.principal or "(unauthenticated, local)"
+                    log.info("operator action %s%s by %s: %s", event.action, on, who, event.message)
             if self.archive is not None:
                 self.archive.events(list(core.outbox))
             core.outbox.clear()

@@ -20,6 +20,7 @@ from aiohttp import web
 from orbiter import httperrors
 from orbiter.alerts import silences
 from orbiter.errors import OrbiterError
+from orbiter.security import http_auth
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -88,7 +89,7 @@ def add_routes(app: web.Application, server: MasterServer) -> None:
             return error(OrbiterError(str(e)))
         try:
             silence = silence_from_body(body, now)
-            effects = server.core.put_silence(silence, now)
+            effects = server.core.put_silence(silence, now, http_auth.principal_of(request))
         except OrbiterError as e:
             server.count_refusal(e, "http")
             return error(e)
@@ -103,7 +104,9 @@ def add_routes(app: web.Application, server: MasterServer) -> None:
 
     async def delete_silence(request: web.Request) -> web.Response:
         try:
-            effects = server.core.expire_silence(request.match_info["id"], time.time())
+            effects = server.core.expire_silence(
+                request.match_info["id"], time.time(), http_auth.principal_of(request)
+            )
         except OrbiterError as e:
             return error(e)
         return await apply(effects) or web.Response(status=200)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from orbiter.alerts import silences
+from orbiter.durations import time_left
 from orbiter.errors import (
     Code,
     InvalidCall,
@@ -103,6 +104,11 @@ class ClusterEvent:
     message: str
     by: str = ""
     """Who asked, for operator and Satellite actions (the archive's principal)."""
+    action: str = ""
+    """For an operator's action: deactivate, drain, reactivate, pin, unpin, remove,
+    silence add, silence expire (Satellite's decision log shows these beside its own)."""
+    principal: str = ""
+    """The authenticated principal that asked; "" with authentication off (local)."""
 
 
 @dataclass(slots=True)
@@ -292,15 +298,33 @@ class Master:
         self.outbox: deque[ClusterEvent] = deque(maxlen=10 * EVENTS_KEPT)
         self.silences: dict[str, master_pb2.Silence] = {}
 
-    def _event(self, now: float, kind: str, agent_id: str, message: str, by: str = "") -> None:
-        event = ClusterEvent(now, kind, agent_id, message, by)
+    def _event(
+        self,
+        now: float,
+        kind: str,
+        agent_id: str,
+        message: str,
+        by: str = "",
+        action: str = "",
+        principal: str = "",
+    ) -> None:
+        event = ClusterEvent(now, kind, agent_id, message, by, action, principal)
         self.events.append(event)
         self.outbox.append(event)
 
-    def _maintenance_event(self, agent: Agent, now: float, what: str) -> None:
+    def _operator_event(
+        self, now: float, kind: str, agent_id: str, action: str, message: str, principal: str
+    ) -> None:
+        self._event(now, kind, agent_id, message, "operator", action, principal)
+
+    def _maintenance_event(self, agent: Agent, now: float, what: str, action: str = "") -> None:
         m = agent.maintenance
         who = f"{m.by} ({m.principal})" if m.principal and m.principal != m.by else m.by
-        self._event(now, "maintenance", agent.id, f"{what} by {who}: {m.reason}", m.by)
+        text = f"{what} by {who}: {m.reason}"
+        if m.by == "operator" and action:
+            text += _pin_note(agent, now)
+        self._event(now, "maintenance", agent.id, text, m.by,
+                    action if m.by == "operator" else "", m.principal)  # fmt: skip
 
     # ------------------------------------------------------------------ registry
 
@@ -917,7 +941,9 @@ class Master:
                 effects += self._to_framework(fw.id, failure)
         return effects
 
-    def _remove_agent(self, agent: Agent, now: float, why: str, by: str = "master") -> list[Effect]:
+    def _remove_agent(
+        self, agent: Agent, now: float, why: str, by: str = "master", principal: str = ""
+    ) -> list[Effect]:
         """Take the agent out of the cluster for good; its tasks end as Mesos's mark-gone does."""
         # Durable before anyone hears of it: a new leader must not take the agent back.
         effects: list[Effect] = [self._persist()]
@@ -965,10 +991,13 @@ class Master:
             old = self.agents.get(oldest)
             if old is not None and old.status is AgentStatus.GONE:
                 del self.agents[oldest]
-        self._event(now, "agent_removed", agent.id, f"by {by}: {why}")
+        action = "remove" if by == "operator" else ""
+        self._event(now, "agent_removed", agent.id, f"by {by}: {why}", by, action, principal)
         return effects
 
-    def remove_agent(self, agent_id: str, by: str, reason: str, now: float) -> list[Effect]:
+    def remove_agent(
+        self, agent_id: str, by: str, reason: str, now: float, principal: str = ""
+    ) -> list[Effect]:
         """An operator says the agent is gone for good (Mesos: mark agent gone).
 
         Its tasks end (TASK_GONE_BY_OPERATOR for partition-aware frameworks,
@@ -977,7 +1006,7 @@ class Master:
         """
         agent = self._maintained(agent_id)
         self._check_who(by, reason)
-        return self._remove_agent(agent, now, reason, by)
+        return self._remove_agent(agent, now, reason, by, principal)
 
     # ------------------------------------------------------------------ frameworks
 
@@ -1717,11 +1746,11 @@ class Master:
                 Code.FAILED_PRECONDITION,
             )
         if agent.mode == master_pb2.DEACTIVATED:
-            return self._take_over(agent, by, reason, principal)
+            return self._take_over(agent, by, reason, now, "deactivate", principal)
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DEACTIVATED, by=by, reason=reason, since=now, principal=principal
         )
-        self._maintenance_event(agent, now, "deactivated")
+        self._maintenance_event(agent, now, "deactivated", "deactivate")
         return [*self._rescind_agent_offers(agent), self._persist()]
 
     def drain(
@@ -1733,7 +1762,7 @@ class Master:
         if not (0 <= grace <= 86400):
             raise InvalidCall(f"grace must be between 0 and 86400 seconds, got {grace}")
         if agent.mode in (master_pb2.DRAINING, master_pb2.DRAINED):
-            return self._take_over(agent, by, reason, principal)
+            return self._take_over(agent, by, reason, now, "drain", principal)
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.DRAINING,
             by=by,
@@ -1742,7 +1771,7 @@ class Master:
             drain_grace=grace,
             principal=principal,
         )
-        self._maintenance_event(agent, now, "draining")
+        self._maintenance_event(agent, now, "draining", "drain")
         effects: list[Effect] = [*self._rescind_agent_offers(agent), self._persist()]
         kills = [
             self._drain_kill(agent, t)
@@ -1756,14 +1785,18 @@ class Master:
         effects += self._check_drained(agent, now)
         return effects
 
-    def _take_over(self, agent: Agent, by: str, reason: str, principal: str = "") -> list[Effect]:
+    def _take_over(
+        self, agent: Agent, by: str, reason: str, now: float, action: str, principal: str = ""
+    ) -> list[Effect]:
         """An operator repeating what Satellite did makes it theirs: Satellite never undoes it."""
         m = agent.maintenance
         if by != "operator" or (m.by == "operator" and m.reason == reason):
             return []
+        mode = master_pb2.MaintenanceMode.Name(m.mode).lower()
         m.by = "operator"
         m.reason = reason
         m.principal = principal
+        self._maintenance_event(agent, now, f"stays {mode}, now held", action)
         return [self._persist()]
 
     def _drain_kill(self, agent: Agent, task: Task) -> agent_pb2.MasterMessage.KillTask:
@@ -1791,18 +1824,28 @@ class Master:
         agent = self._maintained(agent_id)
         self._check_who(by, reason or "reactivated")
         if agent.mode == master_pb2.ACTIVE:
+            if by == "operator":
+                self._operator_event(now, "maintenance", agent.id, "reactivate",
+                                     "already active; nothing changed", principal)  # fmt: skip
             return []
         agent.maintenance = master_pb2.Maintenance(
             mode=master_pb2.ACTIVE, by=by, reason=reason, since=now, principal=principal
         )
-        self._maintenance_event(agent, now, "reactivated")
+        self._maintenance_event(agent, now, "reactivated", "reactivate")
         self.allocation_wanted = True
         return [self._persist()]
 
     def set_pin(
-        self, agent_id: str, state: str, until: float, reason: str, now: float
+        self, agent_id: str, state: str, until: float, reason: str, now: float, principal: str = ""
     ) -> list[Effect]:
-        """An operator override that Satellite's automation must obey until it expires."""
+        """Pin the agent in `state` now and hold Satellite off it until the pin expires.
+
+        A pin overrides Satellite only. `active` reactivates an agent that is out of
+        service, and Satellite will not deactivate or drain it; `inactive` deactivates
+        an active agent (a draining or drained one stays so), and Satellite will not
+        reactivate it. Operators' own commands still act on a pinned agent; the pin
+        stays and keeps holding Satellite off. A new pin replaces the old one.
+        """
         agent = self._maintained(agent_id)
         if state not in ("active", "inactive"):
             raise InvalidCall(f"pin state must be 'active' or 'inactive', got {state!r}")
@@ -1810,27 +1853,65 @@ class Master:
             raise InvalidCall("a pin must last a positive time")
         self._check_who("operator", reason)
         agent.pin = master_pb2.Pin(state=state, until=until, reason=reason)
-        self._event(now, "maintenance", agent.id, f"pinned {state} by operator: {reason}",
-                    "operator")  # fmt: skip
         effects: list[Effect] = []
+        mode = master_pb2.MaintenanceMode.Name(agent.mode).lower()
+        done = ""
         if state == "inactive" and agent.mode == master_pb2.ACTIVE:
             agent.maintenance = master_pb2.Maintenance(
-                mode=master_pb2.DEACTIVATED, by="operator", reason=f"pinned: {reason}", since=now
-            )
+                mode=master_pb2.DEACTIVATED, by="operator", reason=f"pinned inactive: {reason}",
+                since=now, principal=principal,
+            )  # fmt: skip
             effects += self._rescind_agent_offers(agent)
+            done = "deactivated and "
+        elif state == "active" and agent.mode != master_pb2.ACTIVE:
+            agent.maintenance = master_pb2.Maintenance(
+                mode=master_pb2.ACTIVE, by="operator", reason=f"pinned active: {reason}",
+                since=now, principal=principal,
+            )  # fmt: skip
+            self.allocation_wanted = True
+            done = f"reactivated (was {mode}) and "
+        elif state == "inactive":
+            done = f"stays {mode}, "
+        hold = "deactivate or drain" if state == "active" else "reactivate"
+        self._operator_event(
+            now, "maintenance", agent.id, "pin",
+            f"{done}pinned {state} ({time_left(until, now)}): Satellite will not {hold} it "
+            f"until the pin expires: {reason}",
+            principal,
+        )  # fmt: skip
         effects.append(self._persist())
         return effects
 
-    def clear_pin(self, agent_id: str) -> list[Effect]:
+    def clear_pin(self, agent_id: str, now: float = 0.0, principal: str = "") -> list[Effect]:
+        """Remove the pin: Satellite's automation applies again. The agent's mode stays."""
         agent = self._maintained(agent_id)
-        if agent.pin is None:
-            return []
+        if agent.pin is None or agent.pin.until <= now:
+            self._operator_event(now, "maintenance", agent.id, "unpin",
+                                 "was not pinned; nothing changed", principal)  # fmt: skip
+            if agent.pin is None:
+                return []
+            agent.pin = None
+            return [self._persist()]
         agent.pin = None
+        m = agent.maintenance
+        if agent.mode == master_pb2.ACTIVE:
+            what = "unpinned, stays active: Satellite's automation applies to it again"
+        else:
+            mode = master_pb2.MaintenanceMode.Name(agent.mode).lower()
+            back = (
+                "`orbiter reactivate` puts it back"
+                if m.by == "operator"
+                else "Satellite reactivates it when its alert resolves"
+            )
+            what = f"unpinned, stays {mode} by {m.by}: {back}"
+        self._operator_event(now, "maintenance", agent.id, "unpin", what, principal)
         return [self._persist()]
 
     # ------------------------------------------------------------------ silences
 
-    def put_silence(self, silence: master_pb2.Silence, now: float) -> list[Effect]:
+    def put_silence(
+        self, silence: master_pb2.Silence, now: float, principal: str = ""
+    ) -> list[Effect]:
         """Add a silence, or replace one with the same id (Alertmanager's update)."""
         old = self.silences.get(silence.id)
         if old is not None and silences.state(old, now) == "expired":
@@ -1840,12 +1921,14 @@ class Master:
             caps.check_new_silence(self.config.limits, live)
         self.silences[silence.id] = silence
         self.silences = silences.prune(self.silences, now)
-        self._event(now, "silence", "", f"silence {silence.id} by {silence.created_by}: "
-                    f"{', '.join(map(str, silences.specs(silence)))} until "
-                    f"{silences.format_time(silence.ends_at)} ({silence.comment})")  # fmt: skip
+        self._operator_event(now, "silence", "", "silence add",
+                             f"silence {silence.id} by {silence.created_by}: "
+                             f"{', '.join(map(str, silences.specs(silence)))} until "
+                             f"{silences.format_time(silence.ends_at)} ({silence.comment})",
+                             principal)  # fmt: skip
         return [self._persist()]
 
-    def expire_silence(self, silence_id: str, now: float) -> list[Effect]:
+    def expire_silence(self, silence_id: str, now: float, principal: str = "") -> list[Effect]:
         """End a silence now; it stays listed, expired, for a few days."""
         old = self.silences.get(silence_id)
         if old is None:
@@ -1861,7 +1944,8 @@ class Master:
         if expired.starts_at > now:
             expired.starts_at = now
         self.silences[silence_id] = expired
-        self._event(now, "silence", "", f"silence {silence_id} expired")
+        self._operator_event(now, "silence", "", "silence expire",
+                             f"silence {silence_id} expired", principal)  # fmt: skip
         return [self._persist()]
 
     # ------------------------------------------------------------------ time
@@ -1920,6 +2004,14 @@ class Master:
         if fw is None or fw.status is not FrameworkStatus.CONNECTED:
             return []
         return [SendToFramework(fw_id, event)]
+
+
+def _pin_note(agent: Agent, now: float) -> str:
+    """What an operator's command on a pinned agent leaves in force."""
+    pin = agent.pin
+    if pin is None or pin.until <= now:
+        return ""
+    return f" (the pin {pin.state}, {time_left(pin.until, now)}, still holds Satellite off it)"
 
 
 def _refuse_seconds(filters: scheduler_pb2.Filters) -> float:

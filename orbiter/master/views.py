@@ -183,4 +183,6 @@ def event_view(event: ClusterEvent) -> dict[str, Any]:
         "agent_id": event.agent_id,
         "message": event.message,
         "by": event.by,
+        "action": event.action,
+        "principal": event.principal,
     }

@@ -11,6 +11,7 @@ import aiohttp
 from orbiter.alerts.silences import from_api
 from orbiter.httpconfig import TLSConfig
 from orbiter.proto import master_pb2
+from orbiter.satellite.durable_state import Event
 from orbiter.satellite.policy import Action, AgentSnapshot, Pin
 from orbiter.satellite.scrape import Target
 from orbiter.satellite.series import labels_of
@@ -34,6 +35,20 @@ def _tls() -> TLSConfig | None:
     if not s.client_tls:
         return None
     return TLSConfig(ca_file=s.tls_ca, cert_file=s.tls_cert, key_file=s.tls_key)
+
+
+def operator_event(view: dict[str, Any]) -> Event:
+    """A master's event view of an operator's action, as a line of Satellite's decision log."""
+    return Event(
+        float(view["time"]),
+        "",
+        str(view["agent_id"]),
+        str(view["action"]),
+        "done",
+        str(view["message"]),
+        "operator",
+        str(view.get("principal", "")),
+    )
 
 
 def agent_target(agent_id: str, http_address: str) -> Target:
@@ -90,6 +105,14 @@ class MasterCluster:
         core = self.server.core
         assert core is not None
         return list(core.silences.values())
+
+    async def operator_actions(self) -> list[Event]:
+        """The master's log of operators' actions (deactivate, pin, silence add...)."""
+        from orbiter.master import views
+
+        core = self.server.core
+        assert core is not None
+        return [operator_event(views.event_view(e)) for e in core.events if e.action]
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None:
         core = self.server.core
@@ -178,6 +201,12 @@ class HttpCluster:
         async with self._s().get(f"{self.base}/api/v2/silences") as resp:
             resp.raise_for_status()
             return [from_api(view) for view in await resp.json()]
+
+    async def operator_actions(self) -> list[Event]:
+        async with self._s().get(f"{self.base}/api/v1/events") as resp:
+            resp.raise_for_status()
+            events = (await resp.json())["events"]
+        return [operator_event(e) for e in events if e.get("action")]
 
     async def act(self, agent_id: str, action: Action, reason: str) -> None:
         body: dict[str, Any] = {"by": "satellite", "reason": reason}

@@ -78,7 +78,8 @@ class StateDocumentInvalid(ValueError):
 
 @dataclass(frozen=True)
 class Event:
-    """One policy decision as operators see it (`orbiter satellite events`)."""
+    """One decision as operators see it (`orbiter satellite events`): the policy's, or an
+    operator's action beside it (`actor` "operator", with the principal that asked)."""
 
     time: float
     rule: str
@@ -86,6 +87,8 @@ class Event:
     action: str
     outcome: str
     reason: str
+    actor: str = "satellite"
+    principal: str = ""
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,8 @@ def encode(state: SatelliteState) -> bytes:
                 "action": e.action,
                 "outcome": e.outcome,
                 "reason": e.reason,
+                "actor": e.actor,
+                "principal": e.principal,
             }
             for e in state.events[-EVENTS_KEPT:]
         ],
@@ -270,6 +275,8 @@ def decode(data: bytes) -> SatelliteState:
                 str(e["action"]),
                 str(e["outcome"]),
                 str(e["reason"]),
+                str(e.get("actor", "satellite")),
+                str(e.get("principal", "")),
             )
             for e in doc.get("events", ())
         )

@@ -18,6 +18,7 @@ from orbiter.satellite import query_api
 from orbiter.satellite.promql import engine
 from orbiter.satellite.promql.values import QueryError
 from orbiter.satellite.rules import RuleFileInvalid
+from orbiter.security import http_auth
 from orbiter.yamlreader import ConfigError
 
 if TYPE_CHECKING:
@@ -38,26 +39,32 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
             return _json({"error": "limit must be a whole number"}, 400)
         if not 1 <= limit <= 1000:
             return _json({"error": "limit must be between 1 and 1000"}, 400)
-        return _json({"events": satellite.event_views(limit)})
+        return _json({"events": await satellite.decision_log(limit)})
 
     async def targets(request: web.Request) -> web.Response:
         return _json({"targets": satellite.scraper.status()})
 
     async def reload(request: web.Request) -> web.Response:
+        principal = http_auth.principal_of(request)
+
+        def refused(error: str, details: str) -> web.Response:
+            satellite.record_operator("rules reload", "refused", f"{error}: {details}", principal)
+            return _json({"error": error, "details": details}, 400)
+
         try:
             groups = satellite.load_rules()
         except RuleFileInvalid as e:
-            return _json(
-                {"error": "rule files refused; the old rules stay", "details": str(e)}, 400
-            )
+            return refused("rule files refused; the old rules stay", str(e))
         except OSError as e:
-            return _json({"error": f"cannot read rule files: {e}"}, 400)
+            return refused("cannot read rule files", str(e))
         try:
             notifier = satellite.reload_notifier()
         except ConfigError as e:
-            return _json(
-                {"error": "notifier config refused; the old one stays", "details": str(e)}, 400
-            )
+            return refused("notifier config refused; the old one stays", str(e))
+        rules = sum(len(g.rules) for g in groups)
+        satellite.record_operator(
+            "rules reload", "done", f"{len(groups)} groups, {rules} rules", principal
+        )
         return _json(
             {
                 "groups": len(groups),

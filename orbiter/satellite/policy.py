@@ -110,6 +110,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
+from orbiter.durations import time_left
 from orbiter.satellite.rules import format_duration
 
 SATELLITE = "satellite"
@@ -505,7 +506,7 @@ class _Run:
                     " agents that are active or that it took out itself",
                 )
             elif pin := agent.pinned("active", self.now):
-                self.refuse(req, "pinned", _pin_text(pin))
+                self.refuse(req, "pinned", _pin_text(pin, self.now))
             else:
                 candidates.append((agent, req))
 
@@ -598,12 +599,12 @@ class _Run:
                 track = Tracked(prev.rule if prev is not None else "", now)
             self.tracked[agent.id] = track
             if pin := agent.pinned("active", now):
-                self.reactivate(agent, track.rule, _pin_text(pin))
+                self.reactivate(agent, track.rule, _pin_text(pin, now))
                 continue
             if track.quiet_since is None or now - track.quiet_since < c.cooldown_seconds:
                 continue
             if pin := agent.pinned("inactive", now):
-                why = _pin_text(pin)
+                why = _pin_text(pin, now)
                 self.emit(agent.id, Action.REACTIVATE, track.rule, Outcome.REFUSED, "pinned", why)
                 continue
             cycles = sorted(
@@ -644,8 +645,8 @@ class _Run:
         return PolicyResult(state, tuple(self.decisions), tuple(self.alerts))
 
 
-def _pin_text(pin: Pin) -> str:
-    return f"pinned {pin.state} by operator until {_time(pin.until)}: {pin.reason}"
+def _pin_text(pin: Pin, now: float) -> str:
+    return f"pinned {pin.state} by operator ({time_left(pin.until, now)}): {pin.reason}"
 
 
 def _listed(items: Sequence[str], most: int = 5) -> str:

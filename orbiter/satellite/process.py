@@ -29,6 +29,8 @@ from pathlib import Path
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from orbiter.security.http_auth import FORWARDED_PRINCIPAL
+
 log = logging.getLogger("orbiter.satellite")
 
 READY_TIMEOUT = 30.0
@@ -225,8 +227,10 @@ class SatelliteProcess:
         body: bytes | None = None,
         timeout: float = 10.0,
         content_type: str = "application/json",
+        principal: str = "",
     ) -> tuple[int, bytes, str]:
-        """One call to the child's API: (status, body, content type)."""
+        """One call to the child's API: (status, body, content type); `principal` is the
+        caller the master authenticated, for the child's log of operator actions."""
         if self._stopping and self.proc is not None and not self.running:
             raise SatelliteUnavailable("the Satellite process is stopped")
         if self._session is None:
@@ -238,7 +242,10 @@ class SatelliteProcess:
                 method,
                 f"http://satellite{path}",
                 data=body,
-                headers={"Content-Type": content_type} if body is not None else None,
+                headers={
+                    **({"Content-Type": content_type} if body is not None else {}),
+                    **({FORWARDED_PRINCIPAL: principal} if principal else {}),
+                },
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as resp:
                 return resp.status, await resp.read(), resp.content_type

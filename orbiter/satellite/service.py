@@ -171,6 +171,8 @@ class Cluster(Protocol):
 
     async def silences(self) -> list[master_pb2.Silence]: ...
 
+    async def operator_actions(self) -> list[Event]: ...
+
 
 class Satellite:
     def __init__(
@@ -931,6 +933,27 @@ class Satellite:
 
     def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
         return [asdict(e) for e in list(self.events)[-limit:]]
+
+    def record_operator(self, action: str, outcome: str, reason: str, principal: str) -> None:
+        """An operator's action on Satellite itself (rules reload), in its decision log."""
+        event = Event(time.time(), "", "", action, outcome, reason, "operator", principal)
+        self.events.append(event)
+        log.info("operator action %s by %s: %s: %s", action,
+                 principal or "(unauthenticated, local)", outcome, reason)  # fmt: skip
+
+    async def decision_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Satellite's decisions and operators' actions on the master, oldest first.
+
+        The master's part is best effort: when it cannot be read, Satellite's own
+        decisions are still shown, with a line saying what is missing."""
+        merged = list(self.events)
+        try:
+            merged += await self.cluster.operator_actions()
+        except Exception as e:  # the master is away or failing over: show what we have
+            why = f"the master's log of operator actions could not be read: {e}"
+            merged.append(Event(time.time(), "", "", "read master log", "failed", why))
+        merged.sort(key=lambda e: e.time)
+        return [asdict(e) for e in merged[-limit:]]
 
     def rule_views(self, kind: type | None = None) -> list[dict[str, Any]]:
         """Every group with its rules' health, in /api/v1/rules' shape (`kind` filters)."""

@@ -1,4 +1,4 @@
-"""The security flags every `orbiter` command takes, the `security:` config keys,
+"""The security flags every `orbiter` command takes, the `security:` config section's values,
 and the refusal to serve a non-loopback address without TLS and authentication."""
 
 from __future__ import annotations
@@ -7,11 +7,8 @@ import argparse
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import yaml
-
-from orbiter.security.acl import MAINTAIN_AGENT, Acls, parse_acls
+from orbiter.security.acl import MAINTAIN_AGENT, Acls
 from orbiter.security.credentials import load_credentials
 from orbiter.security.settings import (
     SATELLITE_PRINCIPAL,
@@ -19,17 +16,7 @@ from orbiter.security.settings import (
     SecuritySettings,
     read_token,
 )
-from orbiter.yamlreader import ConfigError, YamlReader
-
-CONFIG_KEYS = {
-    "tls_cert",
-    "tls_key",
-    "tls_ca",
-    "require_client_cert",
-    "credentials",
-    "satellite_principal",
-    "acls",
-}
+from orbiter.yamlreader import ConfigError
 
 
 @dataclass(frozen=True)
@@ -43,32 +30,6 @@ class SecurityConfig:
     credentials: str = ""
     satellite_principal: str = SATELLITE_PRINCIPAL
     acls: Acls = field(default_factory=Acls)
-
-
-def parse_security(r: YamlReader, node: yaml.Node, base: Path) -> SecurityConfig:
-    m = r.mapping(node, "security", CONFIG_KEYS)
-    values: dict[str, object] = {}
-    for key in ("tls_cert", "tls_key", "tls_ca", "credentials"):
-        if key in m:
-            path = base / r.string(m[key], f"security.{key}")
-            if not path.is_file():
-                raise r.fail(m[key], f"security.{key}: {path} does not exist")
-            values[key] = str(path)
-    if ("tls_cert" in values) != ("tls_key" in values):
-        raise r.fail(node, "security: tls_cert and tls_key go together")
-    if "require_client_cert" in m:
-        values["require_client_cert"] = r.boolean(
-            m["require_client_cert"], "security.require_client_cert"
-        )
-        if values["require_client_cert"] and "tls_ca" not in values:
-            raise r.fail(m["require_client_cert"], "security.require_client_cert needs tls_ca")
-    if "satellite_principal" in m:
-        values["satellite_principal"] = r.string(
-            m["satellite_principal"], "security.satellite_principal"
-        )
-    if "acls" in m:
-        values["acls"] = parse_acls(r, m["acls"])
-    return SecurityConfig(**values)  # type: ignore[arg-type]
 
 
 def add_client_flags(p: argparse.ArgumentParser) -> argparse._ArgumentGroup:

@@ -29,6 +29,18 @@ def principal_of(request: web.Request) -> str:
     return request.get(PRINCIPAL_KEY, "")
 
 
+FORWARDED_PRINCIPAL = "X-Orbiter-Principal"
+"""The principal a master authenticated, passed to its Satellite child on the child's
+private Unix socket (only there: anyone could send this header over TCP)."""
+
+
+@web.middleware
+async def forwarded_principal(request: web.Request, handler: Any) -> web.StreamResponse:
+    """For a master's Satellite child: the caller the master authenticated."""
+    request[PRINCIPAL_KEY] = request.headers.get(FORWARDED_PRINCIPAL, "")
+    return await handler(request)
+
+
 def middleware(settings: Callable[[], SecuritySettings]) -> Any:
     @web.middleware
     async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:

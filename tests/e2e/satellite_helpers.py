@@ -281,7 +281,9 @@ class Master:
         return self.get("/api/v1/alerts")["data"]["alerts"]
 
     def events(self) -> list[dict[str, Any]]:
-        return self.get("/api/v1/satellite/events?limit=1000")["events"]
+        """Satellite's own decisions (the log also lists operators' actions beside them)."""
+        events = self.get("/api/v1/satellite/events?limit=1000")["events"]
+        return [e for e in events if e.get("actor", "satellite") == "satellite"]
 
     def targets(self) -> list[dict[str, Any]]:
         return self.get("/api/v1/satellite/targets")["targets"]

@@ -219,8 +219,10 @@ def test_master_restart_keeps_every_maintenance_state_and_pin(
         return {i: (a["maintenance"], a["pin"]) for i, a in master.agents().items()}
 
     before = kept()
+    # Pinning active puts the operator's deactivated agent back in service (see "Pins").
     assert before[by_operator.agent_id][0]["by"] == "operator"
-    assert before[by_operator.agent_id][0]["reason"] == "e2e: disk swap"
+    assert before[by_operator.agent_id][0]["mode"] == "active"
+    assert before[by_operator.agent_id][0]["reason"] == "pinned active: e2e: back after the swap"
     assert before[by_satellite.agent_id][0]["by"] == "satellite"
     assert before[by_satellite.agent_id][0]["reason"].startswith("CheckCritical firing")
     assert before[by_satellite.agent_id][1]["state"] == "inactive"
@@ -503,7 +505,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         TIMEOUT,
         "the deactivation refused",
     )
-    assert refused[0]["reason"].startswith("pinned active by operator until ")
+    assert refused[0]["reason"].startswith("pinned active by operator (")
     assert ": e2e: hands off; budget: " in refused[0]["reason"]
     wait_evaluations(master, wait_until, 2)
     assert mode(master, target.agent_id)["mode"] == "active"
@@ -526,7 +528,7 @@ def test_pin_beats_automation_both_ways(cluster: Fleet, wait_until: Wait) -> Non
         COOLDOWN + TIMEOUT,
         "the reactivation refused",
     )
-    assert held[0]["reason"].startswith("pinned inactive by operator until ")
+    assert held[0]["reason"].startswith("pinned inactive by operator (")
     assert ": e2e: keep out; budget: " in held[0]["reason"]
     assert held[0]["time"] - cleared >= COOLDOWN
     wait_evaluations(master, wait_until, 2)

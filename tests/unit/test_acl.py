@@ -150,7 +150,10 @@ def test_the_config_section_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        ("acls: {run_task: []}", ":2: unknown key security.acls.run_task; expected one of"),
+        (
+            "acls: {run_task: []}",
+            ":2: unknown key security.acls.run_task; did you mean security.acls.run_tasks?",
+        ),
         (
             "acls: {run_tasks: {principals: [a]}}",
             ":2: security.acls.run_tasks must be a list of rules",

@@ -200,7 +200,7 @@ ERRORS = [
      "invalid regular expression"),
     ("route:\n  receiver: r\n  routes:\n    - matchers: a=b\n" + R, 4, "must be a list"),
     ("route:\n  receiver: r\n  group_wiat: 1s\n" + R, 3,
-     "unknown key route.group_wiat; expected one of continue, group_by"),
+     "unknown key route.group_wiat; did you mean route.group_wait?"),
     ("route:\n  receiver: r\n  mute_time_intervals: [night]\n" + R, 3,
      "route.mute_time_intervals is Alertmanager's but not supported by the built-in notifier"),
     ("route:\n  receiver: r\n  routes:\n    - active_time_intervals: [day]\n" + R, 4,
@@ -246,7 +246,7 @@ ERRORS = [
     ("route: {receiver: r}\ninhibit_rules:\n  - source_matchers: [a=b]\n"
      "    equal: [a.b]\n" + R, 4, "invalid label name 'a.b'"),
     ("route: {receiver: r}\ninhibit_rules:\n  - source: [a=b]\n" + R, 3,
-     "unknown key inhibit_rules[0].source; expected one of equal, source_match"),
+     "unknown key inhibit_rules[0].source; did you mean inhibit_rules[0].source_match?"),
     ("route: {receiver: r}\ninhibit_rules:\n  - target_match_re: {a: '['}\n" + R, 3,
      "invalid regular expression"),
     ("route: {receiver: r}\ntemplates: x.tmpl\n" + R, 2, "templates must be a list of strings"),

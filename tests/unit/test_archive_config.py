@@ -83,7 +83,7 @@ def test_defaults_select_everything_and_spool_under_the_work_dir() -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("influx: {}", "orbiter.yml:2: unknown key satellite.archive.influx; expected one of"),
+        ("influx: {}", "archive.influx; did you mean satellite.archive.influxdb?"),
         ("influxdb: {database: d}", "orbiter.yml:2: satellite.archive.influxdb needs url"),
         (
             "influxdb: {url: 'ftp://x', database: d}",

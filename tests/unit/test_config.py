@@ -95,10 +95,12 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "expected"),
     [
+        ("satelite: {}\n", 1, "unknown key satelite; did you mean satellite?"),
+        ("zookeeper: {}\n", 1, "unknown key zookeeper; expected one of "),
         (
-            "satelite: {}\n",
-            1,
-            "unknown key the file.satelite; expected one of agent, master, satellite",
+            "satellite:\n  polcy: {}\n",
+            2,
+            "unknown key satellite.polcy; did you mean satellite.policy?",
         ),
         ("satellite:\n  scrape_interval: soon\n", 2, "'soon' is not a duration"),
         ("satellite:\n  scrape_interval: 0s\n", 2, "must be longer than 0s"),
@@ -113,6 +115,21 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
         ),
         ("satellite:\n  policy:\n    dry_run: maybe\n", 3, "dry_run must be true or false"),
         ("satellite:\n  policy:\n    panic: 1\n", 3, "unknown key satellite.policy.panic"),
+        (
+            "satellite:\n  policy:\n    windw: 1m\n",
+            3,
+            "unknown key satellite.policy.windw; did you mean satellite.policy.window?",
+        ),
+        (
+            "agent:\n  checks:\n    - {nam: x}\n",
+            3,
+            "agent.checks[0].nam; did you mean agent.checks[0].name?",
+        ),
+        (
+            "security:\n  tls_cerx: a\n",
+            2,
+            "unknown key security.tls_cerx; did you mean security.tls_cert?",
+        ),
         ("satellite:\n  enabled: 1\n", 2, "satellite.enabled must be true or false"),
         ("agent:\n  checks:\n    - {name: x}\n", 3, "agent.checks[0] needs command"),
         ("agent:\n  checks:\n    - {name: 'a b', command: 'true'}\n", 3, "agent.checks[0]"),
@@ -137,7 +154,11 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
             2,
             "master.max_frameworks_per_principal must be a whole number",
         ),
-        ("master:\n  max_tasks: 5\n", 2, "unknown key master.max_tasks; expected one of api_burst"),
+        (
+            "master:\n  max_tasks: 5\n",
+            2,
+            "unknown key master.max_tasks; expected one of advertise_host, api_burst",
+        ),
     ],
 )
 def test_a_mistake_names_the_file_line_and_what_was_expected(
@@ -169,3 +190,74 @@ def test_builtin_checks_are_named_and_may_set_their_interval(tmp_path: Path) -> 
     assert cfg.agent.checks[1].name == "clock-sane"
     with pytest.raises(ConfigError, match="builtin takes one of clock-sane, disk-writable"):
         load_config(write(tmp_path, "agent:\n  checks:\n    - {builtin: nope}\n"))
+
+
+def test_every_mistake_in_a_file_is_reported_at_once_in_line_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "satelite: {}\n"
+        "satellite:\n"
+        "  scrape_interval: soon\n"
+        "  policy:\n"
+        "    dry_run: maybe\n"
+        "    windw: 1m\n"
+        "agent:\n"
+        "  watch_paths: /tmp\n",
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert e.value.errors == [
+        f"{path}:1: unknown key satelite; did you mean satellite?",
+        f"{path}:3: satellite.scrape_interval: 'soon' is not a duration: "
+        "use e.g. 30s, 5m, 2h, 1h30m or seconds",
+        f"{path}:5: satellite.policy.dry_run must be true or false, got 'maybe'",
+        f"{path}:6: unknown key satellite.policy.windw; did you mean satellite.policy.window?",
+        f"{path}:8: agent.watch_paths must be a list of strings",
+    ]
+    assert str(e.value) == "\n".join(e.value.errors)
+
+
+def test_the_master_and_agent_sections_take_an_advertised_host(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path, "master:\n  advertise_host: m1.example\nagent:\n  advertise_host: 10.0.0.7\n"
+        )
+    )
+    assert (cfg.master.advertise_host, cfg.agent.advertise_host) == ("m1.example", "10.0.0.7")
+
+
+def test_security_paths_are_relative_to_the_file_and_must_exist(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x")
+    cfg = load_config(write(tmp_path, "security:\n  tls_ca: ca.pem\n  satellite_principal: sat\n"))
+    assert (cfg.security.tls_ca, cfg.security.satellite_principal) == (
+        str(tmp_path / "ca.pem"),
+        "sat",
+    )
+    with pytest.raises(ConfigError, match=r":2: security.tls_cert: .*cert.pem does not exist"):
+        load_config(write(tmp_path, "security:\n  tls_cert: cert.pem\n  tls_key: ca.pem\n"))
+    with pytest.raises(ConfigError, match=r":2: security.require_client_cert needs tls_ca"):
+        load_config(write(tmp_path, "security:\n  require_client_cert: true\n"))
+
+
+def test_misspelt_keys_deep_in_sections_are_all_reported_with_suggestions(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "satellite:\n"
+        "  remote_write:\n"
+        "    - url: http://rw:9090/api/v1/write\n"
+        "      remote_timout: 5s\n"
+        "  archive:\n"
+        "    influxdb: {url: 'http://influx:8086', databse: orbiter}\n"
+        "agent:\n"
+        "  checks:\n"
+        "    - {name: a, command: 'true', intervl: 5s}\n",
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert [x.split(": ", 1)[1] for x in e.value.errors] == [
+        "unknown key remote_write[0].remote_timout; did you mean remote_write[0].remote_timeout?",
+        "unknown key satellite.archive.influxdb.databse; "
+        "did you mean satellite.archive.influxdb.database?",
+        "satellite.archive.influxdb version 1 needs database",  # what the typo left out
+        "unknown key agent.checks[0].intervl; did you mean agent.checks[0].interval?",
+    ]

@@ -286,7 +286,7 @@ GOOD = "- url: http://rw:9090/api/v1/write\n"
         ("- name: x\n", "orbiter.yml:1: remote_write[0].url is required"),
         ("- url: ftp://x/write\n", "orbiter.yml:1: remote_write[0].url: 'ftp://x/write' is not"),
         ("- url: http:///write\n", "is not an http(s) URL with a host"),
-        (GOOD + "  urls: x\n", "orbiter.yml:2: unknown key remote_write[0].urls; expected one of"),
+        (GOOD + "  urls: x\n", "orbiter.yml:2: unknown key remote_write[0].urls; did you mean"),
         (GOOD + "  remote_timeout: soon\n", "orbiter.yml:2: remote_write[0].remote_timeout:"),
         (GOOD + "  remote_timeout: 0s\n", "remote_timeout must be longer than 0s"),
         (GOOD + GOOD, "orbiter.yml:2: remote_write[1]: a second remote named 'http://rw:9090"),
