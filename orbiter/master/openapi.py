@@ -97,6 +97,7 @@ def _object(
 
 
 TEXT = {"type": "string"}
+UI_MEDIA = ("text/javascript", "text/css", "text/html")
 NUMBER = {"type": "number"}
 STRINGS = {"type": "object", "additionalProperties": TEXT}
 
@@ -404,7 +405,10 @@ PATHS: dict[str, Any] = {
     "/ui/{name}": {
         "get": _op(
             "One of the web UI's files (HTML, CSS, JavaScript modules)",
-            _ok(TEXT, media="text/javascript"),
+            {
+                "description": "The file",
+                "content": {m: {"schema": TEXT} for m in UI_MEDIA},
+            },
             (404,),
             [_path("name", "A file name, e.g. app.js")],
             tag="ui",

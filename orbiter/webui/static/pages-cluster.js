@@ -37,7 +37,7 @@ export function agentState(a) {
 
 export function budgetText(p) {
   const used = p.out.length;
-  return `${used} of ${p.allowed} agent${p.allowed === 1 ? "" : "s"} Satellite may take out ${used === 1 ? "is" : "are"} used`;
+  return `${used} of ${p.allowed} agent${p.allowed === 1 ? "" : "s"} Satellite may take out is used`;
 }
 
 export function overview(root) {
