@@ -153,6 +153,30 @@ def test_the_overview_shows_the_cluster_and_is_saved_for_the_readme(
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
+def test_the_pages_are_reachable_by_keyboard_and_fit_a_narrow_screen(
+    page: Page, cluster: Cluster
+) -> None:
+    open_page(page, cluster, "/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    agents = page.get_by_role("navigation").get_by_role("link", name="Agents")
+    for _ in range(4):  # the brand, Overview, Agents
+        page.keyboard.press("Tab")
+        if agents.evaluate("a => a === document.activeElement"):
+            break
+    expect(agents).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    expect(agents).to_have_attribute("aria-current", "page")
+    page.set_viewport_size({"width": 390, "height": 800})
+    for route in ("/", "/agents", "/tasks", "/query?expr=up"):
+        open_page(page, cluster, route)
+        expect(page.locator("main h1")).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{route} is {width}px wide on a 390px screen"
+
+
 def test_the_agents_list_filters_by_state_and_search(page: Page, cluster: Cluster) -> None:
     open_page(page, cluster, "/agents")
     rows = page.locator("main tbody tr")
