@@ -42,6 +42,7 @@ export function budgetText(p) {
 
 export function overview(root) {
   const body = h("div", { class: "grid" });
+  let drawn = false; // answers may come from the ETag cache (304) when the page is reopened
   replace(root, h("h1", {}, "Overview"), body);
   return {
     async refresh() {
@@ -49,7 +50,8 @@ export function overview(root) {
         summary: "/api/v1/summary", health: "/health", alerts: "/api/v1/alerts",
         policy: "/api/v1/satellite/policy",
       });
-      if (!changed) return;
+      if (!changed && drawn) return;
+      drawn = true;
       const s = data.summary;
       if (s instanceof Error) { replace(body, errorBox(s)); return; }
       const hl = data.health instanceof Error ? null : data.health;
@@ -415,13 +417,15 @@ export function task(root, query, id) {
     h("section", { class: "card wide", "aria-label": "Sandbox" }, h("h2", {}, "Sandbox"), files,
       h("div", { class: "viewer-bar" }, fileName, " ", h("label", { for: "follow" }, follow, " follow (live tail)")),
       fileError, viewer));
-  let opened = false;
+  let drawn = false;
+  let listed = false;
   return {
     async refresh() {
       const r = await api.get(`/api/v1/tasks/${enc(id)}`);
       const mine = r.data.tasks.filter((t) => !fw || t.framework_id === fw);
       const t = mine.sort((a, b) => (b.updated || 0) - (a.updated || 0))[0];
-      if (r.changed) {
+      if (r.changed || !drawn) {
+        drawn = true;
         if (!t) { replace(info, errorBox(`No task ${id} in framework ${fw}`)); return; }
         const fact = (k, v) => [h("dt", {}, k), h("dd", {}, v)];
         replace(info,
@@ -440,14 +444,14 @@ export function task(root, query, id) {
       }
       try {
         const listing = await api.get(`${base()}?${fwq()}`.replace(/[?&]$/, ""));
-        if (listing.changed) {
+        if (listing.changed || !listed) {
+          listed = true;
           replace(files, table([
             { title: "File", cell: (f) => h("button", { type: "button", class: "linkish", onclick: () => open(f.path, f.size) }, f.path) },
             { title: "Size", cell: (f) => bytesText(f.size), class: "n" },
           ], listing.data.files, "The sandbox is empty."));
         }
-        if (!opened) {
-          opened = true;
+        if (!current) {
           const stdout = listing.data.files.find((f) => f.path === "stdout");
           if (stdout) await open("stdout", stdout.size);
         } else if (follow.checked) {

@@ -86,12 +86,14 @@ export function rules(root) {
       replace(result, errorBox(e));
     }
   };
+  let drawn = false;
   replace(root, h("h1", {}, "Rules"), h("p", {}, h("button", { type: "button", onclick: reload }, "Reload rule files")), result, list);
   return {
     async refresh() {
       let r;
       try { r = await api.get("/api/v1/rules"); } catch (e) { replace(list, off(e)); return; }
-      if (!r.changed) return;
+      if (!r.changed && drawn) return;
+      drawn = true;
       replace(list, r.data.data.groups.map((g) => card(`${g.name}`,
         h("p", { class: "muted" }, `${g.file} · every ${g.interval}s · last evaluated `, time(isoSeconds(g.lastEvaluation)),
           ` in ${num(g.evaluationTime * 1000)} ms`),
@@ -299,8 +301,8 @@ export function query(root, q) {
   const legend = h("ul", { class: "legend" });
   const values = h("div", {});
   const status = h("div", { role: "status", "aria-live": "polite" });
+  // The poll runs what was last submitted, not what is being typed.
   const run = async () => {
-    f.expr = expr.value.trim();
     setQuery("/query", f);
     if (!f.expr) { replace(graph); replace(legend); replace(values); replace(status); return; }
     const span = Object.fromEntries(RANGES)[f.range] || 900;
@@ -327,12 +329,16 @@ export function query(root, q) {
     }
   };
   replace(root, h("h1", {}, "Query"),
-    h("form", { class: "query", onsubmit: (e) => { e.preventDefault(); run(); } },
+    h("form", { class: "query", onsubmit: (e) => { e.preventDefault(); submit(); } },
       h("label", { for: "query-expr" }, "PromQL expression"), expr,
       h("div", { class: "form-row" },
         select("query-range", "Range", RANGES.map(([k]) => [k, k]), f.range, (v) => { f.range = v; run(); }),
         h("button", { type: "submit" }, "Execute"))),
     status, graph, legend, card("Values now", values));
-  expr.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); run(); } });
+  const submit = () => {
+    f.expr = expr.value.trim();
+    run();
+  };
+  expr.addEventListener("keydown", (e) => { if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); submit(); } });
   return { refresh: run, every: 10 };
 }
