@@ -201,6 +201,7 @@ def _master_settings(args: argparse.Namespace, work_dir: Path, config: Any) -> A
         framework_heartbeat_interval=args.framework_heartbeat_interval,
         agent_reregister_timeout=args.agent_reregister_timeout,
         agent_removal_age=args.agent_removal_age,
+        limits=config.limits,
     )
     satellite = None
     if config.satellite_enabled and not args.no_satellite:
@@ -508,7 +509,11 @@ async def _run_satellite(args: argparse.Namespace) -> int:
 
     # A master's child serves a private socket behind the master, which authenticated
     # the caller already; on a port, callers authenticate here.
-    auth = [] if args.unix_socket else [http_auth.middleware(security.current)]
+    auth = (
+        []
+        if args.unix_socket
+        else [http_auth.middleware(security.current), http_auth.acl_middleware(security.current)]
+    )
     app = web.Application(middlewares=[httperrors.json_errors, *auth])
     satellite_http.add_routes(app, satellite)
 
@@ -804,6 +809,19 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 
 
 def cmd_frameworks(args: argparse.Namespace) -> int:
+    if args.action == "teardown":
+        if not args.framework_id:
+            raise UsageError(
+                "frameworks teardown: name the framework: orbiter frameworks teardown ID --reason R"
+            )
+        fw = urllib.parse.quote(args.framework_id, safe="")
+        post_json(args.master, f"/api/v1/frameworks/{fw}/teardown", {"reason": args.reason})
+        print(f"framework {args.framework_id} torn down: its tasks are killed")
+        return 0
+    if args.framework_id:
+        raise UsageError(
+            f"frameworks: unexpected {args.framework_id!r}; did you mean `frameworks teardown`?"
+        )
     data = get_json(args.master, "/api/v1/frameworks")
     rows = [
         [
@@ -862,7 +880,8 @@ def cmd_cat(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(req, timeout=10, context=s.client_ssl_context()) as resp:
             sys.stdout.buffer.write(resp.read())
     except urllib.error.HTTPError as e:
-        raise UsageError(f"agent {agent['id']}: {e.read().decode(errors='replace')}") from None
+        message = _error_text(e.read().decode(errors="replace"))
+        raise UsageError(f"agent {agent['id']}: {message}") from None
     except urllib.error.URLError as e:
         raise UsageError(f"cannot reach agent {agent['id']} at {url}: {e.reason}") from None
     return 0
@@ -1042,6 +1061,8 @@ def cmd_execute(args: argparse.Namespace) -> int:
         environment=dict(args.env),
         kill_grace_period=args.grace,
         docker_image=args.docker_image,
+        role=args.role,
+        user=args.user,
     )
     master_http(args.master)  # fail fast, with a useful message, if it is not there
     return asyncio.run(execute(spec, args.master))
@@ -1240,6 +1261,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--instances", type=_count, default=1)
     p.add_argument("--env", type=_env_pair, action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--no-shell", action="store_true", help="run COMMAND as an executable path")
+    p.add_argument("--role", default="*", help="the role to take offers in (default: *)")
+    p.add_argument(
+        "--user",
+        default="",
+        help="run the tasks as this user (subject to security.acls.run_tasks; default: the "
+        "agent's task user, nobody unless set)",
+    )
     p.add_argument(
         "--docker-image",
         default="",
@@ -1261,6 +1289,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["remove"], help="remove an agent for good")
     p.add_argument("agent_id", nargs="?", metavar="AGENT")
     p.add_argument("--reason", default="", help="why it is removed (kept and shown)")
+    p = sub._name_parser_map["frameworks"]  # `orbiter frameworks teardown ID --reason R`
+    p.add_argument(
+        "action", nargs="?", choices=["teardown"], help="end a framework and kill its tasks"
+    )
+    p.add_argument("framework_id", nargs="?", metavar="FRAMEWORK")
+    p.add_argument("--reason", default="", help="why it is torn down (logged)")
     p = sub.add_parser("events", help="the master's cluster events: agents joining, lost, removed")
     _add_master_flag(p)
     p.add_argument("--json", action="store_true", help="print JSON for scripts")

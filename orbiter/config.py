@@ -40,6 +40,12 @@ be a number from 0 to 1, got 3`). Rule file paths are relative to the file.
       checks:
         - {builtin: disk-writable}          # shipped: disk-writable, zombie-count, clock-sane
         - {name: nfs, command: "stat -t /mnt/nfs", interval: 30s, timeout: 5s}
+    master:                                 # how much one client may ask (see README)
+      api_rate: 500                         # calls/s per principal@host; 0: no limit
+      api_burst: 2000
+      max_frameworks_per_principal: 100
+      max_agents_per_principal: 10000
+      max_silences: 10000
     security:                               # flags --tls-cert ... override these
       tls_cert: certs/master.pem
       tls_key: certs/master.key
@@ -60,6 +66,7 @@ import yaml
 from orbiter.agent.checks import BUILTIN_CHECKS, CheckSpec
 from orbiter.alerts.alertmanager import parse_alertmanagers
 from orbiter.alerts.amconfig import load_notifier_config
+from orbiter.master.limits import Limits
 from orbiter.satellite.archive import parse_archive
 from orbiter.satellite.policy import InvalidPolicyConfig, PolicyConfig
 from orbiter.satellite.remote_write import parse_remote_write
@@ -87,6 +94,7 @@ class OrbiterConfig:
     satellite_enabled: bool = True
     agent: AgentConfig = field(default_factory=AgentConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    limits: Limits = field(default_factory=Limits)
     source: str = "(defaults)"
 
 
@@ -113,14 +121,30 @@ def load_config(path: str | Path) -> OrbiterConfig:
     if root is None:
         return cfg
     r = YamlReader(str(p))
-    top = r.mapping(root, "the file", {"satellite", "agent", "security"})
+    top = r.mapping(root, "the file", {"satellite", "agent", "security", "master"})
     if "security" in top:
         cfg.security = parse_security(r, top["security"], p.parent)
     if "satellite" in top:
         _satellite(r, top["satellite"], cfg, p.parent)
     if "agent" in top:
         _agent(r, top["agent"], cfg)
+    if "master" in top:
+        cfg.limits = _limits(r, top["master"])
     return cfg
+
+
+def _limits(r: YamlReader, node: yaml.Node) -> Limits:
+    numbers = {"api_rate", "api_burst"}
+    wholes = {"max_frameworks_per_principal", "max_agents_per_principal", "max_silences"}
+    m = r.mapping(node, "master", numbers | wholes)
+    values: dict[str, Any] = {}
+    for name in sorted(m):
+        read = r.number if name in numbers else r.whole
+        values[name] = read(m[name], f"master.{name}")
+    limits = Limits(**values)
+    for name, problem in limits.problems():
+        raise r.fail(m[name], f"master.{name} {problem}")
+    return limits
 
 
 def _satellite(r: YamlReader, node: yaml.Node, cfg: OrbiterConfig, base: Path) -> None:

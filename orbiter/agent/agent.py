@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import pwd
 import signal
 import socket
 import time
@@ -250,13 +251,30 @@ class Agent:
         from orbiter.agent.containerizer.docker import DockerContainerizer, DockerUnavailable
 
         try:
-            self.docker = await DockerContainerizer.connect(self.settings.docker_host)
+            self.docker = await DockerContainerizer.connect(
+                self.settings.docker_host,
+                self.settings.log_cap_bytes,
+                self.settings.pids_max,
+                self._docker_user(),
+            )
         except DockerUnavailable as e:
             log.warning("docker containerizer off: %s; DOCKER tasks will fail to launch", e)
             return
         log.info(
             "docker containerizer on: dockerd %s at %s", self.docker.version, self.docker.base_url
         )
+
+    def _docker_user(self) -> tuple[int, int] | None:
+        """Docker tasks that name no user run as the agent's task user, as process tasks do
+        (a root agent with isolation on); else as their image's user."""
+        isolator = self.isolator
+        if isolator is None or not isolator.plan.switch_users:
+            return None
+        try:
+            entry = pwd.getpwnam(isolator.task_user)
+        except KeyError:  # the isolator refuses such a user at start; belt and braces
+            return None
+        return entry.pw_uid, entry.pw_gid
 
     @property
     def containerizers(self) -> list[str]:
@@ -596,6 +614,8 @@ class Agent:
         if kind == "run_tasks":
             run = msg.run_tasks
             self.executors.frameworks[run.framework_id] = run.framework
+            if run.framework.id:  # its principal owns the sandboxes (/files ACLs)
+                self._on_disk(checkpoint.write_framework, self.settings.work_dir, run.framework)
             for info in run.tasks:
                 self._launch(run.framework_id, info)
         elif kind == "kill_tasks":

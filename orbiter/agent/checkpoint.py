@@ -46,3 +46,32 @@ def scan(sandboxes: Path) -> Iterator[tuple[Path, agent_pb2.TaskCheckpoint]]:
         except Exception:  # a DecodeError: the file is not ours or damaged; leave it be
             continue
         yield path.parent, record
+
+
+FRAMEWORKS = "frameworks"
+
+
+def write_framework(work_dir: Path, info: messages_pb2.FrameworkInfo) -> None:
+    """Keep the framework's info (its principal owns its sandboxes) beside the sandboxes,
+    for as long as they are: a finished task's sandbox is still read through /files."""
+    folder = work_dir / FRAMEWORKS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{info.id}.pb"
+    data = info.SerializeToString()
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_framework(work_dir: Path, framework_id: str) -> messages_pb2.FrameworkInfo | None:
+    """The info kept by write_framework, or None (unknown, or from before it was kept)."""
+    info = messages_pb2.FrameworkInfo()
+    try:
+        info.ParseFromString((work_dir / FRAMEWORKS / f"{framework_id}.pb").read_bytes())
+    except (OSError, ValueError):
+        return None
+    except Exception:  # a DecodeError: damaged; the sandbox then has no known owner
+        return None
+    return info

@@ -11,9 +11,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
+from orbiter.agent import checkpoint
 from orbiter.agent.openapi import DOCUMENT, MAX_OFFSET, MAX_READ
 from orbiter.proto import messages_pb2
-from orbiter.security import http_auth
+from orbiter.security import acl, http_auth
 
 if TYPE_CHECKING:
     from orbiter.agent.agent import Agent
@@ -135,6 +136,15 @@ class AgentHttp:
             found = False
         if not found:
             return _error(404, f"no sandbox for task {task_id!r} of framework {framework_id!r}")
+        info = checkpoint.read_framework(self.agent.settings.work_dir, framework_id)
+        try:
+            acl.authorize(
+                self.agent.security.acls, http_auth.principal_of(request), acl.READ_SANDBOX,
+                [info.principal if info is not None else ""],
+                owner=info.principal if info is not None else "",
+            )  # fmt: skip
+        except acl.Forbidden as e:
+            return _error(403, e.message)
         return sandbox
 
     async def browse(self, request: web.Request) -> web.Response:

@@ -165,18 +165,48 @@ DOCUMENT: dict[str, Any] = {
     },
     "components": {
         "responses": {
+            "Unauthenticated": {
+                "description": "Authentication is on and the request has no principal: "
+                "send a bearer token or a client certificate",
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                },
+            },
+            "Forbidden": {
+                "description": "The principal may not read this sandbox",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                },
+            },
             "Error": {
                 "description": "Refused",
                 "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["error"],
-                            "properties": {"error": {"type": "string"}},
-                        }
-                    }
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
                 },
+            },
+        },
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
             }
-        }
+        },
     },
 }
+
+
+def _guard(document: dict[str, Any]) -> None:
+    """401 on every operation but /health and /metrics (open to load balancers and
+    Prometheus); 403 on sandbox reads, which ACLs decide (acl.READ_SANDBOX)."""
+    for path, operations in document["paths"].items():
+        if path in ("/health", "/metrics"):
+            continue
+        for op in operations.values():
+            op["responses"]["401"] = {"$ref": "#/components/responses/Unauthenticated"}
+            if path.startswith("/files/"):
+                op["responses"]["403"] = {"$ref": "#/components/responses/Forbidden"}
+
+
+_guard(DOCUMENT)

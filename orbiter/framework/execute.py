@@ -36,6 +36,7 @@ class ExecuteSpec:
     environment: dict[str, str] = field(default_factory=dict)
     kill_grace_period: float = 0.0
     role: str = "*"
+    user: str = ""  # command.user: '' runs as the agent's task user (nobody unless set)
     docker_image: str = ""  # run each task in a Docker container of this image
 
 
@@ -75,6 +76,7 @@ class CommandScheduler(Scheduler):
                     environment=self.spec.environment,
                     kill_grace_period=self.spec.kill_grace_period,
                 )
+                info.command.user = self.spec.user
                 if self.spec.docker_image:
                     info.container.type = pb.ContainerInfo.DOCKER
                     info.container.docker.image = self.spec.docker_image

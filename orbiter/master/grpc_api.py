@@ -36,9 +36,16 @@ OK = scheduler_pb2.CallResponse()
 REGISTER_TIMEOUT = 10.0
 
 
-async def _refuse(context: grpc.aio.ServicerContext, error: OrbiterError) -> None:
+async def _refuse(
+    context: grpc.aio.ServicerContext,
+    error: OrbiterError,
+    server: MasterServer | None = None,
+    api: str = "grpc",
+) -> None:
     from orbiter.master.server import refusal
 
+    if server is not None:
+        server.count_refusal(error, api)
     code, message = refusal(error)
     await context.abort(code, message)
 
@@ -56,12 +63,12 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
 
         principal = current_principal()
         try:
-            acl.authorize(principal, acl.REGISTER_FRAMEWORK, request.framework_info.id)
+            self.server.api_calls.admit(principal, peer_host(context), time.monotonic())
             fw_id, stream_id, effects = self.core.subscribe(
                 request.framework_info, time.time(), principal
             )
         except OrbiterError as e:
-            await _refuse(context, e)
+            await _refuse(context, e, self.server)
             return
         box = self.server.open_framework_stream(fw_id, stream_id)
         self.server.submit(effects)
@@ -88,11 +95,13 @@ class SchedulerService(scheduler_pb2_grpc.SchedulerServicer):
             log.info("framework %s stream %s closed", fw_id, stream_id[:8])
 
     async def _unary(self, context, method, *args) -> scheduler_pb2.CallResponse:
+        principal = current_principal()
         try:
-            bindings.check_framework_call(self.core, args[0], current_principal(), method.__name__)
+            self.server.api_calls.admit(principal, peer_host(context), time.monotonic())
+            bindings.check_framework_call(self.core, args[0], principal, method.__name__)
             effects = method(*args)
         except OrbiterError as e:
-            await _refuse(context, e)
+            await _refuse(context, e, self.server)
         self.server.submit(effects)
         return OK
 
@@ -182,13 +191,15 @@ class AgentLinkService(agent_pb2_grpc.AgentLinkServicer):
         principal = current_principal()
         try:
             server.registrations.admit(principal, peer_host(context), time.monotonic())
-            acl.authorize(principal, acl.REGISTER_AGENT, first.register.info.id)
+            info = first.register.info
+            acl.authorize(server.security.acls, principal, acl.REGISTER_AGENT,
+                          [(info.hostname, *([info.id] if info.id else []))])  # fmt: skip
             agent_id, effects = core.agent_register(
                 link_id, first.register, time.time(), principal
             )
         except OrbiterError as e:
             log.warning("refused agent at %s: %s", first.register.info.http_address, e)
-            await _refuse(context, e)
+            await _refuse(context, e, server, "agent_registration")
             return
         box = server.open_agent_link(agent_id, link_id)
         server.submit(effects)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -31,12 +32,18 @@ from orbiter.proto import messages_pb2
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
 from orbiter.security import acl, bindings, http_auth
+from orbiter.security.ratelimit import RateLimited
 from orbiter.webui import WebUi, is_asset
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
 
+log = logging.getLogger("orbiter.master")
+
 VALID_STATES = frozenset(messages_pb2.TaskState.keys())
+MAX_BODY = 1024 * 1024
+"""The largest request body read (aiohttp's default, said here): maintenance and silences
+take a few hundred bytes, an Alertmanager webhook batch some kilobytes. Over it: 413."""
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -55,15 +62,19 @@ def _error(status: int, message: str) -> web.Response:
 class HttpServer:
     def __init__(self, server: MasterServer) -> None:
         self.server = server
-        # json_errors outermost: auth's refusals are JSON too.
+        # json_errors outermost: auth's refusals are JSON too. Rate limits after auth:
+        # they are per principal.
         self._authenticate = http_auth.middleware(lambda: server.security)
         self.app = web.Application(
             middlewares=[
                 httperrors.json_errors,
                 self._auth,
+                self._rate_limit,
                 self._follow_leader,
+                http_auth.acl_middleware(lambda: server.security),
                 self._etag,
-            ]
+            ],
+            client_max_size=MAX_BODY,
         )
         r = self.app.router
         WebUi().add_routes(self.app)
@@ -87,6 +98,7 @@ class HttpServer:
         r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
         r.add_post("/api/v1/agents/{agent_id}/remove", self.remove)
+        r.add_post("/api/v1/frameworks/{framework_id}/teardown", self.teardown)
         r.add_get("/api/v1/events", self.events)
         silence_api.add_routes(self.app, server)
         if server.satellite is not None:
@@ -151,6 +163,21 @@ class HttpServer:
             return web.Response(status=304, headers={"ETag": etag})
         response.headers["ETag"] = etag
         return response
+
+    @web.middleware
+    async def _rate_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """429 with Retry-After for a client over master.api_rate; /health and /metrics
+        (load balancers, Prometheus) are never limited."""
+        if request.path not in http_auth.OPEN_PATHS:
+            principal = http_auth.principal_of(request)
+            try:
+                self.server.api_calls.admit(principal, request.remote or "", time.monotonic())
+            except RateLimited as e:
+                self.server.count_refusal(e, "http")
+                response = _error(e.code.http_status, e.message)
+                response.headers["Retry-After"] = e.retry_after_header
+                return response
+        return await handler(request)
 
     @web.middleware
     async def _follow_leader(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -304,16 +331,22 @@ class HttpServer:
                 f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
                 f"use {', '.join(sorted(allowed))}",
             )
-        principal = http_auth.principal_of(request)
-        try:
-            acl.authorize(principal, acl.READ_SANDBOX, task_id)
-        except OrbiterError as e:
-            return _error(e.code.http_status, e.message)
         tasks = views.tasks_view(self.core, q.get("framework_id", ""), task_id=task_id)
         if not tasks:
             return _error(404, f"no task {task_id!r}; list tasks with `orbiter tasks`")
         # Task ids repeat across frameworks (each `orbiter execute` is one): newest by default.
         task = max(tasks, key=lambda t: t["updated"] or 0.0)
+        # The agent decides too (it is asked with the caller's credentials); asking here
+        # first refuses without a round trip, with the same rule.
+        fw = self.core.frameworks.get(task["framework_id"])
+        owner = fw.info.principal if fw is not None else ""
+        try:
+            acl.authorize(
+                self.server.security.acls, http_auth.principal_of(request), acl.READ_SANDBOX,
+                [owner], owner=owner,
+            )  # fmt: skip
+        except acl.Forbidden as e:
+            return _error(403, e.message)
         agent = self.core.agents.get(task["agent_id"])
         if agent is None or not agent.info.http_address:
             return _error(404, f"task {task_id!r} has no agent to read its sandbox from")
@@ -371,6 +404,34 @@ class HttpServer:
                 raise OrbiterError(f"field {name!r} has the wrong type")
         return body
 
+    def _hostname(self, agent_id: str) -> tuple[str, ...]:
+        """The agent's hostname, for ACL rules that name agents by host."""
+        agent = self.core.agents.get(agent_id)
+        return (agent.info.hostname,) if agent is not None and agent.info.hostname else ()
+
+    async def teardown(self, request: web.Request) -> web.Response:
+        """Operator TEARDOWN: the framework's own principal, or one an ACL rule allows."""
+        framework_id = request.match_info["framework_id"]
+        core = self.core
+        principal = http_auth.principal_of(request)
+        try:
+            b = await self._body(request, {"reason": str})
+            fw = core.frameworks.get(framework_id)
+            if fw is not None:
+                bindings.check_teardown(core.config.acls, fw.id, fw.principal, principal)
+            effects = core.operator_teardown(framework_id, principal, b.get("reason", ""),
+                                             time.time())  # fmt: skip
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        try:
+            await self.server.durable()
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        log.info("framework %s torn down by %s: %s", framework_id, principal or "an operator",
+                 b.get("reason", "") or "no reason given")  # fmt: skip
+        return _json(views.framework_view(core.frameworks[framework_id]))
+
     async def _maintain(self, request: web.Request, action: str) -> web.Response:
         agent_id = request.match_info["agent_id"]
         core = self.core
@@ -381,7 +442,10 @@ class HttpServer:
             return bindings.maintenance_by(self.server.security, principal, body.get("by"))
 
         try:
-            acl.authorize(principal, acl.MAINTAIN_AGENT, agent_id)
+            acl.authorize(
+                self.server.security.acls, principal, acl.MAINTAIN_AGENT,
+                [(agent_id, *self._hostname(agent_id))],
+            )  # fmt: skip
             if action == "deactivate":
                 b = await self._body(request, {"reason": str, "by": str})
                 effects = core.deactivate(agent_id, by(b), b.get("reason", ""), now, principal)

@@ -131,3 +131,22 @@ class MasterMetrics:
         self.agent_messages_sent = Counter(
             "orbiter_master_agent_messages_sent", "Messages sent to agents", registry=self.registry
         )
+        self.rate_limited = Counter(
+            "orbiter_master_rate_limited_calls",
+            "Calls refused for going over a client's rate limit (master.api_rate, api_burst; "
+            "agent registrations), by API",
+            ["api"],
+            registry=self.registry,
+        )
+        self.cap_refusals = Counter(
+            "orbiter_master_cap_refusals",
+            "Creates refused at a registry cap (frameworks or agents per principal, silences), "
+            "by the cap's setting",
+            ["cap"],
+            registry=self.registry,
+        )
+        # Every label from the start, so a rate() over them never sees a gap.
+        for api in ("http", "grpc", "agent_registration"):
+            self.rate_limited.labels(api)
+        for cap in ("max_frameworks_per_principal", "max_agents_per_principal", "max_silences"):
+            self.cap_refusals.labels(cap)

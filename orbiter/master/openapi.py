@@ -38,6 +38,14 @@ def _ok(schema: dict[str, Any], description: str = "OK", media: str = JSON) -> d
 
 ERROR = {"$ref": "#/components/responses/Error"}
 PROM_ERROR = {"$ref": "#/components/responses/PrometheusError"}
+GUARDED = {
+    "401": {"$ref": "#/components/responses/Unauthenticated"},
+    "403": {"$ref": "#/components/responses/Forbidden"},
+    "429": {"$ref": "#/components/responses/RateLimited"},
+}
+"""What every operation but /health and /metrics may answer: authentication is on and
+the request has no principal; an ACL or identity binding refuses it; the client is over
+master.api_rate (all made by the master's middleware, as `{"error": ...}`)."""
 
 
 def _op(
@@ -54,6 +62,7 @@ def _op(
         op["responses"][str(status)] = PROM_ERROR if prometheus else ERROR
     if not prometheus:
         op["responses"]["503"] = ERROR  # a standby, or a leader cut off from ZooKeeper
+    op["responses"].update(GUARDED)
     if params:
         op["parameters"] = params
     if body is not None:
@@ -187,6 +196,18 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         _object({"reason": _REASON}, ["reason"]),
         required_body=True,
     ),
+    "/api/v1/frameworks/{framework_id}/teardown": {
+        "post": _op(
+            "End a framework (Mesos's TEARDOWN): its tasks are killed, its id is never "
+            "admitted again. Its own principal may; another only where "
+            "security.acls.teardown_frameworks allows",
+            _ok(_ref("Framework"), "The framework, completed"),
+            (400, 403, 404, 409),
+            [_path("framework_id")],
+            _json_body(_object({"reason": _REASON})),
+            tag="maintenance",
+        )
+    },
 }
 
 # --------------------------------------------------------------------- silences
@@ -473,7 +494,7 @@ PATHS: dict[str, Any] = {
         "The files in the task's sandbox, read from its agent with the caller's credentials "
         "(the newest task of that id unless framework_id says which)",
         _object({"sandbox": TEXT, "files": {"type": "array", "items": _ref("SandboxFile")}}),
-        (400, 401, 403, 404, 502),
+        (400, 404, 502),
         params=[_path("task_id"), _query("framework_id", "the task's framework")],
     ),
     "/api/v1/tasks/{task_id}/files/read": {
@@ -481,7 +502,7 @@ PATHS: dict[str, Any] = {
             "Bytes of a file in the task's sandbox from offset (at most length, 1 MiB), read "
             "from its agent with the caller's credentials; the web UI follows stdout this way",
             _ok(TEXT, media="text/plain"),
-            (400, 401, 403, 404, 502),
+            (400, 404, 502),
             [
                 _path("task_id"),
                 _query("framework_id", "the task's framework"),
@@ -779,7 +800,11 @@ DOCUMENT: dict[str, Any] = {
         "description": "The master's HTTP API: cluster state, maintenance, silences, and "
         "Satellite's monitoring API (present when the master runs Satellite). Errors are "
         'JSON bodies {"error": message} with a 4xx status (503 from a master that cannot '
-        "act), except Prometheus's query API, which answers Prometheus's error envelope.",
+        "act), except Prometheus's query API, which answers Prometheus's error envelope "
+        "(but for 401, 403 and 429). With authentication on, every operation but /health, "
+        "/metrics and the web UI's files (/ and /ui/*) needs a principal (401), and every "
+        "one but /health and /metrics is rate limited per principal and host (429 with "
+        "Retry-After).",
     },
     "tags": [
         {"name": "cluster", "description": "What the master knows"},
@@ -799,6 +824,28 @@ DOCUMENT: dict[str, Any] = {
             "PrometheusError": {
                 "description": "Refused (bad_data: 400) or failed (execution: 422)",
                 "content": {JSON: {"schema": _ref("PrometheusError")}},
+            },
+            "Unauthenticated": {
+                "description": "Authentication is on and the request has no principal: "
+                "send a bearer token or a client certificate",
+                "headers": {"WWW-Authenticate": {"schema": TEXT}},
+                "content": {JSON: {"schema": _ref("Error")}},
+            },
+            "Forbidden": {
+                "description": "The principal may not do this (an ACL, or an object bound "
+                "to another principal); nothing changed",
+                "content": {JSON: {"schema": _ref("Error")}},
+            },
+            "RateLimited": {
+                "description": "Too many calls from this principal and host (master.api_rate "
+                "and api_burst); nothing changed. Retry after Retry-After seconds",
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds until a call would pass",
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                },
+                "content": {JSON: {"schema": _ref("Error")}},
             },
         },
         "schemas": SCHEMAS,

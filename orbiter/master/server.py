@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from orbiter.master.effects import (
     SendToAgent,
     SendToFramework,
 )
+from orbiter.master.limits import CapReached
 from orbiter.master.metrics import MasterMetrics
 from orbiter.master.registry import FileRegistryStore, RegistryStore
 from orbiter.master.state import Master, MasterConfig
@@ -45,8 +46,9 @@ from orbiter.satellite.cluster import MasterCluster
 from orbiter.satellite.process import SatelliteProcess
 from orbiter.satellite.service import Satellite, SatelliteConfig
 from orbiter.security import serving
-from orbiter.security.bindings import RegistrationLimiter
+from orbiter.security.bindings import ApiLimiter, RegistrationLimiter
 from orbiter.security.grpc_auth import Authenticate
+from orbiter.security.ratelimit import RateLimited
 from orbiter.security.settings import SecuritySettings
 from orbiter.security.settings import current as current_security
 
@@ -60,6 +62,12 @@ log = logging.getLogger("orbiter.master")
 
 TICK_SECONDS = 0.25
 ALLOCATION_BATCH_SECONDS = 0.02
+MAX_RECEIVE_MESSAGE = 16 * 1024 * 1024
+"""The largest gRPC message the master reads (an agent's Register with ~50,000 task
+records, a 4 MiB framework message with room to spare); a bigger one is refused with
+RESOURCE_EXHAUSTED before it is parsed. What it sends (offers to a framework, a state of
+thousands of agents) may be larger: MAX_SEND_MESSAGE."""
+MAX_SEND_MESSAGE = 64 * 1024 * 1024
 
 
 @dataclass
@@ -134,6 +142,8 @@ class MasterServer:
         self.registrations = RegistrationLimiter(
             settings.registration_rate, settings.registration_burst
         )
+        limits = settings.config.limits
+        self.api_calls = ApiLimiter(limits.api_rate, limits.api_burst)
         self.master_id = uuid.uuid4().hex
         if store is None and zk is not None:
             from orbiter.zkstore import ZkRegistryStore
@@ -337,8 +347,8 @@ class MasterServer:
         server = grpc.aio.server(
             interceptors=[Authenticate(lambda: self.security), grpc_api.LeaderOnly(self)],
             options=[
-                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                ("grpc.max_send_message_length", 64 * 1024 * 1024),
+                ("grpc.max_receive_message_length", MAX_RECEIVE_MESSAGE),
+                ("grpc.max_send_message_length", MAX_SEND_MESSAGE),
                 ("grpc.so_reuseport", 0),
             ],
         )
@@ -379,7 +389,8 @@ class MasterServer:
         registry = await asyncio.to_thread(self.store.load)
         self._persisted_version = registry.version
         now = time.time()
-        core = Master(self.info, self.settings.config, now)
+        # The ACLs come with the security settings (config file's security.acls).
+        core = Master(self.info, replace(self.settings.config, acls=self.security.acls), now)
         core.recover(registry, now)
         self.core = core
         self._tasks += [
@@ -590,6 +601,13 @@ class MasterServer:
             del self.framework_streams[framework_id]
         if self.core is not None:
             self.call(self.core.framework_disconnected, framework_id, box.key, time.time())
+
+    def count_refusal(self, error: OrbiterError, api: str) -> None:
+        """Count a call refused at a rate limit or a registry cap (other refusals are not)."""
+        if isinstance(error, RateLimited):
+            self.metrics.rate_limited.labels(api).inc()
+        elif isinstance(error, CapReached):
+            self.metrics.cap_refusals.labels(error.cap).inc()
 
     def new_link_id(self) -> int:
         return next(self._link_ids)

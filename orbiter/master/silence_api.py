@@ -90,6 +90,7 @@ def add_routes(app: web.Application, server: MasterServer) -> None:
             silence = silence_from_body(body, now)
             effects = server.core.put_silence(silence, now)
         except OrbiterError as e:
+            server.count_refusal(e, "http")
             return error(e)
         failed = await apply(effects)
         return failed or web.json_response({"silenceID": silence.id})

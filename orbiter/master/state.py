@@ -28,6 +28,7 @@ from orbiter.errors import (
     UnknownFramework,
     UnknownOffer,
 )
+from orbiter.master import limits as caps
 from orbiter.master.allocator import AgentView, FrameworkView, OfferFilter, allocate
 from orbiter.master.effects import (
     CloseAgentLink,
@@ -39,6 +40,7 @@ from orbiter.master.effects import (
 )
 from orbiter.proto import agent_pb2, master_pb2, messages_pb2, scheduler_pb2
 from orbiter.resources import InvalidResources, Resources
+from orbiter.security import acl
 from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
 
 pb = messages_pb2
@@ -82,6 +84,10 @@ class MasterConfig:
     # Agents unreachable longer than this are removed for good (Mesos's
     # registry_max_agent_age); 0 keeps them until an operator removes them.
     agent_removal_age: float = 7 * 86400.0
+    # Who may register in which roles and run tasks as which users (security.acls).
+    acls: acl.Acls = field(default_factory=acl.Acls)
+    # Call rates and registry caps (`master:` in the configuration file).
+    limits: caps.Limits = field(default_factory=caps.Limits)
 
 
 GONE_AGENTS_KEPT = 1000
@@ -454,6 +460,16 @@ class Master:
                     "--resources that include them"
                 )
             left = left - needs
+        if principal and not info.id:
+            replaced = {a.id for a in same_address}
+            registered = sum(
+                1
+                for a in self.agents.values()
+                if a.principal == principal
+                and a.status is not AgentStatus.GONE
+                and a.id not in replaced
+            )
+            caps.check_new_agent(self.config.limits, principal, registered)
         # Validation done; from here on the state changes.
         for other in same_address:
             effects += self._remove_agent(other, now, "replaced by a new agent at the same address")
@@ -1004,6 +1020,16 @@ class Master:
                 f"principal {principal!r}; leave it empty or give your own",
                 Code.PERMISSION_DENIED,
             )
+        acl.authorize(
+            self.config.acls, principal, acl.REGISTER_FRAMEWORK, info.roles or [DEFAULT_ROLE]
+        )
+        if not info.id and principal:
+            registered = sum(
+                1
+                for f in self.frameworks.values()
+                if f.principal == principal and f.status is not FrameworkStatus.COMPLETED
+            )
+            caps.check_new_framework(self.config.limits, principal, registered)
         effects: list[Effect] = []
         stream_id = uuid.uuid4().hex
         if info.id:
@@ -1135,6 +1161,25 @@ class Master:
     def teardown(self, header: scheduler_pb2.CallHeader, now: float) -> list[Effect]:
         fw = self._caller(header)
         return self._remove_framework(fw, now, "framework tore itself down")
+
+    def operator_teardown(
+        self, framework_id: str, principal: str, reason: str, now: float
+    ) -> list[Effect]:
+        """An operator ends a framework (Mesos's TEARDOWN): its tasks are killed, its id retired.
+
+        The caller has checked that `principal` may (its own framework, or an ACL rule).
+        """
+        fw = self.frameworks.get(framework_id)
+        if fw is None:
+            raise UnknownFramework(f"framework {framework_id} is unknown to this master")
+        if fw.status is FrameworkStatus.COMPLETED:
+            raise UnknownFramework(
+                f"framework {framework_id} is already torn down", Code.FAILED_PRECONDITION
+            )
+        who = principal or "operator"
+        return self._remove_framework(
+            fw, now, f"torn down by {who}" + (f": {reason}" if reason else "")
+        )
 
     # ------------------------------------------------------------------ offers
 
@@ -1311,6 +1356,11 @@ class Master:
                 f"{where}: the framework already has a task with this id", Code.ALREADY_EXISTS
             )
         seen.add(tid)
+        for user in {task.command.user, task.executor.command.user} - {""}:
+            try:
+                acl.authorize(self.config.acls, fw.principal, acl.RUN_TASK, [user])
+            except acl.Forbidden as e:
+                raise acl.Forbidden(f"{where}: {e.message}") from None
         if task.agent_id and task.agent_id != agent.id:
             raise InvalidCall(
                 f"{where}: agent_id {task.agent_id} differs from the offers' agent {agent.id}"
@@ -1747,6 +1797,9 @@ class Master:
         old = self.silences.get(silence.id)
         if old is not None and silences.state(old, now) == "expired":
             raise InvalidCall(f"silence {silence.id} has expired; create a new one")
+        if old is None:
+            live = sum(1 for s in self.silences.values() if silences.state(s, now) != "expired")
+            caps.check_new_silence(self.config.limits, live)
         self.silences[silence.id] = silence
         self.silences = silences.prune(self.silences, now)
         self._event(now, "silence", "", f"silence {silence.id} by {silence.created_by}: "

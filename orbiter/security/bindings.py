@@ -2,7 +2,8 @@
 
 - A framework's calls (Teardown, Accept, Kill, ...) come from the principal
   that registered it (its Subscribe is checked in the state machine itself).
-- Agent registration attempts are rate limited per principal and peer host.
+- Agent registration attempts, and API calls, are rate limited per principal and
+  peer host.
 - Maintenance is signed by the authenticated principal, never by a body field:
   `by` is "satellite" only for the Satellite's principal, else "operator".
 """
@@ -28,14 +29,34 @@ class NotYours(OrbiterError):
 
 def check_framework_call(core: Master, header: scheduler_pb2.CallHeader, principal: str,
                          action: str) -> None:  # fmt: skip
-    """Refuse a scheduler call on a framework bound to another principal."""
+    """Refuse a scheduler call on a framework bound to another principal.
+
+    Only a Teardown may come from another principal, and only one that an ACL rule
+    (security.acls.teardown_frameworks) allows: an operator ending a framework.
+    """
     fw = core.frameworks.get(header.framework_id)
-    if fw is not None and fw.principal and fw.principal != principal:
+    if fw is None or not fw.principal or fw.principal == principal:
+        return
+    if action == "teardown":
+        check_teardown(core.config.acls, fw.id, fw.principal, principal)
+        return
+    raise NotYours(
+        f"framework {fw.id} belongs to principal {fw.principal!r}; "
+        f"{principal or 'an unauthenticated caller'!r} may not act as it"
+    )
+
+
+def check_teardown(acls: acl.Acls, framework_id: str, owner: str, principal: str) -> None:
+    """A framework's own principal may tear it down; another only where an ACL rule allows."""
+    if not owner or owner == principal:
+        return
+    if not acls.enabled:
         raise NotYours(
-            f"framework {fw.id} belongs to principal {fw.principal!r}; "
-            f"{principal or 'an unauthenticated caller'!r} may not act as it"
+            f"framework {framework_id} belongs to principal {owner!r}; "
+            f"{principal or 'an unauthenticated caller'!r} may not tear it down (an ACL in "
+            "security.acls.teardown_frameworks can allow it)"
         )
-    acl.authorize(principal, action, header.framework_id)
+    acl.authorize(acls, principal, acl.TEARDOWN_FRAMEWORK, [owner], owner=owner)
 
 
 def _loopback(host: str) -> bool:
@@ -45,23 +66,43 @@ def _loopback(host: str) -> bool:
         return host in ("localhost", "") or host.startswith("unix:")
 
 
-class RegistrationLimiter:
+class ClientLimiter:
     """Token buckets keyed by principal@peer-host. Unauthenticated loopback callers (the
-    single-node default, where everything on the host is trusted anyway) are not limited."""
+    single-node default, where everything on the host is trusted anyway) are not limited;
+    a rate of 0 limits nobody."""
+
+    what = "calls"
+    settings = ""
 
     def __init__(self, rate: float = 10.0, burst: float = 50.0) -> None:
-        self.buckets = TokenBuckets(rate=rate, burst=burst)
+        self.buckets = TokenBuckets(rate=rate, burst=burst) if rate > 0 else None
 
     def admit(self, principal: str, peer_host: str, now: float) -> None:
-        if not principal and _loopback(peer_host):
+        """Take one call from the caller's bucket, or raise RateLimited saying the limit."""
+        buckets = self.buckets
+        if buckets is None or (not principal and _loopback(peer_host)):
             return
         key = f"{principal}@{peer_host}"
-        if not self.buckets.take(key, now):
+        if not buckets.take(key, now):
             raise RateLimited(
-                f"too many agent registrations from {principal or 'unauthenticated'} at "
-                f"{peer_host}: at most {self.buckets.burst:.0f} at once, then "
-                f"{self.buckets.rate:g} per second; retry later"
+                f"too many {self.what} from {principal or 'unauthenticated'} at "
+                f"{peer_host}: at most {buckets.burst:.0f} at once, then "
+                f"{buckets.rate:g} per second{self.settings}; retry later",
+                buckets.retry_after(key, now),
             )
+
+
+class RegistrationLimiter(ClientLimiter):
+    """Agent registration attempts."""
+
+    what = "agent registrations"
+
+
+class ApiLimiter(ClientLimiter):
+    """Calls on the master's scheduler (gRPC) and operator (HTTP) APIs."""
+
+    what = "API calls"
+    settings = " (master.api_burst, master.api_rate)"
 
 
 def maintenance_by(settings: SecuritySettings, principal: str, body_by: str | None) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from orbiter.security.acl import MAINTAIN_AGENT, Acls, parse_acls
 from orbiter.security.credentials import load_credentials
 from orbiter.security.settings import (
     SATELLITE_PRINCIPAL,
@@ -27,6 +28,7 @@ CONFIG_KEYS = {
     "require_client_cert",
     "credentials",
     "satellite_principal",
+    "acls",
 }
 
 
@@ -40,6 +42,7 @@ class SecurityConfig:
     require_client_cert: bool = False
     credentials: str = ""
     satellite_principal: str = SATELLITE_PRINCIPAL
+    acls: Acls = field(default_factory=Acls)
 
 
 def parse_security(r: YamlReader, node: yaml.Node, base: Path) -> SecurityConfig:
@@ -63,6 +66,8 @@ def parse_security(r: YamlReader, node: yaml.Node, base: Path) -> SecurityConfig
         values["satellite_principal"] = r.string(
             m["satellite_principal"], "security.satellite_principal"
         )
+    if "acls" in m:
+        values["acls"] = parse_acls(r, m["acls"])
     return SecurityConfig(**values)  # type: ignore[arg-type]
 
 
@@ -109,6 +114,8 @@ def settings_from(args: argparse.Namespace, config: SecurityConfig | None) -> Se
         token=read_token(getattr(args, "token_file", "")),
         insecure=bool(getattr(args, "insecure", False)),
         satellite_principal=c.satellite_principal,
+        # Satellite's principal may deactivate and drain when no rule says otherwise.
+        acls=c.acls.trusting(c.satellite_principal, MAINTAIN_AGENT),
         **({"credentials": credentials} if credentials is not None else {}),
     )
     settings.check()

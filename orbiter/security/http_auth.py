@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from orbiter.security import acl
 from orbiter.security.principals import Unauthenticated, cn_of_peercert, resolve
 from orbiter.security.settings import SecuritySettings
 
@@ -49,3 +50,31 @@ def middleware(settings: Callable[[], SecuritySettings]) -> Any:
         return await handler(request)
 
     return authenticate
+
+
+# Routes whose every call is one ACL action with no object (others authorize in the handler).
+ROUTE_ACTIONS = {
+    ("POST", "/api/v1/rules/reload"): acl.RELOAD_RULES,
+    ("POST", "/api/v2/silences"): acl.MANAGE_SILENCES,
+    ("DELETE", "/api/v2/silence/{id}"): acl.MANAGE_SILENCES,
+}
+
+
+def acl_middleware(settings: Callable[[], SecuritySettings]) -> Any:
+    """Refuse, with 403 and the rule that would allow it, calls the ACLs do not allow."""
+
+    @web.middleware
+    async def authorize(request: web.Request, handler: Any) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        action = ROUTE_ACTIONS.get((request.method, route.canonical if route else ""))
+        if action is not None:
+            try:
+                acl.authorize(settings().acls, principal_of(request), action)
+            except acl.Forbidden as e:
+                return web.Response(
+                    text=json.dumps({"error": e.message}), status=403,
+                    content_type="application/json",
+                )  # fmt: skip
+        return await handler(request)
+
+    return authorize

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import grpc
 
+from orbiter.security import acl
 from orbiter.security.settings import TOKEN_ENV, SecuritySettings
 
 
@@ -38,7 +39,8 @@ def satellite_child(
     if not settings.auth_enabled:
         return settings, args, {}
     token = secrets.token_urlsafe(32)
-    return settings.with_token(settings.satellite_principal, token), args, {TOKEN_ENV: token}
+    master = settings.with_token(settings.satellite_principal, token, acl.MAINTAIN_AGENT)
+    return master, args, {TOKEN_ENV: token}
 
 
 def in_process_agents(
@@ -50,4 +52,5 @@ def in_process_agents(
     if not settings.auth_enabled or settings.token:
         return settings, settings
     token = secrets.token_urlsafe(32)
-    return settings.with_token(principal, token), replace(settings, token=token)
+    master = settings.with_token(principal, token, acl.REGISTER_AGENT)
+    return master, replace(settings, token=token)

@@ -24,6 +24,7 @@ import ssl
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from orbiter.security.acl import Acls
 from orbiter.security.credentials import Credentials
 
 SATELLITE_PRINCIPAL = "satellite"
@@ -51,6 +52,8 @@ class SecuritySettings:
     insecure: bool = False
     # The principal whose maintenance actions are Satellite's (by: satellite).
     satellite_principal: str = SATELLITE_PRINCIPAL
+    # Who may do what (security.acls); disabled: every principal may, but root tasks.
+    acls: Acls = field(default_factory=Acls)
 
     def check(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -88,9 +91,14 @@ class SecuritySettings:
     def url(self, address: str, path: str = "") -> str:
         return f"{self.scheme}://{address}{path}"
 
-    def with_token(self, name: str, token: str) -> SecuritySettings:
-        """Also accept `token` as principal `name` (the master's own Satellite process)."""
-        return replace(self, internal=self.internal.with_token(name, token))
+    def with_token(self, name: str, token: str, *actions: str) -> SecuritySettings:
+        """Also accept `token` as principal `name` (the master's own Satellite process),
+        trusted for `actions` when no ACL rule decides."""
+        return replace(
+            self,
+            internal=self.internal.with_token(name, token),
+            acls=self.acls.trusting(name, *actions),
+        )
 
     # ------------------------------------------------------------------ contexts
 

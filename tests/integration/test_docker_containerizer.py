@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pwd
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -109,6 +110,34 @@ async def test_a_task_runs_in_its_image_and_its_output_lands_in_the_sandbox(
     assert (sandbox / "stdout").read_text() == f"hello world from t1 in {SANDBOX_MOUNT}\n"
     assert (sandbox / "stderr").read_text() == "oops\n"
     assert (sandbox / "file").read_text() == "kept\n"
+
+
+async def test_a_task_naming_no_user_runs_as_the_agents_task_user_not_the_images(
+    docker_engine: Any, env: dict[str, str], agent_id: str, tmp_path: Path
+) -> None:
+    """The image's user is root here; a root agent with isolation on gives its task user
+    (nobody's uid:gid) instead, and the task still writes its sandbox. A named user wins."""
+    nobody = pwd.getpwnam("nobody")
+    c = await DockerContainerizer.connect(
+        docker_engine.base_url, default_user=(nobody.pw_uid, nobody.pw_gid)
+    )
+    try:
+        sandbox = sandbox_of(tmp_path)
+        task = docker_task('id -u; id -g; echo kept > "$MESOS_SANDBOX/file"')
+        end = await (await c.launch(task, sandbox, env)).wait()
+        assert end.state == pb.TASK_FINISHED, end.message
+        assert (sandbox / "stdout").read_text() == f"{nobody.pw_uid}\n{nobody.pw_gid}\n"
+        assert (sandbox / "file").stat().st_uid == nobody.pw_uid
+
+        named = docker_task("id -u", task_id="t2")
+        named.command.user = "0"
+        sandbox2 = sandbox_of(tmp_path, "named")
+        end = await (await c.launch(named, sandbox2, {**env, "ORBITER_TASK_ID": "t2"})).wait()
+        assert end.state == pb.TASK_FINISHED, end.message
+        assert (sandbox2 / "stdout").read_text() == "0\n"
+    finally:
+        docker_engine.remove_containers(f"{LABEL_AGENT}={agent_id}")
+        c.close()
 
 
 async def test_an_exit_status_is_reported_and_the_container_removed(

@@ -320,7 +320,7 @@ async def test_a_strangers_subscribe_or_teardown_with_anothers_framework_id_is_r
                 )
             )
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "belongs to principal 'alice'; 'bob' may not act as it" in e.value.details()
+        assert "belongs to principal 'alice'; 'bob' may not tear it down" in e.value.details()
         assert snapshot(secured) == before
         assert secured.master.core.frameworks[fw_id].status.value == "connected"
         # A framework may not claim another principal in its FrameworkInfo either.

@@ -20,6 +20,7 @@ from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
+from orbiter.security import acl
 from orbiter.security.credentials import load_credentials
 from orbiter.security.settings import SecuritySettings
 from orbiter.webui import STATIC
@@ -27,6 +28,7 @@ from orbiter.webui import STATIC
 TIMEOUT = 15.0
 OPERATOR = "s3cret-operator-token"
 AGENT = "s3cret-agent-token"
+BOB = "s3cret-token-of-bob"
 
 
 async def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
@@ -93,20 +95,24 @@ class OneTask(Scheduler):
 
 
 @contextlib.asynccontextmanager
-async def secured_cluster(tmp_path: Path) -> AsyncIterator[tuple[MasterServer, Agent]]:
-    """Tokens on (no TLS, loopback): the master and one process agent share credentials."""
+async def secured_cluster(
+    tmp_path: Path, acls: acl.Acls | None = None
+) -> AsyncIterator[tuple[MasterServer, Agent]]:
+    """Tokens on (no TLS, loopback): the master and one process agent share credentials
+    (principals ops, agent and bob) and ACLs."""
     creds = tmp_path / "credentials.yml"
     creds.write_text(
         f"principals:\n  - {{name: ops, token: {OPERATOR}}}\n"
-        f"  - {{name: agent, token: {AGENT}}}\n"
+        f"  - {{name: agent, token: {AGENT}}}\n  - {{name: bob, token: {BOB}}}\n"
     )
     credentials = load_credentials(creds)
+    acls = acls or acl.Acls()
     master = MasterServer(
         MasterSettings(
             port=0,
             http_port=0,
             work_dir=tmp_path / "m",
-            security=SecuritySettings(credentials=credentials),
+            security=SecuritySettings(credentials=credentials, acls=acls),
         )
     )
     await master.start()
@@ -117,7 +123,7 @@ async def secured_cluster(tmp_path: Path) -> AsyncIterator[tuple[MasterServer, A
             resources=Resources.parse("cpus:1;mem:256"),
             containerizer="process",
             isolation=False,
-            security=SecuritySettings(credentials=credentials, token=AGENT),
+            security=SecuritySettings(credentials=credentials, token=AGENT, acls=acls),
         )
     )
     try:
@@ -137,44 +143,71 @@ async def wait_for(check: Any, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+@contextlib.asynccontextmanager
+async def running_task(master: MasterServer) -> AsyncIterator[None]:
+    """Task t1 of a framework registered by ops, saying hello on stdout, then sleeping."""
+    driver = SchedulerDriver(
+        OneTask("echo hello from t1; sleep 60"),
+        pb.FrameworkInfo(name="ui-test"),
+        master.info.grpc_address,
+        security=SecuritySettings(token=OPERATOR),
+    )
+    run = asyncio.create_task(driver.run())
+    try:
+        read = f"http://{master.info.http_address}/api/v1/tasks/t1/files/read?path=stdout"
+
+        async def said_hello() -> bool:
+            status, _, body = await fetch(read, {"Authorization": f"Bearer {OPERATOR}"})
+            return status == 200 and b"hello from t1" in body
+
+        await wait_for(said_hello, "t1's stdout through the master")
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(driver.teardown(), 5)
+        driver.stop()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(run, 10)
+
+
 async def test_sandbox_reads_go_through_the_master_with_the_callers_token(
     tmp_path: Path,
 ) -> None:
-    async with secured_cluster(tmp_path) as (master, _):
+    async with secured_cluster(tmp_path) as (master, _), running_task(master):
         base = f"http://{master.info.http_address}"
-        scheduler = OneTask("echo hello from t1; sleep 60")
-        driver = SchedulerDriver(
-            scheduler,
-            pb.FrameworkInfo(name="ui-test"),
-            master.info.grpc_address,
-            security=SecuritySettings(token=OPERATOR),
-        )
-        run = asyncio.create_task(driver.run())
-        try:
-            bearer = {"Authorization": f"Bearer {OPERATOR}"}
-            read = f"{base}/api/v1/tasks/t1/files/read?path=stdout"
+        bearer = {"Authorization": f"Bearer {OPERATOR}"}
+        read = f"{base}/api/v1/tasks/t1/files/read?path=stdout"
+        status, _, body = await fetch(f"{read}&offset=6", bearer)
+        assert (status, body.startswith(b"from t1")) == (200, True)
+        status, _, listing = await fetch(f"{base}/api/v1/tasks/t1/files", bearer)
+        assert status == 200 and b'"stdout"' in listing
 
-            async def said_hello() -> bool:
-                status, _, body = await fetch(read, bearer)
-                return status == 200 and b"hello from t1" in body
+        # No token: the master refuses; a wrong one too. The UI's files stay open.
+        assert (await fetch(read))[0] == 401
+        assert (await fetch(read, {"Authorization": "Bearer nope"}))[0] == 401
+        assert (await fetch(f"{base}/"))[0] == 200
+        assert (await fetch(f"{base}/ui/app.js"))[0] == 200
+        assert (await fetch(f"{base}/api/v1/summary"))[0] == 401
+        assert (await fetch(f"{base}/api/v1/tasks/nope/files", bearer))[0] == 404
+        status, _, body = await fetch(f"{base}/api/v1/tasks/t1/files?color=blue", bearer)
+        assert status == 400 and b"unknown query parameter" in body
 
-            await wait_for(said_hello, "t1's stdout through the master")
-            status, _, body = await fetch(f"{read}&offset=6", bearer)
-            assert body.startswith(b"from t1")
-            status, _, listing = await fetch(f"{base}/api/v1/tasks/t1/files", bearer)
-            assert status == 200 and b'"stdout"' in listing
 
-            # No token: the master refuses; a wrong one too. The UI's files stay open.
-            assert (await fetch(read))[0] == 401
-            assert (await fetch(read, {"Authorization": "Bearer nope"}))[0] == 401
-            assert (await fetch(f"{base}/"))[0] == 200
-            assert (await fetch(f"{base}/ui/app.js"))[0] == 200
-            assert (await fetch(f"{base}/api/v1/summary"))[0] == 401
-            status, _, _ = await fetch(f"{base}/api/v1/tasks/nope/files", bearer)
-            assert status == 404
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(driver.teardown(), 5)
-            driver.stop()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(run, 10)
+async def test_with_acls_only_who_may_read_a_frameworks_sandboxes_reads_them_in_the_ui(
+    tmp_path: Path,
+) -> None:
+    everyone = (acl.Rule(("ops", "agent")),)
+    acls = acl.Acls(
+        enabled=True,
+        rules={
+            acl.REGISTER_FRAMEWORK: everyone,
+            acl.RUN_TASK: everyone,
+            acl.REGISTER_AGENT: everyone,
+        },
+    )
+    async with secured_cluster(tmp_path, acls) as (master, _), running_task(master):
+        read = f"http://{master.info.http_address}/api/v1/tasks/t1/files/read"
+        # ops registered the framework: its sandboxes are ops's to read; bob's are not.
+        assert (await fetch(read, {"Authorization": f"Bearer {OPERATOR}"}))[0] == 200
+        status, _, body = await fetch(read, {"Authorization": f"Bearer {BOB}"})
+        assert status == 403 and b"read_sandboxes" in body

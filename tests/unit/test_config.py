@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from orbiter.config import ConfigError, default_config, load_config
+from orbiter.master.limits import Limits
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -58,6 +59,33 @@ agent:
     assert [(c.name, c.interval, c.timeout) for c in cfg.agent.checks] == [("ok", 10.0, 2.0)]
 
 
+def test_the_master_section_sets_the_limits(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            "master:\n  api_rate: 0\n  api_burst: 10\n  max_frameworks_per_principal: 3\n"
+            "  max_agents_per_principal: 50\n  max_silences: 200\n",
+        )
+    )
+    assert cfg.limits == Limits(
+        api_rate=0.0,
+        api_burst=10.0,
+        max_frameworks_per_principal=3,
+        max_agents_per_principal=50,
+        max_silences=200,
+    )
+    assert load_config(write(tmp_path, "")).limits == Limits()
+
+
+def test_the_master_limits_reach_the_masters_settings(tmp_path: Path) -> None:
+    from orbiter import cli
+
+    path = write(tmp_path, "master:\n  api_rate: 7\n  max_silences: 9\n")
+    args = cli.parser().parse_args(["master", "--config", str(path)])
+    settings = cli._master_settings(args, tmp_path, cli._config(args))
+    assert settings.config.limits == Limits(api_rate=7.0, max_silences=9)
+
+
 def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, ""))
     assert cfg.satellite.rule_files == default_config().satellite.rule_files
@@ -67,7 +95,11 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "expected"),
     [
-        ("satelite: {}\n", 1, "unknown key the file.satelite; expected one of agent, satellite"),
+        (
+            "satelite: {}\n",
+            1,
+            "unknown key the file.satelite; expected one of agent, master, satellite",
+        ),
         ("satellite:\n  scrape_interval: soon\n", 2, "'soon' is not a duration"),
         ("satellite:\n  scrape_interval: 0s\n", 2, "must be longer than 0s"),
         ("satellite:\n  retention: a while\n", 2, "retention: 'a while' is not a duration"),
@@ -92,6 +124,20 @@ def test_an_empty_file_means_the_defaults(tmp_path: Path) -> None:
         ),
         ("agent:\n  watch_paths: /tmp\n", 2, "agent.watch_paths must be a list of strings"),
         ("satellite: [1, 2]\n", 1, "satellite must be a mapping"),
+        ("master:\n  api_rate: -1\n", 2, "master.api_rate must be a number >= 0 (0: no limit)"),
+        ("master:\n  api_rate: fast\n", 2, "master.api_rate must be a number, got 'fast'"),
+        ("master:\n  api_burst: 0.5\n", 2, "master.api_burst must be a number >= 1"),
+        (
+            "master:\n  api_rate: 5\n  max_silences: 0\n",
+            3,
+            "master.max_silences must be a whole number >= 1, got 0",
+        ),
+        (
+            "master:\n  max_frameworks_per_principal: 1.5\n",
+            2,
+            "master.max_frameworks_per_principal must be a whole number",
+        ),
+        ("master:\n  max_tasks: 5\n", 2, "unknown key master.max_tasks; expected one of api_burst"),
     ],
 )
 def test_a_mistake_names_the_file_line_and_what_was_expected(

@@ -86,15 +86,37 @@ def test_bodies_that_handlers_check_field_by_field_are_closed() -> None:
     assert openapi.SCHEMAS["PostableSilence"]["additionalProperties"] is False
 
 
-def test_every_error_response_is_json() -> None:
-    for path, operations in openapi.DOCUMENT["paths"].items():
+@pytest.mark.parametrize("document", [openapi.DOCUMENT, agent_openapi.DOCUMENT])
+def test_every_error_response_is_json(document: dict[str, Any]) -> None:
+    responses = document["components"]["responses"]
+    for path, operations in document["paths"].items():
         for method, op in operations.items():
             for status, response in op["responses"].items():
                 if int(status) >= 400:
-                    assert response["$ref"] in (
-                        "#/components/responses/Error",
-                        "#/components/responses/PrometheusError",
+                    name = response["$ref"].removeprefix("#/components/responses/")
+                    schema = responses[name]["content"]["application/json"]["schema"]
+                    assert schema["$ref"] in (
+                        "#/components/schemas/Error",
+                        "#/components/schemas/PrometheusError",
                     ), (method, path, status)
+
+
+@pytest.mark.parametrize("document", [openapi.DOCUMENT, agent_openapi.DOCUMENT])
+def test_every_operation_but_health_and_metrics_may_answer_401(document: dict[str, Any]) -> None:
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            guarded = path not in ("/health", "/metrics")
+            assert ("401" in op["responses"]) is guarded, (method, path)
+
+
+def test_every_master_operation_but_health_and_metrics_may_answer_403_and_429() -> None:
+    for path, operations in openapi.DOCUMENT["paths"].items():
+        for method, op in operations.items():
+            guarded = path not in ("/health", "/metrics")
+            assert ("403" in op["responses"]) is guarded, (method, path)
+            assert ("429" in op["responses"]) is guarded, (method, path)
+    limited = openapi.DOCUMENT["components"]["responses"]["RateLimited"]
+    assert "Retry-After" in limited["headers"]
 
 
 def test_the_agent_schema_names_every_maintenance_mode() -> None:

@@ -177,8 +177,13 @@ def container_spec(
     framework_id: str,
     log_cap_bytes: int = LOG_CAP_BYTES,
     pids_limit: int = PIDS_LIMIT,
+    default_user: str = "",
 ) -> DockerSpec:
-    """The container a DOCKER task runs in (pure: no daemon needed)."""
+    """The container a DOCKER task runs in (pure: no daemon needed).
+
+    A task that names no user runs as `default_user` (the agent's task user as
+    uid:gid, so the image need not know it), not as the image's user, often root.
+    """
     image = task.container.docker.image
     if not image:
         raise LaunchError(
@@ -221,7 +226,7 @@ def container_spec(
         mem_mib=max(6, math.ceil(mem)) if mem > 0 else None,  # dockerd's minimum is 6 MiB
         nano_cpus=round(cpus * 1e9) if cpus > 0 else None,
         sandbox=str(sandbox),
-        user=command.user,
+        user=command.user or default_user,
         log_cap_bytes=log_cap_bytes,
         pids_limit=pids_limit,
     )
@@ -401,11 +406,14 @@ class DockerContainerizer:
         version: str = "",
         log_cap_bytes: int = LOG_CAP_BYTES,
         pids_limit: int = PIDS_LIMIT,
+        default_user: tuple[int, int] | None = None,
     ) -> None:
         self.client = client
         self.version = version
         self.log_cap_bytes = log_cap_bytes
         self.pids_limit = pids_limit
+        # (uid, gid) that tasks naming no user run as; None: the image's user.
+        self.default_user = default_user
         self._pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="docker")
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -413,7 +421,10 @@ class DockerContainerizer:
 
     @staticmethod
     async def connect(
-        base_url: str = "", log_cap_bytes: int = LOG_CAP_BYTES, pids_limit: int = PIDS_LIMIT
+        base_url: str = "",
+        log_cap_bytes: int = LOG_CAP_BYTES,
+        pids_limit: int = PIDS_LIMIT,
+        default_user: tuple[int, int] | None = None,
     ) -> DockerContainerizer:
         """A containerizer on the daemon at `base_url` (default: DOCKER_HOST or the
         standard socket), or DockerUnavailable saying why not."""
@@ -428,7 +439,7 @@ class DockerContainerizer:
                 version = client.version().get("Version", "")
             except Exception as e:  # DockerException, requests' ConnectionError, ...
                 raise DockerUnavailable(f"dockerd does not answer at {where}: {e}") from None
-            return DockerContainerizer(client, version, log_cap_bytes, pids_limit)
+            return DockerContainerizer(client, version, log_cap_bytes, pids_limit, default_user)
 
         return await asyncio.to_thread(probe)
 
@@ -447,7 +458,11 @@ class DockerContainerizer:
             env.get("ORBITER_FRAMEWORK_ID", ""),
             self.log_cap_bytes,
             self.pids_limit,
+            f"{self.default_user[0]}:{self.default_user[1]}" if self.default_user else "",
         )
+        if self.default_user and not task.command.user:
+            # The task's user writes the sandbox mounted at /mnt/mesos/sandbox.
+            await asyncio.to_thread(os.chown, sandbox, *self.default_user)
         container = await self._call(self._create, spec, task.container.docker.force_pull_image)
         return DockerContainer(
             task.task_id,

@@ -339,10 +339,10 @@ class KeptContainerizer:
     def task_user(self, task: pb.TaskInfo, key: str) -> str:
         """command.user, else the agent's default task user (root agents only).
 
-        TODO(acl): whether the framework's principal may run as `command.user` is the
-        ACL's decision (issue 11, identity part); it belongs here, before resolving.
-        Executors keep running as command.user or the agent's user: they must reach
-        the agent's executor socket in its work dir.
+        The master has checked command.user against security.acls.run_tasks (root only
+        where a rule names it). Executors that name no user run as the agent's user: they
+        reach the agent's executor socket in its work dir, and their interpreter must be
+        one the task user can run (a Python under /root is not).
         """
         if task.command.user:
             return task.command.user
