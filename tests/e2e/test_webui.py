@@ -24,6 +24,7 @@ from typing import Any
 
 import needs
 import pytest
+from hatools import HaCluster
 from satellite_helpers import (
     FAULT,
     WARN,
@@ -380,3 +381,23 @@ def test_with_authentication_the_page_asks_for_a_token(browser: Browser, tmp_pat
         context.close()
     finally:
         procs.stop_all()
+
+
+def test_a_standbys_ui_sends_the_browser_to_the_leaders(
+    browser: Browser, zookeeper: Any, processes: Any, tmp_path: Path
+) -> None:
+    """Two masters on ZooKeeper: the standby redirects the page (and so every API call the
+    page makes) to the leader, whose overview names itself."""
+    ha = HaCluster(zookeeper, processes, tmp_path)
+    ha.start_masters(2)
+    leader = ha.wait_leader()
+    (standby,) = [m for m in ha.masters if m is not leader]
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{standby.url}/#/agents")
+    expect(page).to_have_url(f"{leader.url}/#/agents")
+    expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Overview").click()
+    expect(page.get_by_role("region", name="Leading master")).to_contain_text(leader.address)
+    context.close()
