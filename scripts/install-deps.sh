@@ -14,10 +14,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # no command on PATH, a file it installs: an absolute path). Add a package here
 # when a test starts using its server; the tests fail (never skip) in CI when it
 # is missing. zookeeperd brings zookeeper and a Java runtime; tests run their own
-# ZooKeeper servers, never the system service.
+# ZooKeeper servers, never the system service. chromium is the browser the web UI's
+# tests drive through Playwright (whose own browser download is never used).
 DEBS=(prometheus:promtool zookeeperd:/usr/share/zookeeper/bin/zkServer.sh
       prometheus-alertmanager:amtool influxdb:influxd
-      docker.io:dockerd busybox-static:/bin/busybox)
+      docker.io:dockerd busybox-static:/bin/busybox chromium:/usr/bin/chromium)
 
 apt_install() {
     echo "==> apt-get install $*"

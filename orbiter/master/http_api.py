@@ -1,17 +1,21 @@
-"""The master's operator HTTP API (JSON), /metrics and a small status page.
+"""The master's operator HTTP API (JSON), /metrics and the web UI's files.
 
 Shares the master's asyncio loop (aiohttp). Refusals are JSON bodies
-{"error": ...} with a 4xx status, made in one place (`_error`).
+{"error": ...} with a 4xx status, made in one place (`_error`). Every JSON answer
+to a GET carries an ETag; a poll that sends it back in If-None-Match gets 304
+and no body while nothing changed (how the web UI stays live cheaply).
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 import json
 import logging
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -29,6 +33,7 @@ from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
 from orbiter.security import acl, bindings, http_auth
 from orbiter.security.ratelimit import RateLimited
+from orbiter.webui import WebUi, is_asset
 
 if TYPE_CHECKING:
     from orbiter.master.server import MasterServer
@@ -59,18 +64,20 @@ class HttpServer:
         self.server = server
         # json_errors outermost: auth's refusals are JSON too. Rate limits after auth:
         # they are per principal.
+        self._authenticate = http_auth.middleware(lambda: server.security)
         self.app = web.Application(
             middlewares=[
                 httperrors.json_errors,
-                http_auth.middleware(lambda: server.security),
+                self._auth,
                 self._rate_limit,
                 self._follow_leader,
                 http_auth.acl_middleware(lambda: server.security),
+                self._etag,
             ],
             client_max_size=MAX_BODY,
         )
         r = self.app.router
-        r.add_get("/", self.index)
+        WebUi().add_routes(self.app)
         r.add_get("/health", self.health)
         r.add_get("/metrics", self.metrics)
         r.add_get("/state", self.state)
@@ -83,6 +90,9 @@ class HttpServer:
         r.add_get("/api/v1/tasks", self.tasks)
         r.add_get("/api/v1/tasks/{task_id}", self.task)
         r.add_post("/api/v1/tasks/{task_id}/kill", self.kill)
+        r.add_get("/api/v1/tasks/{task_id}/files", self.sandbox)
+        r.add_get("/api/v1/tasks/{task_id}/files/read", self.sandbox)
+        r.add_get("/api/v1/summary", self.summary)
         r.add_post("/api/v1/agents/{agent_id}/deactivate", self.deactivate)
         r.add_post("/api/v1/agents/{agent_id}/drain", self.drain)
         r.add_post("/api/v1/agents/{agent_id}/reactivate", self.reactivate)
@@ -98,6 +108,7 @@ class HttpServer:
             for method, path in satellite_http.ROUTES:
                 r.add_route(method, path, self._to_satellite)
         self._runner: web.AppRunner | None = None
+        self._client: aiohttp.ClientSession | None = None
 
     async def start(self, host: str, port: int) -> None:
         self._runner = httperrors.JsonErrorsRunner(self.app, access_log=None, shutdown_timeout=2.0)
@@ -121,10 +132,38 @@ class HttpServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._client is not None:
+            await self._client.close()
 
     @property
     def core(self):
         return self.server.core
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Authentication, except for the web UI's files: the page that asks for a token
+        must load without one (the files hold no cluster data; the API calls need it)."""
+        if request.method == "GET" and is_asset(request.path):
+            return await handler(request)
+        return await self._authenticate(request, handler)
+
+    @web.middleware
+    async def _etag(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """An ETag on every JSON answer to a GET; 304 when the client already has it."""
+        response = await handler(request)
+        if (
+            request.method != "GET"
+            or response.status != 200
+            or not isinstance(response, web.Response)
+            or response.content_type != "application/json"
+            or not isinstance(response.body, bytes)
+        ):
+            return response
+        etag = '"' + hashlib.blake2b(response.body, digest_size=12).hexdigest() + '"'
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers={"ETag": etag})
+        response.headers["ETag"] = etag
+        return response
 
     @web.middleware
     async def _rate_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -270,7 +309,7 @@ class HttpServer:
 
     async def task(self, request: web.Request) -> web.Response:
         task_id = request.match_info["task_id"]
-        tasks = [t for t in views.tasks_view(self.core) if t["id"] == task_id]
+        tasks = views.tasks_view(self.core, task_id=task_id)
         if not tasks:
             return _error(404, f"no task {task_id!r}; list tasks with `orbiter tasks`")
         return _json({"tasks": tasks})
@@ -303,30 +342,73 @@ class HttpServer:
         hostnames = {a.id: a.info.hostname for a in self.core.agents.values()}
         return _json(views.task_view(task, hostnames))
 
-    async def index(self, request: web.Request) -> web.Response:
-        core = self.core
-        rows = "".join(
-            f"<tr><td>{html.escape(a.id)}</td><td>{html.escape(a.info.hostname)}</td>"
-            f"<td>{a.status.value}</td><td>{html.escape(a.total.format())}</td>"
-            f"<td>{html.escape(a.used.format())}</td><td>{len(a.tasks)}</td></tr>"
-            for a in core.agents.values()
-        )
-        fws = "".join(
-            f"<tr><td>{html.escape(f.id)}</td><td>{html.escape(f.info.name)}</td>"
-            f"<td>{f.status.value}</td><td>{len(f.tasks)}</td></tr>"
-            for f in core.frameworks.values()
-        )
-        page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Orbiter</title>
-<meta http-equiv="refresh" content="5"><style>body{{font-family:sans-serif;margin:2em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head>
-<body><h1>Orbiter master {html.escape(core.info.id[:8])}</h1>
-<p>gRPC {html.escape(core.info.grpc_address)} · <a href="/state">/state</a> ·
-<a href="/metrics">/metrics</a> · <a href="/api/v1/openapi.json">API</a></p>
-<h2>Agents</h2><table><tr><th>id</th><th>host</th><th>status</th><th>resources</th>
-<th>used</th><th>tasks</th></tr>{rows}</table>
-<h2>Frameworks</h2><table><tr><th>id</th><th>name</th><th>status</th><th>tasks</th></tr>{fws}
-</table></body></html>"""
-        return web.Response(text=page, content_type="text/html")
+    async def summary(self, request: web.Request) -> web.Response:
+        return _json(views.summary_view(self.core))
+
+    async def sandbox(self, request: web.Request) -> web.Response:
+        """A task's sandbox listing or file, read from its agent for the caller.
+
+        The web UI cannot reach agents itself (another origin, maybe another network), so
+        the master asks the agent's /files API, presenting the caller's own credentials:
+        the agent authorizes the read as it would the caller's `orbiter cat`.
+        """
+        task_id = request.match_info["task_id"]
+        q = request.query
+        allowed = {"framework_id", "path", "offset", "length"}
+        if request.path.endswith("/files"):
+            allowed = {"framework_id"}
+        unknown = set(q) - allowed
+        if unknown:
+            return _error(
+                400,
+                f"unknown query parameter(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join(sorted(allowed))}",
+            )
+        tasks = views.tasks_view(self.core, q.get("framework_id", ""), task_id=task_id)
+        if not tasks:
+            return _error(404, f"no task {task_id!r}; list tasks with `orbiter tasks`")
+        # Task ids repeat across frameworks (each `orbiter execute` is one): newest by default.
+        task = max(tasks, key=lambda t: t["updated"] or 0.0)
+        # The agent decides too (it is asked with the caller's credentials); asking here
+        # first refuses without a round trip, with the same rule.
+        fw = self.core.frameworks.get(task["framework_id"])
+        owner = fw.info.principal if fw is not None else ""
+        try:
+            acl.authorize(
+                self.server.security.acls, http_auth.principal_of(request), acl.READ_SANDBOX,
+                [owner], owner=owner,
+            )  # fmt: skip
+        except acl.Forbidden as e:
+            return _error(403, e.message)
+        agent = self.core.agents.get(task["agent_id"])
+        if agent is None or not agent.info.http_address:
+            return _error(404, f"task {task_id!r} has no agent to read its sandbox from")
+        params = {"task_id": task_id, "framework_id": task["framework_id"]}
+        params.update({k: v for k, v in q.items() if k != "framework_id"})
+        endpoint = "/files/read" if request.path.endswith("/read") else "/files/browse"
+        security = self.server.security
+        url = security.url(agent.info.http_address, f"{endpoint}?{urllib.parse.urlencode(params)}")
+        headers = {}
+        if "Authorization" in request.headers:
+            headers["Authorization"] = request.headers["Authorization"]
+        if self._client is None:
+            self._client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=security.client_ssl_context() or True),
+                timeout=aiohttp.ClientTimeout(total=10),
+            )
+        try:
+            async with self._client.get(url, headers=headers) as resp:
+                body = await resp.read()
+                content_type = resp.content_type
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError) as e:
+            return _error(502, f"cannot reach agent {agent.id} at {agent.info.http_address}: {e}")
+        if status >= 500:
+            return _error(502, f"agent {agent.id} answered {status}")
+        response = web.Response(body=body, status=status, content_type=content_type)
+        if content_type == "text/plain":
+            response.charset = "utf-8"
+        return response
 
     # ------------------------------------------------------------------ maintenance
 

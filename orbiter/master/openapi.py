@@ -106,6 +106,7 @@ def _object(
 
 
 TEXT = {"type": "string"}
+UI_MEDIA = ("text/javascript", "text/css", "text/html")
 NUMBER = {"type": "number"}
 STRINGS = {"type": "object", "additionalProperties": TEXT}
 
@@ -371,6 +372,14 @@ SATELLITE_PATHS: dict[str, Any] = {
             tag="satellite",
         )
     },
+    "/api/v1/satellite/policy": {
+        "get": _op(
+            "The safety policy's budget now: how many agents may be out of service, which "
+            "are, and the take-outs in the rate window",
+            _ok(_ref("PolicyBudget")),
+            tag="satellite",
+        )
+    },
     "/api/v1/satellite/targets": {
         "get": _op(
             "What Satellite scrapes and how the last scrape went",
@@ -408,7 +417,30 @@ def _get(summary: str, schema: dict[str, Any], errors: tuple[int, ...] = (), **k
 
 
 PATHS: dict[str, Any] = {
-    "/": {"get": _op("A status page (HTML)", _ok(TEXT, media="text/html"))},
+    "/": {
+        "get": _op(
+            "The web UI (HTML; served without credentials, its API calls need them)",
+            _ok(TEXT, media="text/html"),
+            tag="ui",
+        )
+    },
+    "/ui/{name}": {
+        "get": _op(
+            "One of the web UI's files (HTML, CSS, JavaScript modules)",
+            {
+                "description": "The file",
+                "content": {m: {"schema": TEXT} for m in UI_MEDIA},
+            },
+            (404,),
+            [_path("name", "A file name, e.g. app.js")],
+            tag="ui",
+        )
+    },
+    "/api/v1/summary": _get(
+        "The overview's numbers: resources offered, used and idle by kind; agents, tasks "
+        "and frameworks by state; the leading master",
+        _ref("Summary"),
+    ),
     "/health": {
         "get": {
             "summary": "Liveness, and whether this master leads and acts (a standby "
@@ -454,7 +486,10 @@ PATHS: dict[str, Any] = {
         ],
     ),
     "/api/v1/tasks/{task_id}": _get(
-        "Tasks with this id", _ref("TaskList"), (404,), params=[_path("task_id")]
+        "Tasks with this id, each with its state history",
+        _ref("TaskList"),
+        (404,),
+        params=[_path("task_id")],
     ),
     "/api/v1/tasks/{task_id}/kill": {
         "post": _op(
@@ -482,6 +517,32 @@ PATHS: dict[str, Any] = {
                 required=False,
             ),
             tag="tasks",
+        )
+    },
+    "/api/v1/tasks/{task_id}/files": _get(
+        "The files in the task's sandbox, read from its agent with the caller's credentials "
+        "(the newest task of that id unless framework_id says which)",
+        _object({"sandbox": TEXT, "files": {"type": "array", "items": _ref("SandboxFile")}}),
+        (400, 404, 502),
+        params=[_path("task_id"), _query("framework_id", "the task's framework")],
+    ),
+    "/api/v1/tasks/{task_id}/files/read": {
+        "get": _op(
+            "Bytes of a file in the task's sandbox from offset (at most length, 1 MiB), read "
+            "from its agent with the caller's credentials; the web UI follows stdout this way",
+            _ok(TEXT, media="text/plain"),
+            (400, 404, 502),
+            [
+                _path("task_id"),
+                _query("framework_id", "the task's framework"),
+                _query("path", "a file in the sandbox (default stdout)"),
+                _query("offset", "where to start", {"type": "integer", "minimum": 0}),
+                _query(
+                    "length",
+                    "at most this many bytes",
+                    {"type": "integer", "minimum": 0, "maximum": 1 << 20},
+                ),
+            ],
         )
     },
     "/api/v1/events": _get(
@@ -626,6 +687,19 @@ SCHEMAS: dict[str, Any] = {
             "message": TEXT,
             "reason": TEXT,
             "exit_code": {"type": "integer", "nullable": True},
+            "history": {
+                "type": "array",
+                "description": "The updates that changed its state, oldest first (one task)",
+                "items": _object(
+                    {
+                        "state": TEXT,
+                        "reason": TEXT,
+                        "message": TEXT,
+                        "source": TEXT,
+                        "time": _TIME_OR_NULL,
+                    }
+                ),
+            },
         },
         ["id", "state"],
         closed=False,
@@ -640,6 +714,46 @@ SCHEMAS: dict[str, Any] = {
             "offers": {"type": "integer"},
         },
         ["master", "agents", "frameworks", "tasks"],
+        closed=False,
+    ),
+    "SandboxFile": _object({"path": TEXT, "size": {"type": "integer"}}),
+    "Summary": _object(
+        {
+            "master": {"type": "object"},
+            "resources": {
+                "type": "object",
+                "additionalProperties": _object(
+                    {"total": NUMBER, "used": NUMBER, "offered": NUMBER, "idle": NUMBER}
+                ),
+            },
+            "agents": {
+                "type": "object",
+                "description": "By state: active, deactivated, draining, drained (maintenance),"
+                " unreachable, gone",
+                "additionalProperties": {"type": "integer"},
+            },
+            "agent_links": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "tasks": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "frameworks": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "offers": {"type": "integer"},
+        },
+        ["master", "resources", "agents", "tasks", "frameworks"],
+    ),
+    "PolicyBudget": _object(
+        {
+            "total": {"type": "integer", "description": "Agents counted (all but gone)"},
+            "allowed": {"type": "integer", "description": "How many may be out at once"},
+            "room": {"type": "integer", "description": "How many more may go out now"},
+            "out": {"type": "array", "items": TEXT},
+            "satellite_out": {"type": "array", "items": TEXT},
+            "actions_in_window": {"type": "integer"},
+            "max_actions_per_window": {"type": "integer"},
+            "window_seconds": NUMBER,
+            "min_active_agents": {"type": "integer"},
+            "frozen": {"type": "boolean"},
+            "dry_run": {"type": "boolean"},
+            "fenced": {"type": "boolean"},
+        },
         closed=False,
     ),
     "Matcher": _object(
@@ -748,9 +862,10 @@ DOCUMENT: dict[str, Any] = {
         "Satellite's monitoring API (present when the master runs Satellite). Errors are "
         'JSON bodies {"error": message} with a 4xx status (503 from a master that cannot '
         "act), except Prometheus's query API, which answers Prometheus's error envelope "
-        "(but for 401, 403 and 429). With authentication on, every operation but /health "
-        "and /metrics needs a principal (401) and is rate limited per principal and host "
-        "(429 with Retry-After).",
+        "(but for 401, 403 and 429). With authentication on, every operation but /health, "
+        "/metrics and the web UI's files (/ and /ui/*) needs a principal (401), and every "
+        "one but /health and /metrics is rate limited per principal and host (429 with "
+        "Retry-After).",
     },
     "tags": [
         {"name": "cluster", "description": "What the master knows"},
@@ -759,6 +874,7 @@ DOCUMENT: dict[str, Any] = {
         {"name": "silences", "description": "Alertmanager API v2 silences"},
         {"name": "satellite", "description": "Satellite's monitoring (when configured)"},
         {"name": "query", "description": "Prometheus's HTTP query API over Satellite's TSDB"},
+        {"name": "ui", "description": "The web UI's files"},
     ],
     "paths": PATHS,
     "components": {

@@ -51,6 +51,7 @@ TS = pb.TaskState
 DEFAULT_ROLE = "*"
 DEFAULT_REFUSE_SECONDS = 5.0
 COMPLETED_TASKS_KEPT = 1000
+TASK_HISTORY_KEPT = 20
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 MAX_FRAMEWORK_MESSAGE = 4 * 1024 * 1024
 ROLE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -124,10 +125,19 @@ class Task:
     terminal_uuid: bytes = b""
     # A kill that could not be sent yet (agent disconnected); sent when it is back.
     kill_pending: bool = False
+    # The updates that changed its state, oldest first (the web UI's task page).
+    history: list[pb.TaskStatus] = field(default_factory=list)
 
     @property
     def id(self) -> str:
         return self.info.task_id
+
+
+def _remember(task: Task, status: pb.TaskStatus) -> None:
+    """Keep the update in the task's history: the first ones and the newest, at most 20."""
+    if len(task.history) >= TASK_HISTORY_KEPT:
+        del task.history[TASK_HISTORY_KEPT // 2]
+    task.history.append(status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -830,6 +840,8 @@ class Master:
             task.terminal_uuid = status.uuid
             task.status = status
             return
+        if status.state != task.state or not task.history:
+            _remember(task, status)
         task.state = status.state
         task.status = status
         if status.state in TERMINAL_STATES:
@@ -849,6 +861,7 @@ class Master:
         """Give the task its final master-made status and forget it."""
         if task.state not in TERMINAL_STATES and task.state != TS.TASK_UNREACHABLE:
             self._release(task)
+        _remember(task, status)
         task.state = status.state
         task.status = status
         self._forget(task)

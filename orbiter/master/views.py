@@ -114,9 +114,22 @@ def _name(enum: Any, value: int) -> str:
         return str(value)
 
 
-def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
-    status = task.status
+def status_view(status: messages_pb2.TaskStatus) -> dict[str, Any]:
+    """One update in a task's history."""
     return {
+        "state": _name(messages_pb2.TaskState, status.state),
+        "reason": _name(messages_pb2.TaskReason, status.reason) if status.reason else "",
+        "message": status.message,
+        "source": _name(messages_pb2.TaskSource, status.source).removeprefix("SOURCE_").lower()
+        if status.source
+        else "",
+        "time": status.timestamp or None,
+    }
+
+
+def task_view(task: Task, hostnames: dict[str, str], history: bool = False) -> dict[str, Any]:
+    status = task.status
+    view = {
         "id": task.id,
         "name": task.info.name,
         "framework_id": task.framework_id,
@@ -132,6 +145,9 @@ def task_view(task: Task, hostnames: dict[str, str]) -> dict[str, Any]:
         else None,
         "updated": status.timestamp if status is not None else None,
     }
+    if history:
+        view["history"] = [status_view(s) for s in task.history]
+    return view
 
 
 def tasks_view(
@@ -140,7 +156,9 @@ def tasks_view(
     agent_id: str = "",
     state: str = "",
     include_completed: bool = True,
+    task_id: str = "",
 ) -> list[dict[str, Any]]:
+    """Tasks matching every filter given; with `task_id`, each with its state history."""
     hostnames = {a.id: a.info.hostname for a in core.agents.values()}
     out = []
     for fw in core.frameworks.values():
@@ -152,9 +170,11 @@ def tasks_view(
         for task in tasks:
             if agent_id and task.agent_id != agent_id:
                 continue
+            if task_id and task.id != task_id:
+                continue
             if state and _name(messages_pb2.TaskState, task.state) != state:
                 continue
-            out.append(task_view(task, hostnames))
+            out.append(task_view(task, hostnames, history=bool(task_id)))
     return out
 
 
@@ -172,6 +192,67 @@ def state_view(core: Master) -> dict[str, Any]:
         "agents": [agent_view(a) for a in core.agents.values()],
         "frameworks": [framework_view(f) for f in core.frameworks.values()],
         "tasks": tasks_view(core),
+        "offers": len(core.offers),
+    }
+
+
+AGENT_STATES = ("active", "deactivated", "draining", "drained", "unreachable", "gone")
+"""What the overview counts agents by: gone and unreachable first, else maintenance."""
+
+
+def agent_state(agent: Agent) -> str:
+    if agent.status.value in ("gone", "unreachable"):
+        return agent.status.value
+    return master_pb2.MaintenanceMode.Name(agent.maintenance.mode).lower()
+
+
+def summary_view(core: Master) -> dict[str, Any]:
+    """The overview page's numbers: resources by kind, agents, tasks and frameworks by state."""
+    total: dict[str, float] = {}
+    used: dict[str, float] = {}
+    offered: dict[str, float] = {}
+    agents = dict.fromkeys(AGENT_STATES, 0)
+    links: dict[str, int] = {}
+    for a in core.agents.values():
+        state = agent_state(a)
+        agents[state] = agents.get(state, 0) + 1
+        links[a.status.value] = links.get(a.status.value, 0) + 1
+        if state == "gone":
+            continue
+        for into, r in ((total, a.total), (used, a.used), (offered, a.offered)):
+            for kind, q in r.quantities().items():
+                into[kind] = into.get(kind, 0.0) + q
+    resources = {
+        kind: {
+            "total": t,
+            "used": used.get(kind, 0.0),
+            "offered": offered.get(kind, 0.0),
+            "idle": max(0.0, t - used.get(kind, 0.0) - offered.get(kind, 0.0)),
+        }
+        for kind, t in sorted(total.items())
+    }
+    tasks: dict[str, int] = {}
+    frameworks: dict[str, int] = {}
+    for fw in core.frameworks.values():
+        frameworks[fw.status.value] = frameworks.get(fw.status.value, 0) + 1
+        for task in [*fw.tasks.values(), *fw.completed]:
+            name = _name(messages_pb2.TaskState, task.state)
+            tasks[name] = tasks.get(name, 0) + 1
+    info = core.info
+    return {
+        "master": {
+            "id": info.id,
+            "hostname": info.hostname,
+            "grpc_address": info.grpc_address,
+            "http_address": info.http_address,
+            "version": info.version,
+            "start_time": info.start_time,
+        },
+        "resources": resources,
+        "agents": agents,
+        "agent_links": links,
+        "tasks": dict(sorted(tasks.items())),
+        "frameworks": frameworks,
         "offers": len(core.offers),
     }
 

@@ -41,6 +41,14 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
             return _json({"error": "limit must be between 1 and 1000"}, 400)
         return _json({"events": await satellite.decision_log(limit)})
 
+    async def policy(request: web.Request) -> web.Response:
+        try:
+            return _json(await satellite.policy_view(time.time()))
+        except OrbiterError as e:
+            return _json({"error": e.message}, e.code.http_status)
+        except Exception as e:  # the master's agents could not be read (process mode)
+            return _json({"error": f"cannot read the master's agents: {e}"}, 503)
+
     async def targets(request: web.Request) -> web.Response:
         return _json({"targets": satellite.scraper.status()})
 
@@ -108,6 +116,7 @@ def add_routes(app: web.Application, satellite: Satellite) -> None:
         "/graph": graph,
         "/api/v1/satellite/events": events,
         "/api/v1/satellite/targets": targets,
+        "/api/v1/satellite/policy": policy,
         "/api/v1/rules/reload": reload,
     }
     for method, path in _OWN_ROUTES:
@@ -145,6 +154,7 @@ _OWN_ROUTES = (
     ("POST", "/api/v1/satellite/alertmanager"),
     ("GET", "/api/v1/satellite/events"),
     ("GET", "/api/v1/satellite/targets"),
+    ("GET", "/api/v1/satellite/policy"),
     ("POST", "/api/v1/rules/reload"),
 )
 ROUTES = _OWN_ROUTES + query_api.ROUTES

@@ -365,6 +365,51 @@ def allowed_out(config: PolicyConfig, total: int) -> int:
     return math.floor(config.max_unhealthy_fraction * total + 1e-9)
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How much of the fraction and rate limits is used now (the web UI's overview)."""
+
+    total: int
+    allowed: int
+    out: tuple[str, ...]
+    satellite_out: tuple[str, ...]
+    actions_in_window: int
+    max_actions_per_window: int
+    window_seconds: float
+    min_active_agents: int
+    frozen: bool
+    dry_run: bool
+
+    @property
+    def room(self) -> int:
+        """How many more agents Satellite may take out before the fraction limit refuses."""
+        return max(0, self.allowed - len(self.out))
+
+
+def budget(
+    config: PolicyConfig, state: PolicyState, agents: Sequence[AgentSnapshot], now: float
+) -> Budget:
+    """The budget as `decide` would count it at `now` (gone agents left out)."""
+    counted = [a for a in agents if a.status != "gone"]
+    out = tuple(sorted(a.id for a in counted if not a.in_service))
+    return Budget(
+        total=len(counted),
+        allowed=allowed_out(config, len(counted)),
+        out=out,
+        satellite_out=tuple(sorted(a.id for a in counted if a.id in state.tracked)),
+        actions_in_window=sum(
+            1
+            for r in state.history
+            if r.action is not Action.REACTIVATE and r.time > now - config.window_seconds
+        ),
+        max_actions_per_window=config.max_actions_per_window,
+        window_seconds=config.window_seconds,
+        min_active_agents=config.min_active_agents,
+        frozen=state.frozen,
+        dry_run=config.dry_run,
+    )
+
+
 def decide(
     config: PolicyConfig,
     state: PolicyState,

@@ -76,6 +76,7 @@ from orbiter.satellite.policy import (
     PolicyState,
     decide,
 )
+from orbiter.satellite.policy import budget as policy_budget
 from orbiter.satellite.promql import engine
 from orbiter.satellite.remote_write import RemoteWriteConfig, RemoteWriter
 from orbiter.satellite.rules import (
@@ -930,6 +931,11 @@ class Satellite:
                 }
             )
         return out
+
+    async def policy_view(self, now: float) -> dict[str, Any]:
+        """The safety policy's budget now, counted over the master's agents."""
+        b = policy_budget(self.config.policy, self.policy_state, await self.cluster.agents(), now)
+        return {**asdict(b), "room": b.room, "fenced": bool(self.fenced)}
 
     def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
         return [asdict(e) for e in list(self.events)[-limit:]]

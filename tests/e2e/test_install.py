@@ -63,7 +63,7 @@ def requires(metadata: str) -> list[str]:
     return names
 
 
-def test_the_wheel_carries_the_rules_and_proto_files_and_requires_promql_parser(
+def test_the_wheel_carries_the_rules_proto_and_web_ui_files_and_requires_promql_parser(
     wheel: Path,
 ) -> None:
     with zipfile.ZipFile(wheel) as whl:
@@ -77,6 +77,10 @@ def test_the_wheel_carries_the_rules_and_proto_files_and_requires_promql_parser(
     assert protos
     for path in protos:
         assert f"orbiter/proto/{path.name}" in names, f"{path.name} is not in {wheel.name}"
+    ui = sorted(p.name for p in (ROOT / "orbiter" / "webui" / "static").iterdir())
+    assert "index.html" in ui and "app.js" in ui
+    for name in ui:  # the web UI ships as it is: no build step on the user's machine
+        assert f"orbiter/webui/static/{name}" in names, f"{name} is not in {wheel.name}"
     assert "promql-parser" in requires_dist, requires_dist
     # The shipped tests name their rule file next to them, in the package as in alerts/.
     assert "rule_files: [default.rules.yml]" in test_file
@@ -125,6 +129,8 @@ def test_orbiter_up_from_a_fresh_venv_without_extras_loads_the_shipped_rules(
     with urllib.request.urlopen(f"http://{http.group(1)}/api/v1/rules", timeout=5) as resp:
         groups = json.load(resp)["data"]["groups"]
     assert groups and {g["file"] for g in groups} == {str(site / "rules" / "default.rules.yml")}
+    with urllib.request.urlopen(f"http://{http.group(1)}/ui/app.js", timeout=5) as resp:
+        assert resp.read() == (site / "webui" / "static" / "app.js").read_bytes()
 
     up.send_signal(signal.SIGINT)
     assert up.wait(30) == 0, log.read_text()
