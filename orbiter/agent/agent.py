@@ -171,6 +171,15 @@ class Agent:
         """Run a checkpoint write off the loop, in order with every other one."""
         return asyncio.get_running_loop().run_in_executor(self._disk, fn, *args)
 
+    async def written(self) -> None:
+        """Every checkpoint write asked for so far is on disk."""
+        await self._on_disk(lambda: None)
+
+    @property
+    def http_port(self) -> int:
+        """The port the agent's HTTP server listens on."""
+        return self._port
+
     def _forget_kept(self, key: str) -> None:
         """Let the keeper drop a task's exit status, after every checkpoint write so far."""
         keeper = self.keeper

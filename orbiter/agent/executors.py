@@ -29,6 +29,7 @@ import grpc
 
 from orbiter.agent.containerizer.base import Container, LaunchError, Termination
 from orbiter.grpcerrors import add_checked
+from orbiter.mesos import executor_convert as mesos
 from orbiter.proto import executor_pb2, executor_pb2_grpc
 from orbiter.proto import messages_pb2 as pb
 from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
@@ -43,6 +44,9 @@ REGISTRATION_TIMEOUT = 30.0
 IDLE_SHUTDOWN = 5.0
 SHUTDOWN_GRACE = 3.0
 MAX_MESSAGE = 4 * 1024 * 1024  # as the master's limit for the other direction
+# What Mesos executors are told (MESOS_*): how long to look for a restarting agent.
+RECOVERY_TIMEOUT = 15 * 60.0
+SUBSCRIPTION_BACKOFF_MAX = 2.0
 E = executor_pb2.ExecutorEvent
 
 
@@ -159,7 +163,19 @@ class Executors:
             "ORBITER_EXECUTOR_ID": info.executor_id,
             "ORBITER_EXECUTOR_TOKEN": executor.token,
             "ORBITER_SANDBOX": str(sandbox),
-            "MESOS_SANDBOX": str(sandbox),
+            # Mesos's variables too, so executors written for Mesos (pymesos) run as they
+            # are, on the agent's Mesos v1 executor API (orbiter/agent/mesos_executor.py).
+            **mesos.environment(
+                endpoint=mesos.agent_endpoint(agent.settings.host, agent.http_port),
+                agent_id=agent.agent_id,
+                framework_id=framework_id,
+                executor_id=info.executor_id,
+                sandbox=str(sandbox.resolve()),
+                token=executor.token,
+                recovery_timeout=RECOVERY_TIMEOUT,
+                subscription_backoff_max=SUBSCRIPTION_BACKOFF_MAX,
+                shutdown_grace_period=SHUTDOWN_GRACE,
+            ),
         }
         as_task = pb.TaskInfo(task_id=info.executor_id, command=info.command)
         try:
@@ -309,12 +325,24 @@ class Executors:
     # ------------------------------------------------------------------ calls
 
     def caller(self, caller: executor_pb2.ExecutorCaller) -> RunningExecutor:
-        executor = self.running.get((caller.framework_id, caller.executor_id))
-        if executor is None or not secrets.compare_digest(executor.token, caller.token):
-            raise _Refused(
+        return self.find(caller.framework_id, caller.executor_id, caller.token)
+
+    def find(self, framework_id: str, executor_id: str, token: str | None) -> RunningExecutor:
+        """The executor a call names, if the caller holds its token.
+
+        token None: the caller proved nothing, which only the Mesos wire allows, and
+        only while the agent's authentication is off (Mesos's executors without
+        --authenticate_http_executors; pymesos sends no token).
+        """
+        executor = self.running.get((framework_id, executor_id))
+        if executor is None or (
+            token is not None and not secrets.compare_digest(executor.token, token)
+        ):
+            raise Refused(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"no executor {caller.executor_id!r} of framework {caller.framework_id!r} with "
-                "this token runs here",
+                f"no executor {executor_id!r} of framework {framework_id!r} "
+                + ("with this token " if token is not None else "")
+                + "runs here",
             )
         return executor
 
@@ -339,7 +367,7 @@ class Executors:
             if task is not None and not agent.updates.holds(task.framework_id, status.uuid):
                 try:
                     self.update(executor, status)
-                except _Refused as e:
+                except Refused as e:
                     log.warning("executor %s resent a refused update: %s", executor.id, e)
         if executor.recovered:
             # Back after an agent restart: what it no longer runs has ended unseen.
@@ -360,20 +388,20 @@ class Executors:
     def update(self, executor: RunningExecutor, status: pb.TaskStatus) -> None:
         task = executor.tasks.get(status.task_id)
         if task is None:
-            raise _Refused(
+            raise Refused(
                 grpc.StatusCode.NOT_FOUND,
                 f"task {status.task_id!r} was not given to executor {executor.id}",
             )
         if status.state not in KNOWN_STATES or status.state == pb.TASK_STATE_UNSPECIFIED:
-            raise _Refused(grpc.StatusCode.INVALID_ARGUMENT, "status.state is not a task state")
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "status.state is not a task state")
         if len(status.uuid) != 16:
-            raise _Refused(
+            raise Refused(
                 grpc.StatusCode.INVALID_ARGUMENT, "status.uuid must be 16 bytes chosen by you"
             )
         if task.state in TERMINAL_STATES:
             if self.agent.updates.holds(task.framework_id, status.uuid):
                 return  # a resend of an update we already have
-            raise _Refused(
+            raise Refused(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"task {status.task_id} already ended ({pb.TaskState.Name(task.state)}); a task "
                 "ends once",
@@ -382,8 +410,20 @@ class Executors:
         if status.state in TERMINAL_STATES:
             self._idle_check(executor)
 
+    def framework_message(self, executor: RunningExecutor, data: bytes) -> None:
+        """Bytes from the executor for its scheduler (best effort)."""
+        if len(data) > MAX_MESSAGE:
+            raise Refused(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"a message of {len(data)} bytes is over the {MAX_MESSAGE} byte "
+                "limit; send large data through a shared store and a reference here",
+            )
+        self.agent.framework_message(executor, data)
 
-class _Refused(Exception):
+
+class Refused(Exception):
+    """A call the agent will not take; `code` says why, for either wire."""
+
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
@@ -413,14 +453,14 @@ class _Service(executor_pb2_grpc.ExecutorServicer):
     async def _call(self, context: grpc.aio.ServicerContext, fn: Callable[[], None]) -> None:
         try:
             fn()
-        except _Refused as e:
+        except Refused as e:
             await context.abort(e.code, e.message)
 
     async def Subscribe(self, request, context):
         try:
             executor = self.executors.caller(request.caller)
             stream = self.executors.subscribed(executor, request)
-        except _Refused as e:
+        except Refused as e:
             await context.abort(e.code, e.message)
             return
         while True:
@@ -440,13 +480,7 @@ class _Service(executor_pb2_grpc.ExecutorServicer):
     async def Message(self, request, context):
         def act() -> None:
             executor = self.executors.caller(request.caller)
-            if len(request.data) > MAX_MESSAGE:
-                raise _Refused(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"a message of {len(request.data)} bytes is over the {MAX_MESSAGE} byte "
-                    "limit; send large data through a shared store and a reference here",
-                )
-            self.executors.agent.framework_message(executor, request.data)
+            self.executors.framework_message(executor, request.data)
 
         await self._call(context, act)
         return executor_pb2.ExecutorReply()

@@ -1,4 +1,5 @@
-"""The agent's HTTP server: /health, /metrics, /state and /files (sandboxes)."""
+"""The agent's HTTP server: /health, /metrics, /state, /files (sandboxes) and Mesos's
+v1 executor API (/api/v1/executor)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
-from orbiter.agent import checkpoint
+from orbiter.agent import checkpoint, mesos_executor
 from orbiter.agent.openapi import DOCUMENT, MAX_OFFSET, MAX_READ
 from orbiter.proto import messages_pb2
 from orbiter.security import acl, http_auth
@@ -35,7 +36,13 @@ class AgentHttp:
         self.agent = agent
         # json_errors outermost: auth's refusals are JSON too.
         self.app = web.Application(
-            middlewares=[httperrors.json_errors, http_auth.middleware(lambda: agent.security)]
+            middlewares=[
+                httperrors.json_errors,
+                # Executors prove who they are with their own tokens there, not principals.
+                http_auth.middleware(
+                    lambda: agent.security, own_auth=frozenset({mesos_executor.PATH})
+                ),
+            ]
         )
         r = self.app.router
         r.add_get("/health", self.health)
@@ -44,6 +51,7 @@ class AgentHttp:
         r.add_get("/files/browse", self.browse)
         r.add_get("/files/read", self.read)
         r.add_get("/api/v1/openapi.json", self.openapi)
+        r.add_post(mesos_executor.PATH, mesos_executor.MesosExecutorApi(agent).handle)
         self._runner: web.AppRunner | None = None
 
     async def start(self, host: str, port: int) -> int:

@@ -106,6 +106,48 @@ DOCUMENT: dict[str, Any] = {
         "/api/v1/openapi.json": {
             "get": {"summary": "This document", "responses": {"200": _ok({"type": "object"})}}
         },
+        "/api/v1/executor": {
+            "post": {
+                "summary": "Mesos's v1 executor API, for the framework executors this agent runs",
+                "description": "SUBSCRIBE (answered with a RecordIO stream of JSON events: "
+                "SUBSCRIBED, LAUNCH, KILL, ACKNOWLEDGED, MESSAGE, SHUTDOWN, ERROR, HEARTBEAT), "
+                "UPDATE and MESSAGE (answered 202), as in Mesos. Authenticated with the "
+                "executor's own token (MESOS_EXECUTOR_AUTHENTICATION_TOKEN) as a bearer token; "
+                "without one only while the agent's authentication is off.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["type", "framework_id", "executor_id"],
+                                "properties": {
+                                    "type": {
+                                        "type": "string",
+                                        "enum": ["SUBSCRIBE", "UPDATE", "MESSAGE"],
+                                    },
+                                    "framework_id": {"$ref": "#/components/schemas/MesosId"},
+                                    "executor_id": {"$ref": "#/components/schemas/MesosId"},
+                                    "subscribe": {"type": "object"},
+                                    "update": {"type": "object"},
+                                    "message": {"type": "object"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _ok({"type": "string"}, "application/json"),
+                    "202": {"description": "Accepted"},
+                    "400": _ERROR,
+                    "403": _ERROR,
+                    "404": _ERROR,
+                    "406": _ERROR,
+                    "409": _ERROR,
+                    "415": _ERROR,
+                },
+            }
+        },
         "/files/browse": {
             "get": {
                 "summary": "The files of a task's sandbox",
@@ -187,6 +229,11 @@ DOCUMENT: dict[str, Any] = {
             },
         },
         "schemas": {
+            "MesosId": {
+                "type": "object",
+                "required": ["value"],
+                "properties": {"value": {"type": "string"}},
+            },
             "Error": {
                 "type": "object",
                 "required": ["error"],

@@ -41,9 +41,18 @@ async def forwarded_principal(request: web.Request, handler: Any) -> web.StreamR
     return await handler(request)
 
 
-def middleware(settings: Callable[[], SecuritySettings]) -> Any:
+def middleware(
+    settings: Callable[[], SecuritySettings], own_auth: frozenset[str] = frozenset()
+) -> Any:
+    """`own_auth`: paths whose handlers authenticate callers themselves, with something
+    other than a principal (the agent's Mesos executor API: executor tokens); they get
+    no principal here, whatever the request presents."""
+
     @web.middleware
     async def authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path in own_auth:
+            request[PRINCIPAL_KEY] = ""
+            return await handler(request)
         s = settings()
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         cn = cn_of_peercert(ssl_object.getpeercert()) if ssl_object is not None else ""

@@ -1,0 +1,1 @@
+"""Mesos v1 APIs spoken by Orbiter, translated onto its own."""

@@ -1,0 +1,158 @@
+"""Executors written for Mesos, with the unmodified pymesos package from PyPI, run by
+Orbiter's agents: `orbiter master`, `orbiter agent` processes and
+examples/pymesos_executor.py (an Orbiter SDK scheduler whose executor is a
+pymesos MesosExecutorDriver program) as processes of their own.
+
+The executor speaks Mesos's v1 executor HTTP API on the agent
+(/api/v1/executor), found through the MESOS_* variables the agent sets. What
+the tests read is what a user would: the scheduler's output and the
+executor's stdout in its sandbox.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from proctools import Processes
+
+    from tests.conftest import AgentProcess, Cluster, MasterProcess
+
+pytestmark = pytest.mark.slow
+
+ORBITER = [sys.executable, "-m", "orbiter.cli"]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pymesos_executor.py"
+RUN_TIMEOUT = 90.0
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORBITER_", "MESOS_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    agents: list[AgentProcess]
+
+    def lines(self, pattern: str) -> list[re.Match[str]]:
+        return [m for line in self.output.splitlines() if (m := re.fullmatch(pattern, line))]
+
+    @property
+    def framework_id(self) -> str:
+        [m] = self.lines(r"subscribed as framework (\S+)")
+        return m[1]
+
+    @property
+    def agent(self) -> AgentProcess:
+        [m] = self.lines(r"launched \d+ tasks in executor pycounter on (\S+)")
+        [agent] = [a for a in self.agents if a.agent_id == m[1]]
+        return agent
+
+    def executor_stdout(self) -> str:
+        [sandbox] = (self.agent.work_dir / "executors" / self.framework_id).iterdir()
+        return (sandbox / "stdout").read_text()
+
+
+def run_example(cluster: Cluster, log: Path, *flags: str) -> Run:
+    args = [sys.executable, str(EXAMPLE), "--master", cluster.master.address, *flags]
+    with log.open("w") as out:
+        try:
+            proc = subprocess.run(
+                args, stdout=out, stderr=subprocess.STDOUT, env=_env(), timeout=RUN_TIMEOUT
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the example did not end in {RUN_TIMEOUT:g}s:\n{log.read_text()}")
+    return Run(proc.returncode, log.read_text(), cluster.agents)
+
+
+@pytest.fixture(scope="module")
+def counted(shared_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """3 tasks counting to 4 in one pymesos executor; the scheduler kills count-0."""
+    log = tmp_path_factory.mktemp("pycounter") / "scheduler.log"
+    return run_example(
+        shared_cluster, log, "--tasks", "3", "--count", "4", "--step", "0.3", "--kill", "1"
+    )
+
+
+def test_a_pymesos_executor_runs_its_tasks_to_finished(counted: Run) -> None:
+    assert counted.returncode == 0, counted.output
+    assert "3/3 tasks ended as asked" in counted.output
+    for task in ("count-1", "count-2"):
+        progress = [m[1] for m in counted.lines(rf"{task} TASK_RUNNING: progress (\d)/4")]
+        assert progress == ["0", "1", "2", "3", "4"], counted.output
+        assert counted.lines(rf"{task} TASK_FINISHED: counted to 4"), counted.output
+    stdout = counted.executor_stdout()
+    assert stdout.count("executor pycounter registered with agent") == 1, stdout
+    assert sorted(re.findall(r"launching (\S+)", stdout)) == ["count-0", "count-1", "count-2"]
+
+
+def test_a_pymesos_executor_kills_the_task_the_scheduler_kills(counted: Run) -> None:
+    assert counted.lines(r"asked to kill count-0"), counted.output
+    assert counted.lines(r"count-0 TASK_KILLED: killed"), counted.output
+    assert "killing count-0" in counted.executor_stdout()
+
+
+def test_framework_messages_pass_both_ways(counted: Run) -> None:
+    assert counted.lines(r"sent ping to executor pycounter"), counted.output
+    pongs = counted.lines(
+        rf"message from executor pycounter on agent {counted.agent.agent_id}: "
+        r"pong: (\d) tasks running"
+    )
+    assert len(pongs) == 1 and 1 <= int(pongs[0][1]) <= 3, counted.output
+    assert "message from the scheduler: ping" in counted.executor_stdout()
+
+
+def test_a_pymesos_executor_left_without_tasks_is_shut_down(counted: Run, wait_until: Any) -> None:
+    wait_until(
+        lambda: "shutting down" in counted.executor_stdout(),
+        timeout=20,
+        what="the executor's SHUTDOWN (its stdout says 'shutting down')",
+    )
+
+
+def test_a_pymesos_executor_goes_on_through_an_agent_restart(
+    master: MasterProcess,
+    agent_process: Callable[..., AgentProcess],
+    processes: Processes,
+    tmp_path: Path,
+    wait_until: Any,
+) -> None:
+    """kill -9 the agent while the tasks count, start it again: pymesos reconnects (the
+    agent said MESOS_CHECKPOINT=1), subscribes again, and every task finishes."""
+    agent = agent_process(master)
+    log = tmp_path / "scheduler.log"
+    args = [sys.executable, str(EXAMPLE), "--master", master.address, "--tasks", "2"]
+    scheduler = processes.start([*args, "--count", "40", "--step", "0.1"], log)
+    wait_until(lambda: "progress 5/40" in log.read_text(), 30, "a task at progress 5/40")
+
+    agent.proc.kill()
+    agent.proc.wait(10)
+    restart = [
+        *ORBITER, "agent", "--master", master.address, "--work-dir", str(agent.work_dir),
+        "--resources", "cpus:2;mem:1024;disk:1000",
+    ]  # fmt: skip
+    agent.proc = processes.start(restart, agent.log)
+
+    assert scheduler.wait(RUN_TIMEOUT) == 0, log.read_text()
+    run = Run(0, log.read_text(), [agent])
+    for task in ("count-0", "count-1"):
+        progress = [int(m[1]) for m in run.lines(rf"{task} TASK_RUNNING: progress (\d+)/40")]
+        # Updates the executor sent are not lost; those it could not send while the
+        # agent was away it sent again: in order, none twice.
+        assert progress == sorted(set(progress)) and progress[-1] == 40, run.output
+        assert run.lines(rf"{task} TASK_FINISHED: counted to 40"), run.output
+    stdout = run.executor_stdout()
+    assert stdout.count("executor pycounter registered with agent") == 1, stdout
+    assert f"re-registered with agent {agent.agent_id}, which restarted" in stdout
