@@ -351,16 +351,16 @@ def subscribe_request(
 
 
 def agent_endpoint(bind_host: str, port: int) -> str:
-    """host:port an executor on this host dials: loopback for a wildcard or loopback bind.
+    """host:port an executor on this host dials: the bind address, loopback for a wildcard.
 
-    pymesos splits the endpoint at ':', so an IPv6 address cannot be given; an
-    IPv6 bind is reached on its IPv4 loopback only if it is a wildcard.
+    pymesos splits the endpoint at ':', so it cannot dial an IPv6 address; a
+    wildcard bind (`::` too, dual-stack) is reached on 127.0.0.1.
     """
     try:
         address = ipaddress.ip_address(bind_host)
     except ValueError:
         return f"{bind_host}:{port}"  # a host name
-    if address.is_unspecified or address.is_loopback:
+    if address.is_unspecified:
         return f"127.0.0.1:{port}"
     return f"{bind_host}:{port}" if address.version == 4 else f"[{bind_host}]:{port}"
 
