@@ -22,6 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from orbiter.agent import mesos_executor
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.agent.executors import RunningExecutor
 from orbiter.framework import Scheduler, SchedulerDriver, executor_info, task_info
@@ -210,6 +211,19 @@ async def test_an_executor_with_its_token_subscribes_updates_and_messages(setup:
         )
         assert code == 202, text
         assert (await next_status(setup.scheduler)).state == pb.TASK_FINISHED
+
+
+async def test_a_quiet_stream_carries_heartbeats(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mesos_executor, "HEARTBEAT_INTERVAL", 0.1)
+    headers = {"Authorization": f"Bearer {setup.executor.token}"}
+    async with aiohttp.ClientSession() as session, session.post(
+        setup.url, json=setup.call("SUBSCRIBE"), headers=headers
+    ) as stream:
+        events = records(stream)
+        kinds = [(await next_event(events, skip_heartbeats=False))["type"] for _ in range(4)]
+    assert kinds == ["SUBSCRIBED", "LAUNCH", "HEARTBEAT", "HEARTBEAT"]
 
 
 async def test_calls_without_the_executors_token_are_refused(setup: Setup) -> None:
