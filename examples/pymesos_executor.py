@@ -18,6 +18,12 @@ TASK_KILLED. Exit status: 0 if every task ended as asked (finished, or killed),
 pymesos keeps its executor running through an agent restart (the agent sets
 MESOS_CHECKPOINT=1) and subscribes again; an update it sends while the agent
 is away fails, so this executor sends each one again until the agent takes it.
+
+pymesos sends no credentials. An agent with authentication on (--credentials,
+or a CA) wants the executor's token, MESOS_EXECUTOR_AUTHENTICATION_TOKEN, as a
+bearer token: `--send-token` runs the executor with `TokenExecutorDriver`, a
+small subclass that adds it to pymesos's requests. The scheduler sends the
+token in ORBITER_TOKEN (or none) to the master.
 """
 
 from __future__ import annotations
@@ -44,15 +50,19 @@ def out(line: str) -> None:
 # ---------------------------------------------------------------------- the scheduler
 
 
-async def run_scheduler(master: str, tasks: int, count: int, step: float, kill: int) -> int:
+async def run_scheduler(
+    master: str, tasks: int, count: int, step: float, kill: int, send_token: bool
+) -> int:
     from orbiter.framework import CallError, Scheduler, SchedulerDriver, executor_info, task_info
     from orbiter.proto import messages_pb2 as pb
     from orbiter.resources import Resources
+    from orbiter.security.settings import SecuritySettings, read_token
     from orbiter.taskstates import TERMINAL_STATES
 
     executor_resources = Resources.parse("cpus:0.1;mem:32")
     task_resources = Resources.parse("cpus:0.1;mem:16")
-    command = shlex.join([sys.executable, str(Path(__file__).resolve()), "--executor"])
+    argv = [sys.executable, str(Path(__file__).resolve()), "--executor"]
+    command = shlex.join([*argv, "--send-token"] if send_token else argv)
     executor = executor_info(EXECUTOR_ID, command, executor_resources.to_proto(), name="pycounter")
     to_kill = {f"count-{i}" for i in range(kill)}
 
@@ -118,7 +128,12 @@ async def run_scheduler(master: str, tasks: int, count: int, step: float, kill: 
             out(f"error from master: {message}")
 
     scheduler = CounterScheduler()
-    driver = SchedulerDriver(scheduler, pb.FrameworkInfo(name="pycounter"), master)
+    driver = SchedulerDriver(
+        scheduler,
+        pb.FrameworkInfo(name="pycounter"),
+        master,
+        security=SecuritySettings(token=read_token()),
+    )
     runner = asyncio.create_task(driver.run())
     done = asyncio.create_task(scheduler.done.wait())
     await asyncio.wait({runner, done}, return_when=asyncio.FIRST_COMPLETED)
@@ -142,8 +157,23 @@ async def run_scheduler(master: str, tasks: int, count: int, step: float, kill: 
 # ---------------------------------------------------------------------- the executor
 
 
-def run_executor() -> int:
+def run_executor(send_token: bool) -> int:
     from pymesos import Executor, MesosExecutorDriver, decode_data, encode_data
+
+    class TokenExecutorDriver(MesosExecutorDriver):
+        """pymesos's driver, sending the executor's token with every call (pymesos 0.3.15:
+        the subscription is written by gen_request, the other calls by _send)."""
+
+        token = os.environ.get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", "")
+
+        def gen_request(self) -> bytes:
+            head, blank, body = super().gen_request().partition(b"\r\n\r\n")
+            return head + f"\r\nAuthorization: Bearer {self.token}".encode() + blank + body
+
+        def _send(self, body: Any, path: str = "/api/v1/executor", method: str = "POST",
+                  headers: dict[str, str] | None = None) -> Any:  # fmt: skip
+            auth = {"Authorization": f"Bearer {self.token}"}
+            return super()._send(body, path, method, {**(headers or {}), **auth})
 
     class CounterExecutor(Executor):
         """Counts in one thread per task; pymesos calls these from its I/O thread."""
@@ -231,7 +261,8 @@ def run_executor() -> int:
     if missing:
         out(f"error: {', '.join(missing)} not set: an agent runs this (ExecutorInfo.command)")
         return 2
-    driver = MesosExecutorDriver(CounterExecutor(), use_addict=True)
+    driver_class = TokenExecutorDriver if send_token else MesosExecutorDriver
+    driver = driver_class(CounterExecutor(), use_addict=True)
     driver.run()
     return 0
 
@@ -244,11 +275,18 @@ def main() -> int:
     parser.add_argument("--step", type=float, default=0.2, help="seconds per step")
     parser.add_argument("--kill", type=int, default=0, help="the scheduler kills this many")
     parser.add_argument("--executor", action="store_true", help="run as the executor")
+    parser.add_argument(
+        "--send-token", action="store_true", help="the executor sends its token (secure agents)"
+    )
     args = parser.parse_args()
     if args.executor:
-        return run_executor()
+        return run_executor(args.send_token)
     try:
-        return asyncio.run(run_scheduler(args.master, args.tasks, args.count, args.step, args.kill))
+        return asyncio.run(
+            run_scheduler(
+                args.master, args.tasks, args.count, args.step, args.kill, args.send_token
+            )
+        )
     except KeyboardInterrupt:
         return 130
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import free_port
+from hatools import get_json
+from proctools import Processes, poll_until
 
 if TYPE_CHECKING:
-    from proctools import Processes
-
     from tests.conftest import AgentProcess, Cluster, MasterProcess
 
 pytestmark = pytest.mark.slow
@@ -156,3 +157,58 @@ def test_a_pymesos_executor_goes_on_through_an_agent_restart(
     stdout = run.executor_stdout()
     assert stdout.count("executor pycounter registered with agent") == 1, stdout
     assert f"re-registered with agent {agent.agent_id}, which restarted" in stdout
+
+
+def test_with_authentication_on_a_pymesos_executor_must_send_its_token(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """A master and agent on loopback with a credentials file: the plain pymesos driver
+    (no token) is refused with 401 and its task fails; the example's TokenExecutorDriver,
+    which sends MESOS_EXECUTOR_AUTHENTICATION_TOKEN, runs its task to the end."""
+    tokens = {"alice": "alice-token-0123456789", "agent": "agent-token-0123456789"}
+    credentials = tmp_path / "credentials.yml"
+    credentials.write_text(
+        "principals:\n" + "".join(f"  - {{name: {n}, token: {t}}}\n" for n, t in tokens.items())
+    )
+    (tmp_path / "agent.token").write_text(tokens["agent"])
+    port, http_port = free_port(), free_port()
+    processes.start(
+        [*ORBITER, "master", "--port", str(port), "--http-port", str(http_port),
+         "--work-dir", str(tmp_path / "master"), "--credentials", str(credentials)],
+        tmp_path / "master.log",
+    )  # fmt: skip
+    master = f"127.0.0.1:{port}"
+    poll_until(lambda: _health(f"http://127.0.0.1:{http_port}/health"), 20, "the master")
+    work_dir = tmp_path / "agent"
+    processes.start(
+        [*ORBITER, "agent", "--master", master, "--work-dir", str(work_dir),
+         "--credentials", str(credentials), "--token-file", str(tmp_path / "agent.token"),
+         "--resources", "cpus:2;mem:1024;disk:1000"],
+        tmp_path / "agent.log",
+    )  # fmt: skip
+    env = dict(_env(), ORBITER_TOKEN=tokens["alice"])
+
+    def example(*flags: str) -> tuple[int, str, str]:
+        args = [sys.executable, str(EXAMPLE), "--master", master, "--tasks", "1", *flags]
+        proc = subprocess.run(args, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+        [m] = re.findall(r"subscribed as framework (\S+)", proc.stdout)
+        [sandbox] = (work_dir / "executors" / m).iterdir()
+        executor_output = (sandbox / "stdout").read_text() + (sandbox / "stderr").read_text()
+        return proc.returncode, proc.stdout, executor_output
+
+    code, output, executor = example("--count", "2", "--step", "0.1", "--send-token")
+    assert code == 0, output + executor
+    assert "count-0 TASK_FINISHED: counted to 2" in output
+    assert "1/1 tasks ended as asked; pong received" in output
+
+    code, output, executor = example("--count", "2", "--step", "0.1")
+    assert code == 1, output + executor
+    assert re.search(r"count-0 TASK_FAILED: executor exited with status \d+", output), output
+    assert "401" in executor and "MESOS_EXECUTOR_AUTHENTICATION_TOKEN" in executor, executor
+
+
+def _health(url: str) -> bool:
+    try:
+        return get_json(url)["status"] == "ok"
+    except OSError:
+        return False

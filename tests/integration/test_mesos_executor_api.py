@@ -160,11 +160,14 @@ async def next_status(scheduler: Recorder) -> pb.TaskStatus:
 
 async def test_an_executor_with_its_token_subscribes_updates_and_messages(setup: Setup) -> None:
     token = setup.executor.token
-    async with aiohttp.ClientSession() as session, session.post(
-        setup.url,
-        json=setup.call("SUBSCRIBE", subscribe={"unacknowledged_tasks": []}),
-        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-    ) as stream:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            setup.url,
+            json=setup.call("SUBSCRIBE", subscribe={"unacknowledged_tasks": []}),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        ) as stream,
+    ):
         assert stream.status == 200, await stream.text()
         assert stream.headers["Content-Type"].startswith("application/json")
         events = records(stream)
@@ -218,9 +221,10 @@ async def test_a_quiet_stream_carries_heartbeats(
 ) -> None:
     monkeypatch.setattr(mesos_executor, "HEARTBEAT_INTERVAL", 0.1)
     headers = {"Authorization": f"Bearer {setup.executor.token}"}
-    async with aiohttp.ClientSession() as session, session.post(
-        setup.url, json=setup.call("SUBSCRIBE"), headers=headers
-    ) as stream:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(setup.url, json=setup.call("SUBSCRIBE"), headers=headers) as stream,
+    ):
         events = records(stream)
         kinds = [(await next_event(events, skip_heartbeats=False))["type"] for _ in range(4)]
     assert kinds == ["SUBSCRIBED", "LAUNCH", "HEARTBEAT", "HEARTBEAT"]
