@@ -7,7 +7,9 @@ it outlives an agent restart) in its own sandbox, serves it the Executor API
 it the task once it has subscribed. The executor's status updates take the
 agent's reliable path (checkpointed, retried until the scheduler acknowledges
 them, then ACKNOWLEDGED goes back down). Framework messages pass both ways,
-best effort, as in Mesos.
+best effort, as in Mesos. Executors written for Mesos reach the same core over
+Mesos's v1 executor HTTP API (mesos_executor.py); they get the MESOS_* variables
+Mesos sets beside the ORBITER_* ones.
 
 The agent ends an executor that exits with its tasks still running (they are
 TASK_FAILED, "executor exited with status N"), one that does not subscribe in
