@@ -150,9 +150,11 @@ def test_a_pymesos_executor_goes_on_through_an_agent_restart(
     run = Run(0, log.read_text(), [agent])
     for task in ("count-0", "count-1"):
         progress = [int(m[1]) for m in run.lines(rf"{task} TASK_RUNNING: progress (\d+)/40")]
-        # Updates the executor sent are not lost; those it could not send while the
-        # agent was away it sent again: in order, none twice.
-        assert progress == sorted(set(progress)) and progress[-1] == 40, run.output
+        # In order. Those it could not send while the agent was away it sent again; one
+        # the agent took just before it was killed may arrive twice (at least once, as
+        # in Mesos), and a non-terminal one it had not passed on yet may be missing (the
+        # agent checkpoints terminal updates; pymesos resends nothing on resubscribing).
+        assert progress == sorted(progress) and progress[-1] == 40, run.output
         assert run.lines(rf"{task} TASK_FINISHED: counted to 40"), run.output
     stdout = run.executor_stdout()
     assert stdout.count("executor pycounter registered with agent") == 1, stdout
