@@ -1496,6 +1496,11 @@ class Master:
                     f"{agent.id}"
                 )
             docker = task.container.type == pb.ContainerInfo.DOCKER
+            if task.volumes and task.HasField("executor"):
+                raise InvalidCall(
+                    f"{where}, task {task.task_id}: persistent volumes go to command tasks "
+                    "and DOCKER tasks, not to tasks of a framework's own executor"
+                )
             for v in task.volumes:
                 pid = v.persistence_id
                 here = f"{where}, task {task.task_id}, volume {pid!r}"
