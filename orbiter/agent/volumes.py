@@ -11,7 +11,9 @@ registration, so a master that lost track of it cannot make the agent delete dat
 Tasks see a volume at its container path. The process containerizer links it into
 the sandbox with a symlink (`<sandbox>/<container path>` -> the volume): a bind
 mount needs CAP_SYS_ADMIN, and an agent running as an ordinary user must manage
-too; the task's working directory is its sandbox, so relative paths resolve, and
+too. The link is relative (`../../../volumes/<role>/<id>`), so it resolves within
+the work dir whatever the directories above it allow; the task's working
+directory is its sandbox, so relative container paths resolve; and
 the sandbox's disk watch does not follow links, so a volume's data never counts
 against the task's `disk` (it is the volume's own reserved disk). Docker tasks get
 a bind mount at the container path (relative paths are under the sandbox mount).
@@ -67,11 +69,14 @@ def link_into_sandbox(task: pb.TaskInfo, sandbox: Path, owner: tuple[int, int] |
         prepare(m.host, owner)
         link = sandbox / m.container_path
         link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() and os.readlink(link) == str(m.host):
+        # Relative: resolved from the sandbox down the work dir, so the task's user needs
+        # no access to the directories above the work dir (often closed, like /tmp/x 0700).
+        target = os.path.relpath(m.host, link.parent)
+        if link.is_symlink() and os.readlink(link) == target:
             continue
         if link.is_symlink() or link.exists():
             raise OSError(f"{link} exists in the sandbox: cannot put the volume there")
-        link.symlink_to(m.host, target_is_directory=True)
+        link.symlink_to(target, target_is_directory=True)
 
 
 def prepare(path: Path, owner: tuple[int, int] | None) -> None:

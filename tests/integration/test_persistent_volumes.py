@@ -1,0 +1,169 @@
+"""Dynamic reservations and persistent volumes end to end (issue 13): a real master and a
+real agent in-process, a framework through the SDK's `SchedulerDriver`.
+
+The framework (role `db`) reserves, creates a volume and launches a task that writes
+into it in one Accept; the task ends, the volume comes back in an offer with the same
+persistence id, and a second task reads the file. The agent restarts: the volume is
+still on its disk and offered again. DESTROY removes the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orbiter.agent.agent import Agent, AgentSettings
+from orbiter.framework import Scheduler, SchedulerDriver, task_info
+from orbiter.framework.driver import create_op, destroy_op, launch_op, reserve_op
+from orbiter.proto import messages_pb2 as pb
+from orbiter.resources import Resources
+from tests.integration.test_scheduler_api import FAST, TIMEOUT, InProcessCluster, in_process_cluster
+
+AsyncWait = Callable[..., Awaitable[Any]]
+AGENT_RESOURCES = "cpus:2;mem:1024;disk:1000"
+RESERVED = "cpus(db):0.5;mem(db):64;disk(db):100"
+TASK = "cpus(db):0.25;mem(db):32"
+
+
+class Recorder(Scheduler):
+    """Keeps the offers it has not answered and every status."""
+
+    def __init__(self) -> None:
+        self.offered: dict[str, pb.Offer] = {}
+        self.statuses: list[pb.TaskStatus] = []
+
+    def offers(self, driver: SchedulerDriver, offers: list[pb.Offer]) -> None:
+        for offer in offers:
+            self.offered[offer.id] = offer
+
+    def rescinded(self, driver: SchedulerDriver, offer_id: str) -> None:
+        self.offered.pop(offer_id, None)
+
+    def status_update(self, driver: SchedulerDriver, status: pb.TaskStatus) -> None:
+        self.statuses.append(status)
+
+    def ended(self, task_id: str) -> pb.TaskStatus | None:
+        done = (pb.TASK_FINISHED, pb.TASK_FAILED, pb.TASK_KILLED, pb.TASK_LOST, pb.TASK_ERROR)
+        return next((s for s in self.statuses if s.task_id == task_id and s.state in done), None)
+
+    def take(self, with_volume: str = "") -> pb.Offer | None:
+        for offer_id, offer in list(self.offered.items()):
+            if not with_volume or any(v.persistence_id == with_volume for v in offer.volumes):
+                return self.offered.pop(offer_id)
+        return None
+
+
+@contextlib.asynccontextmanager
+async def db_framework(
+    cluster: InProcessCluster,
+) -> AsyncIterator[tuple[SchedulerDriver, Recorder]]:
+    recorder = Recorder()
+    driver = SchedulerDriver(
+        recorder, pb.FrameworkInfo(name="db", roles=["db"], failover_timeout=60), cluster.address
+    )
+    cluster.drivers.append((driver, asyncio.create_task(driver.run())))
+    await asyncio.wait_for(driver.subscribed.wait(), TIMEOUT)
+    yield driver, recorder
+
+
+def agent_settings(cluster: InProcessCluster, **kw: Any) -> AgentSettings:
+    return AgentSettings(
+        master=cluster.address,
+        work_dir=cluster.tmp / "agent-0",
+        resources=Resources.parse(AGENT_RESOURCES),
+        watch_paths=[],
+        **kw,
+    )
+
+
+async def start_agent(cluster: InProcessCluster, **kw: Any) -> Agent:
+    agent = Agent(agent_settings(cluster, **kw))
+    cluster.agents.append(agent)
+    await agent.start()
+    await asyncio.wait_for(agent.registered.wait(), TIMEOUT)
+    return agent
+
+
+async def run_to_end(
+    driver: SchedulerDriver,
+    recorder: Recorder,
+    wait: AsyncWait,
+    offer: pb.Offer,
+    task: pb.TaskInfo,
+    *before: Any,
+) -> pb.TaskStatus:
+    await driver.accept([offer.id], [*before, launch_op(task)], refuse_seconds=0)
+    status = await wait(lambda: recorder.ended(task.task_id), TIMEOUT, f"{task.task_id} to end")
+    return status
+
+
+def volume_task(task_id: str, command: str, **kw: Any) -> pb.TaskInfo:
+    return task_info(task_id, command, Resources.parse(TASK).to_proto(), volumes=["v1"], **kw)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[InProcessCluster]:
+    async with in_process_cluster(tmp_path, FAST) as c:
+        yield c
+
+
+async def test_a_volume_outlives_its_task_and_the_agent_and_is_offered_back(
+    cluster: InProcessCluster, async_wait_until: AsyncWait
+) -> None:
+    agent = await start_agent(cluster)
+    async with db_framework(cluster) as (driver, recorder):
+        offer = await async_wait_until(recorder.take, TIMEOUT, "a first offer")
+        wrote = await run_to_end(
+            driver,
+            recorder,
+            async_wait_until,
+            offer,
+            volume_task("writer", "echo kept > data/f.txt && test -L data"),
+            reserve_op(Resources.parse(RESERVED).to_proto(), {"owner": "db-team"}),
+            create_op("v1", "db", 100, "data"),
+        )
+        assert wrote.state == pb.TASK_FINISHED, wrote.message
+        on_disk = cluster.tmp / "agent-0" / "volumes" / "db" / "v1" / "f.txt"
+        assert on_disk.read_text() == "kept\n"
+
+        offer = await async_wait_until(lambda: recorder.take("v1"), TIMEOUT, "v1 offered back")
+        (volume,) = offer.volumes
+        assert (volume.role, volume.size, volume.container_path) == ("db", 100, "data")
+        assert [dict(r.labels) for r in offer.reservations] == [{"owner": "db-team"}]
+        read = await run_to_end(
+            driver,
+            recorder,
+            async_wait_until,
+            offer,
+            volume_task("reader", "grep -qx kept data/f.txt"),
+        )
+        assert read.state == pb.TASK_FINISHED, read.message
+
+        # The agent restarts (its tasks' keeper and work dir stay): the volume is still there.
+        await asyncio.wait_for(agent.stop(kill_tasks=False), 10)
+        cluster.agents.remove(agent)
+        recorder.offered.clear()
+        agent = await start_agent(cluster)
+        assert on_disk.read_text() == "kept\n"
+        offer = await async_wait_until(lambda: recorder.take("v1"), TIMEOUT, "v1 after restart")
+        again = await run_to_end(
+            driver,
+            recorder,
+            async_wait_until,
+            offer,
+            volume_task("again", "grep -qx kept data/f.txt"),
+        )
+        assert again.state == pb.TASK_FINISHED, again.message
+
+        # DESTROY: the data goes; the disk goes back to the role's reservation.
+        offer = await async_wait_until(lambda: recorder.take("v1"), TIMEOUT, "v1 to destroy")
+        await driver.accept([offer.id], [destroy_op("v1")], refuse_seconds=0)
+        await async_wait_until(lambda: not on_disk.parent.exists(), TIMEOUT, "the data removed")
+        (view,) = cluster.core.agents.values()
+        assert not view.volumes
+        assert view.total.get("disk", "db") == 100
