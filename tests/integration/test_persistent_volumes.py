@@ -19,7 +19,7 @@ import pytest
 
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.framework import Scheduler, SchedulerDriver, task_info
-from orbiter.framework.driver import create_op, destroy_op, launch_op, reserve_op
+from orbiter.framework.driver import CallError, create_op, destroy_op, launch_op, reserve_op
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
 from tests.integration.test_scheduler_api import FAST, TIMEOUT, InProcessCluster, in_process_cluster
@@ -167,3 +167,65 @@ async def test_a_volume_outlives_its_task_and_the_agent_and_is_offered_back(
         (view,) = cluster.core.agents.values()
         assert not view.volumes
         assert view.total.get("disk", "db") == 100
+
+
+def docker_volume_task(task_id: str, command: str) -> pb.TaskInfo:
+    task = volume_task(task_id, command)
+    task.container.type = pb.ContainerInfo.DOCKER
+    task.container.docker.image = "orbiter-test/busybox:latest"
+    return task
+
+
+async def test_a_docker_task_sees_the_volume_at_its_container_path(
+    cluster: InProcessCluster, async_wait_until: AsyncWait, docker_engine: Any
+) -> None:
+    """Against the real dockerd of tests/dockerd.py: the volume is a bind mount at /data."""
+    from orbiter.agent.containerizer.docker import LABEL_AGENT
+
+    agent = await start_agent(cluster, docker=True, docker_host=docker_engine.base_url)
+    try:
+        async with db_framework(cluster) as (driver, recorder):
+            offer = await async_wait_until(recorder.take, TIMEOUT, "a first offer")
+            wrote = await run_to_end(
+                driver,
+                recorder,
+                async_wait_until,
+                offer,
+                docker_volume_task("writer", "echo from-docker > /data/f.txt"),
+                reserve_op(Resources.parse(RESERVED).to_proto()),
+                create_op("v1", "db", 100, "/data"),
+            )
+            assert wrote.state == pb.TASK_FINISHED, wrote.message
+            on_disk = cluster.tmp / "agent-0" / "volumes" / "db" / "v1" / "f.txt"
+            assert on_disk.read_text() == "from-docker\n"
+
+            offer = await async_wait_until(lambda: recorder.take("v1"), TIMEOUT, "v1 offered")
+            read = await run_to_end(
+                driver,
+                recorder,
+                async_wait_until,
+                offer,
+                docker_volume_task("reader", "grep -qx from-docker /data/f.txt"),
+            )
+            assert read.state == pb.TASK_FINISHED, read.message
+    finally:
+        docker_engine.remove_containers(f"{LABEL_AGENT}={agent.agent_id}")
+
+
+async def test_a_process_task_cannot_take_a_volume_with_an_absolute_path(
+    cluster: InProcessCluster, async_wait_until: AsyncWait
+) -> None:
+    await start_agent(cluster)
+    async with db_framework(cluster) as (driver, recorder):
+        offer = await async_wait_until(recorder.take, TIMEOUT, "a first offer")
+        with pytest.raises(CallError, match="absolute, which only DOCKER tasks can mount"):
+            await driver.accept(
+                [offer.id],
+                [
+                    reserve_op(Resources.parse(RESERVED).to_proto()),
+                    create_op("v1", "db", 100, "/data"),
+                    launch_op(volume_task("t1", "true")),
+                ],
+            )
+        (agent,) = cluster.core.agents.values()
+        assert not agent.reservations and not agent.volumes
