@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orbiter import cli
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.framework.driver import CallError, create_op, destroy_op, launch_op, reserve_op
@@ -229,3 +231,37 @@ async def test_a_process_task_cannot_take_a_volume_with_an_absolute_path(
             )
         (agent,) = cluster.core.agents.values()
         assert not agent.reservations and not agent.volumes
+
+
+async def test_an_operator_reserves_and_unreserves_with_the_cli(
+    cluster: InProcessCluster, async_wait_until: AsyncWait, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = await start_agent(cluster)
+    master = cluster.address
+
+    def orbiter(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = cli.main([*argv, "--master", master])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = await asyncio.to_thread(
+        orbiter, "reserve", agent.agent_id, "cpus:1;mem:128", "--role", "db", "--label", "team=a"
+    )
+    assert code == 0, out
+    assert f"agent {agent.agent_id}: reserved cpus:1;mem:128 for db" in out
+    async with db_framework(cluster) as (_, recorder):
+        offer = await async_wait_until(recorder.take, TIMEOUT, "an offer")
+        offered = Resources.from_proto(offer.resources)
+        assert offered.reserved("db") == Resources.parse("cpus(db):1;mem(db):128")
+        assert [dict(r.labels) for r in offer.reservations] == [{"team": "a"}]
+
+    code, _, err = await asyncio.to_thread(orbiter, "unreserve", agent.agent_id, "cpus(db):2")
+    assert code != 0, err
+    assert "cpus(db):2 is not dynamically reserved on this agent" in err
+    code, out, _ = await asyncio.to_thread(
+        orbiter, "unreserve", agent.agent_id, "cpus:1;mem:128", "--role", "db", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["reservations"] == []
+    assert cluster.core.agents[agent.agent_id].total == Resources.parse(AGENT_RESOURCES)
