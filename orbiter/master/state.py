@@ -1351,7 +1351,11 @@ class Master:
             )
             msg.resources.extend(plan.resources.to_proto())
             msg.attributes.extend(agent.info.attributes)
-            msg.reservations.extend(r.to_proto() for r in agent.reservations if r.role == plan.role)
+            msg.reservations.extend(
+                r.to_proto()
+                for r in agent.reservations
+                if r.role == plan.role and r.resources.overlap(plan.resources)
+            )
             msg.volumes.extend(agent.volumes[pid].to_proto() for pid in offer.volumes)
             by_fw.setdefault(fw.id, []).append(msg)
         effects: list[Effect] = []

@@ -8,6 +8,8 @@ Mesos; a refused Accept changes nothing (`snapshot`).
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from orbiter.errors import OrbiterError
 from orbiter.master.effects import PersistRegistry, SendToAgent
@@ -431,3 +433,80 @@ def test_statuses_still_flow_for_tasks_on_reserved_resources() -> None:
     assert [s.state for s in statuses_for(effects, w.fw.framework_id)] == [TS.TASK_FINISHED]
     assert w.m.agents[w.agent].used == Resources.empty()
     _ = agent_pb2
+
+
+# ---------------------------------------------------------------- properties
+
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("reserve"), st.sampled_from(["cpus(db):1", "disk(db):100", "mem(db):64"])
+        ),
+        st.tuples(st.just("unreserve"), st.sampled_from(["cpus(db):1", "disk(db):100"])),
+        st.tuples(st.just("create"), st.sampled_from(["v1", "v2"])),
+        st.tuples(st.just("destroy"), st.sampled_from(["v1", "v2"])),
+        st.tuples(st.just("launch"), st.sampled_from(["v1", "v2", ""])),
+        st.tuples(st.just("finish"), st.just("")),
+        st.tuples(st.just("operator_reserve"), st.sampled_from(["cpus(db):1", "disk(db):50"])),
+        st.tuples(st.just("operator_unreserve"), st.sampled_from(["cpus(db):1", "disk(db):50"])),
+        st.tuples(st.just("failover"), st.just("")),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=STEPS)
+def test_no_sequence_of_operations_loses_or_invents_resources(steps: list[tuple[str, str]]) -> None:
+    """Whatever is reserved, unreserved, put in volumes, used and given back, and across
+    failovers: the agent's total plus its volumes is what it advertises, per resource
+    name, and what tasks use and offers hold always fits in the total."""
+    w = World()
+    static = Resources.parse(AGENT).quantities()
+    launched = 0
+    for kind, arg in steps:
+        try:
+            if kind == "reserve":
+                w.accept(reserve(arg))
+            elif kind == "unreserve":
+                w.accept(unreserve(arg))
+            elif kind == "create":  # on disk reserved earlier, or in the same call
+                w.accept(create(arg)) if launched % 2 else w.accept(
+                    reserve("disk(db):100"), create(arg)
+                )
+            elif kind == "destroy":
+                w.accept(destroy(arg))
+            elif kind == "launch":
+                launched += 1
+                t = task(f"t{launched}", "cpus:0.5;mem:32")
+                w.accept(launch(with_volume(t, arg) if arg else t))
+            elif kind == "finish":
+                for key in list(w.m.agents[w.agent].tasks):
+                    w.finish(key[1])
+            elif kind == "operator_reserve":
+                w.m.operator_reserve(w.agent, Resources.parse(arg), {}, w.now, "ops")
+            elif kind == "operator_unreserve":
+                w.m.operator_unreserve(w.agent, Resources.parse(arg), w.now, "ops")
+            elif kind == "failover":
+                m2 = Master(pb.MasterInfo(id="bbbbbbbb0000", hostname="m2"), MasterConfig(), w.now)
+                m2.recover(w.m.registry(), w.now)
+                agent = w.m.agents[w.agent]
+                msg = register_msg(resources=AGENT, agent_id=w.agent)
+                for t in agent.tasks.values():
+                    msg.tasks.add(framework_id=t.framework_id, task=t.info, state=t.state)
+                m2.agent_register(9, msg, w.now)
+                info = w.m.frameworks[w.fw.framework_id].info
+                _, stream, _ = m2.subscribe(info, w.now, "dbp")
+                w.fw = scheduler_pb2.CallHeader(framework_id=info.id, stream_id=stream)
+                w.m = m2
+        except OrbiterError:
+            pass
+        agent = w.m.agents[w.agent]
+        volume_disk = sum(v.size for v in agent.volumes.values())
+        have = agent.total.quantities()
+        have["disk"] = have.get("disk", 0.0) + volume_disk
+        assert {k: round(v, 3) for k, v in have.items()} == static
+        assert agent.total.contains(agent.used + agent.offered)
+        used_by = set(agent.volume_users)
+        assert used_by <= set(agent.volumes)
+        assert all(key in agent.tasks for key in agent.volume_users.values())
