@@ -651,7 +651,13 @@ class Agent:
             self.updates.resend_framework(msg.resend_updates.framework_id)
             self._wake.set()
         elif kind == "volumes":
-            self._on_disk(self.volumes.update, list(msg.volumes.volumes))
+            in_use = frozenset(
+                v.persistence_id
+                for t in self.tasks.values()
+                if t.state not in TERMINAL
+                for v in t.info.volumes
+            )
+            self._on_disk(self.volumes.update, list(msg.volumes.volumes), in_use)
         elif kind == "shutdown":
             raise AgentRefused(msg.shutdown.message)
 

@@ -116,17 +116,22 @@ class VolumeStore:
                         out[vol.name] = pb.Volume(persistence_id=vol.name, role=role)
         return list(out.values())
 
-    def update(self, volumes: list[pb.Volume]) -> list[str]:
+    def update(self, volumes: list[pb.Volume], in_use: frozenset[str] = frozenset()) -> list[str]:
         """Keep exactly `volumes`: make the new, remove the data of those dropped since
-        the last list; returns the persistence ids removed."""
+        the last list; returns the persistence ids removed. A dropped volume that a task
+        here still uses (the master thought otherwise) keeps its data and stays listed
+        until a later list finds it unused."""
         before = {v.persistence_id: v for v in self.listed()}
         now = {v.persistence_id: v for v in volumes}
+        kept = [v for pid, v in before.items() if pid not in now and pid in in_use]
+        for v in kept:
+            log.warning("volume %s was destroyed but a task here uses it: kept for now", v)
         for v in volumes:
             host_dir(self.work_dir, v.role, v.persistence_id).mkdir(parents=True, exist_ok=True)
-        self._write(volumes)
+        self._write([*volumes, *kept])
         removed = []
         for pid, v in before.items():
-            if pid not in now:
+            if pid not in now and pid not in in_use:
                 path = host_dir(self.work_dir, v.role, pid)
                 log.info("removing destroyed volume %s at %s", pid, path)
                 shutil.rmtree(path, ignore_errors=True)

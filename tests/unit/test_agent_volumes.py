@@ -61,3 +61,14 @@ def test_a_volume_is_not_put_over_a_file_of_the_sandbox(tmp_path: Path) -> None:
     task.volumes.append(vol("v1"))
     with pytest.raises(OSError, match="exists in the sandbox"):
         link_into_sandbox(task, sandbox, None)
+
+
+def test_a_destroyed_volume_a_task_still_uses_keeps_its_data_until_it_is_unused(
+    tmp_path: Path,
+) -> None:
+    store = VolumeStore(tmp_path)
+    store.update([vol("v1")])
+    assert store.update([], in_use=frozenset({"v1"})) == []
+    assert (tmp_path / "volumes" / "db" / "v1").is_dir()
+    assert store.update([]) == ["v1"]
+    assert not (tmp_path / "volumes" / "db" / "v1").exists()
