@@ -16,12 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from orbiter import cli
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.framework.driver import CallError, create_op, destroy_op, launch_op, reserve_op
+from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
 from tests.integration.test_scheduler_api import FAST, TIMEOUT, InProcessCluster, in_process_cluster
@@ -265,3 +267,63 @@ async def test_an_operator_reserves_and_unreserves_with_the_cli(
     assert code == 0
     assert json.loads(out)["reservations"] == []
     assert cluster.core.agents[agent.agent_id].total == Resources.parse(AGENT_RESOURCES)
+
+
+async def test_reservations_and_volumes_survive_a_master_restart(
+    tmp_path: Path, async_wait_until: AsyncWait
+) -> None:
+    """The master restarts on the same port and work dir (its file registry): the agent and
+    the framework come back, and the volume is offered again with its data."""
+    from tests.conftest import free_port
+
+    settings = MasterSettings(
+        port=free_port(), http_port=0, work_dir=tmp_path / "master", config=FAST
+    )
+    server = MasterServer(settings)
+    await server.start()
+    cluster = InProcessCluster(
+        server, tmp_path, grpc.aio.insecure_channel(server.info.grpc_address)
+    )
+    try:
+        agent = await start_agent(cluster)
+        async with db_framework(cluster) as (driver, recorder):
+            offer = await async_wait_until(recorder.take, TIMEOUT, "a first offer")
+            wrote = await run_to_end(
+                driver,
+                recorder,
+                async_wait_until,
+                offer,
+                volume_task("writer", "echo before-restart > data/f.txt"),
+                reserve_op(Resources.parse(RESERVED).to_proto(), {"owner": "db-team"}),
+                create_op("v1", "db", 100, "data"),
+            )
+            assert wrote.state == pb.TASK_FINISHED, wrote.message
+
+            await asyncio.wait_for(server.stop(), 10)
+            recorder.offered.clear()
+            server = cluster.server = MasterServer(settings)
+            await server.start()
+
+            (record,) = server.core.agents.values()  # known from the registry at once
+            assert [v.persistence_id for v in record.volumes.values()] == ["v1"]
+            assert record.reservations[0].labels == (("owner", "db-team"),)
+            offer = await async_wait_until(lambda: recorder.take("v1"), 30, "v1 after restart")
+            assert Resources.from_proto(offer.resources).reserved("db")
+            read = await run_to_end(
+                driver,
+                recorder,
+                async_wait_until,
+                offer,
+                volume_task("reader", "grep -qx before-restart data/f.txt"),
+            )
+            assert read.state == pb.TASK_FINISHED, read.message
+            assert agent.agent_id == record.id
+    finally:
+        for d, run in cluster.drivers:
+            d.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(run, 5)
+        for a in cluster.agents:
+            await asyncio.wait_for(a.stop(), 10)
+        await cluster.channel.close()
+        await asyncio.wait_for(cluster.server.stop(), 10)
