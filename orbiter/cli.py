@@ -1024,6 +1024,31 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reserve(args: argparse.Namespace) -> int:
+    """`orbiter reserve|unreserve AGENT RESOURCES --role R`: dynamic reservations by hand."""
+    agent = urllib.parse.quote(args.agent_id, safe="")
+    body: dict[str, Any] = {"resources": args.resources, "role": args.role}
+    if args.subcommand == "reserve" and args.label:
+        labels = {}
+        for item in args.label:
+            key, eq, value = item.partition("=")
+            if not eq or not key:
+                raise UsageError(f"--label {item!r}: expected KEY=VALUE")
+            labels[key] = value
+        body["labels"] = labels
+    data = post_json(args.master, f"/api/v1/agents/{agent}/{args.subcommand}", body)
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    done = "reserved" if args.subcommand == "reserve" else "unreserved"
+    role = f" for {args.role}" if args.role else ""
+    print(f"agent {data['id']}: {done} {args.resources}{role}")
+    for r in data.get("reservations", []):
+        who = f" by {r['principal']}" if r["principal"] else ""
+        print(f"  {r['resources']}{who}")
+    return 0
+
+
 def cmd_kill(args: argparse.Namespace) -> int:
     from orbiter.framework.progress import TERMINAL_NAMES
 
@@ -1737,6 +1762,25 @@ def parser() -> argparse.ArgumentParser:
         "per piece of text as it comes)",
     )  # fmt: skip
 
+    for name, helptext in (
+        ("reserve", "reserve an agent's unreserved resources for a role (dynamic reservation)"),
+        ("unreserve", "give an agent's dynamically reserved resources back to everyone"),
+    ):
+        p = sub.add_parser(name, help=helptext, description=helptext + RESERVE_HELP)
+        _add_master_flag(p)
+        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument(
+            "resources", metavar="RESOURCES",
+            help="like 'cpus:1;mem:256;disk:100' (with --role) or 'cpus(db):1'",
+        )  # fmt: skip
+        p.add_argument("--role", default="", help="the role for RESOURCES without one")
+        if name == "reserve":
+            p.add_argument(
+                "--label", action="append", default=[], metavar="KEY=VALUE",
+                help="a label kept with the reservation (repeatable)",
+            )  # fmt: skip
+        p.add_argument("--json", action="store_true", help="print the agent after it as JSON")
+
     p = sub.add_parser("kill", help="kill a task")
     _add_master_flag(p)
     p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
@@ -1753,6 +1797,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the task as JSON")
     return top
 
+
+RESERVE_HELP = (
+    ". Reserved resources are offered only to frameworks in the role; the reservation "
+    "keeps your principal and labels and survives master failover. Resources tasks use "
+    "or persistent volumes hold cannot be unreserved."
+)
 
 PIN_HELP = {
     "pin": "A pin overrides Satellite only. --state active puts the agent in service now "
@@ -1843,6 +1893,8 @@ def main(argv: list[str] | None = None) -> int:
             "tasks": cmd_tasks,
             "cat": cmd_cat,
             "kill": cmd_kill,
+            "reserve": cmd_reserve,
+            "unreserve": cmd_reserve,
             "execute": cmd_execute,
             "deactivate": cmd_maintenance,
             "drain": cmd_maintenance,

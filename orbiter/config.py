@@ -463,7 +463,9 @@ SCHEMA = Section(
                     "Lists of `{principals, <objects>, allow}` rules under register_frameworks "
                     "(roles), run_tasks (users), teardown_frameworks, kill_tasks, "
                     "read_sandboxes (framework_principals), maintain_agents, register_agents "
-                    "(agents), reload_rules, manage_silences; and `permissive`. See the README's "
+                    "(agents), reserve_resources, create_volumes (roles), unreserve_resources "
+                    "(reserver_principals), destroy_volumes (creator_principals), "
+                    "reload_rules, manage_silences; and `permissive`. See the README's "
                     "\"Who may do what\".",
                     "{run_tasks: [{principals: [web], users: [www-data]}]}", _acls,
                     "security.acls", "off: every principal may do everything but run as root"),

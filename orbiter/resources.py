@@ -508,6 +508,33 @@ class Resources:
         role = "" if role == "*" else role
         return Resources._make({k: v for k, v in self._d.items() if not k[1] or k[1] == role})
 
+    def reassigned(self, role: str) -> Resources:
+        """The same resources, all under `role` ("" or "*": unreserved): a reservation
+        moves `cpus:1` to `cpus(db):1`, an unreservation back."""
+        role = validate_role(role)
+        d: dict[Key, _Stored] = {}
+        for (name, _), v in self._d.items():
+            key = (name, role)
+            d[key] = _plus(d[key], v, key) if key in d else v
+        return Resources._make(d)
+
+    def overlap(self, other: Resources) -> Resources:
+        """What `self` and `other` both hold, (name, role) by (name, role)."""
+        d: dict[Key, _Stored] = {}
+        for k, v in self._d.items():
+            theirs = other._d.get(k)
+            if theirs is None or type(theirs) is not type(v):
+                continue
+            if type(v) is int:
+                common: _Stored = min(v, theirs)  # type: ignore[type-var]
+            elif type(v) is Ranges:
+                common = v - (v - theirs)  # type: ignore[operator]
+            else:
+                common = v & theirs  # type: ignore[operator]
+            if common:
+                d[k] = common
+        return Resources._make(d)
+
     def roles(self) -> set[str]:
         """Roles present, "" included when there are unreserved resources."""
         return {role for _, role in self._d}

@@ -48,6 +48,7 @@ from orbiter.agent.http_api import AgentHttp
 from orbiter.agent.isolation.isolator import Isolator
 from orbiter.agent.metrics import AgentMetrics
 from orbiter.agent.status_updates import StatusUpdateManager
+from orbiter.agent.volumes import VolumeStore
 from orbiter.attributes import to_proto as attributes_to_proto
 from orbiter.discovery import MasterLocator
 from orbiter.looplag import LoopLag
@@ -166,6 +167,7 @@ class Agent:
         self.counts: Counter[str] = Counter()
         # One thread, so checkpoint writes and removals land in the order they were asked.
         self._disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-checkpoint")
+        self.volumes = VolumeStore(settings.work_dir)
 
     def _on_disk(self, fn: Callable[..., object], *args: object) -> asyncio.Future[object]:
         """Run a checkpoint write off the loop, in order with every other one."""
@@ -478,8 +480,9 @@ class Agent:
         info.attributes.extend(attributes_to_proto(self.settings.attributes))
         return info
 
-    def _register_message(self) -> agent_pb2.AgentMessage:
+    def _register_message(self, volumes: list[pb.Volume]) -> agent_pb2.AgentMessage:
         msg = agent_pb2.AgentMessage()
+        msg.register.volumes.extend(volumes)
         msg.register.info.CopyFrom(self.info())
         for task in self.tasks.values():
             msg.register.tasks.add(framework_id=task.framework_id, task=task.info, state=task.state)
@@ -555,7 +558,9 @@ class Agent:
         ) as channel:
             stub = agent_pb2_grpc.AgentLinkStub(channel)
             call = stub.Connect()
-            await call.write(self._register_message())
+            # Volumes held (a small file and a directory listing): in order with checkpoints.
+            volumes = await self._on_disk(self.volumes.held)
+            await call.write(self._register_message(volumes))  # type: ignore[arg-type]
             first = await call.read()
             if first is grpc.aio.EOF:
                 await raise_if_failed(call)  # the status the master aborted with
@@ -654,6 +659,14 @@ class Agent:
         elif kind == "resend_updates":
             self.updates.resend_framework(msg.resend_updates.framework_id)
             self._wake.set()
+        elif kind == "volumes":
+            in_use = frozenset(
+                v.persistence_id
+                for t in self.tasks.values()
+                if t.state not in TERMINAL
+                for v in t.info.volumes
+            )
+            self._on_disk(self.volumes.update, list(msg.volumes.volumes), in_use)
         elif kind == "shutdown":
             raise AgentRefused(msg.shutdown.message)
 
@@ -768,6 +781,11 @@ class Agent:
                 )
                 env["ORBITER_SANDBOX"] = env["MESOS_SANDBOX"] = str(sandbox)
             task.sandbox = sandbox
+            if task.info.volumes:
+                if sandbox is None:
+                    raise LaunchError("this agent runs the null containerizer: it has no volumes")
+                # After the master's volume list (sent first) is on disk.
+                await self._on_disk(lambda: None)
             if task.info.HasField("executor"):
                 if self.keeper is None:
                     raise LaunchError(

@@ -107,14 +107,18 @@ def task_info(
     environment: dict[str, str] | None = None,
     kill_grace_period: float = 0.0,
     executor: pb.ExecutorInfo | None = None,
+    volumes: Iterable[str] = (),
 ) -> pb.TaskInfo:
     """A TaskInfo for a plain command (what the built-in command executor runs).
 
     With `executor`, that executor runs the task and `command` must be "": a
-    task has one or the other, as in Mesos.
+    task has one or the other, as in Mesos. `volumes` are persistence ids of
+    persistent volumes in the offers (or created earlier in the same Accept).
     """
     info = pb.TaskInfo(task_id=task_id, name=name or task_id, kill_grace_period=kill_grace_period)
     info.resources.extend(resources)
+    for persistence_id in volumes:
+        info.volumes.add(persistence_id=persistence_id)
     if executor is not None:
         if command:
             raise ValueError(f"task {task_id}: give a command or an executor, not both")
@@ -125,6 +129,45 @@ def task_info(
     if environment:
         info.command.environment.update(environment)
     return info
+
+
+def launch_op(*tasks: pb.TaskInfo) -> scheduler_pb2.Operation:
+    op = scheduler_pb2.Operation(type=scheduler_pb2.Operation.LAUNCH)
+    op.launch.task_infos.extend(tasks)
+    return op
+
+
+def reserve_op(
+    resources: Iterable[pb.Resource], labels: dict[str, str] | None = None
+) -> scheduler_pb2.Operation:
+    """RESERVE: `resources` each carry the role to reserve for (the offer's role)."""
+    op = scheduler_pb2.Operation(type=scheduler_pb2.Operation.RESERVE)
+    op.reserve.resources.extend(resources)
+    op.reserve.labels.update(labels or {})
+    return op
+
+
+def unreserve_op(resources: Iterable[pb.Resource]) -> scheduler_pb2.Operation:
+    op = scheduler_pb2.Operation(type=scheduler_pb2.Operation.UNRESERVE)
+    op.unreserve.resources.extend(resources)
+    return op
+
+
+def create_op(
+    persistence_id: str, role: str, size: float, container_path: str
+) -> scheduler_pb2.Operation:
+    """CREATE a persistent volume of `size` MB of disk reserved for `role`."""
+    op = scheduler_pb2.Operation(type=scheduler_pb2.Operation.CREATE)
+    op.create.volumes.add(
+        persistence_id=persistence_id, role=role, size=size, container_path=container_path
+    )
+    return op
+
+
+def destroy_op(persistence_id: str) -> scheduler_pb2.Operation:
+    op = scheduler_pb2.Operation(type=scheduler_pb2.Operation.DESTROY)
+    op.destroy.volumes.add(persistence_id=persistence_id)
+    return op
 
 
 def executor_info(

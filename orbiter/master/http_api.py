@@ -29,6 +29,7 @@ from orbiter.master.openapi import (
     MIN_PIN_SECONDS,
 )
 from orbiter.proto import messages_pb2
+from orbiter.resources import InvalidResources, Resources
 from orbiter.satellite import http_api as satellite_http
 from orbiter.satellite.process import SatelliteUnavailable
 from orbiter.security import acl, bindings, http_auth
@@ -99,6 +100,8 @@ class HttpServer:
         r.add_post("/api/v1/agents/{agent_id}/pin", self.pin)
         r.add_delete("/api/v1/agents/{agent_id}/pin", self.unpin)
         r.add_post("/api/v1/agents/{agent_id}/remove", self.remove)
+        r.add_post("/api/v1/agents/{agent_id}/reserve", self.reserve)
+        r.add_post("/api/v1/agents/{agent_id}/unreserve", self.unreserve)
         r.add_post("/api/v1/frameworks/{framework_id}/teardown", self.teardown)
         r.add_get("/api/v1/events", self.events)
         silence_api.add_routes(self.app, server)
@@ -530,6 +533,45 @@ class HttpServer:
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
         return _json({**views.agent_view(core.agents[agent_id]), "outcome": "; ".join(said)})
+
+    async def reserve(self, request: web.Request) -> web.Response:
+        return await self._reserve(request, unreserve=False)
+
+    async def unreserve(self, request: web.Request) -> web.Response:
+        return await self._reserve(request, unreserve=True)
+
+    async def _reserve(self, request: web.Request, unreserve: bool) -> web.Response:
+        """Operator RESERVE/UNRESERVE of an agent's resources (Mesos's RESERVE_RESOURCES)."""
+        agent_id = request.match_info["agent_id"]
+        core = self.core
+        principal = http_auth.principal_of(request)
+        try:
+            fields: dict[str, type | tuple[type, ...]] = {"resources": str, "role": str}
+            if not unreserve:
+                fields["labels"] = dict
+            b = await self._body(request, fields)
+            if not b.get("resources"):
+                raise OrbiterError("resources is required, like \"cpus:1;mem:256\" with role")
+            labels = b.get("labels", {})
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+                raise OrbiterError("labels must map strings to strings")
+            try:
+                resources = Resources.parse(b["resources"], b.get("role", ""))
+            except InvalidResources as e:
+                raise OrbiterError(str(e)) from None
+            now = time.time()
+            if unreserve:
+                effects = core.operator_unreserve(agent_id, resources, now, principal)
+            else:
+                effects = core.operator_reserve(agent_id, resources, labels, now, principal)
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        self.server.submit(effects)
+        try:
+            await self.server.durable()
+        except OrbiterError as e:
+            return _error(e.code.http_status, e.message)
+        return _json(views.agent_view(core.agents[agent_id]))
 
     async def deactivate(self, request: web.Request) -> web.Response:
         return await self._maintain(request, "deactivate")

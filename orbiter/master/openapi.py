@@ -196,6 +196,54 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         _object({"reason": _REASON}, ["reason"]),
         required_body=True,
     ),
+    "/api/v1/agents/{agent_id}/reserve": {
+        "post": _op(
+            "Reserve unreserved resources of the agent for a role (Mesos's RESERVE_RESOURCES; "
+            "a dynamic reservation, kept in the registry, recording the caller's principal and "
+            "the labels). Offers holding them are rescinded. Where ACLs are on, "
+            "security.acls.reserve_resources must allow the role",
+            _ok(_ref("Agent"), "The agent with its reservations"),
+            (400, 403, 404, 409),
+            [_path("agent_id")],
+            _json_body(
+                _object(
+                    {
+                        "resources": {
+                            "type": "string",
+                            "description": "Like cpus:1;mem:256 (with role) or cpus(db):1",
+                        },
+                        "role": {"type": "string", "description": "Role for entries without one"},
+                        "labels": STRINGS,
+                    },
+                    ["resources"],
+                ),
+                True,
+            ),
+            tag="maintenance",
+        )
+    },
+    "/api/v1/agents/{agent_id}/unreserve": {
+        "post": _op(
+            "Give dynamically reserved resources back to the unreserved pool (Mesos's "
+            "UNRESERVE_RESOURCES); refused for resources tasks use or volumes hold. Where ACLs "
+            "are on, security.acls.unreserve_resources must allow the reservers' principals "
+            "(one's own: always)",
+            _ok(_ref("Agent"), "The agent with its reservations"),
+            (400, 403, 404, 409),
+            [_path("agent_id")],
+            _json_body(
+                _object(
+                    {
+                        "resources": {"type": "string", "description": "Like cpus(db):1"},
+                        "role": {"type": "string", "description": "Role for entries without one"},
+                    },
+                    ["resources"],
+                ),
+                True,
+            ),
+            tag="maintenance",
+        )
+    },
     "/api/v1/frameworks/{framework_id}/teardown": {
         "post": _op(
             "End a framework (Mesos's TEARDOWN): its tasks are killed, its id is never "
@@ -652,6 +700,33 @@ SCHEMAS: dict[str, Any] = {
                     "until": _TIME_OR_NULL,
                     "reason": TEXT,
                 },
+            },
+            "reservations": {
+                "type": "array",
+                "description": "Dynamic reservations (their resources are in `resources` "
+                "under their role)",
+                "items": _object(
+                    {"role": TEXT, "principal": TEXT, "labels": STRINGS, "resources": TEXT}
+                ),
+            },
+            "volumes": {
+                "type": "array",
+                "description": "Persistent volumes; their disk is not in `resources`",
+                "items": _object(
+                    {
+                        "persistence_id": TEXT,
+                        "role": TEXT,
+                        "size": NUMBER,
+                        "container_path": TEXT,
+                        "principal": TEXT,
+                        "labels": STRINGS,
+                        "used_by": {
+                            "type": "object",
+                            "nullable": True,
+                            "properties": {"framework_id": TEXT, "task_id": TEXT},
+                        },
+                    }
+                ),
             },
         },
         ["id", "status", "resources"],

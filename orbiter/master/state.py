@@ -30,6 +30,7 @@ from orbiter.errors import (
     UnknownOffer,
 )
 from orbiter.master import limits as caps
+from orbiter.master import reservations as resv
 from orbiter.master.allocator import AgentView, FrameworkView, OfferFilter, allocate
 from orbiter.master.effects import (
     CloseAgentLink,
@@ -158,6 +159,8 @@ class Offer:
     role: str
     resources: Resources
     expires: float
+    # Persistence ids of the agent's volumes in this offer.
+    volumes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -190,6 +193,13 @@ class Agent:
     total_quantities: dict[str, float] = field(default_factory=dict)
     # Who registered it ("" with authentication off); only they may register as it.
     principal: str = ""
+    # Dynamic reservations, oldest first, and persistent volumes by persistence id;
+    # `total` is the agent's static resources with both applied (`resv.effective_total`).
+    reservations: list[resv.Reservation] = field(default_factory=list)
+    volumes: dict[str, resv.Volume] = field(default_factory=dict)
+    # Volumes in use: persistence id -> (framework id, task id); and in an offer -> offer id.
+    volume_users: dict[str, tuple[str, str]] = field(default_factory=dict)
+    volume_offers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # __init__ assigns total_quantities' default after total: compute it again.
@@ -202,6 +212,17 @@ class Agent:
     @property
     def mode(self) -> int:
         return self.maintenance.mode
+
+    def apply_reservations(self, static: Resources | None = None) -> None:
+        """Set `total` from the static resources (the agent's info by default)."""
+        if static is None:
+            static = Resources.from_proto(self.info.resources)
+        self.total = resv.effective_total(static, self.reservations, self.volumes.values())
+
+    def volumes_message(self) -> agent_pb2.MasterMessage:
+        msg = agent_pb2.MasterMessage()
+        msg.volumes.volumes.extend(v.to_proto() for v in self.volumes.values())
+        return msg
 
     @property
     def in_service(self) -> bool:
@@ -271,6 +292,27 @@ class Framework:
             left = held.get(name, 0.0) - q
             # Float sums of thousandths: treat dust as zero.
             held[name] = left if left > 1e-9 else 0.0
+
+
+@dataclass(slots=True)
+class _AcceptPlan:
+    """What an Accept's operations would do, built op by op before anything changes."""
+
+    remaining: Resources
+    reservations: list[resv.Reservation]
+    volumes: dict[str, resv.Volume]
+    # Volumes a LAUNCH or DESTROY may still take: offered, or created in this call.
+    free_volumes: set[str]
+    tasks: list[tuple[pb.TaskInfo, Resources]] = field(default_factory=list)
+    launched: Resources = field(default_factory=Resources.empty)
+    seen: set[str] = field(default_factory=set)
+    starting: dict[str, Resources] = field(default_factory=dict)
+    volumes_changed: bool = False
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.log)
 
 
 def _update_event(statuses: Sequence[pb.TaskStatus]) -> scheduler_pb2.Event:
@@ -358,7 +400,10 @@ class Master:
                 unreachable_since=record.unreachable_since,
                 ended_by_master={(k.framework_id, k.task_id) for k in record.ended_by_master},
                 principal=record.principal,
+                reservations=[resv.Reservation.from_proto(r) for r in record.reservations],
+                volumes={v.persistence_id: resv.Volume.from_proto(v) for v in record.volumes},
             )
+            self.agents[record.info.id].apply_reservations()
             self._by_address.setdefault(record.info.http_address, set()).add(record.info.id)
         for record in registry.frameworks:
             self.frameworks[record.info.id] = Framework(
@@ -386,6 +431,8 @@ class Master:
                     record.pin.CopyFrom(agent.pin)
                 for fw_id, task_id in sorted(agent.ended_by_master):
                     record.ended_by_master.add(framework_id=fw_id, task_id=task_id)
+                record.reservations.extend(r.to_proto() for r in agent.reservations)
+                record.volumes.extend(v.to_proto() for v in agent.volumes.values())
         for fw in self.frameworks.values():
             if fw.status is not FrameworkStatus.COMPLETED:
                 reg.frameworks.add(
@@ -467,6 +514,10 @@ class Master:
                     f"{principal or 'an unauthenticated caller'!r} may not register as it",
                     Code.PERMISSION_DENIED,
                 )
+        static = total
+        known = self.agents.get(info.id) if info.id else None
+        if known is not None:
+            total = resv.effective_total(static, known.reservations, known.volumes.values())
         left = total
         for record in message.tasks:
             if record.state in TERMINAL_STATES:
@@ -526,6 +577,7 @@ class Master:
                 agent, message.tasks, now, was_unreachable, learning
             )
             effects += self._reconcile_agent_executors(agent, message.executors)
+            effects += self._reconcile_agent_volumes(agent, message.volumes, now)
         else:
             agent_id = info.id or self._new_id("S")
             info = pb.AgentInfo()
@@ -547,8 +599,27 @@ class Master:
             effects.append(self._registered(agent_id))
             effects += self._reconcile_agent_tasks(agent, message.tasks, now)
             effects += self._reconcile_agent_executors(agent, message.executors)
+            effects += self._reconcile_agent_volumes(agent, message.volumes, now)
         self.allocation_wanted = True
         return agent.id, effects
+
+    def _reconcile_agent_volumes(
+        self, agent: Agent, reported: Iterable[pb.Volume], now: float
+    ) -> list[Effect]:
+        """The master's list of the agent's volumes is the truth: it goes to the agent
+        after every registration (the agent removes what it held of volumes destroyed
+        while it was away). A volume the agent holds that the master never knew is
+        left alone and named in an event, for an operator to look at."""
+        for v in reported:
+            if v.persistence_id not in agent.volumes:
+                self._event(
+                    now, "volume_unknown", agent.id,
+                    f"agent holds volume {v.persistence_id} (role {v.role or '*'}) the master "
+                    "does not know; its data is left in place",
+                )  # fmt: skip
+        if not agent.volumes and not any(True for _ in reported):
+            return []
+        return [SendToAgent(agent.id, agent.volumes_message())]
 
     def _index_address(self, agent: Agent, address: str) -> None:
         """Keep the address -> agents index, so registration does not scan every agent."""
@@ -639,6 +710,9 @@ class Master:
             agent.tasks[key] = task
             fw.tasks[task_id] = task
             if record.state not in TERMINAL_STATES:
+                for v in record.task.volumes:
+                    if v.persistence_id in agent.volumes:
+                        agent.volume_users[v.persistence_id] = key
                 agent.used = agent.used + resources
                 fw.add_allocation(role, resources)
                 if was_unreachable:
@@ -852,6 +926,9 @@ class Master:
         agent = self.agents.get(task.agent_id)
         if agent is not None:
             agent.used = agent.used - task.resources
+            for v in task.info.volumes:
+                if agent.volume_users.get(v.persistence_id) == (task.framework_id, task.id):
+                    del agent.volume_users[v.persistence_id]
         fw = self.frameworks.get(task.framework_id)
         if fw is not None and task.role in fw.allocated:
             fw.remove_allocation(task.role, task.resources)
@@ -905,6 +982,9 @@ class Master:
         agent = self.agents[offer.agent_id]
         agent.offers.discard(offer.id)
         agent.offered = agent.offered - offer.resources
+        for pid in offer.volumes:
+            if agent.volume_offers.get(pid) == offer.id:
+                del agent.volume_offers[pid]
         fw = self.frameworks[offer.framework_id]
         fw.offers.discard(offer.id)
         fw.remove_allocation(offer.role, offer.resources)
@@ -1247,7 +1327,16 @@ class Master:
                 role=plan.role,
                 resources=plan.resources,
                 expires=now + self.config.offer_timeout,
+                volumes=tuple(
+                    pid
+                    for pid, v in agent.volumes.items()
+                    if v.role == plan.role
+                    and pid not in agent.volume_users
+                    and pid not in agent.volume_offers
+                ),
             )
+            for pid in offer.volumes:
+                agent.volume_offers[pid] = offer.id
             self.offers[offer.id] = offer
             agent.offers.add(offer.id)
             agent.offered = agent.offered + plan.resources
@@ -1262,6 +1351,12 @@ class Master:
             )
             msg.resources.extend(plan.resources.to_proto())
             msg.attributes.extend(agent.info.attributes)
+            msg.reservations.extend(
+                r.to_proto()
+                for r in agent.reservations
+                if r.role == plan.role and r.resources.overlap(plan.resources)
+            )
+            msg.volumes.extend(agent.volumes[pid].to_proto() for pid in offer.volumes)
             by_fw.setdefault(fw.id, []).append(msg)
         effects: list[Effect] = []
         for fw_id, offers in by_fw.items():
@@ -1304,7 +1399,9 @@ class Master:
         filters: scheduler_pb2.Filters,
         now: float,
     ) -> list[Effect]:
-        """Launch tasks on offered resources. Everything is checked before anything changes."""
+        """Apply operations to offered resources in order: LAUNCH, RESERVE, UNRESERVE,
+        CREATE, DESTROY (Mesos's semantics: a later operation may use what an earlier
+        one made). Everything is checked before anything changes."""
         fw = self._caller(header)
         offers = self._offers_of(fw, offer_ids)
         agent_ids = {o.agent_id for o in offers}
@@ -1319,55 +1416,219 @@ class Master:
             offered = offered + o.resources
         role = offers[0].role
         refuse = _refuse_seconds(filters)
-        tasks: list[tuple[pb.TaskInfo, Resources]] = []
-        seen: set[str] = set()
-        starting: dict[str, Resources] = {}  # executors this call starts on the agent
-        remaining = offered
+        plan = _AcceptPlan(
+            remaining=offered,
+            reservations=list(agent.reservations),
+            volumes=dict(agent.volumes),
+            free_volumes={pid for o in offers for pid in o.volumes},
+        )
+        op_type = scheduler_pb2.Operation
         for i, op in enumerate(operations):
-            if op.type != scheduler_pb2.Operation.LAUNCH:
-                raise InvalidCall(f"operation {i}: type {op.type} is not supported (use LAUNCH)")
-            for task in op.launch.task_infos:
-                resources = self._validate_task(fw, agent, task, seen, f"operation {i}")
-                needs = resources + self._executor_needs(fw, agent, task, starting)
-                # One by one, so two tasks cannot both claim the same port.
-                if not remaining.contains(needs):
-                    raise InvalidCall(
-                        f"operation {i}, task {task.task_id}: asks for {needs.format()} "
-                        f"{'(with its executor) ' if needs != resources else ''}but "
-                        f"only {remaining.format() or 'nothing'} is left of the offers on agent "
-                        f"{agent.id}"
-                    )
-                remaining = remaining - needs
-                tasks.append((task, resources))
-        wanted = offered - remaining
-        # Valid: consume the offers and launch.
+            where = f"operation {i}"
+            if op.type == op_type.LAUNCH:
+                self._plan_launch(fw, agent, op.launch, plan, where)
+            elif op.type == op_type.RESERVE:
+                self._plan_reserve(fw, agent, role, op.reserve, plan, f"{where} (RESERVE)")
+            elif op.type == op_type.UNRESERVE:
+                self._plan_unreserve(fw, agent, op.unreserve, plan, f"{where} (UNRESERVE)")
+            elif op.type == op_type.CREATE:
+                self._plan_create(fw, agent, role, op.create, plan, f"{where} (CREATE)")
+            elif op.type == op_type.DESTROY:
+                self._plan_destroy(fw, agent, op.destroy, plan, f"{where} (DESTROY)")
+            else:
+                raise InvalidCall(
+                    f"{where}: type {op.type} is not supported (use LAUNCH, RESERVE, UNRESERVE, "
+                    "CREATE or DESTROY)"
+                )
+        remaining = plan.remaining
+        # Valid: consume the offers and apply.
         for o in offers:
             self._drop_offer(o)
         if refuse > 0 and remaining:
             fw.filters.append(OfferFilter(agent.id, remaining, now + refuse))
         effects: list[Effect] = []
-        if not tasks:
+        if plan.changed:
+            agent.reservations = plan.reservations
+            agent.volumes = plan.volumes
+            agent.apply_reservations()
+            self.allocation_wanted = True
+            effects.append(self._persist())
+            if plan.volumes_changed:
+                effects.append(SendToAgent(agent.id, agent.volumes_message()))
+            for what in plan.log:
+                self._event(now, "reservation", agent.id, what, principal=fw.principal)
+        if not plan.tasks:
             return effects
         run = agent_pb2.MasterMessage()
         run.run_tasks.framework_id = fw.id
         run.run_tasks.framework.CopyFrom(fw.info)
-        for info, resources in tasks:
+        for info, resources in plan.tasks:
             task_info = pb.TaskInfo()
             task_info.CopyFrom(info)
             task_info.agent_id = agent.id
             if not task_info.name:
                 task_info.name = task_info.task_id
+            del task_info.volumes[:]
+            for v in info.volumes:
+                task_info.volumes.append(agent.volumes[v.persistence_id].to_proto())
+                agent.volume_users[v.persistence_id] = (fw.id, task_info.task_id)
             task = Task(task_info, fw.id, agent.id, role, resources)
             agent.tasks[(fw.id, task.id)] = task
             fw.tasks[task.id] = task
             run.run_tasks.tasks.append(task_info)
-        agent.used = agent.used + wanted
-        fw.add_allocation(role, wanted)
-        for executor_id, executor_resources in starting.items():
-            info = next(t.executor for t, _ in tasks if t.executor.executor_id == executor_id)
+        agent.used = agent.used + plan.launched
+        fw.add_allocation(role, plan.launched)
+        for executor_id, executor_resources in plan.starting.items():
+            info = next(t.executor for t, _ in plan.tasks if t.executor.executor_id == executor_id)
             agent.executors[(fw.id, executor_id)] = ExecutorUse(info, role, executor_resources)
         effects.append(SendToAgent(agent.id, run))
         return effects
+
+    def _plan_launch(
+        self, fw: Framework, agent: Agent, launch: scheduler_pb2.Operation.Launch,
+        plan: _AcceptPlan, where: str,
+    ) -> None:  # fmt: skip
+        for task in launch.task_infos:
+            resources = self._validate_task(fw, agent, task, plan.seen, where)
+            needs = resources + self._executor_needs(fw, agent, task, plan.starting)
+            # One by one, so two tasks cannot both claim the same port.
+            if not plan.remaining.contains(needs):
+                raise InvalidCall(
+                    f"{where}, task {task.task_id}: asks for {needs.format()} "
+                    f"{'(with its executor) ' if needs != resources else ''}but "
+                    f"only {plan.remaining.format() or 'nothing'} is left of the offers on agent "
+                    f"{agent.id}"
+                )
+            docker = task.container.type == pb.ContainerInfo.DOCKER
+            if task.volumes and task.HasField("executor"):
+                raise InvalidCall(
+                    f"{where}, task {task.task_id}: persistent volumes go to command tasks "
+                    "and DOCKER tasks, not to tasks of a framework's own executor"
+                )
+            for v in task.volumes:
+                pid = v.persistence_id
+                here = f"{where}, task {task.task_id}, volume {pid!r}"
+                if pid not in plan.free_volumes:
+                    raise InvalidCall(f"{here}: {self._why_not_free(agent, plan, pid)}")
+                if plan.volumes[pid].container_path.startswith("/") and not docker:
+                    raise InvalidCall(
+                        f"{here}: its container_path {plan.volumes[pid].container_path!r} is "
+                        "absolute, which only DOCKER tasks can mount; give a path relative to "
+                        "the sandbox when creating volumes for other tasks"
+                    )
+                plan.free_volumes.discard(pid)
+            plan.remaining = plan.remaining - needs
+            plan.launched = plan.launched + needs
+            plan.tasks.append((task, resources))
+
+    @staticmethod
+    def _why_not_free(agent: Agent, plan: _AcceptPlan, pid: str) -> str:
+        if pid not in plan.volumes:
+            return "no such persistent volume on this agent (CREATE it first)"
+        if pid in agent.volume_users:
+            fw_id, task_id = agent.volume_users[pid]
+            return f"in use by task {task_id} of framework {fw_id}"
+        if any(pid == v.persistence_id for t, _ in plan.tasks for v in t.volumes):
+            return "already used by a task launched earlier in this call"
+        return "not in the accepted offers (it is offered to its role while no task uses it)"
+
+    def _plan_reserve(
+        self, fw: Framework, agent: Agent, role: str, op: scheduler_pb2.Operation.Reserve,
+        plan: _AcceptPlan, where: str,
+    ) -> None:  # fmt: skip
+        wanted = resv.parse_reserved(op.resources, where)
+        if wanted.roles() != {role} or role == DEFAULT_ROLE:
+            raise InvalidCall(
+                f"{where}: {wanted.format()} must all be reserved for the offer's role "
+                f"{role!r}" + (" (a framework in role '*' cannot reserve)" if role == "*" else "")
+            )
+        acl.authorize(self.config.acls, fw.principal, acl.RESERVE, [role])
+        unreserved = wanted.reassigned("")
+        if not plan.remaining.contains(unreserved):
+            raise InvalidCall(
+                f"{where}: reserving {wanted.format()} needs {unreserved.format()} unreserved, "
+                f"but only {plan.remaining.format() or 'nothing'} is left of the offers on agent "
+                f"{agent.id}"
+            )
+        plan.remaining = plan.remaining - unreserved + wanted
+        plan.reservations.append(
+            resv.Reservation(role, fw.principal, resv.labels(op.labels), wanted)
+        )
+        plan.log.append(f"reserved {wanted.format()} for {fw.id}")
+
+    def _plan_unreserve(
+        self, fw: Framework, agent: Agent, op: scheduler_pb2.Operation.Unreserve,
+        plan: _AcceptPlan, where: str,
+    ) -> None:  # fmt: skip
+        wanted = resv.parse_reserved(op.resources, where)
+        if not plan.remaining.contains(wanted):
+            raise InvalidCall(
+                f"{where}: {wanted.format()} is not all in the offers (resources that tasks "
+                f"use, or that hold volumes, cannot be unreserved); left of the offers: "
+                f"{plan.remaining.format() or 'nothing'}"
+            )
+        plan.reservations, touched = resv.take(plan.reservations, wanted, where)
+        for reserver in sorted(touched):
+            acl.authorize(self.config.acls, fw.principal, acl.UNRESERVE, [reserver], reserver)
+        plan.remaining = plan.remaining - wanted + wanted.reassigned("")
+        plan.log.append(f"unreserved {wanted.format()} for {fw.id}")
+
+    def _plan_create(
+        self, fw: Framework, agent: Agent, role: str, op: scheduler_pb2.Operation.Create,
+        plan: _AcceptPlan, where: str,
+    ) -> None:  # fmt: skip
+        if not op.volumes:
+            raise InvalidCall(f"{where}: no volumes given")
+        for v in op.volumes:
+            pid = v.persistence_id
+            here = f"{where}, volume {pid!r}"
+            if not TASK_ID_RE.match(pid):
+                raise InvalidCall(f"{here}: persistence_id is invalid: use 1-200 of "
+                                  "A-Z a-z 0-9 _ . : @ -")  # fmt: skip
+            if pid in plan.volumes:
+                raise InvalidCall(f"{here}: a volume with this id exists on agent {agent.id}",
+                                  Code.ALREADY_EXISTS)  # fmt: skip
+            vrole = v.role or role
+            if vrole != role or role == DEFAULT_ROLE:
+                raise InvalidCall(f"{here}: volumes are created in the offer's role {role!r} on "
+                                  "disk reserved for it, not in role " + repr(vrole))  # fmt: skip
+            if not (v.size > 0) or v.size > 1e12:
+                raise InvalidCall(f"{here}: size must be > 0 (MB of disk({role}))")
+            path = resv.check_container_path(v.container_path, here)
+            acl.authorize(self.config.acls, fw.principal, acl.CREATE_VOLUME, [role])
+            volume = resv.Volume(pid, role, v.size, path, fw.principal, resv.labels(v.labels))
+            if not plan.remaining.contains(volume.disk):
+                raise InvalidCall(
+                    f"{here}: needs {volume.disk.format()} (disk reserved for {role!r}; RESERVE "
+                    f"it first) but only {plan.remaining.format() or 'nothing'} is left of the "
+                    f"offers on agent {agent.id}"
+                )
+            plan.remaining = plan.remaining - volume.disk
+            plan.volumes[pid] = volume
+            plan.free_volumes.add(pid)
+            plan.volumes_changed = True
+            plan.log.append(f"created volume {pid} ({volume.disk.format()}) for {fw.id}")
+
+    def _plan_destroy(
+        self, fw: Framework, agent: Agent, op: scheduler_pb2.Operation.Destroy,
+        plan: _AcceptPlan, where: str,
+    ) -> None:  # fmt: skip
+        if not op.volumes:
+            raise InvalidCall(f"{where}: no volumes given")
+        for v in op.volumes:
+            pid = v.persistence_id
+            here = f"{where}, volume {pid!r}"
+            if pid not in plan.free_volumes:
+                raise InvalidCall(f"{here}: {self._why_not_free(agent, plan, pid)}; only a "
+                                  "volume no task uses can be destroyed")  # fmt: skip
+            volume = plan.volumes[pid]
+            creator = volume.principal
+            acl.authorize(self.config.acls, fw.principal, acl.DESTROY_VOLUME, [creator], creator)
+            plan.remaining = plan.remaining + volume.disk
+            del plan.volumes[pid]
+            plan.free_volumes.discard(pid)
+            plan.volumes_changed = True
+            plan.log.append(f"destroyed volume {pid} for {fw.id}")
 
     def _validate_task(
         self, fw: Framework, agent: Agent, task: pb.TaskInfo, seen: set[str], where: str
@@ -1728,6 +1989,79 @@ class Master:
         return status
 
     # ------------------------------------------------------------------ maintenance
+
+    def operator_reserve(
+        self,
+        agent_id: str,
+        resources: Resources,
+        labels: dict[str, str],
+        now: float,
+        principal: str = "",
+    ) -> list[Effect]:
+        """An operator reserves an agent's unreserved resources for roles (Mesos's
+        RESERVE_RESOURCES). Outstanding offers of the agent are rescinded when the
+        resources are offered, as in Mesos; resources tasks use are refused."""
+        agent = self._maintained(agent_id)
+        where = f"reserve on agent {agent_id}"
+        if not resources or "" in resources.roles():
+            raise InvalidCall(
+                f"{where}: {resources.format() or 'nothing'}: give resources with a role, "
+                "like cpus(db):1;mem(db):256 (or --role db)"
+            )
+        for role in sorted(resources.roles()):
+            acl.authorize(self.config.acls, principal, acl.RESERVE, [role])
+        unreserved = resources.reassigned("")
+        self._check_free(agent, unreserved, where)
+        effects = self._free_offered(agent, unreserved)
+        for role in sorted(resources.roles()):
+            agent.reservations.append(
+                resv.Reservation(role, principal, resv.labels(labels), resources.reserved(role))
+            )
+        agent.apply_reservations()
+        self.allocation_wanted = True
+        self._operator_event(now, "reservation", agent.id, "reserve",
+                             f"reserved {resources.format()}", principal)  # fmt: skip
+        effects.append(self._persist())
+        return effects
+
+    def operator_unreserve(
+        self, agent_id: str, resources: Resources, now: float, principal: str = ""
+    ) -> list[Effect]:
+        """An operator gives dynamically reserved resources back to the unreserved pool
+        (Mesos's UNRESERVE_RESOURCES): only what no task uses and no volume holds."""
+        agent = self._maintained(agent_id)
+        where = f"unreserve on agent {agent_id}"
+        reservations, touched = resv.take(agent.reservations, resources, where)
+        for reserver in sorted(touched):
+            acl.authorize(self.config.acls, principal, acl.UNRESERVE, [reserver], reserver)
+        self._check_free(agent, resources, where)
+        effects = self._free_offered(agent, resources)
+        agent.reservations = reservations
+        agent.apply_reservations()
+        self.allocation_wanted = True
+        self._operator_event(now, "reservation", agent.id, "unreserve",
+                             f"unreserved {resources.format()}", principal)  # fmt: skip
+        effects.append(self._persist())
+        return effects
+
+    @staticmethod
+    def _check_free(agent: Agent, wanted: Resources, where: str) -> None:
+        try:
+            free = agent.total - agent.used
+        except InvalidResources:
+            free = Resources.empty()
+        if not free.contains(wanted):
+            raise InvalidCall(
+                f"{where}: {wanted.format()} is not free: tasks use or volumes hold the rest "
+                f"(free, offered or not: {free.format() or 'nothing'})",
+                Code.FAILED_PRECONDITION,
+            )
+
+    def _free_offered(self, agent: Agent, wanted: Resources) -> list[Effect]:
+        """Rescind the agent's offers if `wanted` is not available without them."""
+        if agent.available.contains(wanted):
+            return []
+        return self._rescind_agent_offers(agent)
 
     def _maintained(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)

@@ -41,6 +41,31 @@ def agent_view(agent: Agent) -> dict[str, Any]:
             if agent.pin is not None
             else None
         ),
+        "reservations": [
+            {
+                "role": r.role,
+                "principal": r.principal,
+                "labels": dict(r.labels),
+                "resources": r.resources.format(),
+            }
+            for r in agent.reservations
+        ],
+        "volumes": [
+            {
+                "persistence_id": v.persistence_id,
+                "role": v.role,
+                "size": v.size,
+                "container_path": v.container_path,
+                "principal": v.principal,
+                "labels": dict(v.labels),
+                "used_by": (
+                    {"framework_id": user[0], "task_id": user[1]}
+                    if (user := agent.volume_users.get(v.persistence_id))
+                    else None
+                ),
+            }
+            for v in agent.volumes.values()
+        ],
     }
 
 

@@ -46,14 +46,16 @@ class StatusUpdate(_message.Message):
 class AgentMessage(_message.Message):
     __slots__ = ("register", "heartbeat", "status_updates", "framework_message", "executor_exited")
     class Register(_message.Message):
-        __slots__ = ("info", "tasks", "executors")
+        __slots__ = ("info", "tasks", "executors", "volumes")
         INFO_FIELD_NUMBER: _ClassVar[int]
         TASKS_FIELD_NUMBER: _ClassVar[int]
         EXECUTORS_FIELD_NUMBER: _ClassVar[int]
+        VOLUMES_FIELD_NUMBER: _ClassVar[int]
         info: _messages_pb2.AgentInfo
         tasks: _containers.RepeatedCompositeFieldContainer[TaskRecord]
         executors: _containers.RepeatedCompositeFieldContainer[ExecutorRecord]
-        def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskRecord, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorRecord, _Mapping]]] = ...) -> None: ...
+        volumes: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Volume]
+        def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., tasks: _Optional[_Iterable[_Union[TaskRecord, _Mapping]]] = ..., executors: _Optional[_Iterable[_Union[ExecutorRecord, _Mapping]]] = ..., volumes: _Optional[_Iterable[_Union[_messages_pb2.Volume, _Mapping]]] = ...) -> None: ...
     class Heartbeat(_message.Message):
         __slots__ = ()
         def __init__(self) -> None: ...
@@ -87,7 +89,7 @@ class ExecutorExited(_message.Message):
     def __init__(self, framework_id: _Optional[str] = ..., executor_id: _Optional[str] = ..., message: _Optional[str] = ..., status: _Optional[int] = ...) -> None: ...
 
 class MasterMessage(_message.Message):
-    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates", "framework_message")
+    __slots__ = ("registered", "run_tasks", "kill_tasks", "status_acks", "shutdown", "resend_updates", "framework_message", "volumes")
     class Registered(_message.Message):
         __slots__ = ("agent_id", "heartbeat_interval_seconds", "master_info")
         AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +148,11 @@ class MasterMessage(_message.Message):
         FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
         framework_id: str
         def __init__(self, framework_id: _Optional[str] = ...) -> None: ...
+    class Volumes(_message.Message):
+        __slots__ = ("volumes",)
+        VOLUMES_FIELD_NUMBER: _ClassVar[int]
+        volumes: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Volume]
+        def __init__(self, volumes: _Optional[_Iterable[_Union[_messages_pb2.Volume, _Mapping]]] = ...) -> None: ...
     REGISTERED_FIELD_NUMBER: _ClassVar[int]
     RUN_TASKS_FIELD_NUMBER: _ClassVar[int]
     KILL_TASKS_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +160,7 @@ class MasterMessage(_message.Message):
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
     RESEND_UPDATES_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     registered: MasterMessage.Registered
     run_tasks: MasterMessage.RunTasks
     kill_tasks: MasterMessage.KillTasks
@@ -160,7 +168,8 @@ class MasterMessage(_message.Message):
     shutdown: MasterMessage.Shutdown
     resend_updates: MasterMessage.ResendUpdates
     framework_message: FrameworkMessage
-    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ..., resend_updates: _Optional[_Union[MasterMessage.ResendUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ...) -> None: ...
+    volumes: MasterMessage.Volumes
+    def __init__(self, registered: _Optional[_Union[MasterMessage.Registered, _Mapping]] = ..., run_tasks: _Optional[_Union[MasterMessage.RunTasks, _Mapping]] = ..., kill_tasks: _Optional[_Union[MasterMessage.KillTasks, _Mapping]] = ..., status_acks: _Optional[_Union[MasterMessage.StatusAcks, _Mapping]] = ..., shutdown: _Optional[_Union[MasterMessage.Shutdown, _Mapping]] = ..., resend_updates: _Optional[_Union[MasterMessage.ResendUpdates, _Mapping]] = ..., framework_message: _Optional[_Union[FrameworkMessage, _Mapping]] = ..., volumes: _Optional[_Union[MasterMessage.Volumes, _Mapping]] = ...) -> None: ...
 
 class TaskCheckpoint(_message.Message):
     __slots__ = ("framework_id", "task", "pid", "terminal")

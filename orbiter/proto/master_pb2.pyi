@@ -50,7 +50,7 @@ class Pin(_message.Message):
     def __init__(self, state: _Optional[str] = ..., until: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AgentRecord(_message.Message):
-    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since", "ended_by_master", "principal")
+    __slots__ = ("info", "registered_time", "maintenance", "pin", "unreachable_since", "ended_by_master", "principal", "reservations", "volumes")
     INFO_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_TIME_FIELD_NUMBER: _ClassVar[int]
     MAINTENANCE_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,8 @@ class AgentRecord(_message.Message):
     UNREACHABLE_SINCE_FIELD_NUMBER: _ClassVar[int]
     ENDED_BY_MASTER_FIELD_NUMBER: _ClassVar[int]
     PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     info: _messages_pb2.AgentInfo
     registered_time: float
     maintenance: Maintenance
@@ -65,7 +67,9 @@ class AgentRecord(_message.Message):
     unreachable_since: float
     ended_by_master: _containers.RepeatedCompositeFieldContainer[TaskKey]
     principal: str
-    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ..., ended_by_master: _Optional[_Iterable[_Union[TaskKey, _Mapping]]] = ..., principal: _Optional[str] = ...) -> None: ...
+    reservations: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Reservation]
+    volumes: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Volume]
+    def __init__(self, info: _Optional[_Union[_messages_pb2.AgentInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., maintenance: _Optional[_Union[Maintenance, _Mapping]] = ..., pin: _Optional[_Union[Pin, _Mapping]] = ..., unreachable_since: _Optional[float] = ..., ended_by_master: _Optional[_Iterable[_Union[TaskKey, _Mapping]]] = ..., principal: _Optional[str] = ..., reservations: _Optional[_Iterable[_Union[_messages_pb2.Reservation, _Mapping]]] = ..., volumes: _Optional[_Iterable[_Union[_messages_pb2.Volume, _Mapping]]] = ...) -> None: ...
 
 class TaskKey(_message.Message):
     __slots__ = ("framework_id", "task_id")

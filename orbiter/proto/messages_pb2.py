@@ -24,25 +24,29 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1corbiter/proto/messages.proto\x12\norbiter.v1\"#\n\x05Range\x12\r\n\x05\x62\x65gin\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"\xba\x01\n\x08Resource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.orbiter.v1.Resource.Type\x12\x0e\n\x06scalar\x18\x03 \x01(\x01\x12!\n\x06ranges\x18\x04 \x03(\x0b\x32\x11.orbiter.v1.Range\x12\r\n\x05items\x18\x05 \x03(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\"\'\n\x04Type\x12\n\n\x06SCALAR\x10\x00\x12\n\n\x06RANGES\x10\x01\x12\x07\n\x03SET\x10\x02\"(\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xa4\x01\n\tAgentInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\'\n\tresources\x18\x03 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12)\n\nattributes\x18\x04 \x03(\x0b\x32\x15.orbiter.v1.Attribute\x12\x14\n\x0chttp_address\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\"\xb3\x01\n\rFrameworkInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x11\n\tprincipal\x18\x04 \x01(\t\x12\x18\n\x10\x66\x61ilover_timeout\x18\x05 \x01(\x01\x12,\n\x0c\x63\x61pabilities\x18\x06 \x03(\x0e\x32\x16.orbiter.v1.Capability\x12\x0c\n\x04user\x18\x07 \x01(\t\x12\x10\n\x08hostname\x18\x08 \x01(\t\"\xaf\x01\n\x05Offer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\'\n\tresources\x18\x05 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12)\n\nattributes\x18\x06 \x03(\x0b\x32\x15.orbiter.v1.Attribute\x12\x0c\n\x04role\x18\x07 \x01(\t\"\xbf\x01\n\x0b\x43ommandInfo\x12\r\n\x05shell\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x03(\t\x12=\n\x0b\x65nvironment\x18\x04 \x03(\x0b\x32(.orbiter.v1.CommandInfo.EnvironmentEntry\x12\x0c\n\x04user\x18\x05 \x01(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdf\x02\n\rContainerInfo\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.orbiter.v1.ContainerInfo.Type\x12\x34\n\x06\x64ocker\x18\x02 \x01(\x0b\x32$.orbiter.v1.ContainerInfo.DockerInfo\x1a\xca\x01\n\nDockerInfo\x12\r\n\x05image\x18\x01 \x01(\t\x12\x18\n\x10\x66orce_pull_image\x18\x02 \x01(\x08\x12G\n\rport_mappings\x18\x03 \x03(\x0b\x32\x30.orbiter.v1.ContainerInfo.DockerInfo.PortMapping\x1aJ\n\x0bPortMapping\x12\x11\n\thost_port\x18\x01 \x01(\r\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\r\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\x1d\n\x04Type\x12\t\n\x05MESOS\x10\x00\x12\n\n\x06\x44OCKER\x10\x01\"\xe4\x02\n\x08TaskInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\'\n\tresources\x18\x04 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.orbiter.v1.CommandInfo\x12,\n\tcontainer\x18\x06 \x01(\x0b\x32\x19.orbiter.v1.ContainerInfo\x12\x30\n\x06labels\x18\x07 \x03(\x0b\x32 .orbiter.v1.TaskInfo.LabelsEntry\x12\x19\n\x11kill_grace_period\x18\x08 \x01(\x01\x12*\n\x08\x65xecutor\x18\t \x01(\x0b\x32\x18.orbiter.v1.ExecutorInfo\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x0c\x45xecutorInfo\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x17.orbiter.v1.CommandInfo\x12\'\n\tresources\x18\x04 \x03(\x0b\x32\x14.orbiter.v1.Resource\"\x9f\x02\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.orbiter.v1.TaskState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12&\n\x06source\x18\x04 \x01(\x0e\x32\x16.orbiter.v1.TaskSource\x12&\n\x06reason\x18\x05 \x01(\x0e\x32\x16.orbiter.v1.TaskReason\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\x12\x0c\n\x04uuid\x18\x07 \x01(\x0c\x12\x14\n\x07healthy\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\ttimestamp\x18\t \x01(\x01\x12\x16\n\texit_code\x18\n \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_healthyB\x0c\n\n_exit_code\"{\n\nMasterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_address\x18\x03 \x01(\t\x12\x14\n\x0chttp_address\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\nstart_time\x18\x06 \x01(\x01*M\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fPARTITION_AWARE\x10\x01\x12\x0e\n\nMULTI_ROLE\x10\x02*\xa8\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cTASK_STAGING\x10\x01\x12\x11\n\rTASK_STARTING\x10\x02\x12\x10\n\x0cTASK_RUNNING\x10\x03\x12\x10\n\x0cTASK_KILLING\x10\x04\x12\x11\n\rTASK_FINISHED\x10\x05\x12\x0f\n\x0bTASK_FAILED\x10\x06\x12\x0f\n\x0bTASK_KILLED\x10\x07\x12\x0e\n\nTASK_ERROR\x10\x08\x12\r\n\tTASK_LOST\x10\t\x12\x10\n\x0cTASK_DROPPED\x10\n\x12\x14\n\x10TASK_UNREACHABLE\x10\x0b\x12\r\n\tTASK_GONE\x10\x0c\x12\x19\n\x15TASK_GONE_BY_OPERATOR\x10\r\x12\x10\n\x0cTASK_UNKNOWN\x10\x0e*^\n\nTaskSource\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x11\n\rSOURCE_MASTER\x10\x01\x12\x10\n\x0cSOURCE_AGENT\x10\x02\x12\x13\n\x0fSOURCE_EXECUTOR\x10\x03*\xdf\x04\n\nTaskReason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15REASON_COMMAND_EXITED\x10\x01\x12\x1b\n\x17REASON_COMMAND_SIGNALED\x10\x02\x12\x16\n\x12REASON_TASK_KILLED\x10\x03\x12\"\n\x1eREASON_CONTAINER_LAUNCH_FAILED\x10\x04\x12\x1d\n\x19REASON_AGENT_DISCONNECTED\x10\x05\x12\x18\n\x14REASON_AGENT_REMOVED\x10\x06\x12\x1a\n\x16REASON_AGENT_RESTARTED\x10\x07\x12\x1c\n\x18REASON_FRAMEWORK_REMOVED\x10\x08\x12\x19\n\x15REASON_RECONCILIATION\x10\t\x12\x17\n\x13REASON_TASK_INVALID\x10\n\x12\x17\n\x13REASON_TASK_UNKNOWN\x10\x0b\x12\x18\n\x14REASON_AGENT_UNKNOWN\x10\x0c\x12\x19\n\x15REASON_AGENT_DRAINING\x10\r\x12\x19\n\x15REASON_AGENT_SHUTDOWN\x10\x0e\x12\x1d\n\x19REASON_AGENT_REREGISTERED\x10\x0f\x12\x1e\n\x1aREASON_EXECUTOR_TERMINATED\x10\x10\x12(\n$REASON_EXECUTOR_REGISTRATION_TIMEOUT\x10\x11\x12&\n\"REASON_CONTAINER_LIMITATION_MEMORY\x10\x12\x12$\n REASON_CONTAINER_LIMITATION_DISK\x10\x13\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1corbiter/proto/messages.proto\x12\norbiter.v1\"#\n\x05Range\x12\r\n\x05\x62\x65gin\x18\x01 \x01(\x04\x12\x0b\n\x03\x65nd\x18\x02 \x01(\x04\"\xba\x01\n\x08Resource\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\'\n\x04type\x18\x02 \x01(\x0e\x32\x19.orbiter.v1.Resource.Type\x12\x0e\n\x06scalar\x18\x03 \x01(\x01\x12!\n\x06ranges\x18\x04 \x03(\x0b\x32\x11.orbiter.v1.Range\x12\r\n\x05items\x18\x05 \x03(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\"\'\n\x04Type\x12\n\n\x06SCALAR\x10\x00\x12\n\n\x06RANGES\x10\x01\x12\x07\n\x03SET\x10\x02\"(\n\tAttribute\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xa4\x01\n\tAgentInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\'\n\tresources\x18\x03 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12)\n\nattributes\x18\x04 \x03(\x0b\x32\x15.orbiter.v1.Attribute\x12\x14\n\x0chttp_address\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\"\xb3\x01\n\rFrameworkInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x11\n\tprincipal\x18\x04 \x01(\t\x12\x18\n\x10\x66\x61ilover_timeout\x18\x05 \x01(\x01\x12,\n\x0c\x63\x61pabilities\x18\x06 \x03(\x0e\x32\x16.orbiter.v1.Capability\x12\x0c\n\x04user\x18\x07 \x01(\t\x12\x10\n\x08hostname\x18\x08 \x01(\t\"\x83\x02\n\x05Offer\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ramework_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\x10\n\x08hostname\x18\x04 \x01(\t\x12\'\n\tresources\x18\x05 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12)\n\nattributes\x18\x06 \x03(\x0b\x32\x15.orbiter.v1.Attribute\x12\x0c\n\x04role\x18\x07 \x01(\t\x12-\n\x0creservations\x18\x08 \x03(\x0b\x32\x17.orbiter.v1.Reservation\x12#\n\x07volumes\x18\t \x03(\x0b\x32\x12.orbiter.v1.Volume\"\xbb\x01\n\x0bReservation\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x11\n\tprincipal\x18\x02 \x01(\t\x12\x33\n\x06labels\x18\x03 \x03(\x0b\x32#.orbiter.v1.Reservation.LabelsEntry\x12\'\n\tresources\x18\x04 \x03(\x0b\x32\x14.orbiter.v1.Resource\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc6\x01\n\x06Volume\x12\x16\n\x0epersistence_id\x18\x01 \x01(\t\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x01\x12\x16\n\x0e\x63ontainer_path\x18\x04 \x01(\t\x12\x11\n\tprincipal\x18\x05 \x01(\t\x12.\n\x06labels\x18\x06 \x03(\x0b\x32\x1e.orbiter.v1.Volume.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbf\x01\n\x0b\x43ommandInfo\x12\r\n\x05shell\x18\x01 \x01(\x08\x12\r\n\x05value\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x03(\t\x12=\n\x0b\x65nvironment\x18\x04 \x03(\x0b\x32(.orbiter.v1.CommandInfo.EnvironmentEntry\x12\x0c\n\x04user\x18\x05 \x01(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xdf\x02\n\rContainerInfo\x12,\n\x04type\x18\x01 \x01(\x0e\x32\x1e.orbiter.v1.ContainerInfo.Type\x12\x34\n\x06\x64ocker\x18\x02 \x01(\x0b\x32$.orbiter.v1.ContainerInfo.DockerInfo\x1a\xca\x01\n\nDockerInfo\x12\r\n\x05image\x18\x01 \x01(\t\x12\x18\n\x10\x66orce_pull_image\x18\x02 \x01(\x08\x12G\n\rport_mappings\x18\x03 \x03(\x0b\x32\x30.orbiter.v1.ContainerInfo.DockerInfo.PortMapping\x1aJ\n\x0bPortMapping\x12\x11\n\thost_port\x18\x01 \x01(\r\x12\x16\n\x0e\x63ontainer_port\x18\x02 \x01(\r\x12\x10\n\x08protocol\x18\x03 \x01(\t\"\x1d\n\x04Type\x12\t\n\x05MESOS\x10\x00\x12\n\n\x06\x44OCKER\x10\x01\"\x89\x03\n\x08TaskInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x03 \x01(\t\x12\'\n\tresources\x18\x04 \x03(\x0b\x32\x14.orbiter.v1.Resource\x12(\n\x07\x63ommand\x18\x05 \x01(\x0b\x32\x17.orbiter.v1.CommandInfo\x12,\n\tcontainer\x18\x06 \x01(\x0b\x32\x19.orbiter.v1.ContainerInfo\x12\x30\n\x06labels\x18\x07 \x03(\x0b\x32 .orbiter.v1.TaskInfo.LabelsEntry\x12\x19\n\x11kill_grace_period\x18\x08 \x01(\x01\x12*\n\x08\x65xecutor\x18\t \x01(\x0b\x32\x18.orbiter.v1.ExecutorInfo\x12#\n\x07volumes\x18\n \x03(\x0b\x32\x12.orbiter.v1.Volume\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x84\x01\n\x0c\x45xecutorInfo\x12\x13\n\x0b\x65xecutor_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12(\n\x07\x63ommand\x18\x03 \x01(\x0b\x32\x17.orbiter.v1.CommandInfo\x12\'\n\tresources\x18\x04 \x03(\x0b\x32\x14.orbiter.v1.Resource\"\x9f\x02\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x05state\x18\x02 \x01(\x0e\x32\x15.orbiter.v1.TaskState\x12\x0f\n\x07message\x18\x03 \x01(\t\x12&\n\x06source\x18\x04 \x01(\x0e\x32\x16.orbiter.v1.TaskSource\x12&\n\x06reason\x18\x05 \x01(\x0e\x32\x16.orbiter.v1.TaskReason\x12\x10\n\x08\x61gent_id\x18\x06 \x01(\t\x12\x0c\n\x04uuid\x18\x07 \x01(\x0c\x12\x14\n\x07healthy\x18\x08 \x01(\x08H\x00\x88\x01\x01\x12\x11\n\ttimestamp\x18\t \x01(\x01\x12\x16\n\texit_code\x18\n \x01(\x05H\x01\x88\x01\x01\x42\n\n\x08_healthyB\x0c\n\n_exit_code\"{\n\nMasterInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08hostname\x18\x02 \x01(\t\x12\x14\n\x0cgrpc_address\x18\x03 \x01(\t\x12\x14\n\x0chttp_address\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x12\n\nstart_time\x18\x06 \x01(\x01*M\n\nCapability\x12\x1a\n\x16\x43\x41PABILITY_UNSPECIFIED\x10\x00\x12\x13\n\x0fPARTITION_AWARE\x10\x01\x12\x0e\n\nMULTI_ROLE\x10\x02*\xa8\x02\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cTASK_STAGING\x10\x01\x12\x11\n\rTASK_STARTING\x10\x02\x12\x10\n\x0cTASK_RUNNING\x10\x03\x12\x10\n\x0cTASK_KILLING\x10\x04\x12\x11\n\rTASK_FINISHED\x10\x05\x12\x0f\n\x0bTASK_FAILED\x10\x06\x12\x0f\n\x0bTASK_KILLED\x10\x07\x12\x0e\n\nTASK_ERROR\x10\x08\x12\r\n\tTASK_LOST\x10\t\x12\x10\n\x0cTASK_DROPPED\x10\n\x12\x14\n\x10TASK_UNREACHABLE\x10\x0b\x12\r\n\tTASK_GONE\x10\x0c\x12\x19\n\x15TASK_GONE_BY_OPERATOR\x10\r\x12\x10\n\x0cTASK_UNKNOWN\x10\x0e*^\n\nTaskSource\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x11\n\rSOURCE_MASTER\x10\x01\x12\x10\n\x0cSOURCE_AGENT\x10\x02\x12\x13\n\x0fSOURCE_EXECUTOR\x10\x03*\xdf\x04\n\nTaskReason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x19\n\x15REASON_COMMAND_EXITED\x10\x01\x12\x1b\n\x17REASON_COMMAND_SIGNALED\x10\x02\x12\x16\n\x12REASON_TASK_KILLED\x10\x03\x12\"\n\x1eREASON_CONTAINER_LAUNCH_FAILED\x10\x04\x12\x1d\n\x19REASON_AGENT_DISCONNECTED\x10\x05\x12\x18\n\x14REASON_AGENT_REMOVED\x10\x06\x12\x1a\n\x16REASON_AGENT_RESTARTED\x10\x07\x12\x1c\n\x18REASON_FRAMEWORK_REMOVED\x10\x08\x12\x19\n\x15REASON_RECONCILIATION\x10\t\x12\x17\n\x13REASON_TASK_INVALID\x10\n\x12\x17\n\x13REASON_TASK_UNKNOWN\x10\x0b\x12\x18\n\x14REASON_AGENT_UNKNOWN\x10\x0c\x12\x19\n\x15REASON_AGENT_DRAINING\x10\r\x12\x19\n\x15REASON_AGENT_SHUTDOWN\x10\x0e\x12\x1d\n\x19REASON_AGENT_REREGISTERED\x10\x0f\x12\x1e\n\x1aREASON_EXECUTOR_TERMINATED\x10\x10\x12(\n$REASON_EXECUTOR_REGISTRATION_TIMEOUT\x10\x11\x12&\n\"REASON_CONTAINER_LIMITATION_MEMORY\x10\x12\x12$\n REASON_CONTAINER_LIMITATION_DISK\x10\x13\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orbiter.proto.messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RESERVATION_LABELSENTRY']._loaded_options = None
+  _globals['_RESERVATION_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_VOLUME_LABELSENTRY']._loaded_options = None
+  _globals['_VOLUME_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_COMMANDINFO_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_COMMANDINFO_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_TASKINFO_LABELSENTRY']._loaded_options = None
   _globals['_TASKINFO_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CAPABILITY']._serialized_start=2296
-  _globals['_CAPABILITY']._serialized_end=2373
-  _globals['_TASKSTATE']._serialized_start=2376
-  _globals['_TASKSTATE']._serialized_end=2672
-  _globals['_TASKSOURCE']._serialized_start=2674
-  _globals['_TASKSOURCE']._serialized_end=2768
-  _globals['_TASKREASON']._serialized_start=2771
-  _globals['_TASKREASON']._serialized_end=3378
+  _globals['_CAPABILITY']._serialized_start=2808
+  _globals['_CAPABILITY']._serialized_end=2885
+  _globals['_TASKSTATE']._serialized_start=2888
+  _globals['_TASKSTATE']._serialized_end=3184
+  _globals['_TASKSOURCE']._serialized_start=3186
+  _globals['_TASKSOURCE']._serialized_end=3280
+  _globals['_TASKREASON']._serialized_start=3283
+  _globals['_TASKREASON']._serialized_end=3890
   _globals['_RANGE']._serialized_start=44
   _globals['_RANGE']._serialized_end=79
   _globals['_RESOURCE']._serialized_start=82
@@ -56,27 +60,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAMEWORKINFO']._serialized_start=480
   _globals['_FRAMEWORKINFO']._serialized_end=659
   _globals['_OFFER']._serialized_start=662
-  _globals['_OFFER']._serialized_end=837
-  _globals['_COMMANDINFO']._serialized_start=840
-  _globals['_COMMANDINFO']._serialized_end=1031
-  _globals['_COMMANDINFO_ENVIRONMENTENTRY']._serialized_start=981
-  _globals['_COMMANDINFO_ENVIRONMENTENTRY']._serialized_end=1031
-  _globals['_CONTAINERINFO']._serialized_start=1034
-  _globals['_CONTAINERINFO']._serialized_end=1385
-  _globals['_CONTAINERINFO_DOCKERINFO']._serialized_start=1152
-  _globals['_CONTAINERINFO_DOCKERINFO']._serialized_end=1354
-  _globals['_CONTAINERINFO_DOCKERINFO_PORTMAPPING']._serialized_start=1280
-  _globals['_CONTAINERINFO_DOCKERINFO_PORTMAPPING']._serialized_end=1354
-  _globals['_CONTAINERINFO_TYPE']._serialized_start=1356
-  _globals['_CONTAINERINFO_TYPE']._serialized_end=1385
-  _globals['_TASKINFO']._serialized_start=1388
-  _globals['_TASKINFO']._serialized_end=1744
-  _globals['_TASKINFO_LABELSENTRY']._serialized_start=1699
-  _globals['_TASKINFO_LABELSENTRY']._serialized_end=1744
-  _globals['_EXECUTORINFO']._serialized_start=1747
-  _globals['_EXECUTORINFO']._serialized_end=1879
-  _globals['_TASKSTATUS']._serialized_start=1882
-  _globals['_TASKSTATUS']._serialized_end=2169
-  _globals['_MASTERINFO']._serialized_start=2171
-  _globals['_MASTERINFO']._serialized_end=2294
+  _globals['_OFFER']._serialized_end=921
+  _globals['_RESERVATION']._serialized_start=924
+  _globals['_RESERVATION']._serialized_end=1111
+  _globals['_RESERVATION_LABELSENTRY']._serialized_start=1066
+  _globals['_RESERVATION_LABELSENTRY']._serialized_end=1111
+  _globals['_VOLUME']._serialized_start=1114
+  _globals['_VOLUME']._serialized_end=1312
+  _globals['_VOLUME_LABELSENTRY']._serialized_start=1066
+  _globals['_VOLUME_LABELSENTRY']._serialized_end=1111
+  _globals['_COMMANDINFO']._serialized_start=1315
+  _globals['_COMMANDINFO']._serialized_end=1506
+  _globals['_COMMANDINFO_ENVIRONMENTENTRY']._serialized_start=1456
+  _globals['_COMMANDINFO_ENVIRONMENTENTRY']._serialized_end=1506
+  _globals['_CONTAINERINFO']._serialized_start=1509
+  _globals['_CONTAINERINFO']._serialized_end=1860
+  _globals['_CONTAINERINFO_DOCKERINFO']._serialized_start=1627
+  _globals['_CONTAINERINFO_DOCKERINFO']._serialized_end=1829
+  _globals['_CONTAINERINFO_DOCKERINFO_PORTMAPPING']._serialized_start=1755
+  _globals['_CONTAINERINFO_DOCKERINFO_PORTMAPPING']._serialized_end=1829
+  _globals['_CONTAINERINFO_TYPE']._serialized_start=1831
+  _globals['_CONTAINERINFO_TYPE']._serialized_end=1860
+  _globals['_TASKINFO']._serialized_start=1863
+  _globals['_TASKINFO']._serialized_end=2256
+  _globals['_TASKINFO_LABELSENTRY']._serialized_start=1066
+  _globals['_TASKINFO_LABELSENTRY']._serialized_end=1111
+  _globals['_EXECUTORINFO']._serialized_start=2259
+  _globals['_EXECUTORINFO']._serialized_end=2391
+  _globals['_TASKSTATUS']._serialized_start=2394
+  _globals['_TASKSTATUS']._serialized_end=2681
+  _globals['_MASTERINFO']._serialized_start=2683
+  _globals['_MASTERINFO']._serialized_end=2806
 # @@protoc_insertion_point(module_scope)

@@ -33,23 +33,68 @@ class Filters(_message.Message):
     def __init__(self, refuse_seconds: _Optional[float] = ...) -> None: ...
 
 class Operation(_message.Message):
-    __slots__ = ("type", "launch")
+    __slots__ = ("type", "launch", "reserve", "unreserve", "create", "destroy")
     class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         TYPE_UNSPECIFIED: _ClassVar[Operation.Type]
         LAUNCH: _ClassVar[Operation.Type]
+        RESERVE: _ClassVar[Operation.Type]
+        UNRESERVE: _ClassVar[Operation.Type]
+        CREATE: _ClassVar[Operation.Type]
+        DESTROY: _ClassVar[Operation.Type]
     TYPE_UNSPECIFIED: Operation.Type
     LAUNCH: Operation.Type
+    RESERVE: Operation.Type
+    UNRESERVE: Operation.Type
+    CREATE: Operation.Type
+    DESTROY: Operation.Type
     class Launch(_message.Message):
         __slots__ = ("task_infos",)
         TASK_INFOS_FIELD_NUMBER: _ClassVar[int]
         task_infos: _containers.RepeatedCompositeFieldContainer[_messages_pb2.TaskInfo]
         def __init__(self, task_infos: _Optional[_Iterable[_Union[_messages_pb2.TaskInfo, _Mapping]]] = ...) -> None: ...
+    class Reserve(_message.Message):
+        __slots__ = ("resources", "labels")
+        class LabelsEntry(_message.Message):
+            __slots__ = ("key", "value")
+            KEY_FIELD_NUMBER: _ClassVar[int]
+            VALUE_FIELD_NUMBER: _ClassVar[int]
+            key: str
+            value: str
+            def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+        RESOURCES_FIELD_NUMBER: _ClassVar[int]
+        LABELS_FIELD_NUMBER: _ClassVar[int]
+        resources: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Resource]
+        labels: _containers.ScalarMap[str, str]
+        def __init__(self, resources: _Optional[_Iterable[_Union[_messages_pb2.Resource, _Mapping]]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    class Unreserve(_message.Message):
+        __slots__ = ("resources",)
+        RESOURCES_FIELD_NUMBER: _ClassVar[int]
+        resources: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Resource]
+        def __init__(self, resources: _Optional[_Iterable[_Union[_messages_pb2.Resource, _Mapping]]] = ...) -> None: ...
+    class Create(_message.Message):
+        __slots__ = ("volumes",)
+        VOLUMES_FIELD_NUMBER: _ClassVar[int]
+        volumes: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Volume]
+        def __init__(self, volumes: _Optional[_Iterable[_Union[_messages_pb2.Volume, _Mapping]]] = ...) -> None: ...
+    class Destroy(_message.Message):
+        __slots__ = ("volumes",)
+        VOLUMES_FIELD_NUMBER: _ClassVar[int]
+        volumes: _containers.RepeatedCompositeFieldContainer[_messages_pb2.Volume]
+        def __init__(self, volumes: _Optional[_Iterable[_Union[_messages_pb2.Volume, _Mapping]]] = ...) -> None: ...
     TYPE_FIELD_NUMBER: _ClassVar[int]
     LAUNCH_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_FIELD_NUMBER: _ClassVar[int]
+    UNRESERVE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    DESTROY_FIELD_NUMBER: _ClassVar[int]
     type: Operation.Type
     launch: Operation.Launch
-    def __init__(self, type: _Optional[_Union[Operation.Type, str]] = ..., launch: _Optional[_Union[Operation.Launch, _Mapping]] = ...) -> None: ...
+    reserve: Operation.Reserve
+    unreserve: Operation.Unreserve
+    create: Operation.Create
+    destroy: Operation.Destroy
+    def __init__(self, type: _Optional[_Union[Operation.Type, str]] = ..., launch: _Optional[_Union[Operation.Launch, _Mapping]] = ..., reserve: _Optional[_Union[Operation.Reserve, _Mapping]] = ..., unreserve: _Optional[_Union[Operation.Unreserve, _Mapping]] = ..., create: _Optional[_Union[Operation.Create, _Mapping]] = ..., destroy: _Optional[_Union[Operation.Destroy, _Mapping]] = ...) -> None: ...
 
 class AcceptRequest(_message.Message):
     __slots__ = ("header", "offer_ids", "operations", "filters")

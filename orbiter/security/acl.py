@@ -16,13 +16,22 @@
           - {principals: [ops], framework_principals: ["*"]}
         maintain_agents:                  # deactivate, drain, reactivate, pin, remove
           - {principals: [ops], agents: ["*"]}
+        reserve_resources:                # RESERVE and the operator's /reserve
+          - {principals: [db], roles: [db]}
+        unreserve_resources:              # others' reservations (your own: always)
+          - {principals: [ops], reserver_principals: ["*"]}
+        create_volumes:
+          - {principals: [db], roles: [db]}
+        destroy_volumes:                  # others' volumes (your own: always)
+          - {principals: [ops], creator_principals: ["*"]}
         - ...: register_agents (agents), reload_rules, manage_silences (principals only)
 
 Each action's rules are read in order; the first whose `principals` match the
 caller and whose objects match what it acts on decides: allowed, or refused
 if the rule says `allow: false`. Patterns are shell-style (`*`, `web/*`);
 `*` matches every principal, and every user except root. When no rule
-decides, an owner may still act on its own framework (teardown, sandboxes),
+decides, an owner may still act on its own framework (teardown, sandboxes)
+and undo its own reservations and volumes,
 the trusted principals (the master's own Satellite and in-process agents, and
 `satellite_principal` for maintenance) may do their jobs, and everything else
 follows `permissive`.
@@ -59,6 +68,10 @@ REGISTER_AGENT = "register_agents"
 RELOAD_RULES = "reload_rules"
 MANAGE_SILENCES = "manage_silences"
 KILL_TASK = "kill_tasks"
+RESERVE = "reserve_resources"
+UNRESERVE = "unreserve_resources"
+CREATE_VOLUME = "create_volumes"
+DESTROY_VOLUME = "destroy_volumes"
 
 OBJECTS = {
     REGISTER_FRAMEWORK: "roles",
@@ -70,6 +83,10 @@ OBJECTS = {
     REGISTER_AGENT: "agents",
     RELOAD_RULES: "",
     MANAGE_SILENCES: "",
+    RESERVE: "roles",
+    UNRESERVE: "reserver_principals",
+    CREATE_VOLUME: "roles",
+    DESTROY_VOLUME: "creator_principals",
 }
 # What each action lets a principal do, for refusals that say what to add.
 _DOING = {
@@ -82,6 +99,10 @@ _DOING = {
     REGISTER_AGENT: "register agent",
     RELOAD_RULES: "reload rules",
     MANAGE_SILENCES: "add or expire silences",
+    RESERVE: "reserve resources for role",
+    UNRESERVE: "unreserve resources reserved by principal",
+    CREATE_VOLUME: "create persistent volumes in role",
+    DESTROY_VOLUME: "destroy persistent volumes created by principal",
 }
 ROOT = "root"
 

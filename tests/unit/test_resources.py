@@ -607,3 +607,28 @@ def test_property_resources_never_go_negative(a, b):
             with pytest.raises(InvalidResources, match="cannot subtract"):
                 a - taken
             assert a.format() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "role", "expected"),
+    [
+        ("cpus:1;mem:64", "db", "cpus(db):1;mem(db):64"),
+        ("cpus(db):1;cpus:2;ports(db):[1-2];ports:[3-4]", "*", "cpus:3;ports:[1-4]"),
+        ("", "db", ""),
+    ],
+)
+def test_reassigned_moves_every_entry_under_one_role(text: str, role: str, expected: str) -> None:
+    assert Resources.parse(text).reassigned(role) == Resources.parse(expected)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("cpus(db):2;mem(db):64", "cpus(db):1;mem:64", "cpus(db):1"),
+        ("ports:[1-10]", "ports:[5-20]", "ports:[5-10]"),
+        ("zones:{a,b}", "zones:{b,c}", "zones:{b}"),
+        ("cpus:1", "mem:1", ""),
+    ],
+)
+def test_overlap_is_what_both_hold(a: str, b: str, expected: str) -> None:
+    assert Resources.parse(a).overlap(Resources.parse(b)) == Resources.parse(expected)

@@ -33,6 +33,7 @@ import functools
 import logging
 import math
 import os
+import posixpath
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -45,6 +46,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container as SdkContainer
 
+from orbiter.agent import volumes
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Ranges, Resources
 
@@ -102,6 +104,8 @@ class DockerSpec:
     user: str
     log_cap_bytes: int = LOG_CAP_BYTES
     pids_limit: int = PIDS_LIMIT
+    # Persistent volumes: (host directory, absolute path in the container).
+    mounts: tuple[tuple[str, str], ...] = ()
 
     def create_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -109,7 +113,10 @@ class DockerSpec:
             "name": self.name,
             "environment": self.environment,
             "labels": self.labels,
-            "volumes": {self.sandbox: {"bind": SANDBOX_MOUNT, "mode": "rw"}},
+            "volumes": {
+                self.sandbox: {"bind": SANDBOX_MOUNT, "mode": "rw"},
+                **{host: {"bind": inside, "mode": "rw"} for host, inside in self.mounts},
+            },
             "working_dir": SANDBOX_MOUNT,
             # tini as pid 1: the command gets SIGTERM's default action (pid 1 would not).
             "init": True,
@@ -229,6 +236,10 @@ def container_spec(
         user=command.user or default_user,
         log_cap_bytes=log_cap_bytes,
         pids_limit=pids_limit,
+        mounts=tuple(
+            (str(m.host), posixpath.join(SANDBOX_MOUNT, m.container_path))
+            for m in volumes.mounts(task, sandbox)
+        ),
     )
 
 
@@ -463,6 +474,10 @@ class DockerContainerizer:
         if self.default_user and not task.command.user:
             # The task's user writes the sandbox mounted at /mnt/mesos/sandbox.
             await asyncio.to_thread(os.chown, sandbox, *self.default_user)
+        owner = self.default_user if self.default_user and not task.command.user else None
+        for m in volumes.mounts(task, sandbox):
+            # Made here if the agent has not yet; the task's user writes its top, as the sandbox.
+            await asyncio.to_thread(volumes.prepare, m.host, owner)
         container = await self._call(self._create, spec, task.container.docker.force_pull_image)
         return DockerContainer(
             task.task_id,

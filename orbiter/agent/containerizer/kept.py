@@ -23,6 +23,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from orbiter.agent import volumes
 from orbiter.agent.isolation import disk
 from orbiter.agent.isolation.cgroups import TaskCgroup
 from orbiter.agent.isolation.isolator import Isolator
@@ -378,6 +379,13 @@ class KeptContainerizer:
         if run_as is not None and sandbox != Path("/"):
             # The task's user writes its sandbox, which stays its working directory.
             await asyncio.to_thread(os.chown, sandbox, run_as.uid, run_as.gid)
+        if task.volumes:
+            owner = (run_as.uid, run_as.gid) if run_as is not None else None
+            try:
+                await asyncio.to_thread(volumes.link_into_sandbox, task, sandbox, owner)
+            except OSError as e:
+                await guard.release()
+                raise LaunchError(f"cannot put its persistent volumes in place: {e}") from None
         launch = agent_pb2.KeeperRequest.Launch(
             key=key,
             executable=argv.executable,
