@@ -20,8 +20,16 @@ from pymesos import MesosSchedulerDriver, Scheduler
 
 TASK_CPUS = 0.1
 TASK_MEM = 32.0
-TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST",
-            "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"}  # fmt: skip
+TERMINAL = {
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_ERROR",
+    "TASK_LOST",
+    "TASK_DROPPED",
+    "TASK_GONE",
+    "TASK_GONE_BY_OPERATOR",
+}
 
 
 def scalar(resources: list[dict], name: str) -> float:
@@ -42,16 +50,18 @@ class Hello(Scheduler):
             while self.to_launch and cpus >= TASK_CPUS and mem >= TASK_MEM:
                 task_id = self.to_launch.pop()
                 cpus, mem = cpus - TASK_CPUS, mem - TASK_MEM
-                launch.append({
-                    "task_id": {"value": task_id},
-                    "agent_id": offer["agent_id"],
-                    "name": task_id,
-                    "command": {"value": f"echo hello from {task_id}"},
-                    "resources": [
-                        {"name": "cpus", "type": "SCALAR", "scalar": {"value": TASK_CPUS}},
-                        {"name": "mem", "type": "SCALAR", "scalar": {"value": TASK_MEM}},
-                    ],
-                })  # fmt: skip
+                launch.append(
+                    {
+                        "task_id": {"value": task_id},
+                        "agent_id": offer["agent_id"],
+                        "name": task_id,
+                        "command": {"value": f"echo hello from {task_id}"},
+                        "resources": [
+                            {"name": "cpus", "type": "SCALAR", "scalar": {"value": TASK_CPUS}},
+                            {"name": "mem", "type": "SCALAR", "scalar": {"value": TASK_MEM}},
+                        ],
+                    }
+                )
             if launch:
                 driver.launchTasks(offer["id"], launch)
             else:
