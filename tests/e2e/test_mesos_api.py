@@ -15,13 +15,15 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from conftest import Cluster
+from conftest import Cluster, free_port
+from proctools import poll_until
 
 from orbiter.mesos.proto import v1_pb2
 
@@ -396,3 +398,122 @@ def test_operator_event_stream_starts_with_the_state_and_reports_new_tasks(
                 info = record["framework_added"]["framework"]["framework_info"]
                 assert info["name"] == "watched"
                 break
+
+
+# ---------------------------------------------------------------------- identity
+
+SECURE_CONFIG = """\
+security:
+  credentials: credentials.yml
+  acls:
+    register_frameworks:
+      - {principals: [web], roles: ["*"]}
+    maintain_agents:
+      - {principals: [ops], agents: ["*"]}
+"""
+
+
+@pytest.fixture
+def secure_master(processes: Any, tmp_path: Path) -> str:
+    """A master with tokens and ACLs (loopback, no TLS); its HTTP URL."""
+    (tmp_path / "credentials.yml").write_text(
+        "principals:\n"
+        + "".join(
+            f"  - {{name: {n}, token: {n}-token-0123456789}}\n" for n in ("web", "ops", "bob")
+        )
+    )
+    config = tmp_path / "orbiter.yml"
+    config.write_text(SECURE_CONFIG)
+    http_port = free_port()
+    processes.start(
+        [
+            sys.executable,
+            "-m",
+            "orbiter.cli",
+            "master",
+            "--config",
+            str(config),
+            "--port",
+            str(free_port()),
+            "--http-port",
+            str(http_port),
+            "--work-dir",
+            str(tmp_path / "master"),
+        ],
+        tmp_path / "master.log",
+    )
+    url = f"http://127.0.0.1:{http_port}"
+    poll_until(lambda: requests.get(f"{url}/health", timeout=2).ok, 30, "the master")
+    return url
+
+
+def as_(principal: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {principal}-token-0123456789"}
+
+
+def test_the_http_path_binds_frameworks_to_principals_and_asks_the_acls(
+    secure_master: str,
+) -> None:
+    url = f"{secure_master}/api/v1/scheduler"
+    subscribe = {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", "name": "f"}}}
+    assert requests.post(url, json=subscribe, timeout=10).status_code == 401
+    refused = requests.post(url, json=subscribe, headers=as_("bob"), timeout=10)
+    assert refused.status_code == 403, refused.text
+    assert "register_frameworks" in refused.json()["error"]
+    other = {
+        "type": "SUBSCRIBE",
+        "subscribe": {"framework_info": {"user": "u", "name": "f", "principal": "ops"}},
+    }
+    assert requests.post(url, json=other, headers=as_("web"), timeout=10).status_code == 403
+    with requests.post(url, json=subscribe, headers=as_("web"), stream=True, timeout=10) as s:
+        assert s.status_code == 200
+        subscribed = json.loads(next(records(s)))
+        fw_id = subscribed["subscribed"]["framework_id"]["value"]
+        revive = {"type": "REVIVE", "framework_id": {"value": fw_id}}
+        stream = {"Mesos-Stream-Id": s.headers["Mesos-Stream-Id"]}
+        not_yours = requests.post(url, json=revive, headers={**as_("bob"), **stream}, timeout=10)
+        assert not_yours.status_code == 403
+        assert "belongs to principal 'web'" in not_yours.json()["error"]
+        mine = requests.post(url, json=revive, headers={**as_("web"), **stream}, timeout=10)
+        assert mine.status_code == 202
+        listed = requests.get(
+            f"{secure_master}/api/v1/frameworks/{fw_id}", headers=as_("web"), timeout=10
+        ).json()
+        assert listed["principal"] == "web"
+    deactivate = {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": "A1"}}}
+    operator = f"{secure_master}/api/v1"
+    assert (
+        requests.post(operator, json=deactivate, headers=as_("web"), timeout=10).status_code == 403
+    )
+    # ops may: past the ACL, the agent is unknown.
+    assert (
+        requests.post(operator, json=deactivate, headers=as_("ops"), timeout=10).status_code == 404
+    )
+
+
+# ---------------------------------------------------------------------- heartbeats
+
+
+def test_heartbeats_come_at_the_interval_and_a_closed_stream_disconnects(
+    start_master: Any,
+) -> None:
+    master = start_master(framework_heartbeat_interval=0.5)
+    url = f"{master.url}/api/v1/scheduler"
+    info = {"user": "u", "name": "beats", "failover_timeout": 30}
+    with requests.post(
+        url,
+        json={"type": "SUBSCRIBE", "subscribe": {"framework_info": info}},
+        stream=True,
+        timeout=10,
+    ) as s:
+        assert s.headers["Content-Type"] == JSON
+        events = records(s)
+        subscribed = json.loads(next(events))
+        assert subscribed["subscribed"]["heartbeat_interval_seconds"] == 0.5
+        fw_id = subscribed["subscribed"]["framework_id"]["value"]
+        started = time.monotonic()
+        beats = [json.loads(next(events)) for _ in range(2)]
+        assert [b["type"] for b in beats] == ["HEARTBEAT", "HEARTBEAT"]
+        assert 0.8 <= time.monotonic() - started < 3.0
+        assert master.frameworks()[fw_id]["status"] == "connected"
+    master.wait_for(lambda m: m.frameworks()[fw_id]["status"] == "disconnected", 5)
