@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -566,3 +569,24 @@ def test_fields_unknown_to_orbiters_messages_are_refused_by_number_and_place() -
 def test_a_body_that_is_not_a_call_is_refused() -> None:
     with pytest.raises(InvalidCall, match=r"not a mesos\.v1\.scheduler\.Call"):
         convert.protobuf_call(b"\xff\xff\xff")
+
+
+@pytest.mark.parametrize("suffix", ["_pb2.py", "_pb2.pyi"])
+def test_the_generated_mesos_messages_match_their_proto_file(tmp_path: Path, suffix: str) -> None:
+    root = Path(__file__).resolve().parents[2]
+    proto = Path("orbiter/mesos/proto/v1.proto")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{root}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            str(proto),
+        ],
+        cwd=root,
+        check=True,
+    )
+    fresh = (tmp_path / proto.parent / f"v1{suffix}").read_text()
+    assert (root / proto.parent / f"v1{suffix}").read_text() == fresh, "run `make proto`"
