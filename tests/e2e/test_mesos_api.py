@@ -480,6 +480,17 @@ def test_the_http_path_binds_frameworks_to_principals_and_asks_the_acls(
             f"{secure_master}/api/v1/frameworks/{fw_id}", headers=as_("web"), timeout=10
         ).json()
         assert listed["principal"] == "web"
+    # Mesos frameworks (pymesos's principal and secret) send HTTP Basic: the secret is the token.
+    wrong = requests.post(url, json=subscribe, auth=("web", "not-the-token"), timeout=10)
+    assert wrong.status_code == 401
+    basic = ("web", "web-token-0123456789")
+    with requests.post(url, json=subscribe, auth=basic, stream=True, timeout=10) as s:
+        assert s.status_code == 200
+        fw_id = json.loads(next(records(s)))["subscribed"]["framework_id"]["value"]
+        listed = requests.get(
+            f"{secure_master}/api/v1/frameworks/{fw_id}", auth=basic, timeout=10
+        ).json()
+        assert listed["principal"] == "web"
     deactivate = {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": {"value": "A1"}}}
     operator = f"{secure_master}/api/v1"
     assert (
