@@ -122,8 +122,12 @@ def _seconds(duration: Any, path: str) -> float:
 # ---------------------------------------------------------------------- resources
 
 
-def resource_from_mesos(r: Any, path: str) -> pb.Resource:
-    """A Mesos Resource as Orbiter's. A reservation (static or dynamic) becomes the role."""
+def resource_from_mesos(
+    r: Any, path: str, allocations: list[tuple[str, str]] | None = None
+) -> pb.Resource:
+    """A Mesos Resource as Orbiter's. A reservation (static or dynamic) becomes the role;
+    an `allocation_info` role is added to `allocations` (with where it was) for the caller
+    to hold against the offers' role."""
     r = _obj(
         r,
         path,
@@ -167,13 +171,20 @@ def resource_from_mesos(r: Any, path: str) -> pb.Resource:
             )
         role = reserved
     if "allocation_info" in r:
-        _obj(r["allocation_info"], f"{path}.allocation_info", ("role",))
+        where = f"{path}.allocation_info"
+        allocated = _str(_obj(r["allocation_info"], where, ("role",)).get("role"), where)
+        if allocations is not None:
+            allocations.append((allocated, where))
     out.role = "" if role == "*" else role
     return out
 
 
-def resources_from_mesos(rs: Any, path: str) -> list[pb.Resource]:
-    return [resource_from_mesos(r, f"{path}[{i}]") for i, r in enumerate(_list(rs, path))]
+def resources_from_mesos(
+    rs: Any, path: str, allocations: list[tuple[str, str]] | None = None
+) -> list[pb.Resource]:
+    return [
+        resource_from_mesos(r, f"{path}[{i}]", allocations) for i, r in enumerate(_list(rs, path))
+    ]
 
 
 def resource_to_mesos(r: pb.Resource, allocation_role: str | None = None) -> Json:
@@ -346,20 +357,25 @@ def _container(c: Any, path: str) -> pb.ContainerInfo:
     return out
 
 
-def _executor(e: Any, path: str) -> pb.ExecutorInfo:
+def _executor(e: Any, path: str, framework_id: str, allocations: list) -> pb.ExecutorInfo:
     e = _obj(e, path, ("executor_id", "name", "command", "resources", "framework_id", "type"))
     _enum(e.get("type", "CUSTOM"), f"{path}.type", ("CUSTOM",))
+    given = _id(e.get("framework_id"), f"{path}.framework_id")
+    if given and framework_id and given != framework_id:
+        raise InvalidCall(f"{path}.framework_id {given} is not the calling framework's")
     out = pb.ExecutorInfo(
         executor_id=_id(e.get("executor_id"), f"{path}.executor_id"),
         name=_str(e.get("name"), f"{path}.name"),
     )
     if "command" in e:
         out.command.CopyFrom(_command(e["command"], f"{path}.command"))
-    out.resources.extend(resources_from_mesos(e.get("resources"), f"{path}.resources"))
+    out.resources.extend(resources_from_mesos(e.get("resources"), f"{path}.resources", allocations))
     return out
 
 
-def task_info_from_mesos(t: Any, path: str) -> pb.TaskInfo:
+def task_info_from_mesos(
+    t: Any, path: str, framework_id: str = "", allocations: list | None = None
+) -> pb.TaskInfo:
     """A Mesos TaskInfo as Orbiter's: a `command` task runs in the agent's built-in
     command executor, an `executor` task in the framework's executor."""
     t = _obj(
@@ -382,13 +398,16 @@ def task_info_from_mesos(t: Any, path: str) -> pb.TaskInfo:
         task_id=_id(t.get("task_id"), f"{path}.task_id"),
         agent_id=_id(t.get("agent_id"), f"{path}.agent_id"),
     )
-    out.resources.extend(resources_from_mesos(t.get("resources"), f"{path}.resources"))
+    allocations = [] if allocations is None else allocations
+    out.resources.extend(resources_from_mesos(t.get("resources"), f"{path}.resources", allocations))
     if "command" in t:
         out.command.CopyFrom(_command(t["command"], f"{path}.command"))
     if "container" in t:
         out.container.CopyFrom(_container(t["container"], f"{path}.container"))
     if "executor" in t:
-        out.executor.CopyFrom(_executor(t["executor"], f"{path}.executor"))
+        out.executor.CopyFrom(
+            _executor(t["executor"], f"{path}.executor", framework_id, allocations)
+        )
     if "kill_policy" in t:
         policy = _obj(t["kill_policy"], f"{path}.kill_policy", ("grace_period",))
         if "grace_period" in policy:
@@ -416,7 +435,9 @@ OPERATION_TYPES = (
 )
 
 
-def operations_from_mesos(ops: Any, path: str) -> list[scheduler_pb2.Operation]:
+def operations_from_mesos(
+    ops: Any, path: str, framework_id: str = "", allocations: list | None = None
+) -> list[scheduler_pb2.Operation]:
     """LAUNCH only; the other Mesos operation types are refused by name."""
     out = []
     for i, op in enumerate(_list(ops, path)):
@@ -437,7 +458,8 @@ def operations_from_mesos(ops: Any, path: str) -> list[scheduler_pb2.Operation]:
         tasks = _list(launch.get("task_infos"), f"{where}.launch.task_infos")
         converted = scheduler_pb2.Operation(type=scheduler_pb2.Operation.LAUNCH)
         converted.launch.task_infos.extend(
-            task_info_from_mesos(t, f"{where}.launch.task_infos[{j}]") for j, t in enumerate(tasks)
+            task_info_from_mesos(t, f"{where}.launch.task_infos[{j}]", framework_id, allocations)
+            for j, t in enumerate(tasks)
         )
         out.append(converted)
     return out
@@ -516,6 +538,8 @@ class Call:
     acknowledgements: list[scheduler_pb2.Acknowledgement] = field(default_factory=list)
     reconcile: list[scheduler_pb2.ReconcileRequest.Task] = field(default_factory=list)
     data: bytes = b""
+    # ACCEPT: each resource's allocation_info role and where it was, to be the offers' role.
+    allocations: list[tuple[str, str]] = field(default_factory=list)
 
 
 def call_from_mesos(body: Any) -> Call:
@@ -558,12 +582,16 @@ def call_from_mesos(body: Any) -> Call:
             _id(o, f"{key}.offer_ids[{i}]")
             for i, o in enumerate(_list(a.get("offer_ids"), f"{key}.offer_ids"))
         ]
+        allocations: list[tuple[str, str]] = []
         return Call(
             kind,
             framework_id,
             offer_ids=offer_ids,
-            operations=operations_from_mesos(a.get("operations"), f"{key}.operations"),
+            operations=operations_from_mesos(
+                a.get("operations"), f"{key}.operations", framework_id, allocations
+            ),
             filters=filters_from_mesos(a.get("filters"), f"{key}.filters"),
+            allocations=allocations,
         )
     if kind in ("REVIVE", "SUPPRESS"):
         return Call(kind, framework_id, roles=_roles(inner, key))

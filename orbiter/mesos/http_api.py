@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from orbiter import httperrors
-from orbiter.errors import OrbiterError, StaleStream
+from orbiter.errors import InvalidCall, OrbiterError, StaleStream
 from orbiter.master.effects import Effect
 from orbiter.mesos import convert, operator
 from orbiter.proto import scheduler_pb2
@@ -140,6 +140,7 @@ class MesosApi:
         core = self.server.core
         now = time.time()
         if call.type == "ACCEPT":
+            self._check_allocations(call)
             return core.accept, (header, call.offer_ids, call.operations, call.filters, now)
         if call.type == "DECLINE":
             return core.decline, (header, call.offer_ids, call.filters, now)
@@ -163,6 +164,18 @@ class MesosApi:
             return []
 
         return no_effect, (header,)  # REQUEST, ACCEPT/DECLINE_INVERSE_OFFERS
+
+    def _check_allocations(self, call: convert.Call) -> None:
+        """A resource's allocation_info role must be the role its offers were made to
+        (Mesos's rule for MULTI_ROLE frameworks); unknown offers are the core's to refuse."""
+        offers = [self.server.core.offers.get(o) for o in call.offer_ids]
+        roles = {(o.role or "*") for o in offers if o is not None}
+        for role, where in call.allocations:
+            if roles and role not in roles:
+                raise InvalidCall(
+                    f"{where}.role {role!r} is not the role the offers were made to "
+                    f"({', '.join(sorted(roles))})"
+                )
 
     async def _subscribe(
         self, request: web.Request, call: convert.Call, ctype: str

@@ -233,6 +233,15 @@ def test_a_protobuf_framework_launches_a_command_task_and_acknowledges_its_updat
     task.command.value = "echo from protobuf"
     for name, value in (("cpus", 0.1), ("mem", 32.0)):
         task.resources.add(name=name, type=v1_pb2.Value.SCALAR).scalar.value = value
+    # Resources allocated to another role than the offers' are refused, naming where.
+    wrong = v1_pb2.Call()
+    wrong.CopyFrom(accept)
+    wrong.accept.operations[0].launch.task_infos[0].resources[0].allocation_info.role = "db"
+    refused = fw.call(wrong)
+    assert refused.status_code == 400
+    assert "resources[0].allocation_info.role 'db'" in refused.json()["error"]
+    for resource in task.resources:
+        resource.allocation_info.role = "*"
     assert fw.call(accept).status_code == 202
     while True:
         status = fw.next(v1_pb2.Event.UPDATE).update.status

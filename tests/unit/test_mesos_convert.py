@@ -590,3 +590,25 @@ def test_the_generated_mesos_messages_match_their_proto_file(tmp_path: Path, suf
     )
     fresh = (tmp_path / proto.parent / f"v1{suffix}").read_text()
     assert (root / proto.parent / f"v1{suffix}").read_text() == fresh, "run `make proto`"
+
+
+def test_allocation_roles_are_collected_for_the_shell_to_hold_against_the_offers() -> None:
+    task = {**TASK, "resources": [scalar("cpus", 0.1, allocation_info={"role": "web"})]}
+    call = convert.call_from_mesos(accept(task))
+    assert call.allocations == [
+        ("web", "accept.operations[0].launch.task_infos[0].resources[0].allocation_info")
+    ]
+
+
+def test_an_executor_of_another_framework_is_refused() -> None:
+    executor = {
+        "executor_id": {"value": "E"},
+        "framework_id": {"value": "F2"},
+        "command": {"value": "run-executor"},
+    }
+    task = {k: v for k, v in TASK.items() if k != "command"}
+    with pytest.raises(InvalidCall, match=r"executor.framework_id F2 is not the calling"):
+        convert.call_from_mesos(accept({**task, "executor": executor}))
+    executor["framework_id"] = {"value": "F1"}
+    (op,) = convert.call_from_mesos(accept({**task, "executor": executor})).operations
+    assert op.launch.task_infos[0].executor.executor_id == "E"
