@@ -126,6 +126,8 @@ class MesosApi:
             bindings.check_framework_call(
                 core, header, http_auth.principal_of(request), method.__name__
             )
+            if call.type == "ACCEPT":
+                self._check_allocations(call)
             effects = method(*args)
         except OrbiterError as e:
             self.server.count_refusal(e, "http")
@@ -140,7 +142,6 @@ class MesosApi:
         core = self.server.core
         now = time.time()
         if call.type == "ACCEPT":
-            self._check_allocations(call)
             return core.accept, (header, call.offer_ids, call.operations, call.filters, now)
         if call.type == "DECLINE":
             return core.decline, (header, call.offer_ids, call.filters, now)
