@@ -4,6 +4,8 @@ VENV := $(CURDIR)/.venv
 PYTHON := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 PROTOS := $(wildcard orbiter/proto/*.proto)
+# Mesos's v1 wire format for the Mesos scheduler API (orbiter/mesos): messages only.
+MESOS_PROTOS := $(wildcard orbiter/mesos/proto/*.proto)
 
 .PHONY: deps up test test-fast lint docs proto bench bench-quick clean
 
@@ -29,6 +31,7 @@ docs:
 
 proto:
 	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --grpc_python_out=. --pyi_out=. $(PROTOS)
+	$(PYTHON) -m grpc_tools.protoc -I. --python_out=. --pyi_out=. $(MESOS_PROTOS)
 
 # Benchmarks print medians of 3 runs and where the time goes (py-spy profiles).
 bench: deps

@@ -28,6 +28,7 @@ from orbiter.master.openapi import (
     MAX_PIN_SECONDS,
     MIN_PIN_SECONDS,
 )
+from orbiter.mesos.http_api import MesosApi
 from orbiter.proto import messages_pb2
 from orbiter.resources import InvalidResources, Resources
 from orbiter.satellite import http_api as satellite_http
@@ -105,6 +106,8 @@ class HttpServer:
         r.add_post("/api/v1/frameworks/{framework_id}/teardown", self.teardown)
         r.add_get("/api/v1/events", self.events)
         silence_api.add_routes(self.app, server)
+        # Mesos's scheduler and operator APIs, on the same core (orbiter/mesos).
+        MesosApi(self).add_routes(self.app)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
         elif server.satellite_process is not None:
@@ -416,15 +419,22 @@ class HttpServer:
     # ------------------------------------------------------------------ maintenance
 
     async def _body(
-        self, request: web.Request, allowed: dict[str, type | tuple[type, ...]]
+        self,
+        request: web.Request,
+        allowed: dict[str, type | tuple[type, ...]],
+        given: dict | None = None,
     ) -> dict:
-        """The JSON body, checked against the fields this endpoint takes."""
-        if not request.can_read_body:
+        """The JSON body (or `given`, from another API's call), checked against the fields
+        this endpoint takes."""
+        if given is not None:
+            body = given
+        elif not request.can_read_body:
             return {}
-        try:
-            body = await httperrors.read_json(request)
-        except httperrors.BadJson as e:
-            raise OrbiterError(str(e)) from None
+        else:
+            try:
+                body = await httperrors.read_json(request)
+            except httperrors.BadJson as e:
+                raise OrbiterError(str(e)) from None
         if not isinstance(body, dict):
             raise OrbiterError("the body must be a JSON object")
         unknown = set(body) - set(allowed)
@@ -468,8 +478,12 @@ class HttpServer:
                  b.get("reason", "") or "no reason given")  # fmt: skip
         return _json(views.framework_view(core.frameworks[framework_id]))
 
-    async def _maintain(self, request: web.Request, action: str) -> web.Response:
-        agent_id = request.match_info["agent_id"]
+    async def _maintain(
+        self, request: web.Request, action: str, agent_id: str = "", body: dict | None = None
+    ) -> web.Response:
+        """One maintenance action, authorized for the request's principal. The agent and
+        the body come from the route, or (Mesos's operator API) from the caller."""
+        agent_id = agent_id or request.match_info["agent_id"]
         core = self.core
         now = time.time()
         principal = http_auth.principal_of(request)
@@ -483,10 +497,11 @@ class HttpServer:
                 [(agent_id, *self._hostname(agent_id))],
             )  # fmt: skip
             if action == "deactivate":
-                b = await self._body(request, {"reason": str, "by": str})
+                b = await self._body(request, {"reason": str, "by": str}, body)
                 effects = core.deactivate(agent_id, by(b), b.get("reason", ""), now, principal)
             elif action == "drain":
-                b = await self._body(request, {"reason": str, "by": str, "grace": (int, float)})
+                b = await self._body(request, {"reason": str, "by": str, "grace": (int, float)},
+                                    body)
                 if not 0 <= b.get("grace", 0) <= MAX_DRAIN_GRACE:  # before float(): 10**400
                     raise OrbiterError(
                         f"grace must be between 0 and {MAX_DRAIN_GRACE:.0f} seconds, "
@@ -497,13 +512,13 @@ class HttpServer:
                     principal,
                 )  # fmt: skip
             elif action == "reactivate":
-                b = await self._body(request, {"reason": str, "by": str})
+                b = await self._body(request, {"reason": str, "by": str}, body)
                 effects = core.reactivate(
                     agent_id, by(b), b.get("reason", "reactivated"), now, principal
                 )
             elif action == "pin":
                 b = await self._body(
-                    request, {"state": str, "for_seconds": (int, float), "reason": str}
+                    request, {"state": str, "for_seconds": (int, float), "reason": str}, body
                 )
                 if "for_seconds" not in b or "state" not in b:
                     raise OrbiterError("state and for_seconds are required")
@@ -517,7 +532,7 @@ class HttpServer:
                     principal,
                 )  # fmt: skip
             elif action == "remove":
-                b = await self._body(request, {"reason": str})
+                b = await self._body(request, {"reason": str}, body)
                 effects = core.remove_agent(
                     agent_id, "operator", b.get("reason", ""), now, principal
                 )

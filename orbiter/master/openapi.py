@@ -464,6 +464,48 @@ def _get(summary: str, schema: dict[str, Any], errors: tuple[int, ...] = (), **k
     return {"get": _op(summary, _ok(schema), errors, **kw)}
 
 
+def _mesos_call(summary: str, types: str, ok: dict[str, Any], media: tuple[str, ...]) -> dict:
+    """A Mesos API call: a body {"type": ..., ...} in Mesos's JSON (or protobuf)."""
+    body = {"type": "object", "properties": {"type": {"type": "string", "description": types}},
+            "required": ["type"]}  # fmt: skip
+    op = _op(summary, ok, (400, 404, 409, 415), body={
+        "required": True, "content": {m: {"schema": body} for m in media}})  # fmt: skip
+    return {"post": op}
+
+
+MESOS_PATHS: dict[str, Any] = {
+    "/api/v1/scheduler": _mesos_call(
+        "Mesos's v1 scheduler API (orbiter/mesos): SUBSCRIBE answers 200 with a RecordIO "
+        "event stream and a Mesos-Stream-Id header; every other call must carry that header "
+        "and answers 202",
+        "SUBSCRIBE, TEARDOWN, ACCEPT, DECLINE, REVIVE, SUPPRESS, KILL, SHUTDOWN (refused), "
+        "ACKNOWLEDGE, RECONCILE, MESSAGE, REQUEST, ACCEPT_INVERSE_OFFERS, "
+        "DECLINE_INVERSE_OFFERS",
+        {
+            "description": "The event stream (SUBSCRIBE)",
+            "content": {m: {"schema": TEXT} for m in (JSON, "application/x-protobuf")},
+        },
+        (JSON, "application/x-protobuf"),
+    ),
+    "/api/v1": _mesos_call(
+        "Mesos's v1 operator API (JSON): {\"type\": ...}; SUBSCRIBE answers a RecordIO "
+        "event stream",
+        "GET_HEALTH, GET_VERSION, GET_STATE, GET_AGENTS, GET_FRAMEWORKS, GET_TASKS, "
+        "GET_MAINTENANCE_STATUS, DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT, "
+        "MARK_AGENT_GONE, SUBSCRIBE",
+        _ok({"type": "object"}),
+        (JSON,),
+    ),
+    "/master/state": _get("Mesos's v0 state (frameworks, slaves, tasks)", {"type": "object"}),
+    "/master/state.json": _get("The same as /master/state", {"type": "object"}),
+    "/version": _get("The Mesos API version this master follows", {"type": "object"}),
+}
+MESOS_PATHS["/api/v1/scheduler"]["post"]["responses"]["202"] = {
+    "description": "The call was accepted"
+}
+MESOS_PATHS["/api/v1/scheduler"]["post"]["responses"]["406"] = ERROR
+
+
 PATHS: dict[str, Any] = {
     "/": {
         "get": _op(
@@ -598,6 +640,7 @@ PATHS: dict[str, Any] = {
         _object({"events": {"type": "array", "items": _ref("Event")}}),
     ),
     **MAINTENANCE_PATHS,
+    **MESOS_PATHS,
     **SILENCE_PATHS,
     **SATELLITE_PATHS,
 }

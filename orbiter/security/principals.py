@@ -1,6 +1,10 @@
-"""Finding the principal of a call: a verified client certificate or a bearer token."""
+"""Finding the principal of a call: a verified client certificate, a bearer token, or
+HTTP Basic credentials whose secret is the principal's token (Mesos frameworks)."""
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from orbiter.security.settings import SecuritySettings
 
@@ -15,6 +19,20 @@ def bearer(value: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def basic(value: str) -> tuple[str, str] | None:
+    """(principal, secret) of an `Authorization: Basic base64(principal:secret)` value, the
+    way Mesos frameworks (pymesos's `principal` and `secret`) present themselves."""
+    scheme, _, encoded = value.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    name, colon, secret = decoded.partition(":")
+    return (name, secret) if colon and name and secret else None
+
+
 def resolve(settings: SecuritySettings, cert_cn: str, authorization: str) -> str:
     """The principal: a token names one from the credentials file; else the certificate's CN.
 
@@ -22,6 +40,17 @@ def resolve(settings: SecuritySettings, cert_cn: str, authorization: str) -> str
     Unauthenticated when it is on and neither is valid.
     """
     token = bearer(authorization)
+    credentials = basic(authorization) if not token else None
+    if credentials is not None:
+        # HTTP Basic (Mesos's framework authentication): the secret is the principal's token.
+        name, secret = credentials
+        if settings.principal_for(secret) == name:
+            return name
+        if settings.auth_enabled:
+            raise Unauthenticated(
+                f"the Basic credentials' secret is not the token of principal {name!r} in "
+                "this server's credentials file (--credentials)"
+            )
     if token:
         name = settings.principal_for(token)
         if name:

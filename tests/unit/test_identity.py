@@ -3,6 +3,7 @@ non-loopback bind check: the pure parts of identity and encryption."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import ssl
@@ -154,6 +155,8 @@ AUTH = SecuritySettings(credentials=Credentials().with_token("alice", TOKEN))
         (AUTH, "", f"Bearer {TOKEN}", "alice"),
         (AUTH, "bob", "", "bob"),  # a verified certificate's CN
         (AUTH, "bob", f"bearer {TOKEN}", "alice"),  # a token names the principal first
+        # HTTP Basic as Mesos frameworks send it (pymesos): the secret is the token.
+        (AUTH, "", "Basic " + base64.b64encode(f"alice:{TOKEN}".encode()).decode(), "alice"),
     ],
 )
 def test_the_principal_comes_from_a_token_or_a_certificate(
@@ -162,7 +165,16 @@ def test_the_principal_comes_from_a_token_or_a_certificate(
     assert resolve(settings, cn, authorization) == principal
 
 
-@pytest.mark.parametrize("authorization", ["", "Bearer wrong-token", f"Basic {TOKEN}"])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "",
+        "Bearer wrong-token",
+        f"Basic {TOKEN}",
+        "Basic " + base64.b64encode(f"bob:{TOKEN}".encode()).decode(),  # alice's token
+        "Basic " + base64.b64encode(b"alice:wrong-token").decode(),
+    ],
+)
 def test_without_a_valid_token_or_certificate_a_call_is_unauthenticated(
     authorization: str,
 ) -> None:
