@@ -6,7 +6,9 @@ Every page is opened and checked for what an operator would look for; a drain is
 from an agent's page and read back from the JSON API; a line appended to a running
 task's stdout appears in the page's live tail; a PromQL graph is drawn. Waiting is
 Playwright's auto-waiting `expect` with a deadline, never a sleep. The overview's
-screenshot is saved to docs/ui-overview.png (the README shows it).
+screenshot is taken on every run (into the test's temp dir); with
+ORBITER_UPDATE_SCREENSHOT=1 it replaces docs/ui-overview.png, which the README shows,
+so an ordinary run leaves the checkout as it was.
 
 Playwright's own browser download is never used: `/usr/bin/chromium` (Debian's package,
 scripts/install-deps.sh). Without it the tests fail in CI (CI=true) and are skipped,
@@ -15,6 +17,7 @@ saying why, on a developer's machine.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import sys
@@ -133,7 +136,7 @@ def open_page(page: Page, cluster: Cluster, route: str) -> None:
 
 
 def test_the_overview_shows_the_cluster_and_is_saved_for_the_readme(
-    page: Page, cluster: Cluster
+    page: Page, cluster: Cluster, tmp_path: Path
 ) -> None:
     open_page(page, cluster, "/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
@@ -150,8 +153,9 @@ def test_the_overview_shows_the_cluster_and_is_saved_for_the_readme(
     )
     expect(page.get_by_role("region", name="Firing alerts")).to_be_visible()
     expect(page.locator("#live")).to_contain_text("live")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    shot = SCREENSHOT if os.environ.get("ORBITER_UPDATE_SCREENSHOT") else tmp_path / "ui.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000  # a page was drawn, not an empty frame
 
 
 def test_the_pages_are_reachable_by_keyboard_and_fit_a_narrow_screen(
