@@ -73,7 +73,8 @@ text = text.replace("run_setup(not IS_PYPY)", "run_setup(False)")
 open(path, "w").write(text)
 PY
     rm -f "$tmp"/http-parser-0.9.0/http_parser/*.so
-    .venv/bin/python -m pip install -q --disable-pip-version-check setuptools
+    # A fresh venv's setuptools (65) cannot build a wheel without the wheel package.
+    .venv/bin/python -m pip install -q --disable-pip-version-check -U 'setuptools>=70.1' wheel
     .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation \
         "$tmp"/http-parser-0.9.0
     rm -rf "$tmp"
