@@ -340,8 +340,9 @@ class HttpServer:
                     f"grace must be between 0 and {MAX_DRAIN_GRACE:.0f} seconds, got {grace}"
                 )
             task, effects = self.core.operator_kill(
-                task_id, b.get("framework_id", ""), None if grace is None else float(grace)
-            )
+                task_id, b.get("framework_id", ""), None if grace is None else float(grace),
+                time.time(), principal,
+            )  # fmt: skip
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
         self.server.submit(effects)

@@ -1285,10 +1285,10 @@ class Master:
             raise UnknownFramework(
                 f"framework {framework_id} is already torn down", Code.FAILED_PRECONDITION
             )
-        who = principal or "operator"
-        return self._remove_framework(
-            fw, now, f"torn down by {who}" + (f": {reason}" if reason else "")
-        )
+        why = f"torn down by {principal or 'operator'}" + (f": {reason}" if reason else "")
+        self._operator_event(now, "framework", "", "teardown", f"framework {fw.id} {why}",
+                             principal)  # fmt: skip
+        return self._remove_framework(fw, now, why)
 
     # ------------------------------------------------------------------ offers
 
@@ -1820,7 +1820,12 @@ class Master:
         return [SendToAgent(agent.id, msg)]
 
     def operator_kill(
-        self, task_id: str, framework_id: str, grace_period: float | None
+        self,
+        task_id: str,
+        framework_id: str,
+        grace_period: float | None,
+        now: float = 0.0,
+        principal: str = "",
     ) -> tuple[Task, list[Effect]]:
         """An operator kills a live task by id (Mesos: the operator API's KILL_TASK is
         absent; `mesos task kill` goes through the framework; ours does not need it). The
@@ -1865,6 +1870,11 @@ class Master:
                 f"task {task_id!r} has ended already ({pb.TaskState.Name(task.state)})",
                 Code.FAILED_PRECONDITION,
             )
+        self._operator_event(
+            now, "task", task.agent_id, "kill",
+            f"task {task.id} of framework {task.framework_id} killed by "
+            f"{principal or 'operator'}", principal,
+        )  # fmt: skip
         return task, self._kill_task(task, grace_period)
 
     def acknowledge(
