@@ -229,7 +229,8 @@ def test_parse_rejects_a_bad_default_role():
         ("cpus(-db):1", "bad role '-db'"),
         ("cpus(.):1", "bad role '.'"),
         ("cpus(..):1", "bad role '..'"),
-        ("cpus(a/b):1", "bad role 'a/b'"),
+        ("cpus(a//b):1", "bad role 'a//b'"),
+        ("cpus(/a):1", "bad role '/a'"),
         ("cpus(db:1", "malformed role in 'cpus(db': expected name(role)"),
         ("cpus():1", "empty role in 'cpus()'"),
         ("cp us:1", "bad name 'cp us'"),
@@ -607,3 +608,10 @@ def test_property_resources_never_go_negative(a, b):
             with pytest.raises(InvalidResources, match="cannot subtract"):
                 a - taken
             assert a.format() == before
+
+
+def test_a_parent_roles_reservation_is_allocatable_to_its_subroles_only():
+    r = Resources.parse("cpus:1;cpus(eng):2;cpus(eng/web):3;cpus(engine):4")
+    assert r.allocatable_to("eng/web") == Resources.parse("cpus:1;cpus(eng):2;cpus(eng/web):3")
+    assert r.allocatable_to("eng") == Resources.parse("cpus:1;cpus(eng):2")
+    assert r.allocatable_to("*") == Resources.parse("cpus:1")
