@@ -135,23 +135,40 @@ class _Quotas:
                 for node in role_names.lineage(role):
                     if node in self.consumed:
                         _add(self.consumed[node], available.reserved(role).quantities())
+        # Each guaranteed role's nearest guaranteed descendants: theirs come out of its own.
+        self.children: dict[str, list[str]] = {}
         # The topmost roles with a guarantee: theirs cover their subtrees'.
-        self.tops = [
-            r for r, q in quotas.items()
-            if q.guarantees and not any(a in quotas and quotas[a].guarantees
-                                        for a in role_names.ancestors(r))
-        ]  # fmt: skip
+        self.tops: list[str] = []
+        for role, q in sorted(quotas.items()):
+            if not q.guarantees:
+                continue
+            above = [a for a in role_names.ancestors(role) if a in quotas and quotas[a].guarantees]
+            if above:
+                self.children.setdefault(above[-1], []).append(role)
+            else:
+                self.tops.append(role)
 
     def lineage(self, role: str) -> list[str]:
         return [r for r in role_names.lineage(role) if r in self.quotas]
 
+    def _gap(self, role: str, name: str) -> float:
+        return max(
+            self.quotas[role].guarantees.get(name, 0.0) - self.consumed[role].get(name, 0.0), 0.0
+        )
+
     def unmet(self, role: str) -> dict[str, float]:
-        """What `role` still needs for every guarantee above it: the smallest gap per name."""
+        """What `role` may still take for the guarantees above it: the smallest gap per name.
+
+        Guaranteed subroles' gaps are set aside within their parent's: `eng`'s
+        guarantee goes to `eng/db` only where `eng/web`'s own does not claim it.
+        """
         need: dict[str, float] = {}
-        for r in self.lineage(role):
-            consumed = self.consumed[r]
-            for name, g in self.quotas[r].guarantees.items():
-                gap = g - consumed.get(name, 0.0)
+        line = self.lineage(role)
+        for r in line:
+            for name in self.quotas[r].guarantees:
+                gap = self._gap(r, name) - sum(
+                    self._gap(c, name) for c in self.children.get(r, ()) if c not in line
+                )
                 need[name] = min(need.get(name, gap), gap)
         return {n: q for n, q in need.items() if q > _DUST}
 
