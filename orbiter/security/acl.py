@@ -16,6 +16,10 @@
           - {principals: [ops], framework_principals: ["*"]}
         maintain_agents:                  # deactivate, drain, reactivate, pin, remove
           - {principals: [ops], agents: ["*"]}
+        update_weights:                   # role weights (PUT /api/v1/weights)
+          - {principals: [ops], roles: ["*"]}
+        update_quotas:                    # role quota (POST|DELETE /api/v1/quota)
+          - {principals: [ops], roles: [eng, "eng/*"]}
         - ...: register_agents (agents), reload_rules, manage_silences (principals only)
 
 Each action's rules are read in order; the first whose `principals` match the
@@ -59,6 +63,8 @@ REGISTER_AGENT = "register_agents"
 RELOAD_RULES = "reload_rules"
 MANAGE_SILENCES = "manage_silences"
 KILL_TASK = "kill_tasks"
+UPDATE_WEIGHTS = "update_weights"
+UPDATE_QUOTAS = "update_quotas"
 
 OBJECTS = {
     REGISTER_FRAMEWORK: "roles",
@@ -70,6 +76,8 @@ OBJECTS = {
     REGISTER_AGENT: "agents",
     RELOAD_RULES: "",
     MANAGE_SILENCES: "",
+    UPDATE_WEIGHTS: "roles",
+    UPDATE_QUOTAS: "roles",
 }
 # What each action lets a principal do, for refusals that say what to add.
 _DOING = {
@@ -82,6 +90,8 @@ _DOING = {
     REGISTER_AGENT: "register agent",
     RELOAD_RULES: "reload rules",
     MANAGE_SILENCES: "add or expire silences",
+    UPDATE_WEIGHTS: "set the weight of role",
+    UPDATE_QUOTAS: "set or remove the quota of role",
 }
 ROOT = "root"
 

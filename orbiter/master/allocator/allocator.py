@@ -79,6 +79,13 @@ def allocatable(resources: Resources) -> bool:
     return resources.scalar("cpus") >= MIN_CPUS or resources.scalar("mem") >= MIN_MEM
 
 
+def _worth(cpus: float, mem: float, caps: Mapping[str, float]) -> bool:
+    """Whether unreserved `cpus` and `mem`, cut to `caps`, would still make an offer."""
+    return (
+        min(cpus, caps.get("cpus", cpus)) >= MIN_CPUS or min(mem, caps.get("mem", mem)) >= MIN_MEM
+    )
+
+
 def _filtered(filters: Sequence[OfferFilter], resources: Resources, now: float) -> bool:
     return any(f.expires > now and f.resources.contains(resources) for f in filters)
 
@@ -90,7 +97,7 @@ def _add(into: dict[str, float], quantities: Mapping[str, float], sign: float = 
 
 def _cut(resources: Resources, caps: Mapping[str, float]) -> Resources:
     """`resources` with each unreserved scalar named in `caps` cut down to its cap."""
-    if not caps:
+    if not caps or all(resources.scalar(name) <= cap for name, cap in caps.items()):
         return resources
     values: dict[tuple[str, str], object] = {}
     for (name, role), value in resources.items():
@@ -147,9 +154,30 @@ class _Quotas:
                 self.children.setdefault(above[-1], []).append(role)
             else:
                 self.tops.append(role)
+        self._lineages: dict[str, list[str]] = {}
+        self._tops: dict[str, str | None] = {}
+        # What the unmet guarantees need, over all top guaranteed roles: the headroom.
+        self.required: dict[str, float] = {}
+        self._require()
+
+    def _require(self) -> None:
+        required: dict[str, float] = {}
+        for top in self.tops:
+            for name in self.quotas[top].guarantees:
+                required[name] = required.get(name, 0.0) + self._gap(top, name)
+        self.required = {n: q for n, q in required.items() if q > _DUST}
 
     def lineage(self, role: str) -> list[str]:
-        return [r for r in role_names.lineage(role) if r in self.quotas]
+        """The role and its ancestors that have a quota, top first."""
+        line = self._lineages.get(role)
+        if line is None:
+            line = self._lineages[role] = [r for r in role_names.lineage(role) if r in self.quotas]
+        return line
+
+    def _top(self, role: str) -> str | None:
+        if role not in self._tops:
+            self._tops[role] = next((t for t in self.tops if role_names.is_within(role, t)), None)
+        return self._tops[role]
 
     def _gap(self, role: str, name: str) -> float:
         return max(
@@ -172,16 +200,6 @@ class _Quotas:
                 need[name] = min(need.get(name, gap), gap)
         return {n: q for n, q in need.items() if q > _DUST}
 
-    def _top_gap(self, role: str) -> dict[str, float]:
-        for top in self.tops:
-            if role_names.is_within(role, top):
-                consumed = self.consumed[top]
-                return {
-                    n: max(g - consumed.get(n, 0.0), 0.0)
-                    for n, g in self.quotas[top].guarantees.items()
-                }
-        return {}
-
     def caps(self, role: str, guaranteed: Mapping[str, float] | None = None) -> dict[str, float]:
         """How much of each unreserved scalar `role` may be offered now.
 
@@ -195,18 +213,17 @@ class _Quotas:
             for name, limit in self.quotas[r].limits.items():
                 room = limit - consumed.get(name, 0.0)
                 caps[name] = min(caps.get(name, room), room)
-        required: dict[str, float] = {}
-        for top in self.tops:
-            consumed = self.consumed[top]
-            for name, g in self.quotas[top].guarantees.items():
-                required[name] = required.get(name, 0.0) + max(g - consumed.get(name, 0.0), 0.0)
-        own = self._top_gap(role)
-        for name, need in required.items():
+        top = self._top(role) if self.required else None
+        for name, need in self.required.items():
             if guaranteed is not None and name in guaranteed:
                 room = guaranteed[name]
             else:
-                room = self.unreserved.get(name, 0.0) - (need - own.get(name, 0.0))
+                own = self._gap(top, name) if top is not None else 0.0
+                room = self.unreserved.get(name, 0.0) - (need - own)
             caps[name] = min(caps.get(name, room), room)
+        if guaranteed is not None:
+            for name, need in guaranteed.items():
+                caps[name] = min(caps.get(name, need), need)
         return caps
 
     def offered(self, role: str, resources: Resources) -> None:
@@ -215,6 +232,8 @@ class _Quotas:
         for r in self.lineage(role):
             _add(self.consumed[r], unreserved)
         _add(self.unreserved, unreserved, -1.0)
+        if self.required:
+            self._require()
 
 
 def allocate(
@@ -280,6 +299,7 @@ def allocate(
     if quota is not None and quota.tops:
         guaranteed = [r for r in framework_sorters if quota.unmet(r)]
         stage_1 = RoleSorter(total, role_weights or {}, guaranteed, held)
+        met: list[str] = []
         for agent in agents:
             for role in stage_1.ordered():
                 left = remaining[agent.id]
@@ -287,6 +307,7 @@ def allocate(
                     break
                 need = quota.unmet(role)
                 if not need:
+                    met.append(role)  # consumption only grows: it stays met this cycle
                     continue
                 offerable = _cut(left.allocatable_to(role), quota.caps(role, need))
                 if not any(offerable.scalar(n) > 0 for n in need) or not allocatable(offerable):
@@ -297,6 +318,11 @@ def allocate(
                 stage_1.allocate(role, quantities)
                 role_sorter.allocate(role, quantities)
             changed.clear()
+            for role in met:
+                stage_1.remove(role)
+            met.clear()
+            if not quota.required:
+                break
 
     for agent in agents:
         left = remaining[agent.id]
@@ -304,12 +330,16 @@ def allocate(
             continue
         # Without reservations every role may be offered the same: skip the per-role copy.
         plain = not left.reserved()
+        left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
         for role in role_sorter.ordered():
             if offered_in_stage_1 and (agent.id, role) in offered_in_stage_1:
                 continue
             offerable = left if plain else left.allocatable_to(role)
             if quota is not None:
-                offerable = _cut(offerable, quota.caps(role))
+                caps = quota.caps(role)
+                if plain and caps and not _worth(left_cpus, left_mem, caps):
+                    continue  # a role at its limit: known without cutting a copy
+                offerable = _cut(offerable, caps)
             if not allocatable(offerable):
                 continue
             if offer(agent.id, offerable, role):
@@ -317,6 +347,7 @@ def allocate(
                 if not allocatable(left):
                     break
                 plain = not left.reserved()
+                left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
         for role, quantities in changed:
             role_sorter.allocate(role, quantities)
         changed.clear()

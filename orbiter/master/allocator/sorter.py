@@ -57,6 +57,14 @@ class DRFSorter:
         self._keys[client] = key
         insort(self._order, key)
 
+    def remove(self, client: str) -> None:
+        key = self._keys.pop(client)
+        del self._order[bisect_left(self._order, key)]
+        del self._allocated[client], self._weights[client]
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
     def share(self, client: str) -> float:
         held = self._allocated.get(client, {})
         dominant = 0.0
@@ -141,6 +149,19 @@ class RoleSorter:
         below = self._levels.get(role)
         if below is not None:
             below.allocate(role, quantities)
+
+    def remove(self, role: str) -> None:
+        """Stop sorting `role`; a parent left with no children goes too."""
+        level_name = role if role in self._levels else role_names.parent(role) or ""
+        node = role
+        while True:
+            level = self._levels[level_name]
+            level.remove(node)
+            if len(level) or not level_name:
+                return
+            del self._levels[level_name]
+            node = level_name
+            level_name = role_names.parent(node) or ""
 
     def share(self, role: str) -> float:
         """`role`'s weighted dominant share among its siblings."""
