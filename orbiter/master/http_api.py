@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
 from orbiter.errors import OrbiterError
-from orbiter.master import silence_api, views
+from orbiter.master import roles_api, silence_api, views
 from orbiter.master.openapi import (
     DOCUMENT,
     MAX_DRAIN_GRACE,
@@ -102,6 +102,7 @@ class HttpServer:
         r.add_post("/api/v1/frameworks/{framework_id}/teardown", self.teardown)
         r.add_get("/api/v1/events", self.events)
         silence_api.add_routes(self.app, server)
+        roles_api.add_routes(self.app, server)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
         elif server.satellite_process is not None:

@@ -114,9 +114,16 @@ def _exceeds(small: Quantities, big: Quantities) -> list[str]:
     return [n for n, v in sorted(small.items()) if n in big and v > big[n] + 1e-9]
 
 
-def _nearest_with_quota(role: str, quotas: Mapping[str, Quota]) -> str | None:
+def _nearest_guaranteed(role: str, quotas: Mapping[str, Quota]) -> str | None:
     for ancestor in reversed(roles.ancestors(role)):
-        if ancestor in quotas:
+        if ancestor in quotas and quotas[ancestor].guarantees:
+            return ancestor
+    return None
+
+
+def _nearest_limit(role: str, name: str, quotas: Mapping[str, Quota]) -> str | None:
+    for ancestor in reversed(roles.ancestors(role)):
+        if ancestor in quotas and name in quotas[ancestor].limits:
             return ancestor
     return None
 
@@ -128,10 +135,12 @@ def check_quotas(
 ) -> None:
     """The whole set of quotas after a change: consistent, or InvalidQuota saying why.
 
-    Checked: guarantee <= limit per role; a child's limit within its nearest
-    quota'd ancestor's limit; the guarantees of a role's quota'd descendants
-    together within its guarantee; and, unless `force`, the top-level
-    guarantees together within the cluster's total (Mesos's capacity check).
+    Checked: guarantee <= limit per role, and within every ancestor's limit; a
+    child's limit within its nearest ancestor's limit of that resource; the
+    guarantees of a role's nearest guaranteed descendants together within its
+    guarantee (an ancestor without a guarantee constrains nothing); and,
+    unless `force`, the topmost guarantees together within the cluster's
+    total (Mesos's capacity check).
     """
     for role, q in sorted(quotas.items()):
         over = _exceeds(q.guarantees, q.limits)
@@ -140,33 +149,35 @@ def check_quotas(
                 f"role {role!r}: the guarantee of {', '.join(over)} is above its limit "
                 f"({format_quantities(q.guarantees)} > {format_quantities(q.limits)})"
             )
-        parent = _nearest_with_quota(role, quotas)
-        if parent is None:
-            continue
-        over = _exceeds(q.limits, quotas[parent].limits)
-        if over:
-            raise InvalidQuota(
-                f"role {role!r}: its limit of {', '.join(over)} is above its parent "
-                f"{parent!r}'s limit ({format_quantities(q.limits)} > "
-                f"{format_quantities(quotas[parent].limits)})"
-            )
+        for name in sorted(set(q.limits) | set(q.guarantees)):
+            parent = _nearest_limit(role, name, quotas)
+            if parent is None:
+                continue
+            cap = quotas[parent].limits[name]
+            mine = q.limits.get(name, q.guarantees.get(name, 0.0))
+            if mine > cap + 1e-9:
+                what = "limit" if name in q.limits else "guarantee"
+                raise InvalidQuota(
+                    f"role {role!r}: its {what} of {name} ({mine:g}) is above its parent "
+                    f"{parent!r}'s limit ({cap:g}): a parent's limit bounds its subtree"
+                )
     children: dict[str | None, dict[str, float]] = {}
     for role, q in quotas.items():
-        sums = children.setdefault(_nearest_with_quota(role, quotas), {})
+        if not q.guarantees:
+            continue
+        sums = children.setdefault(_nearest_guaranteed(role, quotas), {})
         for n, v in q.guarantees.items():
             sums[n] = sums.get(n, 0.0) + v
     for parent, sums in sorted(children.items(), key=lambda kv: kv[0] or ""):
         if parent is None:
             continue
-        over = _exceeds(sums, quotas[parent].guarantees) + [
-            n for n in sorted(sums) if sums[n] > 0 and n not in quotas[parent].guarantees
-        ]
+        own = quotas[parent].guarantees
+        over = sorted(n for n, v in sums.items() if v > own.get(n, 0.0) + 1e-9)
         if over:
             raise InvalidQuota(
                 f"the guarantees of {parent!r}'s subroles come to {format_quantities(sums)}, "
-                f"more than {parent!r}'s own guarantee "
-                f"({format_quantities(quotas[parent].guarantees) or 'none'}) "
-                f"for {', '.join(sorted(set(over)))}: a child's guarantee must fit its parent's"
+                f"more than {parent!r}'s own guarantee ({format_quantities(own)}) for "
+                f"{', '.join(over)}: a child's guarantee must fit its parent's"
             )
     if not force:
         top = children.get(None, {})
