@@ -229,20 +229,15 @@ _QUOTA = _object(
     },
     ["role"],
 )
-_WEIGHTS = _object(
-    {
-        "weight_infos": {
-            "type": "array",
-            "minItems": 1,
-            "items": _object(
-                {"role": _ROLE, "weight": {"type": "number", "exclusiveMinimum": True,
-                                           "minimum": 0, "maximum": 1e6}},
-                ["role", "weight"],
-            ),
-        }
-    },
-    ["weight_infos"],
+_WEIGHT = _object(
+    {"role": _ROLE, "weight": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                               "maximum": 1e6}},
+    ["role", "weight"],
 )  # fmt: skip
+_WEIGHTS = _object({"weight_infos": {"type": "array", "items": _WEIGHT}}, ["weight_infos"])
+_WEIGHTS_BODY = _object(
+    {"weight_infos": {"type": "array", "items": _WEIGHT, "minItems": 1}}, ["weight_infos"]
+)
 _QUOTAS = _object({"quota_configs": {"type": "array", "items": _QUOTA}}, ["quota_configs"])
 
 ROLE_PATHS: dict[str, Any] = {
@@ -261,7 +256,7 @@ ROLE_PATHS: dict[str, Any] = {
             "update_weights",
             _ok(_WEIGHTS, "Every weight set, once kept in the registry"),
             (400,),
-            body=_json_body(_WEIGHTS),
+            body=_json_body(_WEIGHTS_BODY),
             tag="roles",
         ),
     },
