@@ -322,3 +322,31 @@ def test_no_role_is_offered_beyond_its_or_an_ancestors_limit(cluster) -> None:
             offered[node] += p.resources.unreserved().scalar("cpus")
     for role, quota in quotas.items():
         assert offered[role] <= quota.limits.get("cpus", float("inf")) + 1e-9
+
+
+@st.composite
+def guarantee_clusters(draw):
+    agents = [
+        AgentView(f"s{i}", R(draw(st.sampled_from([S4, "cpus:1;mem:512", "cpus:0.5;mem:64"]))))
+        for i in range(draw(st.integers(1, 5)))
+    ]
+    frameworks = [
+        fw(f"f{i}", draw(st.sampled_from(["a", "a/x", "b", "c"])),
+           suppressed=draw(st.sampled_from([(), ("a",), ("a/x",)])))
+        for i in range(draw(st.integers(1, 4)))
+    ]  # fmt: skip
+    guarantee = draw(st.sampled_from([0.5, 2, 6, 40]))
+    return agents, frameworks, {"a": q({"cpus": guarantee})}
+
+
+@settings(max_examples=150, deadline=None)
+@given(guarantee_clusters())
+def test_other_roles_never_eat_into_an_unmet_guarantees_headroom(cluster) -> None:
+    agents, frameworks, quotas = cluster
+    total: Counter[str] = Counter()
+    for a in agents:
+        total.update(a.available.quantities())
+    plans = allocate(agents, frameworks, dict(total), NOW, None, quotas)
+    others = sum(p.resources.scalar("cpus") for p in plans if not roles.is_within(p.role, "a"))
+    headroom = min(quotas["a"].guarantees["cpus"], total["cpus"])
+    assert others <= total["cpus"] - headroom + 1e-9
