@@ -19,6 +19,11 @@ from orbiter.master.server import MasterServer, MasterSettings
 from tests.smallcluster import master_and_agents
 
 
+def get_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
 def call(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data, {"Content-Type": "application/json"}, method=method)
@@ -64,6 +69,10 @@ async def test_weights_and_quota_over_http_survive_a_new_master(tmp_path: Path) 
         status, body = await asyncio.to_thread(call, f"{url}/roles")
         roles = {r["role"]: r for r in body["roles"]}
         assert roles["eng"]["weight"] == 3.0 and roles["eng/web"]["limits"] == {"cpus": 1.0}
+        metrics = await asyncio.to_thread(get_text, f"http://{master.info.http_address}/metrics")
+        assert 'orbiter_master_role_weight{role="eng"} 3.0' in metrics
+        assert 'orbiter_master_role_quota_limit{resource="cpus",role="eng/web"} 1.0' in metrics
+        assert 'orbiter_master_role_quota_guarantee{resource="cpus",role="eng/web"} 0.5' in metrics
     again = MasterServer(MasterSettings(port=0, http_port=0, work_dir=tmp_path / "m"))
     await again.start()
     try:
