@@ -87,7 +87,11 @@ def _worth(cpus: float, mem: float, caps: Mapping[str, float]) -> bool:
 
 
 def _filtered(filters: Sequence[OfferFilter], resources: Resources, now: float) -> bool:
-    return any(f.expires > now and f.resources.contains(resources) for f in filters)
+    # Most often the agent is as it was when declined: equality is the cheap answer.
+    return any(
+        f.expires > now and (f.resources == resources or f.resources.contains(resources))
+        for f in filters
+    )
 
 
 def _add(into: dict[str, float], quantities: Mapping[str, float], sign: float = 1.0) -> None:
@@ -277,6 +281,8 @@ def allocate(
     plans: list[OfferPlan] = []
     remaining = {agent.id: agent.available for agent in agents}
     offered_in_stage_1: set[tuple[str, str]] = set()
+    # Roles offered something on the agent at hand: their shares move once it is done.
+    changed: list[tuple[str, dict[str, float]]] = []
 
     def offer(agent_id: str, resources: Resources, role: str) -> bool:
         """Offer to the first framework of `role` that wants `resources` on this agent."""
@@ -295,7 +301,6 @@ def allocate(
             return True
         return False
 
-    changed: list[tuple[str, dict[str, float]]] = []
     if quota is not None and quota.tops:
         guaranteed = [r for r in framework_sorters if quota.unmet(r)]
         stage_1 = RoleSorter(total, role_weights or {}, guaranteed, held)
@@ -340,7 +345,7 @@ def allocate(
                 if plain and caps and not _worth(left_cpus, left_mem, caps):
                     continue  # a role at its limit: known without cutting a copy
                 offerable = _cut(offerable, caps)
-            if not allocatable(offerable):
+            if offerable is not left and not allocatable(offerable):  # `left` is, checked above
                 continue
             if offer(agent.id, offerable, role):
                 left = remaining[agent.id]
