@@ -37,6 +37,7 @@ proto:
 bench: deps
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) bench/launch.py
+	$(PYTHON) bench/allocator.py --profile
 	$(PYTHON) bench/security.py
 	$(PYTHON) bench/satellite.py
 	$(PYTHON) bench/satellite_vs_prometheus.py
@@ -53,6 +54,7 @@ bench: deps
 
 bench-quick: deps
 	$(PYTHON) bench/launch.py --quick --no-profile
+	$(PYTHON) bench/allocator.py --quick
 	$(PYTHON) bench/satellite.py --quick --no-profile
 	$(PYTHON) bench/master_lag.py --quick
 	$(PYTHON) bench/executors.py --quick

@@ -1110,6 +1110,77 @@ def _rfc3339(text: str) -> float | None:
     return None if when.year == 1 else when.timestamp()
 
 
+def _amounts(q: dict[str, float]) -> str:
+    from orbiter.master.quota import format_quantities
+
+    return format_quantities(q) or "-"
+
+
+def cmd_roles(args: argparse.Namespace) -> int:
+    data = get_json(args.master, "/api/v1/roles")
+    rows = [
+        [r["role"], f"{r['weight']:g}", len(r["frameworks"]), _amounts(r["allocated"]),
+         _amounts(r["guarantees"]), _amounts(r["limits"])]
+        for r in data["roles"]
+    ]  # fmt: skip
+    headers = ["ROLE", "WEIGHT", "FRAMEWORKS", "HOLDS", "GUARANTEE", "LIMIT"]
+    _print(data, rows, headers, args.json)
+    return 0
+
+
+def cmd_weight(args: argparse.Namespace) -> int:
+    body = {"weight_infos": [{"role": args.role, "weight": args.weight}]}
+    data = post_json(args.master, "/api/v1/weights", body, method="PUT")
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        print(f"role {args.role} weighs {args.weight:g}")
+    return 0
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    from orbiter.master.quota import InvalidQuota, parse_quantities
+
+    action = args.action or "list"
+    if action != "list" and not args.role:
+        raise UsageError(f"quota {action}: name the role: orbiter quota {action} ROLE ...")
+    if action == "list" and args.role:
+        raise UsageError(f"quota: unexpected {args.role!r}; did you mean `quota set`?")
+    if action == "set":
+        if args.guarantee is None and args.limit is None:
+            raise UsageError(
+                "quota set: give --guarantee and/or --limit, e.g. --guarantee 'cpus:2;mem:1024' "
+                f"--limit cpus:8 (to remove it: orbiter quota remove {args.role})"
+            )
+        try:
+            config = {
+                "role": args.role,
+                "guarantees": parse_quantities(args.guarantee or "", "--guarantee"),
+                "limits": parse_quantities(args.limit or "", "--limit"),
+            }
+        except InvalidQuota as e:
+            raise UsageError(str(e)) from None
+        body = {"quota_configs": [config], "force": args.force}
+        data = post_json(args.master, "/api/v1/quota", body)
+        said = f"role {args.role}: guarantee {_amounts(config['guarantees'])}, limit " + _amounts(
+            config["limits"]
+        )
+    elif action == "remove":
+        role = urllib.parse.quote(args.role, safe="/")
+        data = post_json(args.master, f"/api/v1/quota/{role}", None, method="DELETE")
+        said = f"role {args.role} has no quota now"
+    else:
+        data = get_json(args.master, "/api/v1/quota")
+        rows = [
+            [c["role"], _amounts(c["guarantees"]), _amounts(c["limits"])]
+            for c in data["quota_configs"]
+        ]
+        _print(data, rows, ["ROLE", "GUARANTEE", "LIMIT"], args.json)
+        return 0
+    print(json.dumps(data, indent=1) if args.json else said)
+    return 0
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     data = _satellite_json(args, "/api/v1/alerts")["data"]
     rows = [
@@ -1710,6 +1781,35 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("ids", nargs="+", metavar="ID", help="silence ids (see `silence list`)")
     q.add_argument("--json", action="store_true", help="print the expired ids as JSON")
 
+    p = sub.add_parser(
+        "roles", help="roles with their weights, quota, frameworks and what they hold"
+    )
+    _add_master_flag(p)
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p = sub.add_parser(
+        "weight",
+        help="set a role's weight in fair sharing (default 1; a parent's covers its subtree)",
+    )
+    _add_master_flag(p)
+    p.add_argument("role", metavar="ROLE", help="the role, e.g. eng or eng/web")
+    p.add_argument("weight", metavar="W", type=float, help="a number > 0, e.g. 2")
+    p.add_argument("--json", action="store_true", help="print the weights after it as JSON")
+    p = sub.add_parser(
+        "quota",
+        help="list role quotas, or set or remove one (guarantees and limits)",
+        description="A guarantee is kept aside for the role (and its subroles) even if that "
+        "leaves other roles unoffered; a limit caps what the role is offered and uses. "
+        "Example: orbiter quota set eng --guarantee 'cpus:2;mem:1024' --limit cpus:8",
+    )
+    p.add_argument("action", nargs="?", choices=["list", "set", "remove"], help="default: list")
+    p.add_argument("role", nargs="?", metavar="ROLE", help="the role to set or remove")
+    _add_master_flag(p)
+    p.add_argument("--guarantee", metavar="AMOUNTS", help="e.g. 'cpus:2;mem:1024'")
+    p.add_argument("--limit", metavar="AMOUNTS", help="e.g. 'cpus:8;mem:8192'")
+    p.add_argument("--force", action="store_true",
+                   help="keep a guarantee larger than the cluster has now")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
+
     p = sub.add_parser("alerts", help="list active alerts")
     _add_master_flag(p)
     _add_satellite_flag(p)
@@ -1903,6 +2003,9 @@ def main(argv: list[str] | None = None) -> int:
             "unpin": cmd_maintenance,
             "alerts": cmd_alerts,
             "silence": cmd_silence,
+            "roles": cmd_roles,
+            "weight": cmd_weight,
+            "quota": cmd_quota,
             "satellite": cmd_satellite,
             "rules": cmd_rules,
             "certs": cmd_certs,

@@ -460,8 +460,9 @@ SCHEMA = Section(
                     _string, "security.satellite_principal"),
                 Key("acls", "mapping",
                     "Who may do what, Mesos-like; once given, what no rule allows is refused. "
-                    "Lists of `{principals, <objects>, allow}` rules under register_frameworks "
-                    "(roles), run_tasks (users), teardown_frameworks, kill_tasks, "
+                    "Lists of `{principals, <objects>, allow}` rules under register_frameworks, "
+                    "update_weights, update_quotas (roles), run_tasks (users), "
+                    "teardown_frameworks, kill_tasks, "
                     "read_sandboxes (framework_principals), maintain_agents, register_agents "
                     "(agents), reserve_resources, create_volumes (roles), unreserve_resources "
                     "(reserver_principals), destroy_volumes (creator_principals), "

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from orbiter import roles
+
 if TYPE_CHECKING:
     from orbiter.proto import messages_pb2
 
@@ -34,7 +36,6 @@ _MAX_RANGE_END = 2**64 - 1  # Range.begin/end are uint64 on the wire.
 _MILLI = 1000
 
 _NAME = re.compile(r"[A-Za-z0-9_./-]+")
-_ROLE = re.compile(r"[A-Za-z0-9_.-]+")
 _ITEM = re.compile(r"[^\s,;{}]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _RANGE = re.compile(r"\s*(\d+)\s*-\s*(\d+)\s*")
@@ -193,11 +194,9 @@ def validate_role(role: str) -> str:
     """The stored form of a role name: "*" becomes "" (unreserved); a bad name raises."""
     if role in ("", "*"):
         return ""
-    if _ROLE.fullmatch(role) is None or role in (".", "..") or role.startswith("-"):
-        raise InvalidResources(
-            f"bad role {role!r}: use letters, digits, '_', '.' and '-', not starting "
-            "with '-' and not '.' or '..'"
-        )
+    why = roles.problem(role)
+    if why is not None:
+        raise InvalidResources(f"bad role {role!r}: {why}")
     return role
 
 
@@ -504,9 +503,12 @@ class Resources:
         return Resources._make({k: v for k, v in self._d.items() if k[1] == role})
 
     def allocatable_to(self, role: str) -> Resources:
-        """What a framework in `role` may be offered: unreserved plus `role`'s reservations."""
+        """What a framework in `role` may be offered: unreserved plus the reservations of
+        `role` and of its ancestors (Mesos: `eng`'s reservation serves `eng/web` too)."""
         role = "" if role == "*" else role
-        return Resources._make({k: v for k, v in self._d.items() if not k[1] or k[1] == role})
+        return Resources._make(
+            {k: v for k, v in self._d.items() if not k[1] or roles.is_within(role, k[1])}
+        )
 
     def reassigned(self, role: str) -> Resources:
         """The same resources, all under `role` ("" or "*": unreserved): a reservation

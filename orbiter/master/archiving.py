@@ -33,6 +33,7 @@ _KIND_OF = {
     "agent_removed": "agent",
     "maintenance": "maintenance",
     "silence": "operator",
+    "quota": "operator",
 }
 
 

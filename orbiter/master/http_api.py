@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from orbiter import httperrors
 from orbiter.errors import OrbiterError
-from orbiter.master import silence_api, views
+from orbiter.master import roles_api, silence_api, views
 from orbiter.master.openapi import (
     DOCUMENT,
     MAX_DRAIN_GRACE,
@@ -108,6 +108,7 @@ class HttpServer:
         silence_api.add_routes(self.app, server)
         # Mesos's scheduler and operator APIs, on the same core (orbiter/mesos).
         MesosApi(self).add_routes(self.app)
+        roles_api.add_routes(self.app, server)
         if server.satellite is not None:
             satellite_http.add_routes(self.app, server.satellite)
         elif server.satellite_process is not None:

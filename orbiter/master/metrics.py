@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -97,6 +97,34 @@ class _StateCollector(Collector):
             used.add_metric([k], used_q.get(k, 0.0))
         yield total
         yield used
+        yield from _role_metrics(core.role_view())
+
+
+def _role_metrics(roles: dict[str, dict[str, Any]]) -> Iterator[Metric]:
+    """Weights, quota and holdings per role (Mesos: allocator/mesos/roles/..., quota/...)."""
+    weight = GaugeMetricFamily(
+        "orbiter_master_role_weight", "A role's weight in hierarchical DRF", labels=["role"]
+    )
+    held = GaugeMetricFamily(
+        "orbiter_master_role_allocated",
+        "What a role's subtree is offered and uses, by resource",
+        labels=["role", "resource"],
+    )
+    guarantee = GaugeMetricFamily(
+        "orbiter_master_role_quota_guarantee",
+        "A role's quota guarantee, by resource",
+        labels=["role", "resource"],
+    )
+    limit = GaugeMetricFamily(
+        "orbiter_master_role_quota_limit", "A role's quota limit, by resource",
+        labels=["role", "resource"],
+    )  # fmt: skip
+    for role, view in roles.items():
+        weight.add_metric([role], view["weight"])
+        for family, key in ((held, "allocated"), (guarantee, "guarantees"), (limit, "limits")):
+            for name, q in sorted(view[key].items()):
+                family.add_metric([role, name], q)
+    yield from (weight, held, guarantee, limit)
 
 
 class MasterMetrics:

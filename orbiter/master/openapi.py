@@ -258,6 +258,91 @@ MAINTENANCE_PATHS: dict[str, Any] = {
     },
 }
 
+# --------------------------------------------------------------------- roles
+
+_AMOUNTS = {
+    "type": "object",
+    "additionalProperties": {"type": "number", "minimum": 0},
+    "description": "Amount per scalar resource name (cpus, mem, disk, gpus, custom scalars)",
+}
+_ROLE = {
+    "type": "string",
+    "description": "A role name; '/' separates levels (eng/web is a child of eng)",
+}
+_QUOTA = _object(
+    {
+        "role": _ROLE,
+        "guarantees": {**_AMOUNTS, "description": "Kept aside for the role's subtree (headroom)"},
+        "limits": {**_AMOUNTS, "description": "The most the subtree is offered and uses at once"},
+    },
+    ["role"],
+)
+_WEIGHT = _object(
+    {"role": _ROLE, "weight": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                               "maximum": 1e6}},
+    ["role", "weight"],
+)  # fmt: skip
+_WEIGHTS = _object({"weight_infos": {"type": "array", "items": _WEIGHT}}, ["weight_infos"])
+_WEIGHTS_BODY = _object(
+    {"weight_infos": {"type": "array", "items": _WEIGHT, "minItems": 1}}, ["weight_infos"]
+)
+_QUOTAS = _object({"quota_configs": {"type": "array", "items": _QUOTA}}, ["quota_configs"])
+
+ROLE_PATHS: dict[str, Any] = {
+    "/api/v1/roles": {
+        "get": _op(
+            "Every role with a framework, a weight, a quota or an allocation, and their "
+            "parents: weight, guarantees, limits, frameworks and what the subtree holds",
+            _ok(_object({"roles": {"type": "array", "items": _ref("Role")}}, ["roles"])),
+            tag="roles",
+        )
+    },
+    "/api/v1/weights": {
+        "get": _op("Role weights set by operators (others weigh 1)", _ok(_WEIGHTS), tag="roles"),
+        "put": _op(
+            "Set role weights (Mesos's UPDATE_WEIGHTS; weight 1 is the default). ACL: "
+            "update_weights",
+            _ok(_WEIGHTS, "Every weight set, once kept in the registry"),
+            (400,),
+            body=_json_body(_WEIGHTS_BODY),
+            tag="roles",
+        ),
+    },
+    "/api/v1/quota": {
+        "get": _op("Role quotas: guarantees and limits", _ok(_QUOTAS), tag="roles"),
+        "post": _op(
+            "Set role quotas (Mesos 1.9's UPDATE_QUOTA); a config with neither guarantees nor "
+            "limits removes the role's. Checked together with those kept: guarantee <= limit, "
+            "a child's guarantees within its parent's, a child's limit within its parent's, "
+            "the guarantees within the cluster unless force. ACL: update_quotas",
+            _ok(_QUOTAS, "Every quota, once kept in the registry"),
+            (400,),
+            body=_json_body(
+                _object(
+                    {
+                        "quota_configs": {"type": "array", "items": _QUOTA, "minItems": 1},
+                        "force": {
+                            "type": "boolean",
+                            "description": "Hold guarantees larger than the cluster anyway",
+                        },
+                    },
+                    ["quota_configs"],
+                )
+            ),
+            tag="roles",
+        ),
+    },
+    "/api/v1/quota/{role}": {
+        "delete": _op(
+            "Remove a role's quota (the role may hold '/'). ACL: update_quotas",
+            _ok(_QUOTAS, "The quotas left, once kept in the registry"),
+            (400, 404),
+            [_path("role", "The role, e.g. eng/web")],
+            tag="roles",
+        )
+    },
+}
+
 # --------------------------------------------------------------------- silences
 
 SILENCE_PATHS: dict[str, Any] = {
@@ -642,6 +727,7 @@ PATHS: dict[str, Any] = {
     **MAINTENANCE_PATHS,
     **MESOS_PATHS,
     **SILENCE_PATHS,
+    **ROLE_PATHS,
     **SATELLITE_PATHS,
 }
 
@@ -874,6 +960,17 @@ SCHEMAS: dict[str, Any] = {
         },
         closed=False,
     ),
+    "Role": _object(
+        {
+            "role": _ROLE,
+            "weight": NUMBER,
+            "frameworks": {"type": "array", "items": TEXT},
+            "allocated": {**_AMOUNTS, "description": "What the subtree is offered and uses"},
+            "guarantees": _AMOUNTS,
+            "limits": _AMOUNTS,
+        },
+        ["role", "weight", "frameworks", "allocated", "guarantees", "limits"],
+    ),
     "Matcher": _object(
         {
             "name": {"type": "string", "pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
@@ -990,6 +1087,7 @@ DOCUMENT: dict[str, Any] = {
         {"name": "maintenance", "description": "Operator actions on agents"},
         {"name": "tasks", "description": "Operator actions on tasks"},
         {"name": "silences", "description": "Alertmanager API v2 silences"},
+        {"name": "roles", "description": "Role weights and quota (hierarchical DRF)"},
         {"name": "satellite", "description": "Satellite's monitoring (when configured)"},
         {"name": "query", "description": "Prometheus's HTTP query API over Satellite's TSDB"},
         {"name": "ui", "description": "The web UI's files"},

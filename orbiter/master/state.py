@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from orbiter import roles as role_names
 from orbiter.alerts import silences
 from orbiter.durations import time_left
 from orbiter.errors import (
@@ -30,6 +31,7 @@ from orbiter.errors import (
     UnknownOffer,
 )
 from orbiter.master import limits as caps
+from orbiter.master import quota as quota_rules
 from orbiter.master import reservations as resv
 from orbiter.master.allocator import AgentView, FrameworkView, OfferFilter, allocate
 from orbiter.master.effects import (
@@ -55,7 +57,6 @@ COMPLETED_TASKS_KEPT = 1000
 TASK_HISTORY_KEPT = 20
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
 MAX_FRAMEWORK_MESSAGE = 4 * 1024 * 1024
-ROLE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class AgentStatus(Enum):
@@ -349,6 +350,9 @@ class Master:
         # Events the shell has not handed to the archive yet (bounded: never unread for long).
         self.outbox: deque[ClusterEvent] = deque(maxlen=10 * EVENTS_KEPT)
         self.silences: dict[str, master_pb2.Silence] = {}
+        # Operators' role weights and quotas (registry); absent: weight 1, no quota.
+        self.weights: dict[str, float] = {}
+        self.quotas: dict[str, quota_rules.Quota] = {}
 
     def _event(
         self,
@@ -386,6 +390,10 @@ class Master:
         for gone in registry.gone_agents:
             self.gone[gone.id] = gone
         self.silences = {s.id: s for s in registry.silences}
+        self.weights = {w.role: w.weight for w in registry.weights}
+        self.quotas = {
+            q.role: quota_rules.Quota(dict(q.guarantees), dict(q.limits)) for q in registry.quotas
+        }
         for record in registry.agents:
             unreachable = record.unreachable_since > 0
             self.agents[record.info.id] = Agent(
@@ -440,6 +448,10 @@ class Master:
                 )
         reg.gone_agents.extend(self.gone.values())
         reg.silences.extend(self.silences.values())
+        for role, weight in sorted(self.weights.items()):
+            reg.weights.add(role=role, weight=weight)
+        for role, quota in sorted(self.quotas.items()):
+            reg.quotas.add(role=role, guarantees=quota.guarantees, limits=quota.limits)
         return reg
 
     def _persist(self) -> PersistRegistry:
@@ -1114,8 +1126,9 @@ class Master:
         if not info.name:
             raise InvalidCall("framework_info.name is empty: give the framework a name")
         for role in info.roles:
-            if role != DEFAULT_ROLE and (not ROLE_RE.match(role) or role in (".", "..")):
-                raise InvalidCall(f"framework role {role!r} is not a valid role name")
+            why = role_names.problem(role)
+            if why is not None:
+                raise InvalidCall(f"framework role {role!r} is not a valid role name: {why}")
         if len(set(info.roles)) != len(info.roles):
             raise InvalidCall("framework_info.roles lists a role twice")
         if not (info.failover_timeout >= 0) or info.failover_timeout == float("inf"):
@@ -1299,10 +1312,12 @@ class Master:
         agents = [AgentView(a.id, a.available) for a in self.agents.values() if a.in_service]
         frameworks = []
         for fw in self.frameworks.values():
-            if fw.status is not FrameworkStatus.CONNECTED:
+            if fw.status is FrameworkStatus.COMPLETED:
                 continue
+            connected = fw.status is FrameworkStatus.CONNECTED
             if fw.filters:
                 fw.filters = [f for f in fw.filters if f.expires > now]
+            # A disconnected framework is offered nothing; what it holds counts for its roles.
             frameworks.append(
                 FrameworkView(
                     fw.id,
@@ -1310,12 +1325,13 @@ class Master:
                     fw.allocated,
                     frozenset(fw.suppressed_roles),
                     tuple(fw.filters),
+                    connected,
                 )
             )
         if not agents or not frameworks:
             return []
         total = self.total_quantities()
-        plans = allocate(agents, frameworks, total, now)
+        plans = allocate(agents, frameworks, total, now, self.weights, self.quotas)
         by_fw: dict[str, list[pb.Offer]] = {}
         for plan in plans:
             agent = self.agents[plan.agent_id]
@@ -2304,6 +2320,94 @@ class Master:
         self._operator_event(now, "silence", "", "silence expire",
                              f"silence {silence_id} expired", principal)  # fmt: skip
         return [self._persist()]
+
+    # ------------------------------------------------------------------ roles
+
+    def update_weights(
+        self, weights: dict[str, object], now: float, principal: str = ""
+    ) -> list[Effect]:
+        """Set role weights (Mesos's UPDATE_WEIGHTS); weight 1 is the default and is not kept."""
+        if not weights:
+            raise InvalidCall("no weights given: [{role, weight}, ...]")
+        checked = {role: quota_rules.check_weight(role, w) for role, w in weights.items()}
+        acl.authorize(self.config.acls, principal, acl.UPDATE_WEIGHTS, sorted(checked))
+        for role, weight in checked.items():
+            if weight == 1.0:
+                self.weights.pop(role, None)
+            else:
+                self.weights[role] = weight
+        said = ", ".join(f"{r}={w:g}" for r, w in sorted(checked.items()))
+        self._operator_event(now, "quota", "", "update weights", f"weights {said}", principal)
+        self.allocation_wanted = True
+        return [self._persist()]
+
+    def update_quotas(
+        self,
+        quotas: dict[str, quota_rules.Quota],
+        now: float,
+        principal: str = "",
+        force: bool = False,
+    ) -> list[Effect]:
+        """Set role quotas (Mesos's UPDATE_QUOTA); an empty quota removes the role's.
+
+        The quotas are checked together with those kept (a child's guarantee in
+        its parent's, a guarantee within the limit, the guarantees within the
+        cluster unless `force`); a refusal changes nothing.
+        """
+        if not quotas:
+            raise InvalidCall("no quotas given: [{role, guarantees, limits}, ...]")
+        total = self.total_quantities()
+        for role, q in quotas.items():
+            quota_rules.check_role(role, "a quota")
+            quota_rules.check_quantities(q.guarantees, f"{role}: guarantees", total)
+            quota_rules.check_quantities(q.limits, f"{role}: limits", total)
+        acl.authorize(self.config.acls, principal, acl.UPDATE_QUOTAS, sorted(quotas))
+        after = dict(self.quotas)
+        for role, q in quotas.items():
+            if q.is_empty():
+                after.pop(role, None)
+            else:
+                after[role] = quota_rules.Quota(dict(q.guarantees), dict(q.limits))
+        quota_rules.check_quotas(after, total, force)
+        self.quotas = after
+        for role, q in sorted(quotas.items()):
+            what = (
+                f"quota of {role} removed" if q.is_empty() else
+                f"quota of {role}: guarantee {quota_rules.format_quantities(q.guarantees) or '-'}"
+                f", limit {quota_rules.format_quantities(q.limits) or '-'}"
+            )  # fmt: skip
+            self._operator_event(now, "quota", "", "update quota", what, principal)
+        self.allocation_wanted = True
+        return [self._persist()]
+
+    def role_view(self) -> dict[str, dict[str, object]]:
+        """Every role that has a framework, a weight, a quota or an allocation (and parents)."""
+        names: set[str] = set(self.weights) | set(self.quotas)
+        allocated: dict[str, dict[str, float]] = {}
+        frameworks: dict[str, list[str]] = {}
+        for fw in self.frameworks.values():
+            if fw.status is FrameworkStatus.COMPLETED:
+                continue
+            for role in fw.roles:
+                frameworks.setdefault(role, []).append(fw.id)
+            for role, held in fw.allocated.items():
+                for node in role_names.lineage(role):
+                    into = allocated.setdefault(node, {})
+                    for name, q in held.items():
+                        into[name] = into.get(name, 0.0) + q
+        names |= set(frameworks) | {r for r, held in allocated.items() if any(held.values())}
+        names |= {a for r in list(names) for a in role_names.ancestors(r)}
+        out: dict[str, dict[str, object]] = {}
+        for role in sorted(names):
+            q = self.quotas.get(role, quota_rules.Quota())
+            out[role] = {
+                "weight": self.weights.get(role, 1.0),
+                "frameworks": sorted(frameworks.get(role, [])),
+                "allocated": {n: v for n, v in sorted(allocated.get(role, {}).items()) if v},
+                "guarantees": dict(q.guarantees),
+                "limits": dict(q.limits),
+            }
+        return out
 
     # ------------------------------------------------------------------ time
 

@@ -25,15 +25,19 @@ _sym_db = _symbol_database.Default()
 from orbiter.proto import messages_pb2 as orbiter_dot_proto_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aorbiter/proto/master.proto\x12\norbiter.v1\x1a\x1corbiter/proto/messages.proto\"\x10\n\x0eGetInfoRequest\"\x8b\x01\n\x0bMaintenance\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.orbiter.v1.MaintenanceMode\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\x01\x12\x13\n\x0b\x64rain_grace\x18\x05 \x01(\x01\x12\x11\n\tprincipal\x18\x06 \x01(\t\"3\n\x03Pin\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc7\x02\n\x0b\x41gentRecord\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.orbiter.v1.AgentInfo\x12\x17\n\x0fregistered_time\x18\x02 \x01(\x01\x12,\n\x0bmaintenance\x18\x03 \x01(\x0b\x32\x17.orbiter.v1.Maintenance\x12\x1c\n\x03pin\x18\x04 \x01(\x0b\x32\x0f.orbiter.v1.Pin\x12\x19\n\x11unreachable_since\x18\x05 \x01(\x01\x12,\n\x0f\x65nded_by_master\x18\x06 \x03(\x0b\x32\x13.orbiter.v1.TaskKey\x12\x11\n\tprincipal\x18\x07 \x01(\t\x12-\n\x0creservations\x18\x08 \x03(\x0b\x32\x17.orbiter.v1.Reservation\x12#\n\x07volumes\x18\t \x03(\x0b\x32\x12.orbiter.v1.Volume\"0\n\x07TaskKey\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\"G\n\tGoneAgent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nremoved_at\x18\x02 \x01(\x01\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"f\n\x0f\x46rameworkRecord\x12\'\n\x04info\x18\x01 \x01(\x0b\x32\x19.orbiter.v1.FrameworkInfo\x12\x17\n\x0fregistered_time\x18\x02 \x01(\x01\x12\x11\n\tprincipal\x18\x03 \x01(\t\"\xeb\x01\n\x08Registry\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x11\n\tmaster_id\x18\x02 \x01(\t\x12\'\n\x06\x61gents\x18\x03 \x03(\x0b\x32\x17.orbiter.v1.AgentRecord\x12/\n\nframeworks\x18\x04 \x03(\x0b\x32\x1b.orbiter.v1.FrameworkRecord\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\r\x12*\n\x0bgone_agents\x18\x06 \x03(\x0b\x32\x15.orbiter.v1.GoneAgent\x12%\n\x08silences\x18\x07 \x03(\x0b\x32\x13.orbiter.v1.Silence\"Q\n\x0eSilenceMatcher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x10\n\x08is_regex\x18\x03 \x01(\x08\x12\x10\n\x08is_equal\x18\x04 \x01(\x08\"\xa0\x01\n\x07Silence\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x08matchers\x18\x02 \x03(\x0b\x32\x1a.orbiter.v1.SilenceMatcher\x12\x11\n\tstarts_at\x18\x03 \x01(\x01\x12\x0f\n\x07\x65nds_at\x18\x04 \x01(\x01\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\x01*I\n\x0fMaintenanceMode\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x01\x12\x0c\n\x08\x44RAINING\x10\x02\x12\x0b\n\x07\x44RAINED\x10\x03\x32G\n\x06Master\x12=\n\x07GetInfo\x12\x1a.orbiter.v1.GetInfoRequest\x1a\x16.orbiter.v1.MasterInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aorbiter/proto/master.proto\x12\norbiter.v1\x1a\x1corbiter/proto/messages.proto\"\x10\n\x0eGetInfoRequest\"\x8b\x01\n\x0bMaintenance\x12)\n\x04mode\x18\x01 \x01(\x0e\x32\x1b.orbiter.v1.MaintenanceMode\x12\n\n\x02\x62y\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\x01\x12\x13\n\x0b\x64rain_grace\x18\x05 \x01(\x01\x12\x11\n\tprincipal\x18\x06 \x01(\t\"3\n\x03Pin\x12\r\n\x05state\x18\x01 \x01(\t\x12\r\n\x05until\x18\x02 \x01(\x01\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc7\x02\n\x0b\x41gentRecord\x12#\n\x04info\x18\x01 \x01(\x0b\x32\x15.orbiter.v1.AgentInfo\x12\x17\n\x0fregistered_time\x18\x02 \x01(\x01\x12,\n\x0bmaintenance\x18\x03 \x01(\x0b\x32\x17.orbiter.v1.Maintenance\x12\x1c\n\x03pin\x18\x04 \x01(\x0b\x32\x0f.orbiter.v1.Pin\x12\x19\n\x11unreachable_since\x18\x05 \x01(\x01\x12,\n\x0f\x65nded_by_master\x18\x06 \x03(\x0b\x32\x13.orbiter.v1.TaskKey\x12\x11\n\tprincipal\x18\x07 \x01(\t\x12-\n\x0creservations\x18\x08 \x03(\x0b\x32\x17.orbiter.v1.Reservation\x12#\n\x07volumes\x18\t \x03(\x0b\x32\x12.orbiter.v1.Volume\"0\n\x07TaskKey\x12\x14\n\x0c\x66ramework_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\"G\n\tGoneAgent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nremoved_at\x18\x02 \x01(\x01\x12\n\n\x02\x62y\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"f\n\x0f\x46rameworkRecord\x12\'\n\x04info\x18\x01 \x01(\x0b\x32\x19.orbiter.v1.FrameworkInfo\x12\x17\n\x0fregistered_time\x18\x02 \x01(\x01\x12\x11\n\tprincipal\x18\x03 \x01(\t\"\xbb\x02\n\x08Registry\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x11\n\tmaster_id\x18\x02 \x01(\t\x12\'\n\x06\x61gents\x18\x03 \x03(\x0b\x32\x17.orbiter.v1.AgentRecord\x12/\n\nframeworks\x18\x04 \x03(\x0b\x32\x1b.orbiter.v1.FrameworkRecord\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\r\x12*\n\x0bgone_agents\x18\x06 \x03(\x0b\x32\x15.orbiter.v1.GoneAgent\x12%\n\x08silences\x18\x07 \x03(\x0b\x32\x13.orbiter.v1.Silence\x12\'\n\x07weights\x18\x14 \x03(\x0b\x32\x16.orbiter.v1.RoleWeight\x12%\n\x06quotas\x18\x15 \x03(\x0b\x32\x15.orbiter.v1.RoleQuota\"*\n\nRoleWeight\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\"\xe9\x01\n\tRoleQuota\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x39\n\nguarantees\x18\x02 \x03(\x0b\x32%.orbiter.v1.RoleQuota.GuaranteesEntry\x12\x31\n\x06limits\x18\x03 \x03(\x0b\x32!.orbiter.v1.RoleQuota.LimitsEntry\x1a\x31\n\x0fGuaranteesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a-\n\x0bLimitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"Q\n\x0eSilenceMatcher\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x10\n\x08is_regex\x18\x03 \x01(\x08\x12\x10\n\x08is_equal\x18\x04 \x01(\x08\"\xa0\x01\n\x07Silence\x12\n\n\x02id\x18\x01 \x01(\t\x12,\n\x08matchers\x18\x02 \x03(\x0b\x32\x1a.orbiter.v1.SilenceMatcher\x12\x11\n\tstarts_at\x18\x03 \x01(\x01\x12\x0f\n\x07\x65nds_at\x18\x04 \x01(\x01\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12\x0f\n\x07\x63omment\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\x01*I\n\x0fMaintenanceMode\x12\n\n\x06\x41\x43TIVE\x10\x00\x12\x0f\n\x0b\x44\x45\x41\x43TIVATED\x10\x01\x12\x0c\n\x08\x44RAINING\x10\x02\x12\x0b\n\x07\x44RAINED\x10\x03\x32G\n\x06Master\x12=\n\x07GetInfo\x12\x1a.orbiter.v1.GetInfoRequest\x1a\x16.orbiter.v1.MasterInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'orbiter.proto.master_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MAINTENANCEMODE']._serialized_start=1326
-  _globals['_MAINTENANCEMODE']._serialized_end=1399
+  _globals['_ROLEQUOTA_GUARANTEESENTRY']._loaded_options = None
+  _globals['_ROLEQUOTA_GUARANTEESENTRY']._serialized_options = b'8\001'
+  _globals['_ROLEQUOTA_LIMITSENTRY']._loaded_options = None
+  _globals['_ROLEQUOTA_LIMITSENTRY']._serialized_options = b'8\001'
+  _globals['_MAINTENANCEMODE']._serialized_start=1686
+  _globals['_MAINTENANCEMODE']._serialized_end=1759
   _globals['_GETINFOREQUEST']._serialized_start=72
   _globals['_GETINFOREQUEST']._serialized_end=88
   _globals['_MAINTENANCE']._serialized_start=91
@@ -49,11 +53,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAMEWORKRECORD']._serialized_start=738
   _globals['_FRAMEWORKRECORD']._serialized_end=840
   _globals['_REGISTRY']._serialized_start=843
-  _globals['_REGISTRY']._serialized_end=1078
-  _globals['_SILENCEMATCHER']._serialized_start=1080
-  _globals['_SILENCEMATCHER']._serialized_end=1161
-  _globals['_SILENCE']._serialized_start=1164
-  _globals['_SILENCE']._serialized_end=1324
-  _globals['_MASTER']._serialized_start=1401
-  _globals['_MASTER']._serialized_end=1472
+  _globals['_REGISTRY']._serialized_end=1158
+  _globals['_ROLEWEIGHT']._serialized_start=1160
+  _globals['_ROLEWEIGHT']._serialized_end=1202
+  _globals['_ROLEQUOTA']._serialized_start=1205
+  _globals['_ROLEQUOTA']._serialized_end=1438
+  _globals['_ROLEQUOTA_GUARANTEESENTRY']._serialized_start=1342
+  _globals['_ROLEQUOTA_GUARANTEESENTRY']._serialized_end=1391
+  _globals['_ROLEQUOTA_LIMITSENTRY']._serialized_start=1393
+  _globals['_ROLEQUOTA_LIMITSENTRY']._serialized_end=1438
+  _globals['_SILENCEMATCHER']._serialized_start=1440
+  _globals['_SILENCEMATCHER']._serialized_end=1521
+  _globals['_SILENCE']._serialized_start=1524
+  _globals['_SILENCE']._serialized_end=1684
+  _globals['_MASTER']._serialized_start=1761
+  _globals['_MASTER']._serialized_end=1832
 # @@protoc_insertion_point(module_scope)

@@ -102,7 +102,7 @@ class FrameworkRecord(_message.Message):
     def __init__(self, info: _Optional[_Union[_messages_pb2.FrameworkInfo, _Mapping]] = ..., registered_time: _Optional[float] = ..., principal: _Optional[str] = ...) -> None: ...
 
 class Registry(_message.Message):
-    __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents", "silences")
+    __slots__ = ("version", "master_id", "agents", "frameworks", "format", "gone_agents", "silences", "weights", "quotas")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MASTER_ID_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +110,8 @@ class Registry(_message.Message):
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     GONE_AGENTS_FIELD_NUMBER: _ClassVar[int]
     SILENCES_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
     version: int
     master_id: str
     agents: _containers.RepeatedCompositeFieldContainer[AgentRecord]
@@ -117,7 +119,41 @@ class Registry(_message.Message):
     format: int
     gone_agents: _containers.RepeatedCompositeFieldContainer[GoneAgent]
     silences: _containers.RepeatedCompositeFieldContainer[Silence]
-    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ..., format: _Optional[int] = ..., gone_agents: _Optional[_Iterable[_Union[GoneAgent, _Mapping]]] = ..., silences: _Optional[_Iterable[_Union[Silence, _Mapping]]] = ...) -> None: ...
+    weights: _containers.RepeatedCompositeFieldContainer[RoleWeight]
+    quotas: _containers.RepeatedCompositeFieldContainer[RoleQuota]
+    def __init__(self, version: _Optional[int] = ..., master_id: _Optional[str] = ..., agents: _Optional[_Iterable[_Union[AgentRecord, _Mapping]]] = ..., frameworks: _Optional[_Iterable[_Union[FrameworkRecord, _Mapping]]] = ..., format: _Optional[int] = ..., gone_agents: _Optional[_Iterable[_Union[GoneAgent, _Mapping]]] = ..., silences: _Optional[_Iterable[_Union[Silence, _Mapping]]] = ..., weights: _Optional[_Iterable[_Union[RoleWeight, _Mapping]]] = ..., quotas: _Optional[_Iterable[_Union[RoleQuota, _Mapping]]] = ...) -> None: ...
+
+class RoleWeight(_message.Message):
+    __slots__ = ("role", "weight")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    weight: float
+    def __init__(self, role: _Optional[str] = ..., weight: _Optional[float] = ...) -> None: ...
+
+class RoleQuota(_message.Message):
+    __slots__ = ("role", "guarantees", "limits")
+    class GuaranteesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    GUARANTEES_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    guarantees: _containers.ScalarMap[str, float]
+    limits: _containers.ScalarMap[str, float]
+    def __init__(self, role: _Optional[str] = ..., guarantees: _Optional[_Mapping[str, float]] = ..., limits: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class SilenceMatcher(_message.Message):
     __slots__ = ("name", "value", "is_regex", "is_equal")

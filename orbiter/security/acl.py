@@ -24,6 +24,10 @@
           - {principals: [db], roles: [db]}
         destroy_volumes:                  # others' volumes (your own: always)
           - {principals: [ops], creator_principals: ["*"]}
+        update_weights:                   # role weights (PUT /api/v1/weights)
+          - {principals: [ops], roles: ["*"]}
+        update_quotas:                    # role quota (POST|DELETE /api/v1/quota)
+          - {principals: [ops], roles: [eng, "eng/*"]}
         - ...: register_agents (agents), reload_rules, manage_silences (principals only)
 
 Each action's rules are read in order; the first whose `principals` match the
@@ -72,6 +76,8 @@ RESERVE = "reserve_resources"
 UNRESERVE = "unreserve_resources"
 CREATE_VOLUME = "create_volumes"
 DESTROY_VOLUME = "destroy_volumes"
+UPDATE_WEIGHTS = "update_weights"
+UPDATE_QUOTAS = "update_quotas"
 
 OBJECTS = {
     REGISTER_FRAMEWORK: "roles",
@@ -87,6 +93,8 @@ OBJECTS = {
     UNRESERVE: "reserver_principals",
     CREATE_VOLUME: "roles",
     DESTROY_VOLUME: "creator_principals",
+    UPDATE_WEIGHTS: "roles",
+    UPDATE_QUOTAS: "roles",
 }
 # What each action lets a principal do, for refusals that say what to add.
 _DOING = {
@@ -103,6 +111,8 @@ _DOING = {
     UNRESERVE: "unreserve resources reserved by principal",
     CREATE_VOLUME: "create persistent volumes in role",
     DESTROY_VOLUME: "destroy persistent volumes created by principal",
+    UPDATE_WEIGHTS: "set the weight of role",
+    UPDATE_QUOTAS: "set or remove the quota of role",
 }
 ROOT = "root"
 

@@ -136,9 +136,16 @@ def test_the_config_section_is_read(tmp_path: Path) -> None:
               - {principals: [intern], agents: ["*"], allow: false}
             reload_rules:
               - {principals: [ops]}
+            update_weights:
+              - {principals: [ops], roles: ["*"]}
+            update_quotas:
+              - {principals: [lead], roles: [eng, "eng/*"]}
         """,
     )
     acls = cfg.security.acls
+    assert acls.allows("ops", acl.UPDATE_WEIGHTS, ["eng/web"])
+    assert acls.allows("lead", acl.UPDATE_QUOTAS, ["eng", "eng/web"])
+    assert not acls.allows("lead", acl.UPDATE_QUOTAS, ["ops"])
     assert acls.enabled and not acls.permissive
     assert acls.rules[R] == (Rule(("web",), ("web", "web/*")),)
     assert acls.rules[M] == (Rule(("intern",), ("*",), allow=False),)

@@ -229,7 +229,8 @@ def test_parse_rejects_a_bad_default_role():
         ("cpus(-db):1", "bad role '-db'"),
         ("cpus(.):1", "bad role '.'"),
         ("cpus(..):1", "bad role '..'"),
-        ("cpus(a/b):1", "bad role 'a/b'"),
+        ("cpus(a//b):1", "bad role 'a//b'"),
+        ("cpus(/a):1", "bad role '/a'"),
         ("cpus(db:1", "malformed role in 'cpus(db': expected name(role)"),
         ("cpus():1", "empty role in 'cpus()'"),
         ("cp us:1", "bad name 'cp us'"),
@@ -632,3 +633,10 @@ def test_reassigned_moves_every_entry_under_one_role(text: str, role: str, expec
 )
 def test_overlap_is_what_both_hold(a: str, b: str, expected: str) -> None:
     assert Resources.parse(a).overlap(Resources.parse(b)) == Resources.parse(expected)
+
+
+def test_a_parent_roles_reservation_is_allocatable_to_its_subroles_only():
+    r = Resources.parse("cpus:1;cpus(eng):2;cpus(eng/web):3;cpus(engine):4")
+    assert r.allocatable_to("eng/web") == Resources.parse("cpus:1;cpus(eng):2;cpus(eng/web):3")
+    assert r.allocatable_to("eng") == Resources.parse("cpus:1;cpus(eng):2")
+    assert r.allocatable_to("*") == Resources.parse("cpus:1")

@@ -1,4 +1,4 @@
-"""Offer allocation: the DRF sorter (who is furthest below their fair share)
+"""Offer allocation: the DRF sorters (who is furthest below their fair share)
 kept apart from the allocator (which agent's resources go to whom)."""
 
 from orbiter.master.allocator.allocator import (
@@ -8,6 +8,14 @@ from orbiter.master.allocator.allocator import (
     OfferPlan,
     allocate,
 )
-from orbiter.master.allocator.sorter import DRFSorter
+from orbiter.master.allocator.sorter import DRFSorter, RoleSorter
 
-__all__ = ["AgentView", "DRFSorter", "FrameworkView", "OfferFilter", "OfferPlan", "allocate"]
+__all__ = [
+    "AgentView",
+    "DRFSorter",
+    "FrameworkView",
+    "OfferFilter",
+    "OfferPlan",
+    "RoleSorter",
+    "allocate",
+]
