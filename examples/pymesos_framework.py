@@ -101,8 +101,10 @@ def run_scheduler(master: str, tasks: int, count: int, step: float) -> int:
             need_cpus = 0.1 + 0.1 * len(names)
             need_mem = 32 + 16 * len(names)
             for offer in offers:
-                if self.launched or offered(offer, "cpus") < need_cpus or (
-                    offered(offer, "mem") < need_mem
+                if (
+                    self.launched
+                    or offered(offer, "cpus") < need_cpus
+                    or (offered(offer, "mem") < need_mem)
                 ):
                     driver.declineOffer(offer["id"], {"refuse_seconds": 3600})
                     continue

@@ -128,10 +128,15 @@ class VolumeFramework:
             return
         found = offered_volume(offer)
         if self.step == "read" and found is not None:
-            out(f"offer shows {VOLUME_ID}: {found['scalar']['value']:g} MB of disk reserved for "
-                f"{found['reservations'][-1]['role']} at {found['disk']['volume']['container_path']}")  # fmt: skip
-            reader = task("reader", offer["agent_id"], "cat data/note && grep -q writer data/note",
-                          copy.deepcopy(found))  # fmt: skip
+            size, path = found["scalar"]["value"], found["disk"]["volume"]["container_path"]
+            role = found["reservations"][-1]["role"]
+            out(f"offer shows {VOLUME_ID}: {size:g} MB of disk reserved for {role} at {path}")
+            reader = task(
+                "reader",
+                offer["agent_id"],
+                "cat data/note && grep -q writer data/note",
+                copy.deepcopy(found),  # the volume as offered
+            )
             driver.launchTasks([offer["id"]], [reader], {"refuse_seconds": 0})
             self.step = "reading"
             return
