@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -367,27 +367,35 @@ def resource_to_mesos(
 
 
 def offer_resources_to_mesos(o: pb.Offer) -> list[Json]:
-    """An offer's resources as Mesos shows them: reserved resources split by the dynamic
-    reservation they belong to (the rest of a role's is static), then each offered volume
-    as disk with its persistence and volume info. Orbiter does not record which
-    reservation a task or volume took its share from, so the offered part is attributed
-    to dynamic reservations first, in the order they were made; a volume to a reservation
-    of its creator's principal first."""
-    budgets = [Resources.from_proto(res.resources) for res in o.reservations]
-    holders: list[pb.Reservation | None] = []
-    for v in o.volumes:
+    """An offer's resources as Mesos shows them (see `reserved_resources_to_mesos`)."""
+    return reserved_resources_to_mesos(o.resources, o.reservations, o.volumes, o.role)
+
+
+def reserved_resources_to_mesos(
+    resources: Iterable[pb.Resource],
+    reservations: Sequence[pb.Reservation],
+    volumes: Iterable[pb.Volume],
+    allocation_role: str | None = None,
+) -> list[Json]:
+    """Resources as Mesos shows them: reserved ones split by the dynamic reservation they
+    belong to (the rest of a role's is static), then each volume as disk with its
+    persistence and volume info. Orbiter does not record which reservation a task or
+    volume took its share from, so `resources` are attributed to dynamic reservations
+    first, in the order they were made; a volume to a reservation of its creator's
+    principal first."""
+    budgets = [Resources.from_proto(res.resources) for res in reservations]
+    held: list[tuple[pb.Volume, pb.Reservation | None]] = []
+    for v in volumes:
         disk = Resources({("disk", v.role): v.size})
-        order = sorted(
-            range(len(budgets)), key=lambda i: o.reservations[i].principal != v.principal
-        )
+        order = sorted(range(len(budgets)), key=lambda i: reservations[i].principal != v.principal)
         holder = next((i for i in order if budgets[i].contains(disk)), None)
         if holder is not None:
             budgets[holder] = budgets[holder] - disk
-        holders.append(None if holder is None else o.reservations[holder])
+        held.append((v, None if holder is None else reservations[holder]))
     out: list[Json] = []
-    for r in o.resources:
+    for r in resources:
         if not r.role or not budgets:
-            out.append(resource_to_mesos(r, o.role))
+            out.append(resource_to_mesos(r, allocation_role))
             continue
         left = Resources.from_proto([r])
         for i, budget in enumerate(budgets):
@@ -395,11 +403,13 @@ def offer_resources_to_mesos(o: pb.Offer) -> list[Json]:
             if part:
                 budgets[i] = budget - part
                 left = left - part
-                out.extend(resource_to_mesos(p, o.role, o.reservations[i]) for p in part.to_proto())
-        out.extend(resource_to_mesos(p, o.role) for p in left.to_proto())
-    for v, holder in zip(o.volumes, holders, strict=True):
+                out.extend(
+                    resource_to_mesos(p, allocation_role, reservations[i]) for p in part.to_proto()
+                )
+        out.extend(resource_to_mesos(p, allocation_role) for p in left.to_proto())
+    for v, holder in held:
         disk = pb.Resource(name="disk", type=pb.Resource.SCALAR, scalar=v.size, role=v.role)
-        out.append(resource_to_mesos(disk, o.role, holder, v))
+        out.append(resource_to_mesos(disk, allocation_role, holder, v))
     return out
 
 
@@ -1108,6 +1118,7 @@ __all__ = [
     "protobuf_event",
     "read_resource",
     "recordio",
+    "reserved_resources_to_mesos",
     "resource_from_mesos",
     "resource_to_mesos",
     "resources_to_v0",

@@ -331,6 +331,16 @@ def test_a_protobuf_framework_reserves_creates_a_volume_and_sees_it_offered(
         [res] = r.reservations
         assert (res.type, res.role) == (v1_pb2.Resource.ReservationInfo.DYNAMIC, "pbdb")
         assert [(x.key, x.value) for x in res.labels.labels] == [("k", "v")]
+    # The operator API shows the agent as Mesos would: the reservation and the volume.
+    agents = operator_call(shared_cluster.master.url, {"type": "GET_AGENTS"}).json()
+    [shown] = [
+        a["total_resources"]
+        for a in agents["get_agents"]["agents"]
+        if a["agent_info"]["id"] == {"value": offer.agent_id.value}
+    ]
+    [disk] = [r for r in shown if r.get("disk", {}).get("persistence", {}).get("id") == "pbvol"]
+    assert disk["reservations"][0]["labels"] == {"labels": [{"key": "k", "value": "v"}]}
+    assert disk["disk"]["volume"] == {"container_path": "state", "mode": "RW"}
     # A task must name the volume as it is: another container_path is refused.
     launch = Op(type=Op.LAUNCH)
     task = launch.launch.task_infos.add(name="v")

@@ -534,3 +534,25 @@ def test_what_an_offer_shows_reads_back_as_the_same_reservations_and_volumes() -
     assert [r.volume.persistence_id for r in read if r.volume] == ["pg"]
     plain = [r.resource for r in read if r.volume is None]
     assert Resources.from_proto(plain) == Resources.parse("cpus(db):1;disk(db):400")
+
+
+def test_an_agents_total_shows_reservations_and_volumes_without_an_allocation() -> None:
+    """The operator API's view of an agent (GET_AGENTS): every role's, no allocation_info."""
+    shown = convert.reserved_resources_to_mesos(
+        Resources.parse("cpus:2;cpus(db):1;disk(db):10").to_proto(),
+        [_reservation("cpus(db):1;disk(db):20", "fw")],
+        [pb.Volume(persistence_id="pg", role="db", size=10, container_path="data")],
+    )
+    assert shown == [
+        scalar("cpus", 2.0, role="*"),
+        scalar("cpus", 1.0, role="db", reservation={"principal": "fw"}, **dynamic("db", "fw")),
+        scalar("disk", 10.0, role="db", reservation={"principal": "fw"}, **dynamic("db", "fw")),
+        scalar(
+            "disk",
+            10.0,
+            role="db",
+            reservation={"principal": "fw"},
+            **dynamic("db", "fw"),
+            **volume("pg", "data", mode="RW"),
+        ),
+    ]
