@@ -4,7 +4,10 @@ Mesos's JSON is the common form of both wires: application/json bodies are it, a
 application/x-protobuf bodies become it through the messages in `proto/v1.proto`
 (`protobuf_call`, `protobuf_event`). Conventions: ids are {"value": ...}, enums are
 names, bytes are base64, resources are {"name", "type": "SCALAR", "scalar": {"value"}}
-(or "ranges": {"range": [{"begin", "end"}]}, "set": {"item": [...]}).
+(or "ranges": {"range": [{"begin", "end"}]}, "set": {"item": [...]}), reserved ones with
+"reservations" (or the older "role" plus "reservation"), and disk holding a persistent
+volume with "disk": {"persistence", "volume"}: Orbiter keeps dynamic reservations and
+volumes beside the resources (Offer.reservations and .volumes, TaskInfo.volumes).
 
 A field Orbiter does not support is refused with `Unsupported`, naming it by its path
 (`accept.operations[0].launch.task_infos[1].health_check`), never dropped.
