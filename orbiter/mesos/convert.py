@@ -4,7 +4,10 @@ Mesos's JSON is the common form of both wires: application/json bodies are it, a
 application/x-protobuf bodies become it through the messages in `proto/v1.proto`
 (`protobuf_call`, `protobuf_event`). Conventions: ids are {"value": ...}, enums are
 names, bytes are base64, resources are {"name", "type": "SCALAR", "scalar": {"value"}}
-(or "ranges": {"range": [{"begin", "end"}]}, "set": {"item": [...]}).
+(or "ranges": {"range": [{"begin", "end"}]}, "set": {"item": [...]}), reserved ones with
+"reservations" (or the older "role" plus "reservation"), and disk holding a persistent
+volume with "disk": {"persistence", "volume"}: Orbiter keeps dynamic reservations and
+volumes beside the resources (Offer.reservations and .volumes, TaskInfo.volumes).
 
 A field Orbiter does not support is refused with `Unsupported`, naming it by its path
 (`accept.operations[0].launch.task_infos[1].health_check`), never dropped.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ from orbiter.errors import InvalidCall
 from orbiter.mesos.proto import v1_pb2
 from orbiter.proto import messages_pb2 as pb
 from orbiter.proto import scheduler_pb2
+from orbiter.resources import Resources
 
 Json = dict[str, Any]
 
@@ -121,17 +125,121 @@ def _seconds(duration: Any, path: str) -> float:
 
 # ---------------------------------------------------------------------- resources
 
+Labels = tuple[tuple[str, str], ...]
 
-def resource_from_mesos(
+
+@dataclass(frozen=True)
+class MesosResource:
+    """One Mesos Resource read: Orbiter's resource plus what Orbiter keeps elsewhere.
+    `dynamic` is set for a DYNAMIC reservation (its principal and labels); `volume` for
+    disk holding a persistent volume (persistence id, role, size, container_path)."""
+
+    resource: pb.Resource
+    dynamic: tuple[str, Labels] | None = None
+    volume: pb.Volume | None = None
+
+
+def _labels(value: Any, path: str) -> Labels:
+    """Mesos Labels {"labels": [{"key", "value"}]}; Orbiter keeps labels as a map."""
+    out: dict[str, str] = {}
+    for i, label in enumerate(_list(_obj(value, path, ("labels",)).get("labels"), path)):
+        where = f"{path}.labels[{i}]"
+        label = _obj(label, where, ("key", "value"))
+        key = _str(label.get("key"), f"{where}.key")
+        if key in out:
+            raise Unsupported(
+                f"{where}: key {key!r} is given twice; Orbiter keeps labels as a map (one "
+                "value per key)"
+            )
+        out[key] = _str(label.get("value"), f"{where}.value")
+    return tuple(sorted(out.items()))
+
+
+def _labels_to_mesos(labels: Iterable[tuple[str, str]]) -> Json:
+    return {"labels": [{"key": k, "value": v} for k, v in sorted(labels)]}
+
+
+def _reservation(res: Any, path: str) -> tuple[str, str, str, Labels]:
+    """A ReservationInfo as (type, role, principal, labels)."""
+    res = _obj(res, path, ("type", "role", "principal", "labels"))
+    kind = _enum(res.get("type", "STATIC"), f"{path}.type", ("STATIC", "DYNAMIC"))
+    principal = _str(res.get("principal"), f"{path}.principal")
+    labels = _labels(res["labels"], f"{path}.labels") if "labels" in res else ()
+    if kind == "STATIC" and (principal or labels):
+        raise InvalidCall(
+            f"{path}: a STATIC reservation has no principal or labels (those are a DYNAMIC "
+            "reservation's)"
+        )
+    return kind, _str(res.get("role"), f"{path}.role"), principal, labels
+
+
+def _disk(d: Any, path: str, out: pb.Resource) -> pb.Volume | None:
+    """DiskInfo: nothing (plain disk) or a persistent volume; other sources are refused."""
+    d = _obj(d, path, ("persistence", "volume", "source"))
+    if "source" in d:
+        raise Unsupported(
+            f"{path}.source: disk from a PATH, MOUNT, BLOCK or RAW source is not supported by "
+            "Orbiter (its agents offer one root disk)"
+        )
+    if out.name != "disk" or out.type != pb.Resource.SCALAR:
+        raise InvalidCall(f"{path}: only a SCALAR resource named disk has disk info")
+    if "persistence" not in d:
+        if "volume" in d:
+            raise Unsupported(
+                f"{path}.volume: a volume without persistence is not supported by Orbiter "
+                "(only persistent volumes: give disk.persistence.id)"
+            )
+        return None
+    p = _obj(d["persistence"], f"{path}.persistence", ("id", "principal"))
+    pid = _str(p.get("id"), f"{path}.persistence.id")
+    if not pid:
+        raise InvalidCall(f"{path}.persistence.id is empty: name the persistent volume")
+    if "volume" not in d:
+        raise InvalidCall(f"{path}: a persistent volume needs disk.volume (its container_path)")
+    v = _obj(d["volume"], f"{path}.volume", ("container_path", "mode", "host_path"))
+    if "host_path" in v:
+        raise Unsupported(
+            f"{path}.volume.host_path: a persistent volume's data lives in the agent's work "
+            "dir; Orbiter does not take a host path"
+        )
+    _enum(v.get("mode", "RW"), f"{path}.volume.mode", ("RW",))
+    if not out.role:
+        raise InvalidCall(
+            f"{path}: persistent volume {pid!r} is on unreserved disk; a volume lives on disk "
+            "reserved for a role (give its reservation)"
+        )
+    return pb.Volume(
+        persistence_id=pid,
+        role=out.role,
+        size=out.scalar,
+        container_path=_str(v.get("container_path"), f"{path}.volume.container_path"),
+        principal=_str(p.get("principal"), f"{path}.persistence.principal"),
+    )
+
+
+def read_resource(
     r: Any, path: str, allocations: list[tuple[str, str]] | None = None
-) -> pb.Resource:
-    """A Mesos Resource as Orbiter's. A reservation (static or dynamic) becomes the role;
-    an `allocation_info` role is added to `allocations` (with where it was) for the caller
-    to hold against the offers' role."""
+) -> MesosResource:
+    """A Mesos Resource in either reservation format: Mesos 1.4+'s `reservations` (a stack
+    of one: Orbiter does not refine reservations) or the older `role` plus `reservation`
+    for a dynamic one. An `allocation_info` role is added to `allocations` (with where it
+    was) for the caller to hold against the offers' role."""
     r = _obj(
         r,
         path,
-        ("name", "type", "scalar", "ranges", "set", "role", "reservations", "allocation_info"),
+        (
+            "name",
+            "type",
+            "scalar",
+            "ranges",
+            "set",
+            "role",
+            "reservation",
+            "reservations",
+            "allocation_info",
+            "disk",
+            "shared",
+        ),
     )
     out = pb.Resource(name=_str(r.get("name"), f"{path}.name"))
     kind = _enum(r.get("type", "SCALAR"), f"{path}.type", ("SCALAR", "RANGES", "SET"))
@@ -154,7 +262,21 @@ def resource_from_mesos(
         out.type = pb.Resource.SET
         items = _obj(r.get("set", {}), f"{path}.set", ("item",))
         out.items.extend(_str(x, f"{path}.set.item") for x in _list(items.get("item"), path))
+    if "shared" in r:
+        raise Unsupported(
+            f"{path}.shared: shared resources (shared persistent volumes) are not supported by "
+            "Orbiter; one task at a time uses a volume"
+        )
     role = _str(r.get("role"), f"{path}.role")
+    role = "" if role == "*" else role
+    dynamic: tuple[str, Labels] | None = None
+    if "reservation" in r:  # pre-1.4: `role` is the reserved role
+        where = f"{path}.reservation"
+        given = _obj(r["reservation"], where, ("principal", "labels"))
+        _, _, principal, labels = _reservation({"type": "DYNAMIC", **given}, where)
+        if not role:
+            raise InvalidCall(f"{path}.reservation: a dynamic reservation needs the role it is for")
+        dynamic = (principal, labels)
     reservations = _list(r.get("reservations"), f"{path}.reservations")
     if len(reservations) > 1:
         raise Unsupported(
@@ -162,21 +284,38 @@ def resource_from_mesos(
             "Orbiter; give at most one"
         )
     for i, res in enumerate(reservations):
-        res = _obj(res, f"{path}.reservations[{i}]", ("type", "role"))
-        _enum(res.get("type", "STATIC"), f"{path}.reservations[{i}].type", ("STATIC", "DYNAMIC"))
-        reserved = _str(res.get("role"), f"{path}.reservations[{i}].role")
-        if role not in ("", "*") and role != reserved:
-            raise InvalidCall(
-                f"{path}: role {role!r} and reservations[{i}].role {reserved!r} differ"
-            )
-        role = reserved
+        where = f"{path}.reservations[{i}]"
+        kind, reserved, principal, labels = _reservation(res, where)
+        if role and role != reserved:
+            raise InvalidCall(f"{path}: role {role!r} and {where}.role {reserved!r} differ")
+        if not reserved or reserved == "*":
+            raise InvalidCall(f"{where}.role is empty: name the role the resource is reserved for")
+        stacked = (principal, labels) if kind == "DYNAMIC" else None
+        if "reservation" in r and stacked != dynamic:
+            raise InvalidCall(f"{path}: reservation and {where} describe different reservations")
+        role, dynamic = reserved, stacked
+    out.role = role
     if "allocation_info" in r:
         where = f"{path}.allocation_info"
         allocated = _str(_obj(r["allocation_info"], where, ("role",)).get("role"), where)
         if allocations is not None:
             allocations.append((allocated, where))
-    out.role = "" if role == "*" else role
-    return out
+    volume = _disk(r["disk"], f"{path}.disk", out) if "disk" in r else None
+    return MesosResource(out, dynamic, volume)
+
+
+def resource_from_mesos(
+    r: Any, path: str, allocations: list[tuple[str, str]] | None = None
+) -> pb.Resource:
+    """A Mesos Resource as Orbiter's, where a persistent volume has no place (an executor's
+    resources, a request): a reservation (static or dynamic) becomes the role."""
+    read = read_resource(r, path, allocations)
+    if read.volume is not None:
+        raise InvalidCall(
+            f"{path}.disk.persistence: a persistent volume goes in a task's resources, a CREATE "
+            "or a DESTROY, not here"
+        )
+    return read.resource
 
 
 def resources_from_mesos(
@@ -187,8 +326,15 @@ def resources_from_mesos(
     ]
 
 
-def resource_to_mesos(r: pb.Resource, allocation_role: str | None = None) -> Json:
-    """Orbiter's Resource in Mesos's JSON; a role is a static reservation for it."""
+def resource_to_mesos(
+    r: pb.Resource,
+    allocation_role: str | None = None,
+    reservation: pb.Reservation | None = None,
+    volume: pb.Volume | None = None,
+) -> Json:
+    """Orbiter's Resource in Mesos's JSON, both reservation formats at once (a framework
+    reads whichever it knows): a role alone is a static reservation, with `reservation`
+    a dynamic one; `volume` makes it the disk holding that persistent volume."""
     out: Json = {"name": r.name}
     if r.type == pb.Resource.SCALAR:
         out["type"] = "SCALAR"
@@ -200,10 +346,73 @@ def resource_to_mesos(r: pb.Resource, allocation_role: str | None = None) -> Jso
         out["type"] = "SET"
         out["set"] = {"item": list(r.items)}
     out["role"] = r.role or "*"  # deprecated in Mesos, still read by older frameworks
-    if r.role:
+    if r.role and reservation is None:
         out["reservations"] = [{"type": "STATIC", "role": r.role}]
+    elif r.role and reservation is not None:
+        info: Json = {}
+        if reservation.principal:
+            info["principal"] = reservation.principal
+        if reservation.labels:
+            info["labels"] = _labels_to_mesos(reservation.labels.items())
+        out["reservation"] = info
+        out["reservations"] = [{"type": "DYNAMIC", "role": r.role, **info}]
+    if volume is not None:
+        persistence: Json = {"id": volume.persistence_id}
+        if volume.principal:
+            persistence["principal"] = volume.principal
+        out["disk"] = {
+            "persistence": persistence,
+            "volume": {"container_path": volume.container_path, "mode": "RW"},
+        }
     if allocation_role is not None:
         out["allocation_info"] = {"role": allocation_role or "*"}
+    return out
+
+
+def offer_resources_to_mesos(o: pb.Offer) -> list[Json]:
+    """An offer's resources as Mesos shows them (see `reserved_resources_to_mesos`)."""
+    return reserved_resources_to_mesos(o.resources, o.reservations, o.volumes, o.role)
+
+
+def reserved_resources_to_mesos(
+    resources: Iterable[pb.Resource],
+    reservations: Sequence[pb.Reservation],
+    volumes: Iterable[pb.Volume],
+    allocation_role: str | None = None,
+) -> list[Json]:
+    """Resources as Mesos shows them: reserved ones split by the dynamic reservation they
+    belong to (the rest of a role's is static), then each volume as disk with its
+    persistence and volume info. Orbiter does not record which reservation a task or
+    volume took its share from, so `resources` are attributed to dynamic reservations
+    first, in the order they were made; a volume to a reservation of its creator's
+    principal first."""
+    budgets = [Resources.from_proto(res.resources) for res in reservations]
+    held: list[tuple[pb.Volume, pb.Reservation | None]] = []
+    for v in volumes:
+        disk = Resources({("disk", v.role): v.size})
+        order = sorted(range(len(budgets)), key=lambda i: reservations[i].principal != v.principal)
+        holder = next((i for i in order if budgets[i].contains(disk)), None)
+        if holder is not None:
+            budgets[holder] = budgets[holder] - disk
+        held.append((v, None if holder is None else reservations[holder]))
+    out: list[Json] = []
+    for r in resources:
+        if not r.role or not budgets:
+            out.append(resource_to_mesos(r, allocation_role))
+            continue
+        left = Resources.from_proto([r])
+        for i, budget in enumerate(budgets):
+            part = budget.overlap(left)
+            if part:
+                budgets[i] = budget - part
+                left = left - part
+                out.extend(
+                    resource_to_mesos(p, allocation_role, reservations[i]) for p in part.to_proto()
+                )
+        out.extend(resource_to_mesos(p, allocation_role) for p in left.to_proto())
+    for v, holder in held:
+        disk = pb.Resource(name="disk", type=pb.Resource.SCALAR, scalar=v.size, role=v.role)
+        out.append(resource_to_mesos(disk, allocation_role, holder, v))
     return out
 
 
@@ -377,7 +586,8 @@ def task_info_from_mesos(
     t: Any, path: str, framework_id: str = "", allocations: list | None = None
 ) -> pb.TaskInfo:
     """A Mesos TaskInfo as Orbiter's: a `command` task runs in the agent's built-in
-    command executor, an `executor` task in the framework's executor."""
+    command executor, an `executor` task in the framework's executor. A persistent volume
+    among its resources becomes an entry of TaskInfo.volumes."""
     t = _obj(
         t,
         path,
@@ -399,7 +609,12 @@ def task_info_from_mesos(
         agent_id=_id(t.get("agent_id"), f"{path}.agent_id"),
     )
     allocations = [] if allocations is None else allocations
-    out.resources.extend(resources_from_mesos(t.get("resources"), f"{path}.resources", allocations))
+    for i, r in enumerate(_list(t.get("resources"), f"{path}.resources")):
+        read = read_resource(r, f"{path}.resources[{i}]", allocations)
+        if read.volume is None:
+            out.resources.append(read.resource)
+        else:  # Orbiter names the volumes a task uses apart from the resources it uses
+            out.volumes.append(read.volume)
     if "command" in t:
         out.command.CopyFrom(_command(t["command"], f"{path}.command"))
     if "container" in t:
@@ -436,33 +651,108 @@ OPERATION_TYPES = (
 
 
 def operations_from_mesos(
-    ops: Any, path: str, framework_id: str = "", allocations: list | None = None
+    ops: Any,
+    path: str,
+    framework_id: str = "",
+    allocations: list | None = None,
+    principals: list[tuple[str, str]] | None = None,
 ) -> list[scheduler_pb2.Operation]:
-    """LAUNCH only; the other Mesos operation types are refused by name."""
-    out = []
+    """LAUNCH, RESERVE, UNRESERVE, CREATE and DESTROY as Orbiter's operations; the other
+    Mesos operation types are refused by name. A RESERVE whose resources carry different
+    labels becomes one Orbiter RESERVE per run of equal labels (Orbiter labels a whole
+    reservation). Principals named in reservations and volumes are added to `principals`
+    (with where) for the caller to hold against the framework's."""
+    allocations = [] if allocations is None else allocations
+    principals = [] if principals is None else principals
+    out: list[scheduler_pb2.Operation] = []
+    Op = scheduler_pb2.Operation
     for i, op in enumerate(_list(ops, path)):
         where = f"{path}[{i}]"
         if not isinstance(op, dict):
             raise InvalidCall(f"{where} must be a JSON object")
         kind = _str(op.get("type"), f"{where}.type")
-        if kind in OPERATION_TYPES and kind != "LAUNCH":
+        if kind in OPERATION_TYPES and kind not in _OPERATION_BODY:
             raise Unsupported(
-                f"{where}.type {kind}: Orbiter's Mesos API supports only LAUNCH operations"
+                f"{where}.type {kind}: Orbiter's Mesos API supports the operations "
+                f"{', '.join(_OPERATION_BODY)}"
             )
-        _enum(kind, f"{where}.type", ("LAUNCH",))
-        launch = _obj(
-            _obj(op, where, ("type", "launch")).get("launch", {}),
-            f"{where}.launch",
-            ("task_infos",),
-        )
-        tasks = _list(launch.get("task_infos"), f"{where}.launch.task_infos")
-        converted = scheduler_pb2.Operation(type=scheduler_pb2.Operation.LAUNCH)
-        converted.launch.task_infos.extend(
-            task_info_from_mesos(t, f"{where}.launch.task_infos[{j}]", framework_id, allocations)
-            for j, t in enumerate(tasks)
-        )
-        out.append(converted)
+        _enum(kind, f"{where}.type", tuple(_OPERATION_BODY))
+        key, field_name = _OPERATION_BODY[kind]
+        body = _obj(_obj(op, where, ("type", key)).get(key, {}), f"{where}.{key}", (field_name,))
+        items = _list(body.get(field_name), f"{where}.{key}.{field_name}")
+        here = f"{where}.{key}.{field_name}"
+        if kind == "LAUNCH":
+            converted = Op(type=Op.LAUNCH)
+            converted.launch.task_infos.extend(
+                task_info_from_mesos(t, f"{here}[{j}]", framework_id, allocations)
+                for j, t in enumerate(items)
+            )
+            out.append(converted)
+            continue
+        if not items:
+            raise InvalidCall(f"{here} is empty: give the resources to {kind.lower()}")
+        read = [read_resource(r, f"{here}[{j}]", allocations) for j, r in enumerate(items)]
+        for j, res in enumerate(read):
+            at = f"{here}[{j}]"
+            if kind in ("RESERVE", "UNRESERVE"):
+                if res.volume is not None:
+                    raise InvalidCall(
+                        f"{at}.disk.persistence: {kind} takes resources, not persistent volumes"
+                        + (" (DESTROY the volume first)" if kind == "UNRESERVE" else "")
+                    )
+                if res.dynamic is None:
+                    raise InvalidCall(
+                        f"{at}: {kind} needs each resource with a DYNAMIC reservation for "
+                        "the offer's role (reservations: [{type: DYNAMIC, role, principal}])"
+                    )
+            elif res.volume is None:
+                raise InvalidCall(
+                    f"{at}: {kind} needs disk with disk.persistence (id) and disk.volume "
+                    "(container_path)"
+                )
+            if kind == "RESERVE" and res.dynamic and res.dynamic[0]:
+                principals.append((res.dynamic[0], f"{at}.reservations[0].principal"))
+            if kind == "CREATE" and res.volume and res.volume.principal:
+                principals.append((res.volume.principal, f"{at}.disk.persistence.principal"))
+        if kind == "RESERVE":
+            last: Labels | None = None
+            for res in read:
+                assert res.dynamic is not None
+                labels = res.dynamic[1]
+                if labels != last:
+                    out.append(Op(type=Op.RESERVE))
+                    out[-1].reserve.labels.update(dict(labels))
+                    last = labels
+                out[-1].reserve.resources.append(res.resource)
+        elif kind == "UNRESERVE":
+            out.append(Op(type=Op.UNRESERVE))
+            out[-1].unreserve.resources.extend(res.resource for res in read)
+        elif kind == "CREATE":
+            out.append(Op(type=Op.CREATE))
+            for res in read:
+                assert res.volume is not None
+                volume = pb.Volume()
+                volume.CopyFrom(res.volume)
+                volume.principal = ""  # the master records the framework's principal
+                out[-1].create.volumes.append(volume)
+        else:
+            out.append(Op(type=Op.DESTROY))
+            out[-1].destroy.volumes.extend(
+                pb.Volume(persistence_id=res.volume.persistence_id)
+                for res in read
+                if res.volume is not None
+            )
     return out
+
+
+_OPERATION_BODY = {
+    "LAUNCH": ("launch", "task_infos"),
+    "RESERVE": ("reserve", "resources"),
+    "UNRESERVE": ("unreserve", "resources"),
+    "CREATE": ("create", "volumes"),
+    "DESTROY": ("destroy", "volumes"),
+}
+"""The Mesos operations Orbiter maps: their body's key and its list's key."""
 
 
 def filters_from_mesos(f: Any, path: str) -> scheduler_pb2.Filters:
@@ -540,6 +830,8 @@ class Call:
     data: bytes = b""
     # ACCEPT: each resource's allocation_info role and where it was, to be the offers' role.
     allocations: list[tuple[str, str]] = field(default_factory=list)
+    # ACCEPT: principals RESERVE and CREATE name, and where: to be the framework's.
+    principals: list[tuple[str, str]] = field(default_factory=list)
 
 
 def call_from_mesos(body: Any) -> Call:
@@ -583,15 +875,17 @@ def call_from_mesos(body: Any) -> Call:
             for i, o in enumerate(_list(a.get("offer_ids"), f"{key}.offer_ids"))
         ]
         allocations: list[tuple[str, str]] = []
+        principals: list[tuple[str, str]] = []
         return Call(
             kind,
             framework_id,
             offer_ids=offer_ids,
             operations=operations_from_mesos(
-                a.get("operations"), f"{key}.operations", framework_id, allocations
+                a.get("operations"), f"{key}.operations", framework_id, allocations, principals
             ),
             filters=filters_from_mesos(a.get("filters"), f"{key}.filters"),
             allocations=allocations,
+            principals=principals,
         )
     if kind in ("REVIVE", "SUPPRESS"):
         return Call(kind, framework_id, roles=_roles(inner, key))
@@ -694,7 +988,7 @@ def offer_to_mesos(o: pb.Offer) -> Json:
         "framework_id": {"value": o.framework_id},
         "agent_id": {"value": o.agent_id},
         "hostname": o.hostname,
-        "resources": [resource_to_mesos(r, o.role) for r in o.resources],
+        "resources": offer_resources_to_mesos(o),
         "attributes": [attribute_to_mesos(a) for a in o.attributes],
         "allocation_info": {"role": o.role or "*"},
     }
@@ -821,9 +1115,13 @@ __all__ = [
     "call_from_mesos",
     "events_to_mesos",
     "framework_info_from_mesos",
+    "offer_resources_to_mesos",
+    "operations_from_mesos",
     "protobuf_call",
     "protobuf_event",
+    "read_resource",
     "recordio",
+    "reserved_resources_to_mesos",
     "resource_from_mesos",
     "resource_to_mesos",
     "resources_to_v0",

@@ -128,6 +128,8 @@ class MesosApi:
             )
             if call.type == "ACCEPT":
                 self._check_allocations(call)
+                self._check_principals(call)
+                self._check_volumes(call)
             effects = method(*args)
         except OrbiterError as e:
             self.server.count_refusal(e, "http")
@@ -177,6 +179,37 @@ class MesosApi:
                     f"{where}.role {role!r} is not the role the offers were made to "
                     f"({', '.join(sorted(roles))})"
                 )
+
+    def _check_principals(self, call: convert.Call) -> None:
+        """A principal a RESERVE or CREATE names must be the framework's (Mesos's rule); the
+        master records the framework's principal whatever the call says."""
+        fw = self.server.core.frameworks.get(call.framework_id)
+        own = (fw.principal or fw.info.principal) if fw is not None else ""
+        for principal, where in call.principals:
+            if own and principal != own:
+                raise InvalidCall(f"{where} {principal!r} is not the framework's principal {own!r}")
+
+    def _check_volumes(self, call: convert.Call) -> None:
+        """A task's persistent volume must be the one on the agent, as Mesos compares the
+        whole resource: the same container_path and size (Orbiter's own API names only the
+        persistence id; the master then fills in the rest)."""
+        core = self.server.core
+        offer = next((core.offers.get(o) for o in call.offer_ids if o in core.offers), None)
+        agent = core.agents.get(offer.agent_id) if offer is not None else None
+        if agent is None:
+            return
+        for op in call.operations:
+            for task in op.launch.task_infos:
+                for v in task.volumes:
+                    held = agent.volumes.get(v.persistence_id)
+                    if held is None:
+                        continue  # not there (yet): the master's to refuse or create first
+                    if held.container_path != v.container_path or held.size != v.size:
+                        raise InvalidCall(
+                            f"task {task.task_id}: persistent volume {v.persistence_id!r} "
+                            f"is {held.size:g} MB at {held.container_path!r} on agent "
+                            f"{agent.id}, not {v.size:g} MB at {v.container_path!r}"
+                        )
 
     async def _subscribe(
         self, request: web.Request, call: convert.Call, ctype: str

@@ -15,6 +15,7 @@ from orbiter.mesos.convert import (
     MESOS_API_VERSION,
     attribute_to_mesos,
     framework_info_to_mesos,
+    reserved_resources_to_mesos,
     resource_to_mesos,
     resources_to_v0,
     status_to_mesos,
@@ -49,12 +50,18 @@ def version_info() -> Json:
 
 def agent_to_mesos(agent: Agent) -> Json:
     info = agent.info
+    # As Mesos shows an agent: dynamic reservations with who made them, volumes as disk.
+    total = reserved_resources_to_mesos(
+        agent.total.to_proto(),
+        [r.to_proto() for r in agent.reservations],
+        [v.to_proto() for v in agent.volumes.values()],
+    )
     out: Json = {
         "agent_info": {
             "id": {"value": agent.id},
             "hostname": info.hostname,
             "port": _port(info.http_address),
-            "resources": _resources(agent.total),
+            "resources": total,
             "attributes": [attribute_to_mesos(a) for a in info.attributes],
         },
         "active": agent.status is AgentStatus.CONNECTED,
@@ -62,7 +69,7 @@ def agent_to_mesos(agent: Agent) -> Json:
         "version": info.version,
         "pid": f"slave(1)@{info.http_address}",
         "registered_time": _ns(agent.registered_time),
-        "total_resources": _resources(agent.total),
+        "total_resources": total,
         "allocated_resources": _resources(agent.used),
         "offered_resources": _resources(agent.offered),
     }

@@ -166,11 +166,15 @@ class ProtobufFramework:
         self.stream_id = ""
         self.response: requests.Response | None = None
 
-    def subscribe(self, name: str) -> v1_pb2.Event:
+    def subscribe(self, name: str, role: str = "", principal: str = "") -> v1_pb2.Event:
         call = v1_pb2.Call(type=v1_pb2.Call.SUBSCRIBE)
         call.subscribe.framework_info.name = name
         call.subscribe.framework_info.user = "nobody"
         call.subscribe.framework_info.failover_timeout = 0
+        if role:
+            call.subscribe.framework_info.roles.append(role)
+        if principal:
+            call.subscribe.framework_info.principal = principal
         self.response = requests.post(
             self.url,
             data=call.SerializeToString(),
@@ -258,6 +262,107 @@ def test_a_protobuf_framework_launches_a_command_task_and_acknowledges_its_updat
     assert fw.next(v1_pb2.Event.ERROR).error.message == "framework tore itself down"
 
 
+def _reserved(name: str, value: float, principal: str = "pb") -> v1_pb2.Resource:
+    """`value` of `name` reserved for role pbdb (Mesos 1.4+'s format), labelled k=v."""
+    r = v1_pb2.Resource(name=name, type=v1_pb2.Value.SCALAR)
+    r.scalar.value = value
+    r.allocation_info.role = "pbdb"
+    res = r.reservations.add(type=v1_pb2.Resource.ReservationInfo.DYNAMIC, role="pbdb")
+    res.principal = principal
+    res.labels.labels.add(key="k", value="v")
+    return r
+
+
+def _volume(path: str = "state") -> v1_pb2.Resource:
+    r = _reserved("disk", 50)
+    r.disk.persistence.id = "pbvol"
+    r.disk.persistence.principal = "pb"
+    r.disk.volume.container_path = path
+    r.disk.volume.mode = v1_pb2.Volume.RW
+    return r
+
+
+def test_a_protobuf_framework_reserves_creates_a_volume_and_sees_it_offered(
+    protobuf_framework: ProtobufFramework, shared_cluster: Cluster
+) -> None:
+    fw = protobuf_framework
+    fw.subscribe("protobuf-volume", role="pbdb", principal="pb")
+    offer = fw.next(v1_pb2.Event.OFFERS).offers.offers[0]
+    Op = v1_pb2.Offer.Operation
+
+    def accept(offer: v1_pb2.Offer, *operations: v1_pb2.Offer.Operation) -> v1_pb2.Call:
+        call = v1_pb2.Call(type=v1_pb2.Call.ACCEPT)
+        call.accept.offer_ids.add().CopyFrom(offer.id)
+        call.accept.operations.extend(operations)
+        call.accept.filters.refuse_seconds = 0
+        return call
+
+    def reserve(principal: str = "pb") -> v1_pb2.Offer.Operation:
+        op = Op(type=Op.RESERVE)
+        op.reserve.resources.extend([_reserved("cpus", 0.1, principal), _reserved("disk", 50)])
+        return op
+
+    create = Op(type=Op.CREATE)
+    create.create.volumes.append(_volume())
+    refused = fw.call(accept(offer, reserve("someone-else"), create))
+    assert refused.status_code == 400
+    assert "principal 'someone-else' is not the framework's principal 'pb'" in refused.text
+    assert fw.call(accept(offer, reserve(), create)).status_code == 202
+
+    def next_offer_with(check: Any) -> v1_pb2.Offer:
+        while True:
+            for o in fw.next(v1_pb2.Event.OFFERS).offers.offers:
+                if o.agent_id == offer.agent_id and check(o):
+                    return o
+                decline = v1_pb2.Call(type=v1_pb2.Call.DECLINE)
+                decline.decline.offer_ids.add().CopyFrom(o.id)
+                decline.decline.filters.refuse_seconds = 0.2
+                fw.call(decline)
+
+    def volumes(o: v1_pb2.Offer) -> list[v1_pb2.Resource]:
+        return [r for r in o.resources if r.disk.persistence.id == "pbvol"]
+
+    again = next_offer_with(volumes)
+    [held] = volumes(again)
+    assert held.scalar.value == 50 and held.disk.volume.container_path == "state"
+    assert held.disk.volume.mode == v1_pb2.Volume.RW
+    [cpus] = [r for r in again.resources if r.name == "cpus" and r.reservations]
+    for r in (held, cpus):
+        [res] = r.reservations
+        assert (res.type, res.role) == (v1_pb2.Resource.ReservationInfo.DYNAMIC, "pbdb")
+        assert [(x.key, x.value) for x in res.labels.labels] == [("k", "v")]
+    # The operator API shows the agent as Mesos would: the reservation and the volume.
+    agents = operator_call(shared_cluster.master.url, {"type": "GET_AGENTS"}).json()
+    [shown] = [
+        a["total_resources"]
+        for a in agents["get_agents"]["agents"]
+        if a["agent_info"]["id"] == {"value": offer.agent_id.value}
+    ]
+    [disk] = [r for r in shown if r.get("disk", {}).get("persistence", {}).get("id") == "pbvol"]
+    assert disk["reservations"][0]["labels"] == {"labels": [{"key": "k", "value": "v"}]}
+    assert disk["disk"]["volume"] == {"container_path": "state", "mode": "RW"}
+    # A task must name the volume as it is: another container_path is refused.
+    launch = Op(type=Op.LAUNCH)
+    task = launch.launch.task_infos.add(name="v")
+    task.task_id.value = "pbvol-task"
+    task.agent_id.CopyFrom(again.agent_id)
+    task.command.value = "true"
+    task.resources.extend([_reserved("cpus", 0.1), _volume("elsewhere")])
+    refused = fw.call(accept(again, launch))
+    assert refused.status_code == 400
+    assert "'pbvol' is 50 MB at 'state'" in refused.text
+    # DESTROY then UNRESERVE give everything back.
+    destroy = Op(type=Op.DESTROY)
+    destroy.destroy.volumes.append(held)
+    unreserve = Op(type=Op.UNRESERVE)
+    unreserve.unreserve.resources.extend([cpus, _reserved("disk", 50)])
+    assert fw.call(accept(again, destroy, unreserve)).status_code == 202
+    clean = next_offer_with(lambda o: not volumes(o))
+    assert not [r for r in clean.resources if r.reservations]
+    agent = shared_cluster.master.get(f"/api/v1/agents/{offer.agent_id.value}")
+    assert agent["reservations"] == [] and agent["volumes"] == []
+
+
 def test_calls_without_the_stream_id_or_with_another_one_are_refused_with_400(
     protobuf_framework: ProtobufFramework,
 ) -> None:
@@ -280,10 +385,10 @@ def test_unsupported_fields_are_refused_naming_them_on_both_wires(
     fw.subscribe("refusals")
     call = v1_pb2.Call(type=v1_pb2.Call.ACCEPT)
     call.accept.offer_ids.add(value="O-none")
-    call.accept.operations.add(type=v1_pb2.Offer.Operation.RESERVE)
+    call.accept.operations.add(type=v1_pb2.Offer.Operation.LAUNCH_GROUP)
     refused = fw.call(call)
     assert refused.status_code == 400
-    assert "RESERVE" in refused.json()["error"]
+    assert "LAUNCH_GROUP" in refused.json()["error"]
     body = {
         "type": "ACCEPT",
         "framework_id": {"value": fw.framework_id},

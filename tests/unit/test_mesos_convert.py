@@ -78,7 +78,7 @@ def test_mesos_resources_read_as_orbiter_resources(mesos: list[dict], text: str)
 @pytest.mark.parametrize(
     ("mesos", "named"),
     [
-        (scalar("disk", 1, disk={"persistence": {"id": "v"}}), "r[0].disk"),
+        (scalar("disk", 1, disk={"source": {"type": "MOUNT"}}), "r[0].disk.source"),
         (scalar("cpus", 1, revocable={}), "r[0].revocable"),
         (scalar("cpus", 1, shared={}), "r[0].shared"),
         ({"name": "x", "type": "TEXT", "text": {"value": "a"}}, "r[0].text"),
@@ -88,8 +88,8 @@ def test_mesos_resources_read_as_orbiter_resources(mesos: list[dict], text: str)
             "r[0].reservations: refined",
         ),
         (
-            scalar("cpus", 1, reservations=[{"role": "a", "labels": {}}]),
-            "r[0].reservations[0].labels",
+            scalar("cpus", 1, reservations=[{"role": "a", "flavor": "x"}]),
+            "r[0].reservations[0].flavor",
         ),
     ],
 )
@@ -211,8 +211,10 @@ def test_accept_launches_a_command_task_in_the_builtin_command_executor() -> Non
     assert dict(task.labels) == {"k": "v"}
 
 
-@pytest.mark.parametrize("op", ["RESERVE", "UNRESERVE", "CREATE", "DESTROY", "LAUNCH_GROUP"])
-def test_operations_other_than_launch_are_refused_by_name(op: str) -> None:
+@pytest.mark.parametrize(
+    "op", ["LAUNCH_GROUP", "GROW_VOLUME", "SHRINK_VOLUME", "CREATE_DISK", "DESTROY_DISK"]
+)
+def test_operations_orbiter_does_not_map_are_refused_by_name(op: str) -> None:
     with pytest.raises(convert.Unsupported, match=f"accept.operations\\[0\\].type {op}"):
         convert.call_from_mesos(accept(op_type=op))
 

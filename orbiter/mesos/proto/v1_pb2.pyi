@@ -211,14 +211,14 @@ class Attribute(_message.Message):
     def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[Value.Type, str]] = ..., scalar: _Optional[_Union[Value.Scalar, _Mapping]] = ..., ranges: _Optional[_Union[Value.Ranges, _Mapping]] = ..., text: _Optional[_Union[Value.Text, _Mapping]] = ..., set: _Optional[_Union[Value.Set, _Mapping]] = ...) -> None: ...
 
 class Resource(_message.Message):
-    __slots__ = ("name", "type", "scalar", "ranges", "set", "role", "allocation_info", "reservations")
+    __slots__ = ("name", "type", "scalar", "ranges", "set", "role", "disk", "reservation", "shared", "allocation_info", "reservations")
     class AllocationInfo(_message.Message):
         __slots__ = ("role",)
         ROLE_FIELD_NUMBER: _ClassVar[int]
         role: str
         def __init__(self, role: _Optional[str] = ...) -> None: ...
     class ReservationInfo(_message.Message):
-        __slots__ = ("principal", "role", "type")
+        __slots__ = ("principal", "labels", "role", "type")
         class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
             __slots__ = ()
             UNKNOWN: _ClassVar[Resource.ReservationInfo.Type]
@@ -228,18 +228,59 @@ class Resource(_message.Message):
         STATIC: Resource.ReservationInfo.Type
         DYNAMIC: Resource.ReservationInfo.Type
         PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+        LABELS_FIELD_NUMBER: _ClassVar[int]
         ROLE_FIELD_NUMBER: _ClassVar[int]
         TYPE_FIELD_NUMBER: _ClassVar[int]
         principal: str
+        labels: Labels
         role: str
         type: Resource.ReservationInfo.Type
-        def __init__(self, principal: _Optional[str] = ..., role: _Optional[str] = ..., type: _Optional[_Union[Resource.ReservationInfo.Type, str]] = ...) -> None: ...
+        def __init__(self, principal: _Optional[str] = ..., labels: _Optional[_Union[Labels, _Mapping]] = ..., role: _Optional[str] = ..., type: _Optional[_Union[Resource.ReservationInfo.Type, str]] = ...) -> None: ...
+    class DiskInfo(_message.Message):
+        __slots__ = ("persistence", "volume", "source")
+        class Persistence(_message.Message):
+            __slots__ = ("id", "principal")
+            ID_FIELD_NUMBER: _ClassVar[int]
+            PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+            id: str
+            principal: str
+            def __init__(self, id: _Optional[str] = ..., principal: _Optional[str] = ...) -> None: ...
+        class Source(_message.Message):
+            __slots__ = ("type",)
+            class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+                __slots__ = ()
+                UNKNOWN: _ClassVar[Resource.DiskInfo.Source.Type]
+                PATH: _ClassVar[Resource.DiskInfo.Source.Type]
+                MOUNT: _ClassVar[Resource.DiskInfo.Source.Type]
+                BLOCK: _ClassVar[Resource.DiskInfo.Source.Type]
+                RAW: _ClassVar[Resource.DiskInfo.Source.Type]
+            UNKNOWN: Resource.DiskInfo.Source.Type
+            PATH: Resource.DiskInfo.Source.Type
+            MOUNT: Resource.DiskInfo.Source.Type
+            BLOCK: Resource.DiskInfo.Source.Type
+            RAW: Resource.DiskInfo.Source.Type
+            TYPE_FIELD_NUMBER: _ClassVar[int]
+            type: Resource.DiskInfo.Source.Type
+            def __init__(self, type: _Optional[_Union[Resource.DiskInfo.Source.Type, str]] = ...) -> None: ...
+        PERSISTENCE_FIELD_NUMBER: _ClassVar[int]
+        VOLUME_FIELD_NUMBER: _ClassVar[int]
+        SOURCE_FIELD_NUMBER: _ClassVar[int]
+        persistence: Resource.DiskInfo.Persistence
+        volume: Volume
+        source: Resource.DiskInfo.Source
+        def __init__(self, persistence: _Optional[_Union[Resource.DiskInfo.Persistence, _Mapping]] = ..., volume: _Optional[_Union[Volume, _Mapping]] = ..., source: _Optional[_Union[Resource.DiskInfo.Source, _Mapping]] = ...) -> None: ...
+    class SharedInfo(_message.Message):
+        __slots__ = ()
+        def __init__(self) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     SCALAR_FIELD_NUMBER: _ClassVar[int]
     RANGES_FIELD_NUMBER: _ClassVar[int]
     SET_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    DISK_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
     ALLOCATION_INFO_FIELD_NUMBER: _ClassVar[int]
     RESERVATIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -248,9 +289,28 @@ class Resource(_message.Message):
     ranges: Value.Ranges
     set: Value.Set
     role: str
+    disk: Resource.DiskInfo
+    reservation: Resource.ReservationInfo
+    shared: Resource.SharedInfo
     allocation_info: Resource.AllocationInfo
     reservations: _containers.RepeatedCompositeFieldContainer[Resource.ReservationInfo]
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[Value.Type, str]] = ..., scalar: _Optional[_Union[Value.Scalar, _Mapping]] = ..., ranges: _Optional[_Union[Value.Ranges, _Mapping]] = ..., set: _Optional[_Union[Value.Set, _Mapping]] = ..., role: _Optional[str] = ..., allocation_info: _Optional[_Union[Resource.AllocationInfo, _Mapping]] = ..., reservations: _Optional[_Iterable[_Union[Resource.ReservationInfo, _Mapping]]] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[Value.Type, str]] = ..., scalar: _Optional[_Union[Value.Scalar, _Mapping]] = ..., ranges: _Optional[_Union[Value.Ranges, _Mapping]] = ..., set: _Optional[_Union[Value.Set, _Mapping]] = ..., role: _Optional[str] = ..., disk: _Optional[_Union[Resource.DiskInfo, _Mapping]] = ..., reservation: _Optional[_Union[Resource.ReservationInfo, _Mapping]] = ..., shared: _Optional[_Union[Resource.SharedInfo, _Mapping]] = ..., allocation_info: _Optional[_Union[Resource.AllocationInfo, _Mapping]] = ..., reservations: _Optional[_Iterable[_Union[Resource.ReservationInfo, _Mapping]]] = ...) -> None: ...
+
+class Volume(_message.Message):
+    __slots__ = ("container_path", "host_path", "mode")
+    class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        RW: _ClassVar[Volume.Mode]
+        RO: _ClassVar[Volume.Mode]
+    RW: Volume.Mode
+    RO: Volume.Mode
+    CONTAINER_PATH_FIELD_NUMBER: _ClassVar[int]
+    HOST_PATH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    container_path: str
+    host_path: str
+    mode: Volume.Mode
+    def __init__(self, container_path: _Optional[str] = ..., host_path: _Optional[str] = ..., mode: _Optional[_Union[Volume.Mode, str]] = ...) -> None: ...
 
 class Label(_message.Message):
     __slots__ = ("key", "value")
@@ -481,7 +541,7 @@ class Filters(_message.Message):
 class Offer(_message.Message):
     __slots__ = ("id", "framework_id", "agent_id", "hostname", "resources", "attributes", "allocation_info")
     class Operation(_message.Message):
-        __slots__ = ("type", "launch")
+        __slots__ = ("type", "launch", "reserve", "unreserve", "create", "destroy")
         class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
             __slots__ = ()
             UNKNOWN: _ClassVar[Offer.Operation.Type]
@@ -511,11 +571,39 @@ class Offer(_message.Message):
             TASK_INFOS_FIELD_NUMBER: _ClassVar[int]
             task_infos: _containers.RepeatedCompositeFieldContainer[TaskInfo]
             def __init__(self, task_infos: _Optional[_Iterable[_Union[TaskInfo, _Mapping]]] = ...) -> None: ...
+        class Reserve(_message.Message):
+            __slots__ = ("resources",)
+            RESOURCES_FIELD_NUMBER: _ClassVar[int]
+            resources: _containers.RepeatedCompositeFieldContainer[Resource]
+            def __init__(self, resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ...) -> None: ...
+        class Unreserve(_message.Message):
+            __slots__ = ("resources",)
+            RESOURCES_FIELD_NUMBER: _ClassVar[int]
+            resources: _containers.RepeatedCompositeFieldContainer[Resource]
+            def __init__(self, resources: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ...) -> None: ...
+        class Create(_message.Message):
+            __slots__ = ("volumes",)
+            VOLUMES_FIELD_NUMBER: _ClassVar[int]
+            volumes: _containers.RepeatedCompositeFieldContainer[Resource]
+            def __init__(self, volumes: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ...) -> None: ...
+        class Destroy(_message.Message):
+            __slots__ = ("volumes",)
+            VOLUMES_FIELD_NUMBER: _ClassVar[int]
+            volumes: _containers.RepeatedCompositeFieldContainer[Resource]
+            def __init__(self, volumes: _Optional[_Iterable[_Union[Resource, _Mapping]]] = ...) -> None: ...
         TYPE_FIELD_NUMBER: _ClassVar[int]
         LAUNCH_FIELD_NUMBER: _ClassVar[int]
+        RESERVE_FIELD_NUMBER: _ClassVar[int]
+        UNRESERVE_FIELD_NUMBER: _ClassVar[int]
+        CREATE_FIELD_NUMBER: _ClassVar[int]
+        DESTROY_FIELD_NUMBER: _ClassVar[int]
         type: Offer.Operation.Type
         launch: Offer.Operation.Launch
-        def __init__(self, type: _Optional[_Union[Offer.Operation.Type, str]] = ..., launch: _Optional[_Union[Offer.Operation.Launch, _Mapping]] = ...) -> None: ...
+        reserve: Offer.Operation.Reserve
+        unreserve: Offer.Operation.Unreserve
+        create: Offer.Operation.Create
+        destroy: Offer.Operation.Destroy
+        def __init__(self, type: _Optional[_Union[Offer.Operation.Type, str]] = ..., launch: _Optional[_Union[Offer.Operation.Launch, _Mapping]] = ..., reserve: _Optional[_Union[Offer.Operation.Reserve, _Mapping]] = ..., unreserve: _Optional[_Union[Offer.Operation.Unreserve, _Mapping]] = ..., create: _Optional[_Union[Offer.Operation.Create, _Mapping]] = ..., destroy: _Optional[_Union[Offer.Operation.Destroy, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
