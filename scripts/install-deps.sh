@@ -53,31 +53,7 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 # pymesos (a test dependency) needs http-parser, whose C extension no longer compiles
-# on Python >= 3.11; its own pure-Python parser (what it uses on PyPy) works. Build it
-# from PyPI's sdist without the extension, once, before pip would try to compile it.
-if ! .venv/bin/python -c "import http_parser" 2>/dev/null; then
-    echo "==> .venv: http-parser (pure Python, for pymesos)"
-    tmp=$(mktemp -d)
-    .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps \
-        --no-binary :all: -d "$tmp" 'http-parser==0.9.0'
-    tar -xzf "$tmp"/http-parser-0.9.0.tar.gz -C "$tmp"
-    # Its setup.py: no C extension, and no `imp` (gone from Python 3.12).
-    .venv/bin/python - "$tmp"/http-parser-0.9.0/setup.py <<'PY'
-import re, sys
-path = sys.argv[1]
-text = open(path).read()
-text = text.replace("from imp import load_source\n", "")
-text = re.sub(r"http_parser = load_source\([^)]*\)\)", "", text)
-text = text.replace("VERSION = http_parser.__version__", "VERSION = '0.9.0'")
-text = text.replace("run_setup(not IS_PYPY)", "run_setup(False)")
-open(path, "w").write(text)
-PY
-    rm -f "$tmp"/http-parser-0.9.0/http_parser/*.so
-    # A fresh venv's setuptools (65) cannot build a wheel without the wheel package.
-    .venv/bin/python -m pip install -q --disable-pip-version-check -U 'setuptools>=70.1' wheel
-    .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation \
-        "$tmp"/http-parser-0.9.0
-    rm -rf "$tmp"
-fi
+# on Python >= 3.11: scripts/install-pymesos.sh builds its pure-Python parser.
+scripts/install-pymesos.sh .venv/bin/python --parser-only
 echo "==> .venv: pip install -e .[test]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
