@@ -7,7 +7,9 @@ one core: an upper bound on the cost), launches `--tasks` tasks with the
 bench framework of `_cluster.launch`, and measures first Accept -> every task
 RUNNING and acknowledged. Off: plaintext, no principals (the loopback
 default). On: TLS on the gRPC wires, client certificates required, a bearer
-token on every call, principals bound to agent and framework ids.
+token on every call, principals bound to agent and framework ids, API rate
+limits. ACLs: on, plus default-deny ACLs with the rules the bench needs (its
+frameworks' role, the agents' registration).
 
 Run: python bench/security.py [--tasks N] [--agents N] [--runs N]
 """
@@ -31,7 +33,7 @@ from _cluster import launch
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.master.server import MasterServer, MasterSettings
 from orbiter.resources import Resources
-from orbiter.security import certs
+from orbiter.security import acl, certs
 from orbiter.security import settings as security
 from orbiter.security.credentials import Credentials
 from orbiter.security.settings import SecuritySettings
@@ -40,7 +42,16 @@ TASK = "cpus:1;mem:32"
 TOKENS = {"agent": "agent-token-0123456789", "bench": "bench-token-0123456789"}
 
 
-def settings(pki: Path | None, name: str) -> SecuritySettings:
+ACLS = acl.Acls(
+    enabled=True,
+    rules={
+        acl.REGISTER_FRAMEWORK: (acl.Rule(("bench",), ("*",)),),
+        acl.REGISTER_AGENT: (acl.Rule(("agent",), ("*",)),),
+    },
+)
+
+
+def settings(pki: Path | None, name: str, acls: bool = False) -> SecuritySettings:
     if pki is None:
         return SecuritySettings()
     creds = Credentials()
@@ -53,14 +64,19 @@ def settings(pki: Path | None, name: str) -> SecuritySettings:
         require_client_cert=True,
         credentials=creds,
         token=TOKENS.get(name, ""),
+        acls=ACLS if acls else acl.Acls(),
     )
 
 
-async def one_run(work: Path, pki: Path | None, tasks: int, agents: int) -> tuple[float, float]:
+async def one_run(
+    work: Path, pki: Path | None, tasks: int, agents: int, acls: bool = False
+) -> tuple[float, float]:
     """(tasks per second to RUNNING acknowledged, seconds for the agents to register)."""
     security.configure(settings(pki, "bench"))  # the framework's (the driver reads it)
     master = MasterServer(
-        MasterSettings(port=0, http_port=0, work_dir=work / "m", security=settings(pki, "master"))
+        MasterSettings(
+            port=0, http_port=0, work_dir=work / "m", security=settings(pki, "master", acls)
+        )
     )
     await master.start()
     started: list[Agent] = []
@@ -103,23 +119,29 @@ async def main(argv: list[str] | None = None) -> int:
         certs.init_ca(pki)
         for name in ("master", "agent", "bench"):
             certs.issue(pki, name)
-        rates: dict[str, list[float]] = {"off": [], "on": []}
-        regs: dict[str, list[float]] = {"off": [], "on": []}
+        modes = ("off", "on", "acls")
+        rates: dict[str, list[float]] = {m: [] for m in modes}
+        regs: dict[str, list[float]] = {m: [] for m in modes}
         for run in range(args.runs):
-            for mode in ("off", "on"):  # interleaved, so drift hits both alike
+            for mode in modes:  # interleaved, so drift hits all alike
                 rate, reg = await one_run(
-                    base / f"{mode}-{run}", pki if mode == "on" else None, args.tasks, args.agents
-                )
+                    base / f"{mode}-{run}", pki if mode != "off" else None, args.tasks,
+                    args.agents, acls=mode == "acls",
+                )  # fmt: skip
                 rates[mode].append(rate)
                 regs[mode].append(reg)
-    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    rows = [
-        ["off (plaintext, no principals)", f"{off:,.0f}", f"{statistics.median(regs['off']):.2f}"],
-        ["on (mTLS + tokens + bindings)", f"{on:,.0f}", f"{statistics.median(regs['on']):.2f}"],
-    ]
+    rate = {m: statistics.median(rates[m]) for m in modes}
+    names = {
+        "off": "off (plaintext, no principals)",
+        "on": "on (mTLS + tokens + bindings + rate limits)",
+        "acls": "on + default-deny ACLs",
+    }
+    rows = [[names[m], f"{rate[m]:,.0f}", f"{statistics.median(regs[m]):.2f}"] for m in modes]
     print(f"launch of {args.tasks} null tasks over {args.agents} agents, median of {args.runs}")
     print(tabulate(rows, headers=["security", "tasks/s to RUNNING", "agents registered (s)"]))
+    off, on, acls = rate["off"], rate["on"], rate["acls"]
     print(f"on/off launch rate ratio: {on / off:.2f} (cost {100 * (1 - on / off):.0f}%)")
+    print(f"on+ACLs/off launch rate ratio: {acls / off:.2f} (cost {100 * (1 - acls / off):.0f}%)")
     return 0
 
 
