@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 from orbiter import roles
 
 if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
     from orbiter.proto import messages_pb2
 
 __all__ = ["MAX_SCALAR", "InvalidResources", "Ranges", "Resources", "Value", "validate_role"]
@@ -351,24 +353,29 @@ class Resources:
 
     Build one with `parse`, `from_proto` or `Resources({(name, role): value})`;
     all three validate. Arithmetic between valid values does not re-validate,
-    because the allocator runs it thousands of times per pass.
+    because the allocator runs it thousands of times per pass. The hash and
+    the quantities are computed once per value: the allocator and the master
+    both ask for an offer's quantities.
     """
 
-    __slots__ = ("_d", "_hash")
+    __slots__ = ("_d", "_hash", "_quantities")
 
     _d: dict[Key, _Stored]
     _hash: int | None
+    _quantities: dict[str, float] | None
 
     def __init__(self, values: Mapping[Key, float | Ranges | Iterable[str]] | None = None) -> None:
         built = _EMPTY._d if values is None else _from_mapping(values)._d
         object.__setattr__(self, "_d", built)
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_quantities", None)
 
     @classmethod
     def _make(cls, d: dict[Key, _Stored]) -> Resources:
         r = object.__new__(cls)
         object.__setattr__(r, "_d", d)
         object.__setattr__(r, "_hash", None)
+        object.__setattr__(r, "_quantities", None)
         return r
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -436,6 +443,8 @@ class Resources:
         """What is left after taking `other` away; taking more than is here raises."""
         if not other._d:
             return self
+        if other is self:  # all of it (an offer of all an agent has left): skip the walk
+            return _EMPTY
         d = dict(self._d)
         for k, v in other._d.items():
             mine = d.get(k)
@@ -545,17 +554,23 @@ class Resources:
         return {name for name, _ in self._d}
 
     def quantities(self) -> dict[str, float]:
-        """Amount per name over all roles, for DRF shares: ranges and sets count members."""
-        out: dict[str, float] = {}
-        for (name, _), v in self._d.items():
-            if type(v) is int:
-                q = v / _MILLI
-            elif type(v) is Ranges:
-                q = float(v.size())
-            else:
-                q = float(len(v))  # type: ignore[arg-type]
-            out[name] = out.get(name, 0.0) + q
-        return out
+        """Amount per name over all roles, for DRF shares: ranges and sets count members.
+
+        A new dict each call (the caller may change it), copied from one computed once.
+        """
+        out = self._quantities
+        if out is None:
+            out = {}
+            for (name, _), v in self._d.items():
+                if type(v) is int:
+                    q = v / _MILLI
+                elif type(v) is Ranges:
+                    q = float(v.size())
+                else:
+                    q = float(len(v))  # type: ignore[arg-type]
+                out[name] = out.get(name, 0.0) + q
+            object.__setattr__(self, "_quantities", out)
+        return dict(out)
 
     # ---- value protocol ------------------------------------------------------
 
@@ -598,6 +613,25 @@ class Resources:
                 msg.items.extend(sorted(v))  # type: ignore[arg-type]
             out.append(msg)
         return out
+
+    def add_to(self, into: RepeatedCompositeFieldContainer[messages_pb2.Resource]) -> None:
+        """Append what `to_proto()` returns to a message's repeated Resource field, built
+        in place: extending with `to_proto()` builds each message, then copies it."""
+        from orbiter.proto import messages_pb2
+
+        add = into.add
+        d = self._d
+        for key in sorted(d, key=_order):
+            v = d[key]
+            if type(v) is int:
+                add(name=key[0], role=key[1], scalar=v / _MILLI)
+            elif type(v) is Ranges:
+                msg = add(name=key[0], role=key[1], type=messages_pb2.Resource.RANGES)
+                for b, e in v.ranges:
+                    msg.ranges.add(begin=b, end=e)
+            else:
+                items = sorted(v)  # type: ignore[arg-type]
+                add(name=key[0], role=key[1], type=messages_pb2.Resource.SET, items=items)
 
     @staticmethod
     def from_proto(resources: Iterable[messages_pb2.Resource]) -> Resources:
