@@ -511,6 +511,10 @@ class Resources:
         role = "" if role == "*" else role
         return Resources._make({k: v for k, v in self._d.items() if k[1] == role})
 
+    def has_reserved(self) -> bool:
+        """Whether anything is reserved: `bool(self.reserved())` without the copy."""
+        return any(role for _, role in self._d)
+
     def allocatable_to(self, role: str) -> Resources:
         """What a framework in `role` may be offered: unreserved plus the reservations of
         `role` and of its ancestors (Mesos: `eng`'s reservation serves `eng/web` too)."""

@@ -67,11 +67,12 @@ class DRFSorter:
 
     def share(self, client: str) -> float:
         held = self._allocated.get(client, {})
+        totals = self._total
         dominant = 0.0
         for name, q in held.items():
-            total = self._total.get(name)
-            if total:
-                dominant = max(dominant, q / total)
+            total = totals.get(name)
+            if total and q / total > dominant:
+                dominant = q / total
         return dominant / self._weights.get(client, 1.0)
 
     def sort(self, clients: Iterable[str] | None = None) -> list[str]:
