@@ -627,15 +627,17 @@ class Resources:
         d = self._d
         for key in sorted(d, key=_order):
             v = d[key]
+            msg = add()
+            msg.name, msg.role = key
             if type(v) is int:
-                add(name=key[0], role=key[1], scalar=v / _MILLI)
+                msg.scalar = v / _MILLI
             elif type(v) is Ranges:
-                msg = add(name=key[0], role=key[1], type=messages_pb2.Resource.RANGES)
+                msg.type = messages_pb2.Resource.RANGES
                 for b, e in v.ranges:
                     msg.ranges.add(begin=b, end=e)
             else:
-                items = sorted(v)  # type: ignore[arg-type]
-                add(name=key[0], role=key[1], type=messages_pb2.Resource.SET, items=items)
+                msg.type = messages_pb2.Resource.SET
+                msg.items.extend(sorted(v))  # type: ignore[arg-type]
 
     @staticmethod
     def from_proto(resources: Iterable[messages_pb2.Resource]) -> Resources:
