@@ -129,7 +129,10 @@ class Ranges:
 
     def size(self) -> int:
         """How many integers the ranges hold (ports count one each)."""
-        return sum(e - b + 1 for b, e in self.ranges)
+        n = 0
+        for b, e in self.ranges:
+            n += e - b + 1
+        return n
 
     def __bool__(self) -> bool:
         return bool(self.ranges)
