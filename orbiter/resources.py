@@ -631,7 +631,9 @@ class Resources:
         for key in sorted(d, key=_order):
             v = d[key]
             msg = add()
-            msg.name, msg.role = key
+            msg.name = key[0]
+            if key[1]:  # proto3: "" is the default, setting it costs and changes nothing
+                msg.role = key[1]
             if type(v) is int:
                 msg.scalar = v / _MILLI
             elif type(v) is Ranges:
