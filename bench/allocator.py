@@ -20,10 +20,11 @@ Two columns per cell:
   cost, and the goals (10k x 100 <= 200 ms, 10k x 1,000 <= 1 s) apply to it.
 
 Printed: the median of --runs cycles per cell (a fresh master for each
-run), pass/fail, and per column a least-squares fit of the times as
-a + b*agents + c*frameworks + d*agents*frameworks, which says what a cycle
-is linear in. `--profile` prints cProfile's top functions for the master's
-largest cell.
+run, and a gc.collect() before each cycle: a full collection that falls inside
+a cycle adds about 50 ms at 10k agents and is left out), pass/fail, and per
+column a least-squares fit of the times as a + b*agents + c*frameworks +
+d*agents*frameworks, which says what a cycle is linear in. `--profile`
+prints cProfile's top functions for the master's largest cell.
 
 Run: python bench/allocator.py [--quick] [--runs N] [--profile] [--json PATH]
 """
