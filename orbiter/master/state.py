@@ -1347,7 +1347,7 @@ class Master:
         """Run the allocator and send the offers it decides on."""
         self.allocation_wanted = False
         self.last_allocation = now
-        agents = [AgentView(a.id, a.available) for a in self.agents.values() if a.in_service]
+        agents = [AgentView(aid, a.available) for aid, a in self.agents.items() if a.in_service]
         frameworks = []
         for fw in self.frameworks.values():
             if fw.status is FrameworkStatus.COMPLETED:
