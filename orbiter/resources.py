@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Literal
 from orbiter import roles
 
 if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
+
     from orbiter.proto import messages_pb2
 
 __all__ = ["MAX_SCALAR", "InvalidResources", "Ranges", "Resources", "Value", "validate_role"]
@@ -127,7 +129,10 @@ class Ranges:
 
     def size(self) -> int:
         """How many integers the ranges hold (ports count one each)."""
-        return sum(e - b + 1 for b, e in self.ranges)
+        n = 0
+        for b, e in self.ranges:
+            n += e - b + 1
+        return n
 
     def __bool__(self) -> bool:
         return bool(self.ranges)
@@ -351,24 +356,29 @@ class Resources:
 
     Build one with `parse`, `from_proto` or `Resources({(name, role): value})`;
     all three validate. Arithmetic between valid values does not re-validate,
-    because the allocator runs it thousands of times per pass.
+    because the allocator runs it thousands of times per pass. The hash and
+    the quantities are computed once per value: the allocator and the master
+    both ask for an offer's quantities.
     """
 
-    __slots__ = ("_d", "_hash")
+    __slots__ = ("_d", "_hash", "_quantities")
 
     _d: dict[Key, _Stored]
     _hash: int | None
+    _quantities: dict[str, float] | None
 
     def __init__(self, values: Mapping[Key, float | Ranges | Iterable[str]] | None = None) -> None:
         built = _EMPTY._d if values is None else _from_mapping(values)._d
         object.__setattr__(self, "_d", built)
         object.__setattr__(self, "_hash", None)
+        object.__setattr__(self, "_quantities", None)
 
     @classmethod
     def _make(cls, d: dict[Key, _Stored]) -> Resources:
         r = object.__new__(cls)
         object.__setattr__(r, "_d", d)
         object.__setattr__(r, "_hash", None)
+        object.__setattr__(r, "_quantities", None)
         return r
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -436,6 +446,8 @@ class Resources:
         """What is left after taking `other` away; taking more than is here raises."""
         if not other._d:
             return self
+        if other is self:  # all of it (an offer of all an agent has left): skip the walk
+            return _EMPTY
         d = dict(self._d)
         for k, v in other._d.items():
             mine = d.get(k)
@@ -502,6 +514,10 @@ class Resources:
         role = "" if role == "*" else role
         return Resources._make({k: v for k, v in self._d.items() if k[1] == role})
 
+    def has_reserved(self) -> bool:
+        """Whether anything is reserved: `bool(self.reserved())` without the copy."""
+        return any(role for _, role in self._d)
+
     def allocatable_to(self, role: str) -> Resources:
         """What a framework in `role` may be offered: unreserved plus the reservations of
         `role` and of its ancestors (Mesos: `eng`'s reservation serves `eng/web` too)."""
@@ -545,17 +561,23 @@ class Resources:
         return {name for name, _ in self._d}
 
     def quantities(self) -> dict[str, float]:
-        """Amount per name over all roles, for DRF shares: ranges and sets count members."""
-        out: dict[str, float] = {}
-        for (name, _), v in self._d.items():
-            if type(v) is int:
-                q = v / _MILLI
-            elif type(v) is Ranges:
-                q = float(v.size())
-            else:
-                q = float(len(v))  # type: ignore[arg-type]
-            out[name] = out.get(name, 0.0) + q
-        return out
+        """Amount per name over all roles, for DRF shares: ranges and sets count members.
+
+        A new dict each call (the caller may change it), copied from one computed once.
+        """
+        out = self._quantities
+        if out is None:
+            out = {}
+            for (name, _), v in self._d.items():
+                if type(v) is int:
+                    q = v / _MILLI
+                elif type(v) is Ranges:
+                    q = float(v.size())
+                else:
+                    q = float(len(v))  # type: ignore[arg-type]
+                out[name] = out.get(name, 0.0) + q
+            object.__setattr__(self, "_quantities", out)
+        return dict(out)
 
     # ---- value protocol ------------------------------------------------------
 
@@ -598,6 +620,29 @@ class Resources:
                 msg.items.extend(sorted(v))  # type: ignore[arg-type]
             out.append(msg)
         return out
+
+    def add_to(self, into: RepeatedCompositeFieldContainer[messages_pb2.Resource]) -> None:
+        """Append what `to_proto()` returns to a message's repeated Resource field, built
+        in place: extending with `to_proto()` builds each message, then copies it."""
+        from orbiter.proto import messages_pb2
+
+        add = into.add
+        d = self._d
+        for key in sorted(d, key=_order):
+            v = d[key]
+            msg = add()
+            msg.name = key[0]
+            if key[1]:  # proto3: "" is the default, setting it costs and changes nothing
+                msg.role = key[1]
+            if type(v) is int:
+                msg.scalar = v / _MILLI
+            elif type(v) is Ranges:
+                msg.type = messages_pb2.Resource.RANGES
+                for b, e in v.ranges:
+                    msg.ranges.add(begin=b, end=e)
+            else:
+                msg.type = messages_pb2.Resource.SET
+                msg.items.extend(sorted(v))  # type: ignore[arg-type]
 
     @staticmethod
     def from_proto(resources: Iterable[messages_pb2.Resource]) -> Resources:

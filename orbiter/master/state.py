@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from orbiter import roles as role_names
 from orbiter.alerts import silences
@@ -46,6 +47,9 @@ from orbiter.proto import agent_pb2, master_pb2, messages_pb2, scheduler_pb2
 from orbiter.resources import InvalidResources, Resources
 from orbiter.security import acl
 from orbiter.taskstates import KNOWN_STATES, TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 pb = messages_pb2
 TS = pb.TaskState
@@ -314,6 +318,40 @@ class _AcceptPlan:
     @property
     def changed(self) -> bool:
         return bool(self.log)
+
+
+def _free_volumes(agent: Agent, role: str) -> tuple[str, ...]:
+    """Persistence ids of `role`'s volumes on `agent` that no task uses and no offer holds."""
+    return tuple(
+        pid
+        for pid, v in agent.volumes.items()
+        if v.role == role and pid not in agent.volume_users and pid not in agent.volume_offers
+    )
+
+
+def _add_offer_message(
+    into: RepeatedCompositeFieldContainer[pb.Offer], offer: Offer, agent: Agent
+) -> None:
+    """Append `offer` as the framework sees it: with the agent's attributes, and the
+    reservations and volumes of the offer's role."""
+    msg = into.add(
+        id=offer.id,
+        framework_id=offer.framework_id,
+        agent_id=offer.agent_id,
+        hostname=agent.info.hostname,
+        role=offer.role,
+    )
+    offer.resources.add_to(msg.resources)
+    if agent.info.attributes:
+        msg.attributes.extend(agent.info.attributes)
+    if agent.reservations:
+        msg.reservations.extend(
+            r.to_proto()
+            for r in agent.reservations
+            if r.role == offer.role and r.resources.overlap(offer.resources)
+        )
+    if offer.volumes:
+        msg.volumes.extend(agent.volumes[pid].to_proto() for pid in offer.volumes)
 
 
 def _update_event(statuses: Sequence[pb.TaskStatus]) -> scheduler_pb2.Event:
@@ -1309,7 +1347,7 @@ class Master:
         """Run the allocator and send the offers it decides on."""
         self.allocation_wanted = False
         self.last_allocation = now
-        agents = [AgentView(a.id, a.available) for a in self.agents.values() if a.in_service]
+        agents = [AgentView(aid, a.available) for aid, a in self.agents.items() if a.in_service]
         frameworks = []
         for fw in self.frameworks.values():
             if fw.status is FrameworkStatus.COMPLETED:
@@ -1332,24 +1370,20 @@ class Master:
             return []
         total = self.total_quantities()
         plans = allocate(agents, frameworks, total, now, self.weights, self.quotas)
-        by_fw: dict[str, list[pb.Offer]] = {}
+        expires = now + self.config.offer_timeout
+        # One OFFERS event per framework, the offers built in place (not built, then copied).
+        events: dict[str, scheduler_pb2.Event] = {}
         for plan in plans:
             agent = self.agents[plan.agent_id]
             fw = self.frameworks[plan.framework_id]
             offer = Offer(
-                id=self._new_id("O"),
-                framework_id=fw.id,
-                agent_id=agent.id,
-                role=plan.role,
-                resources=plan.resources,
-                expires=now + self.config.offer_timeout,
-                volumes=tuple(
-                    pid
-                    for pid, v in agent.volumes.items()
-                    if v.role == plan.role
-                    and pid not in agent.volume_users
-                    and pid not in agent.volume_offers
-                ),
+                self._new_id("O"),
+                plan.framework_id,
+                plan.agent_id,
+                plan.role,
+                plan.resources,
+                expires,
+                _free_volumes(agent, plan.role) if agent.volumes else (),
             )
             for pid in offer.volumes:
                 agent.volume_offers[pid] = offer.id
@@ -1358,28 +1392,12 @@ class Master:
             agent.offered = agent.offered + plan.resources
             fw.offers.add(offer.id)
             fw.add_allocation(plan.role, plan.resources)
-            msg = pb.Offer(
-                id=offer.id,
-                framework_id=fw.id,
-                agent_id=agent.id,
-                hostname=agent.info.hostname,
-                role=plan.role,
-            )
-            msg.resources.extend(plan.resources.to_proto())
-            msg.attributes.extend(agent.info.attributes)
-            msg.reservations.extend(
-                r.to_proto()
-                for r in agent.reservations
-                if r.role == plan.role and r.resources.overlap(plan.resources)
-            )
-            msg.volumes.extend(agent.volumes[pid].to_proto() for pid in offer.volumes)
-            by_fw.setdefault(fw.id, []).append(msg)
-        effects: list[Effect] = []
-        for fw_id, offers in by_fw.items():
-            event = scheduler_pb2.Event(type=scheduler_pb2.Event.OFFERS)
-            event.offers.offers.extend(offers)
-            effects.append(SendToFramework(fw_id, event))
-        return effects
+            event = events.get(plan.framework_id)
+            if event is None:
+                event = scheduler_pb2.Event(type=scheduler_pb2.Event.OFFERS)
+                events[plan.framework_id] = event
+            _add_offer_message(event.offers.offers, offer, agent)
+        return [SendToFramework(fw_id, event) for fw_id, event in events.items()]
 
     def total_quantities(self) -> dict[str, float]:
         total: dict[str, float] = {}

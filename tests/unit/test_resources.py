@@ -410,6 +410,16 @@ def test_quantities_sum_roles_and_count_members():
     assert Resources.empty().quantities() == {}
 
 
+def test_quantities_are_a_new_dict_each_time():
+    r = R("cpus:2;mem:64")
+    r.quantities()["cpus"] = 99.0
+    assert r.quantities() == {"cpus": 2.0, "mem": 64.0}
+
+
+def test_subtracting_a_value_from_itself_leaves_nothing():
+    assert (AGENT - AGENT).is_empty()
+
+
 def test_get_and_items_show_public_values():
     assert AGENT.get("cpus") == 4.0
     assert AGENT.get("cpus", "*") == 4.0
@@ -575,6 +585,13 @@ def test_property_parse_inverts_format(r):
 @given(resources)
 def test_property_from_proto_inverts_to_proto(r):
     assert Resources.from_proto(r.to_proto()) == r
+
+
+@given(resources)
+def test_property_add_to_builds_what_to_proto_returns(r):
+    offer = messages_pb2.Offer()
+    r.add_to(offer.resources)
+    assert list(offer.resources) == r.to_proto()
 
 
 @given(resources, resources)

@@ -334,8 +334,9 @@ def allocate(
         if not allocatable(left):
             continue
         # Without reservations every role may be offered the same: skip the per-role copy.
-        plain = not left.reserved()
-        left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
+        plain = not left.has_reserved()
+        if quota is not None:
+            left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
         for role in role_sorter.ordered():
             if offered_in_stage_1 and (agent.id, role) in offered_in_stage_1:
                 continue
@@ -351,8 +352,9 @@ def allocate(
                 left = remaining[agent.id]
                 if not allocatable(left):
                     break
-                plain = not left.reserved()
-                left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
+                plain = not left.has_reserved()
+                if quota is not None:
+                    left_cpus, left_mem = left.scalar("cpus"), left.scalar("mem")
         for role, quantities in changed:
             role_sorter.allocate(role, quantities)
         changed.clear()

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator, Mapping
+from operator import itemgetter
 
 from orbiter import roles as role_names
+
+_client = itemgetter(1)  # of an order key: (share, client)
 
 
 class DRFSorter:
@@ -43,8 +46,10 @@ class DRFSorter:
         return client in self._keys
 
     def allocate(self, client: str, quantities: Mapping[str, float]) -> None:
-        held = self._allocated.setdefault(client, {})
-        self._weights.setdefault(client, 1.0)
+        held = self._allocated.get(client)
+        if held is None:
+            held = self._allocated[client] = {}
+            self._weights.setdefault(client, 1.0)
         for name, q in quantities.items():
             held[name] = held.get(name, 0.0) + q
         self._reorder(client)
@@ -67,11 +72,12 @@ class DRFSorter:
 
     def share(self, client: str) -> float:
         held = self._allocated.get(client, {})
+        totals = self._total
         dominant = 0.0
         for name, q in held.items():
-            total = self._total.get(name)
-            if total:
-                dominant = max(dominant, q / total)
+            total = totals.get(name)
+            if total and q / total > dominant:
+                dominant = q / total
         return dominant / self._weights.get(client, 1.0)
 
     def sort(self, clients: Iterable[str] | None = None) -> list[str]:
@@ -82,8 +88,7 @@ class DRFSorter:
 
     def ordered(self) -> Iterator[str]:
         """The clients in order, lazily; allocate only after the walk."""
-        for _, client in self._order:
-            yield client
+        return map(_client, self._order)
 
 
 class RoleSorter:
@@ -94,7 +99,7 @@ class RoleSorter:
     per role, and a parent's weight and allocation stand for its subtree.
     """
 
-    __slots__ = ("_levels",)
+    __slots__ = ("_levels", "_paths")
 
     def __init__(
         self,
@@ -112,6 +117,8 @@ class RoleSorter:
                     into[name] = into.get(name, 0.0) + q
         # Parent role ("" for the top) -> the sorter over its children.
         self._levels: dict[str, DRFSorter] = {}
+        # Role -> _path(role), as allocations come (the allocator makes one per offer).
+        self._paths: dict[str, list[tuple[DRFSorter, str]]] = {}
         active = set(active)
         for role in sorted(active):
             parent = ""
@@ -142,16 +149,27 @@ class RoleSorter:
 
     def allocate(self, role: str, quantities: Mapping[str, float]) -> None:
         """`role` got `quantities`: so did its ancestors, at every level."""
+        path = self._paths.get(role)
+        if path is None:
+            path = self._paths[role] = self._path(role)
+        for level, node in path:
+            level.allocate(node, quantities)
+
+    def _path(self, role: str) -> list[tuple[DRFSorter, str]]:
+        """The (level, node) pairs an allocation to `role` counts in, top first."""
+        path = []
         parent = ""
         for node in role_names.lineage(role):
-            self._levels[parent].allocate(node, quantities)
+            path.append((self._levels[parent], node))
             parent = node
         below = self._levels.get(role)
-        if below is not None:
-            below.allocate(role, quantities)
+        if below is not None:  # a parent with frameworks of its own: its leaf
+            path.append((below, role))
+        return path
 
     def remove(self, role: str) -> None:
         """Stop sorting `role`; a parent left with no children goes too."""
+        self._paths.clear()
         level_name = role if role in self._levels else role_names.parent(role) or ""
         node = role
         while True:
