@@ -20,8 +20,9 @@ Two columns per cell:
   cost, and the goals (10k x 100 <= 200 ms, 10k x 1,000 <= 1 s) apply to it.
 
 Printed: the median of --runs cycles per cell (a fresh master for each
-run, and a gc.collect() before each cycle: a full collection that falls inside
-a cycle adds about 50 ms at 10k agents and is left out), pass/fail, and per
+run, and a gc.collect() before each cycle; the master's cycle runs with the cyclic
+collector paused, as the master's server runs it, so a full collection cannot land
+inside it and add ~50 ms at 10k agents), pass/fail, and per
 column a least-squares fit of the times as a + b*agents + c*frameworks +
 d*agents*frameworks, which says what a cycle is linear in. `--profile`
 prints cProfile's top functions for the master's largest cell.
@@ -52,6 +53,7 @@ from orbiter.master.state import Master, MasterConfig
 from orbiter.proto import agent_pb2
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
+from orbiter.satellite.service import gc_paused
 
 AGENT = "cpus:24;mem:65536;disk:400000;ports:[31000-32000]"
 NOW = 1000.0
@@ -136,7 +138,8 @@ def master_cycle(n_agents: int, n_frameworks: int, with_quota: bool) -> tuple[fl
     m = master(n_agents, n_frameworks, with_quota)
     gc.collect()
     start = time.perf_counter()
-    effects = m.allocate(NOW)
+    with gc_paused():  # as MasterServer runs it
+        effects = m.allocate(NOW)
     seconds = time.perf_counter() - start
     return seconds, sum(len(e.event.offers.offers) for e in effects)  # type: ignore[attr-defined]
 
