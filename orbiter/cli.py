@@ -1792,7 +1792,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _add_master_flag(p)
     p.add_argument("role", metavar="ROLE", help="the role, e.g. eng or eng/web")
-    p.add_argument("weight", metavar="W", type=float, help="a number > 0, e.g. 2")
+    p.add_argument("weight", metavar="W", type=_positive, help="a number > 0, e.g. 2")
     p.add_argument("--json", action="store_true", help="print the weights after it as JSON")
     p = sub.add_parser(
         "quota",

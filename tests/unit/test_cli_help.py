@@ -88,3 +88,14 @@ def test_every_client_command_takes_json() -> None:
     clients = {c for c, f in flags.items() if "--master" in f and c != "orbiter agent"}
     assert "orbiter kill" in clients and "orbiter silence expire" in clients
     assert sorted(c for c in clients if "--json" not in flags[c]) == []
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "0", "-1", "x"])
+def test_a_weight_that_is_not_a_positive_number_is_refused_before_asking_the_master(
+    weight: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["weight", "eng", weight, "--master", "127.0.0.1:1"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument W:" in err and "JSON" not in err, err
