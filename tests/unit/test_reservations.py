@@ -163,6 +163,8 @@ def test_reservations_and_volumes_survive_a_master_failover() -> None:
         ([create("v1")], r"needs disk\(db\):100 \(disk reserved for 'db'; RESERVE it first\)"),
         ([reserve("disk(db):50"), create("v1")], r"needs disk\(db\):100"),
         ([reserve("disk(db):100"), create("v1", path="../x")], r"must not contain '\.\.'"),
+        ([reserve("disk(db):100"), create("v1", path=" data")], r"starts or ends with white"),
+        ([reserve("disk(db):100"), create("v1", path="")], r"container_path is empty"),
         ([reserve("disk(db):100"), create("v1", path="/data")], None),
         (
             [
