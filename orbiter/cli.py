@@ -94,6 +94,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _nonempty(text: str) -> str:
+    """An id given on the command line: '' would name no task or agent at all."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def _non_negative(text: str) -> float:
     try:
         value = float(text)
@@ -1704,7 +1711,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext, description=PIN_HELP.get(name, helptext))
         _add_master_flag(p)
-        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument("agent_id", type=_nonempty, metavar="AGENT",
+                       help="the agent's id (see `orbiter agents`)")  # fmt: skip
         p.add_argument("--json", action="store_true", help="print the agent after it as JSON")
         if name in ("deactivate", "drain", "pin"):
             p.add_argument("--reason", required=True, help="why (kept and shown)")
@@ -1847,7 +1855,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
-    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
+    p.add_argument("task_id", type=_nonempty, metavar="TASK",
+                   help="the task's id (see `orbiter tasks`)")  # fmt: skip
     p.add_argument("file", nargs="?", default="stdout", help="stdout (default) or stderr")
     p.add_argument(
         "--framework", default="", help="the task's framework (default: the newest such task)"
@@ -1868,7 +1877,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext, description=helptext + RESERVE_HELP)
         _add_master_flag(p)
-        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument("agent_id", type=_nonempty, metavar="AGENT",
+                       help="the agent's id (see `orbiter agents`)")  # fmt: skip
         p.add_argument(
             "resources", metavar="RESOURCES",
             help="like 'cpus:1;mem:256;disk:100' (with --role) or 'cpus(db):1'",
@@ -1883,7 +1893,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kill", help="kill a task")
     _add_master_flag(p)
-    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
+    p.add_argument("task_id", type=_nonempty, metavar="TASK",
+                   help="the task's id (see `orbiter tasks`)")  # fmt: skip
     p.add_argument(
         "--framework", default="", help="the task's framework (needed if several run TASK)"
     )
