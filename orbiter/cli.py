@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -1403,10 +1404,15 @@ def _follower(http: str, prefixed: bool) -> Any:
 
             sink: Any = LinePrefixer(f"{task_id}| ", write) if prefixed else write
             file = SandboxFile(agent["http_address"], task_id, framework_id, name)
+            stopped = threading.Event()
             try:
-                await asyncio.to_thread(follow, file, ended, sink)
+                await asyncio.to_thread(follow, file, ended, sink, stopped=stopped)
             except SandboxUnreadable as e:
                 print(f"{task_id}: cannot follow its {name}: {e}", file=sys.stderr)
+            finally:
+                # Cancelled (execute gave up on a task that may never end): end the thread
+                # too, or asyncio.run would wait for it at exit.
+                stopped.set()
             if prefixed:
                 sink.flush()
 
