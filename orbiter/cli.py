@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -92,6 +93,13 @@ def _positive(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
     return value
+
+
+def _nonempty(text: str) -> str:
+    """An id given on the command line: '' would name no task or agent at all."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def _non_negative(text: str) -> float:
@@ -1396,10 +1404,15 @@ def _follower(http: str, prefixed: bool) -> Any:
 
             sink: Any = LinePrefixer(f"{task_id}| ", write) if prefixed else write
             file = SandboxFile(agent["http_address"], task_id, framework_id, name)
+            stopped = threading.Event()
             try:
-                await asyncio.to_thread(follow, file, ended, sink)
+                await asyncio.to_thread(follow, file, ended, sink, stopped=stopped)
             except SandboxUnreadable as e:
                 print(f"{task_id}: cannot follow its {name}: {e}", file=sys.stderr)
+            finally:
+                # Cancelled (execute gave up on a task that may never end): end the thread
+                # too, or asyncio.run would wait for it at exit.
+                stopped.set()
             if prefixed:
                 sink.flush()
 
@@ -1704,7 +1717,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext, description=PIN_HELP.get(name, helptext))
         _add_master_flag(p)
-        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument("agent_id", type=_nonempty, metavar="AGENT",
+                       help="the agent's id (see `orbiter agents`)")  # fmt: skip
         p.add_argument("--json", action="store_true", help="print the agent after it as JSON")
         if name in ("deactivate", "drain", "pin"):
             p.add_argument("--reason", required=True, help="why (kept and shown)")
@@ -1792,7 +1806,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _add_master_flag(p)
     p.add_argument("role", metavar="ROLE", help="the role, e.g. eng or eng/web")
-    p.add_argument("weight", metavar="W", type=float, help="a number > 0, e.g. 2")
+    p.add_argument("weight", metavar="W", type=_positive, help="a number > 0, e.g. 2")
     p.add_argument("--json", action="store_true", help="print the weights after it as JSON")
     p = sub.add_parser(
         "quota",
@@ -1847,7 +1861,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cat", help="print a file from a task's sandbox")
     _add_master_flag(p)
-    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
+    p.add_argument("task_id", type=_nonempty, metavar="TASK",
+                   help="the task's id (see `orbiter tasks`)")  # fmt: skip
     p.add_argument("file", nargs="?", default="stdout", help="stdout (default) or stderr")
     p.add_argument(
         "--framework", default="", help="the task's framework (default: the newest such task)"
@@ -1868,7 +1883,8 @@ def parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=helptext, description=helptext + RESERVE_HELP)
         _add_master_flag(p)
-        p.add_argument("agent_id", metavar="AGENT", help="the agent's id (see `orbiter agents`)")
+        p.add_argument("agent_id", type=_nonempty, metavar="AGENT",
+                       help="the agent's id (see `orbiter agents`)")  # fmt: skip
         p.add_argument(
             "resources", metavar="RESOURCES",
             help="like 'cpus:1;mem:256;disk:100' (with --role) or 'cpus(db):1'",
@@ -1883,7 +1899,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("kill", help="kill a task")
     _add_master_flag(p)
-    p.add_argument("task_id", metavar="TASK", help="the task's id (see `orbiter tasks`)")
+    p.add_argument("task_id", type=_nonempty, metavar="TASK",
+                   help="the task's id (see `orbiter tasks`)")  # fmt: skip
     p.add_argument(
         "--framework", default="", help="the task's framework (needed if several run TASK)"
     )

@@ -486,9 +486,11 @@ def load_config(path: str | Path) -> OrbiterConfig:
     Every mistake in the file is reported at once, one `file:line: message` a line."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read the configuration file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text: {e.reason} at byte {e.start}") from None
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as e:

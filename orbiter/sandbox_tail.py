@@ -8,6 +8,7 @@ blocking (urllib): the CLI calls them directly, execute's event loop from a thre
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -81,9 +82,15 @@ def follow(
     ended: Callable[[], bool],
     write: Callable[[bytes], None],
     sleep: Callable[[float], None] = time.sleep,
+    stopped: threading.Event | None = None,
 ) -> None:
-    """Write what the file gets until `ended()` says the task is over, then the rest."""
+    """Write what the file gets until `ended()` says the task is over, then the rest.
+
+    Run in a thread, it also returns (at once, without the rest) once `stopped` is set:
+    cancelling the asyncio task that awaits a thread does not end the thread."""
     while True:
+        if stopped is not None and stopped.is_set():
+            return
         data = file.read_new()
         if data:
             write(data)

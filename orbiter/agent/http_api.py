@@ -3,6 +3,8 @@ v1 executor API (/api/v1/executor)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -118,7 +120,7 @@ class AgentHttp:
             }
         )
 
-    def _sandbox(self, request: web.Request) -> Path | web.Response:
+    async def _sandbox(self, request: web.Request) -> Path | web.Response:
         for name, value in request.query.items():
             if "\x00" in value or "\x00" in name:
                 return _error(400, f"parameter {name!r} holds a NUL byte; no file name can")
@@ -136,15 +138,12 @@ class AgentHttp:
                 f"task {task_id!r} is not on this agent; give framework_id to "
                 "read the sandbox of a finished task",
             )
-        root = self.agent.settings.work_dir / "sandboxes"
-        try:
-            sandbox = (root / framework_id / task_id).resolve()
-            found = root.resolve() in sandbox.parents and sandbox.is_dir()
-        except OSError:  # a name too long for the file system, say
-            found = False
-        if not found:
+        # The sandbox and its owner are on disk: looked up off the event loop.
+        sandbox, info = await asyncio.to_thread(
+            _find_sandbox, self.agent.settings.work_dir, framework_id, task_id
+        )
+        if sandbox is None:
             return _error(404, f"no sandbox for task {task_id!r} of framework {framework_id!r}")
-        info = checkpoint.read_framework(self.agent.settings.work_dir, framework_id)
         try:
             acl.authorize(
                 self.agent.security.acls, http_auth.principal_of(request), acl.READ_SANDBOX,
@@ -156,28 +155,17 @@ class AgentHttp:
         return sandbox
 
     async def browse(self, request: web.Request) -> web.Response:
-        sandbox = self._sandbox(request)
+        sandbox = await self._sandbox(request)
         if isinstance(sandbox, web.Response):
             return sandbox
-        files = [
-            {"path": p.name, "size": p.stat().st_size}
-            for p in sorted(sandbox.iterdir())
-            if p.is_file()
-        ]
+        files = await asyncio.to_thread(_listing, sandbox)
         return _json({"sandbox": str(sandbox), "files": files})
 
     async def read(self, request: web.Request) -> web.Response:
-        sandbox = self._sandbox(request)
+        sandbox = await self._sandbox(request)
         if isinstance(sandbox, web.Response):
             return sandbox
         name = request.query.get("path", "stdout")
-        try:
-            path = (sandbox / name).resolve()
-            found = path.parent == sandbox and path.is_file()
-        except OSError:
-            found = False
-        if not found:
-            return _error(404, f"no file {name!r} in the sandbox")
         try:
             offset = int(request.query.get("offset", "0"))
             length = int(request.query.get("length", str(MAX_READ)))
@@ -187,13 +175,56 @@ class AgentHttp:
             return _error(
                 400, f"offset must be between 0 and {MAX_OFFSET}, length between 0 and {MAX_READ}"
             )
+        data = await asyncio.to_thread(_read_range, sandbox, name, offset, length)
+        if data is None:
+            return _error(404, f"no file {name!r} in the sandbox")
+        return web.Response(body=data, content_type="text/plain", charset="utf-8")
+
+
+# Blocking: the handlers above run these in a thread (a sandbox's disk may be slow or busy
+# with the tasks' own writes, and the agent's heartbeats share the loop).
+
+
+def _find_sandbox(
+    work_dir: Path, framework_id: str, task_id: str
+) -> tuple[Path | None, messages_pb2.FrameworkInfo | None]:
+    """The task's sandbox directory (None unless it is one under the work dir's
+    sandboxes/) and the info of the framework that owns it."""
+    root = work_dir / "sandboxes"
+    try:
+        sandbox = (root / framework_id / task_id).resolve()
+        found = root.resolve() in sandbox.parents and sandbox.is_dir()
+    except OSError:  # a name too long for the file system, say
+        found = False
+    if not found:
+        return None, None
+    return sandbox, checkpoint.read_framework(work_dir, framework_id)
+
+
+def _listing(sandbox: Path) -> list[dict[str, Any]]:
+    """The files /files/read would serve: a link out of the sandbox is not listed (its
+    target's size is not the task's to learn)."""
+    out = []
+    for p in sorted(sandbox.iterdir()):
+        with contextlib.suppress(OSError):  # gone since iterdir: not listed
+            if p.resolve().parent == sandbox and p.is_file():
+                out.append({"path": p.name, "size": p.stat().st_size})
+    return out
+
+
+def _read_range(sandbox: Path, name: str, offset: int, length: int) -> bytes | None:
+    """Up to `length` bytes of the sandbox's file `name` from `offset`; None if the
+    sandbox holds no such file (directly: not below, not through a link out)."""
+    try:
+        path = (sandbox / name).resolve()
+        if not (path.parent == sandbox and path.is_file()):
+            return None
         with path.open("rb") as f:
             # Past the end is nothing to read; seek itself refuses offsets past the file
             # system's largest file (EINVAL), so it is not asked.
-            size = os.fstat(f.fileno()).st_size
-            if offset >= size:
-                data = b""
-            else:
-                f.seek(offset)
-                data = f.read(length)
-        return web.Response(body=data, content_type="text/plain", charset="utf-8")
+            if offset >= os.fstat(f.fileno()).st_size:
+                return b""
+            f.seek(offset)
+            return f.read(length)
+    except OSError:  # removed or unreadable since: as if not there
+        return None

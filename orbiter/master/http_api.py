@@ -38,6 +38,7 @@ from orbiter.security.ratelimit import RateLimited
 from orbiter.webui import WebUi, is_asset
 
 if TYPE_CHECKING:
+    from orbiter.master.effects import Effect
     from orbiter.master.server import MasterServer
 
 log = logging.getLogger("orbiter.master")
@@ -471,14 +472,22 @@ class HttpServer:
                                              time.time())  # fmt: skip
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
+        refused = await self._commit(effects)
+        if refused is not None:
+            return refused
+        log.info("framework %s torn down by %s: %s", framework_id, principal or "an operator",
+                 b.get("reason", "") or "no reason given")  # fmt: skip
+        return _json(views.framework_view(core.frameworks[framework_id]))
+
+    async def _commit(self, effects: list[Effect]) -> web.Response | None:
+        """Carry out a change and wait until it is in the registry: None, or the error to
+        answer (an operator's change is acknowledged only once it survives a failover)."""
         self.server.submit(effects)
         try:
             await self.server.durable()
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
-        log.info("framework %s torn down by %s: %s", framework_id, principal or "an operator",
-                 b.get("reason", "") or "no reason given")  # fmt: skip
-        return _json(views.framework_view(core.frameworks[framework_id]))
+        return None
 
     async def _maintain(
         self, request: web.Request, action: str, agent_id: str = "", body: dict | None = None
@@ -544,11 +553,9 @@ class HttpServer:
             return _error(e.code.http_status, e.message)
         # What the operator is told is what the log keeps: this call's own events.
         said = [e.message for e in core.outbox if e.action and e.agent_id == agent_id]
-        self.server.submit(effects)
-        try:
-            await self.server.durable()
-        except OrbiterError as e:
-            return _error(e.code.http_status, e.message)
+        refused = await self._commit(effects)
+        if refused is not None:
+            return refused
         return _json({**views.agent_view(core.agents[agent_id]), "outcome": "; ".join(said)})
 
     async def reserve(self, request: web.Request) -> web.Response:
@@ -583,11 +590,9 @@ class HttpServer:
                 effects = core.operator_reserve(agent_id, resources, labels, now, principal)
         except OrbiterError as e:
             return _error(e.code.http_status, e.message)
-        self.server.submit(effects)
-        try:
-            await self.server.durable()
-        except OrbiterError as e:
-            return _error(e.code.http_status, e.message)
+        refused = await self._commit(effects)
+        if refused is not None:
+            return refused
         return _json(views.agent_view(core.agents[agent_id]))
 
     async def deactivate(self, request: web.Request) -> web.Response:

@@ -140,6 +140,25 @@ def _maintenance(summary: str, body: dict[str, Any], required_body: bool = False
     }
 
 
+def _reservation(summary: str, resources: str, **more: Any) -> dict:
+    """POST changing an agent's dynamic reservations; the body names the resources."""
+    body = {
+        "resources": {"type": "string", "description": resources},
+        "role": {"type": "string", "description": "Role for entries without one"},
+        **more,
+    }
+    return {
+        "post": _op(
+            summary,
+            _ok(_ref("Agent"), "The agent with its reservations"),
+            (400, 403, 404, 409),
+            [_path("agent_id")],
+            _json_body(_object(body, ["resources"]), True),
+            tag="maintenance",
+        )
+    }
+
+
 MAINTENANCE_PATHS: dict[str, Any] = {
     "/api/v1/agents/{agent_id}/deactivate": _maintenance(
         "Stop offering the agent's resources; its tasks keep running",
@@ -196,54 +215,21 @@ MAINTENANCE_PATHS: dict[str, Any] = {
         _object({"reason": _REASON}, ["reason"]),
         required_body=True,
     ),
-    "/api/v1/agents/{agent_id}/reserve": {
-        "post": _op(
-            "Reserve unreserved resources of the agent for a role (Mesos's RESERVE_RESOURCES; "
-            "a dynamic reservation, kept in the registry, recording the caller's principal and "
-            "the labels). Offers holding them are rescinded. Where ACLs are on, "
-            "security.acls.reserve_resources must allow the role",
-            _ok(_ref("Agent"), "The agent with its reservations"),
-            (400, 403, 404, 409),
-            [_path("agent_id")],
-            _json_body(
-                _object(
-                    {
-                        "resources": {
-                            "type": "string",
-                            "description": "Like cpus:1;mem:256 (with role) or cpus(db):1",
-                        },
-                        "role": {"type": "string", "description": "Role for entries without one"},
-                        "labels": STRINGS,
-                    },
-                    ["resources"],
-                ),
-                True,
-            ),
-            tag="maintenance",
-        )
-    },
-    "/api/v1/agents/{agent_id}/unreserve": {
-        "post": _op(
-            "Give dynamically reserved resources back to the unreserved pool (Mesos's "
-            "UNRESERVE_RESOURCES); refused for resources tasks use or volumes hold. Where ACLs "
-            "are on, security.acls.unreserve_resources must allow the reservers' principals "
-            "(one's own: always)",
-            _ok(_ref("Agent"), "The agent with its reservations"),
-            (400, 403, 404, 409),
-            [_path("agent_id")],
-            _json_body(
-                _object(
-                    {
-                        "resources": {"type": "string", "description": "Like cpus(db):1"},
-                        "role": {"type": "string", "description": "Role for entries without one"},
-                    },
-                    ["resources"],
-                ),
-                True,
-            ),
-            tag="maintenance",
-        )
-    },
+    "/api/v1/agents/{agent_id}/reserve": _reservation(
+        "Reserve unreserved resources of the agent for a role (Mesos's RESERVE_RESOURCES; "
+        "a dynamic reservation, kept in the registry, recording the caller's principal and "
+        "the labels). Offers holding them are rescinded. Where ACLs are on, "
+        "security.acls.reserve_resources must allow the role",
+        "Like cpus:1;mem:256 (with role) or cpus(db):1",
+        labels=STRINGS,
+    ),
+    "/api/v1/agents/{agent_id}/unreserve": _reservation(
+        "Give dynamically reserved resources back to the unreserved pool (Mesos's "
+        "UNRESERVE_RESOURCES); refused for resources tasks use or volumes hold. Where ACLs "
+        "are on, security.acls.unreserve_resources must allow the reservers' principals "
+        "(one's own: always)",
+        "Like cpus(db):1",
+    ),
     "/api/v1/frameworks/{framework_id}/teardown": {
         "post": _op(
             "End a framework (Mesos's TEARDOWN): its tasks are killed, its id is never "

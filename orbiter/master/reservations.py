@@ -166,8 +166,10 @@ def parse_reserved(resources: Iterable[pb.Resource], where: str) -> Resources:
 def check_container_path(path: str, where: str) -> str:
     """A volume's path inside the task: relative to the sandbox (any containerizer)
     or absolute (Docker only), never climbing out with '..'."""
-    if not path or path.strip() != path:
+    if not path:
         raise InvalidCall(f"{where}: container_path is empty: give where tasks see the volume")
+    if path.strip() != path:
+        raise InvalidCall(f"{where}: container_path {path!r} starts or ends with white space")
     if "\x00" in path or ".." in path.split("/"):
         raise InvalidCall(f"{where}: container_path {path!r} must not contain '..'")
     normal = posixpath.normpath(path)

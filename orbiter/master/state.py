@@ -59,7 +59,10 @@ DEFAULT_ROLE = "*"
 DEFAULT_REFUSE_SECONDS = 5.0
 COMPLETED_TASKS_KEPT = 1000
 TASK_HISTORY_KEPT = 20
-TASK_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+# Task, executor and persistence ids name directories on the agent (sandboxes, volumes):
+# "." and ".." would name the directory above, as Mesos's validateID also refuses.
+TASK_ID_RE = re.compile(r"^(?!\.\.?$)[A-Za-z0-9_.:@-]{1,200}$")
+ID_RULE = "use 1-200 of A-Z a-z 0-9 _ . : @ - ('.' and '..' are not ids)"
 MAX_FRAMEWORK_MESSAGE = 4 * 1024 * 1024
 
 
@@ -1617,8 +1620,7 @@ class Master:
             pid = v.persistence_id
             here = f"{where}, volume {pid!r}"
             if not TASK_ID_RE.match(pid):
-                raise InvalidCall(f"{here}: persistence_id is invalid: use 1-200 of "
-                                  "A-Z a-z 0-9 _ . : @ -")  # fmt: skip
+                raise InvalidCall(f"{here}: persistence_id is invalid: {ID_RULE}")
             if pid in plan.volumes:
                 raise InvalidCall(f"{here}: a volume with this id exists on agent {agent.id}",
                                   Code.ALREADY_EXISTS)  # fmt: skip
@@ -1669,9 +1671,7 @@ class Master:
     ) -> Resources:
         tid = task.task_id
         if not TASK_ID_RE.match(tid):
-            raise InvalidCall(
-                f"{where}: task id {tid!r} is invalid: use 1-200 of A-Z a-z 0-9 _ . : @ -"
-            )
+            raise InvalidCall(f"{where}: task id {tid!r} is invalid: {ID_RULE}")
         where = f"{where}, task {tid}"
         if tid in seen:
             raise InvalidCall(f"{where}: task id is used twice in this call", Code.ALREADY_EXISTS)
@@ -1700,8 +1700,7 @@ class Master:
             executor = task.executor
             if not TASK_ID_RE.match(executor.executor_id):
                 raise InvalidCall(
-                    f"{where}: executor id {executor.executor_id!r} is invalid: use 1-200 of "
-                    "A-Z a-z 0-9 _ . : @ -"
+                    f"{where}: executor id {executor.executor_id!r} is invalid: {ID_RULE}"
                 )
             if not executor.command.value:
                 raise InvalidCall(

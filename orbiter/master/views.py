@@ -203,17 +203,22 @@ def tasks_view(
     return out
 
 
-def state_view(core: Master) -> dict[str, Any]:
+def master_view(core: Master) -> dict[str, Any]:
+    """Which master answers: the head of /state and /summary."""
     info = core.info
     return {
-        "master": {
-            "id": info.id,
-            "hostname": info.hostname,
-            "grpc_address": info.grpc_address,
-            "http_address": info.http_address,
-            "version": info.version,
-            "start_time": info.start_time,
-        },
+        "id": info.id,
+        "hostname": info.hostname,
+        "grpc_address": info.grpc_address,
+        "http_address": info.http_address,
+        "version": info.version,
+        "start_time": info.start_time,
+    }
+
+
+def state_view(core: Master) -> dict[str, Any]:
+    return {
+        "master": master_view(core),
         "agents": [agent_view(a) for a in core.agents.values()],
         "frameworks": [framework_view(f) for f in core.frameworks.values()],
         "tasks": tasks_view(core),
@@ -263,16 +268,8 @@ def summary_view(core: Master) -> dict[str, Any]:
         for task in [*fw.tasks.values(), *fw.completed]:
             name = _name(messages_pb2.TaskState, task.state)
             tasks[name] = tasks.get(name, 0) + 1
-    info = core.info
     return {
-        "master": {
-            "id": info.id,
-            "hostname": info.hostname,
-            "grpc_address": info.grpc_address,
-            "http_address": info.http_address,
-            "version": info.version,
-            "start_time": info.start_time,
-        },
+        "master": master_view(core),
         "resources": resources,
         "agents": agents,
         "agent_links": links,

@@ -937,9 +937,6 @@ class Satellite:
         b = policy_budget(self.config.policy, self.policy_state, await self.cluster.agents(), now)
         return {**asdict(b), "room": b.room, "fenced": bool(self.fenced)}
 
-    def event_views(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [asdict(e) for e in list(self.events)[-limit:]]
-
     def record_operator(self, action: str, outcome: str, reason: str, principal: str) -> None:
         """An operator's action on Satellite itself (rules reload), in its decision log."""
         event = Event(time.time(), "", "", action, outcome, reason, "operator", principal)

@@ -53,9 +53,11 @@ class Credentials:
 def load_credentials(path: str | Path) -> Credentials:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read the credentials file: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text: {e.reason} at byte {e.start}") from None
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as e:

@@ -168,9 +168,11 @@ def read_token(token_file: str = "", env: dict[str, str] | None = None) -> str:
     """The client's bearer token: --token-file, else ORBITER_TOKEN, else none."""
     if token_file:
         try:
-            text = Path(token_file).read_text().strip()
+            text = Path(token_file).read_text(encoding="utf-8").strip()
         except OSError as e:
             raise SecurityError(f"--token-file: cannot read {token_file}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise SecurityError(f"--token-file: {token_file} is not UTF-8 text") from None
         if not text:
             raise SecurityError(f"--token-file: {token_file} is empty")
         return text

@@ -10,16 +10,15 @@ stdout in its sandbox on the agent.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from example_runs import RUN_TIMEOUT, ExampleRun, restart_agent, run_to_end
 from hatools import get_json
 
 if TYPE_CHECKING:
@@ -29,55 +28,13 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-ORBITER = [sys.executable, "-m", "orbiter.cli"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "executor_framework.py"
-RUN_TIMEOUT = 90.0
-
-
-@dataclass
-class ExampleRun:
-    """One run of the example framework, to its end."""
-
-    returncode: int
-    output: str
-    agents: list[AgentProcess]
-
-    def lines(self, pattern: str) -> list[re.Match[str]]:
-        return [m for line in self.output.splitlines() if (m := re.fullmatch(pattern, line))]
-
-    @property
-    def framework_id(self) -> str:
-        [m] = self.lines(r"subscribed as framework (\S+)")
-        return m[1]
-
-    @property
-    def agent(self) -> AgentProcess:
-        [m] = self.lines(r"launched 3 tasks in executor counter on agent (\S+)")
-        [agent] = [a for a in self.agents if a.agent_id == m[1]]
-        return agent
-
-    @property
-    def executor_sandboxes(self) -> list[Path]:
-        return list((self.agent.work_dir / "executors" / self.framework_id).iterdir())
-
-    def executor_stdout(self) -> str:
-        [sandbox] = self.executor_sandboxes
-        return (sandbox / "stdout").read_text()
+Run = partial(ExampleRun, launched=r"launched 3 tasks in executor counter on agent (\S+)")
 
 
 def run_example(cluster: Cluster, log: Path, *flags: str) -> ExampleRun:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORBITER_")}
-    env["PYTHONUNBUFFERED"] = "1"
     args = [sys.executable, str(EXAMPLE), "--master", cluster.master.address, "--tasks", "3"]
-    with log.open("w") as out:
-        try:
-            proc = subprocess.run(
-                [*args, *flags], stdout=out, stderr=subprocess.STDOUT, env=env,
-                timeout=RUN_TIMEOUT,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the example did not end in {RUN_TIMEOUT:g}s:\n{log.read_text()}")
-    return ExampleRun(proc.returncode, log.read_text(), cluster.agents)
+    return Run(*run_to_end([*args, *flags], log), cluster.agents)
 
 
 @pytest.fixture(scope="module")
@@ -159,16 +116,10 @@ def test_the_executor_goes_on_through_an_agent_restart(
     scheduler = processes.start([*args, "--count", "30", "--step", "0.1"], log)
     wait_until(lambda: "progress 5/30" in log.read_text(), 30, "a task at progress 5/30")
 
-    agent.proc.kill()
-    agent.proc.wait(10)
-    restart = [
-        *ORBITER, "agent", "--master", master.address, "--work-dir", str(agent.work_dir),
-        "--resources", "cpus:2;mem:1024;disk:1000",
-    ]  # fmt: skip
-    agent.proc = processes.start(restart, agent.log)
+    restart_agent(agent, master, processes)
 
     assert scheduler.wait(RUN_TIMEOUT) == 0, log.read_text()
-    run = ExampleRun(0, log.read_text(), [agent])
+    run = Run(0, log.read_text(), [agent])
     for task in ("count-0", "count-1", "count-2"):
         progress = [int(m[1]) for m in run.lines(rf"{task} TASK_RUNNING: progress (\d+)/30")]
         assert progress == list(range(31)), run.output  # none lost, none twice, in order

@@ -11,17 +11,17 @@ executor's stdout in its sandbox.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import free_port
+from example_runs import ORBITER, RUN_TIMEOUT, ExampleRun, example_env, restart_agent, run_to_end
 from hatools import get_json
 from proctools import Processes, poll_until
 
@@ -30,56 +30,17 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-ORBITER = [sys.executable, "-m", "orbiter.cli"]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pymesos_executor.py"
-RUN_TIMEOUT = 90.0
+Run = partial(ExampleRun, launched=r"launched \d+ tasks in executor pycounter on (\S+)")
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORBITER_", "MESOS_"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-@dataclass
-class Run:
-    returncode: int
-    output: str
-    agents: list[AgentProcess]
-
-    def lines(self, pattern: str) -> list[re.Match[str]]:
-        return [m for line in self.output.splitlines() if (m := re.fullmatch(pattern, line))]
-
-    @property
-    def framework_id(self) -> str:
-        [m] = self.lines(r"subscribed as framework (\S+)")
-        return m[1]
-
-    @property
-    def agent(self) -> AgentProcess:
-        [m] = self.lines(r"launched \d+ tasks in executor pycounter on (\S+)")
-        [agent] = [a for a in self.agents if a.agent_id == m[1]]
-        return agent
-
-    def executor_stdout(self) -> str:
-        [sandbox] = (self.agent.work_dir / "executors" / self.framework_id).iterdir()
-        return (sandbox / "stdout").read_text()
-
-
-def run_example(cluster: Cluster, log: Path, *flags: str) -> Run:
+def run_example(cluster: Cluster, log: Path, *flags: str) -> ExampleRun:
     args = [sys.executable, str(EXAMPLE), "--master", cluster.master.address, *flags]
-    with log.open("w") as out:
-        try:
-            proc = subprocess.run(
-                args, stdout=out, stderr=subprocess.STDOUT, env=_env(), timeout=RUN_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"the example did not end in {RUN_TIMEOUT:g}s:\n{log.read_text()}")
-    return Run(proc.returncode, log.read_text(), cluster.agents)
+    return Run(*run_to_end(args, log), cluster.agents)
 
 
 @pytest.fixture(scope="module")
-def counted(shared_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Run:
+def counted(shared_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> ExampleRun:
     """3 tasks counting to 4 in one pymesos executor; the scheduler kills count-0."""
     log = tmp_path_factory.mktemp("pycounter") / "scheduler.log"
     return run_example(
@@ -87,7 +48,7 @@ def counted(shared_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -
     )
 
 
-def test_a_pymesos_executor_runs_its_tasks_to_finished(counted: Run) -> None:
+def test_a_pymesos_executor_runs_its_tasks_to_finished(counted: ExampleRun) -> None:
     assert counted.returncode == 0, counted.output
     assert "3/3 tasks ended as asked" in counted.output
     for task in ("count-1", "count-2"):
@@ -99,13 +60,13 @@ def test_a_pymesos_executor_runs_its_tasks_to_finished(counted: Run) -> None:
     assert sorted(re.findall(r"launching (\S+)", stdout)) == ["count-0", "count-1", "count-2"]
 
 
-def test_a_pymesos_executor_kills_the_task_the_scheduler_kills(counted: Run) -> None:
+def test_a_pymesos_executor_kills_the_task_the_scheduler_kills(counted: ExampleRun) -> None:
     assert counted.lines(r"asked to kill count-0"), counted.output
     assert counted.lines(r"count-0 TASK_KILLED: killed"), counted.output
     assert "killing count-0" in counted.executor_stdout()
 
 
-def test_framework_messages_pass_both_ways(counted: Run) -> None:
+def test_framework_messages_pass_both_ways(counted: ExampleRun) -> None:
     assert counted.lines(r"sent ping to executor pycounter"), counted.output
     pongs = counted.lines(
         rf"message from executor pycounter on agent {counted.agent.agent_id}: "
@@ -115,7 +76,9 @@ def test_framework_messages_pass_both_ways(counted: Run) -> None:
     assert "message from the scheduler: ping" in counted.executor_stdout()
 
 
-def test_a_pymesos_executor_left_without_tasks_is_shut_down(counted: Run, wait_until: Any) -> None:
+def test_a_pymesos_executor_left_without_tasks_is_shut_down(
+    counted: ExampleRun, wait_until: Any
+) -> None:
     wait_until(
         lambda: "shutting down" in counted.executor_stdout(),
         timeout=20,
@@ -138,13 +101,7 @@ def test_a_pymesos_executor_goes_on_through_an_agent_restart(
     scheduler = processes.start([*args, "--count", "40", "--step", "0.1"], log)
     wait_until(lambda: "progress 5/40" in log.read_text(), 30, "a task at progress 5/40")
 
-    agent.proc.kill()
-    agent.proc.wait(10)
-    restart = [
-        *ORBITER, "agent", "--master", master.address, "--work-dir", str(agent.work_dir),
-        "--resources", "cpus:2;mem:1024;disk:1000",
-    ]  # fmt: skip
-    agent.proc = processes.start(restart, agent.log)
+    restart_agent(agent, master, processes)
 
     assert scheduler.wait(RUN_TIMEOUT) == 0, log.read_text()
     run = Run(0, log.read_text(), [agent])
@@ -188,7 +145,7 @@ def test_with_authentication_on_a_pymesos_executor_must_send_its_token(
          "--resources", "cpus:2;mem:1024;disk:1000"],
         tmp_path / "agent.log",
     )  # fmt: skip
-    env = dict(_env(), ORBITER_TOKEN=tokens["alice"])
+    env = dict(example_env(), ORBITER_TOKEN=tokens["alice"])
 
     def example(*flags: str) -> tuple[int, str, str]:
         args = [sys.executable, str(EXAMPLE), "--master", master, "--tasks", "1", *flags]

@@ -16,14 +16,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from orbiter import cli
 from orbiter.agent.agent import Agent, AgentSettings
 from orbiter.framework import Scheduler, SchedulerDriver, task_info
 from orbiter.framework.driver import CallError, create_op, destroy_op, launch_op, reserve_op
-from orbiter.master.server import MasterServer, MasterSettings
+from orbiter.master.server import MasterServer
 from orbiter.proto import messages_pb2 as pb
 from orbiter.resources import Resources
 from tests.integration.test_scheduler_api import FAST, TIMEOUT, InProcessCluster, in_process_cluster
@@ -106,6 +105,14 @@ async def run_to_end(
     return status
 
 
+def reserve_and_create(container_path: str = "data", **labels: str) -> list[Any]:
+    """RESERVE the RESERVED resources for `db` and CREATE volume v1 (100 MB) on them."""
+    return [
+        reserve_op(Resources.parse(RESERVED).to_proto(), labels),
+        create_op("v1", "db", 100, container_path),
+    ]
+
+
 def volume_task(task_id: str, command: str, **kw: Any) -> pb.TaskInfo:
     return task_info(task_id, command, Resources.parse(TASK).to_proto(), volumes=["v1"], **kw)
 
@@ -128,8 +135,7 @@ async def test_a_volume_outlives_its_task_and_the_agent_and_is_offered_back(
             async_wait_until,
             offer,
             volume_task("writer", "echo kept > data/f.txt && test -L data"),
-            reserve_op(Resources.parse(RESERVED).to_proto(), {"owner": "db-team"}),
-            create_op("v1", "db", 100, "data"),
+            *reserve_and_create(owner="db-team"),
         )
         assert wrote.state == pb.TASK_FINISHED, wrote.message
         on_disk = cluster.tmp / "agent-0" / "volumes" / "db" / "v1" / "f.txt"
@@ -196,8 +202,7 @@ async def test_a_docker_task_sees_the_volume_at_its_container_path(
                 async_wait_until,
                 offer,
                 docker_volume_task("writer", "echo from-docker > /data/f.txt"),
-                reserve_op(Resources.parse(RESERVED).to_proto()),
-                create_op("v1", "db", 100, "/data"),
+                *reserve_and_create("/data"),
             )
             assert wrote.state == pb.TASK_FINISHED, wrote.message
             on_disk = cluster.tmp / "agent-0" / "volumes" / "db" / "v1" / "f.txt"
@@ -226,8 +231,7 @@ async def test_a_process_task_cannot_take_a_volume_with_an_absolute_path(
             await driver.accept(
                 [offer.id],
                 [
-                    reserve_op(Resources.parse(RESERVED).to_proto()),
-                    create_op("v1", "db", 100, "/data"),
+                    *reserve_and_create("/data"),
                     launch_op(volume_task("t1", "true")),
                 ],
             )
@@ -276,15 +280,7 @@ async def test_reservations_and_volumes_survive_a_master_restart(
     the framework come back, and the volume is offered again with its data."""
     from tests.conftest import free_port
 
-    settings = MasterSettings(
-        port=free_port(), http_port=0, work_dir=tmp_path / "master", config=FAST
-    )
-    server = MasterServer(settings)
-    await server.start()
-    cluster = InProcessCluster(
-        server, tmp_path, grpc.aio.insecure_channel(server.info.grpc_address)
-    )
-    try:
+    async with in_process_cluster(tmp_path, FAST, port=free_port()) as cluster:
         agent = await start_agent(cluster)
         async with db_framework(cluster) as (driver, recorder):
             offer = await async_wait_until(recorder.take, TIMEOUT, "a first offer")
@@ -294,17 +290,17 @@ async def test_reservations_and_volumes_survive_a_master_restart(
                 async_wait_until,
                 offer,
                 volume_task("writer", "echo before-restart > data/f.txt"),
-                reserve_op(Resources.parse(RESERVED).to_proto(), {"owner": "db-team"}),
-                create_op("v1", "db", 100, "data"),
+                *reserve_and_create(owner="db-team"),
             )
             assert wrote.state == pb.TASK_FINISHED, wrote.message
 
-            await asyncio.wait_for(server.stop(), 10)
+            settings = cluster.server.settings
+            await asyncio.wait_for(cluster.server.stop(), 10)
             recorder.offered.clear()
-            server = cluster.server = MasterServer(settings)
-            await server.start()
+            cluster.server = MasterServer(settings)
+            await cluster.server.start()
 
-            (record,) = server.core.agents.values()  # known from the registry at once
+            (record,) = cluster.core.agents.values()  # known from the registry at once
             assert [v.persistence_id for v in record.volumes.values()] == ["v1"]
             assert record.reservations[0].labels == (("owner", "db-team"),)
             offer = await async_wait_until(lambda: recorder.take("v1"), 30, "v1 after restart")
@@ -318,12 +314,3 @@ async def test_reservations_and_volumes_survive_a_master_restart(
             )
             assert read.state == pb.TASK_FINISHED, read.message
             assert agent.agent_id == record.id
-    finally:
-        for d, run in cluster.drivers:
-            d.stop()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(run, 5)
-        for a in cluster.agents:
-            await asyncio.wait_for(a.stop(), 10)
-        await cluster.channel.close()
-        await asyncio.wait_for(cluster.server.stop(), 10)

@@ -185,9 +185,13 @@ class InProcessCluster:
 
 
 @contextlib.asynccontextmanager
-async def in_process_cluster(tmp: Path, config: MasterConfig) -> AsyncIterator[InProcessCluster]:
+async def in_process_cluster(
+    tmp: Path, config: MasterConfig, port: int = 0
+) -> AsyncIterator[InProcessCluster]:
+    """A master in this loop; on the way out, every client the test added, then the master
+    (`cluster.server`, which a test may have replaced by a restarted one)."""
     server = MasterServer(
-        MasterSettings(port=0, http_port=0, work_dir=tmp / "master", config=config)
+        MasterSettings(port=port, http_port=0, work_dir=tmp / "master", config=config)
     )
     await server.start()
     cluster = InProcessCluster(server, tmp, grpc.aio.insecure_channel(server.info.grpc_address))
@@ -206,7 +210,7 @@ async def in_process_cluster(tmp: Path, config: MasterConfig) -> AsyncIterator[I
                 await asyncio.wait_for(agent.stop(), 10)
             await cluster.channel.close()
         finally:
-            await asyncio.wait_for(server.stop(), 10)
+            await asyncio.wait_for(cluster.server.stop(), 10)
 
 
 @pytest.fixture

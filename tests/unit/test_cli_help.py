@@ -88,3 +88,35 @@ def test_every_client_command_takes_json() -> None:
     clients = {c for c, f in flags.items() if "--master" in f and c != "orbiter agent"}
     assert "orbiter kill" in clients and "orbiter silence expire" in clients
     assert sorted(c for c in clients if "--json" not in flags[c]) == []
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "0", "-1", "x"])
+def test_a_weight_that_is_not_a_positive_number_is_refused_before_asking_the_master(
+    weight: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["weight", "eng", weight, "--master", "127.0.0.1:1"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument W:" in err and "JSON" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["kill", ""],
+        ["cat", " "],
+        ["drain", "", "--reason", "r"],
+        ["deactivate", "", "--reason", "r"],
+        ["reserve", "", "cpus(db):1"],
+    ],
+)
+def test_an_empty_task_or_agent_id_is_a_usage_error_not_an_odd_path(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `orbiter kill ''` asked the master for /api/v1/tasks//kill and printed
+    "no such path '/api/v1/tasks//kill'"."""
+    with pytest.raises(SystemExit) as exit:
+        cli.main([*argv, "--master", "127.0.0.1:1"])
+    assert exit.value.code == 2
+    assert "must not be empty" in capsys.readouterr().err

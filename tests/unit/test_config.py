@@ -178,6 +178,13 @@ def test_a_missing_file_and_broken_yaml_are_named(tmp_path: Path) -> None:
         load_config(write(tmp_path, "satellite: [\n"))
 
 
+def test_a_file_that_is_not_utf8_text_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "orbiter.yml"
+    path.write_bytes(b"\xff\xfemaster: {}\n")  # e.g. saved as UTF-16 by an editor
+    with pytest.raises(ConfigError, match=r"orbiter.yml: not UTF-8 text: .* at byte 0"):
+        load_config(path)
+
+
 def test_builtin_checks_are_named_and_may_set_their_interval(tmp_path: Path) -> None:
     cfg = load_config(
         write(

@@ -285,3 +285,15 @@ def test_an_internal_token_does_not_turn_off_required_client_certificates(tmp_pa
 
     assert with_child.grpc_requires_client_cert
     assert resolve(with_child, "", f"Bearer {TOKEN}") == "satellite"
+
+
+def test_credentials_and_token_files_that_are_not_utf8_are_named(tmp_path: Path) -> None:
+    from orbiter.config import ConfigError
+    from orbiter.security.settings import SecurityError, read_token
+
+    bad = tmp_path / "creds.yml"
+    bad.write_bytes(b"\xff\xfeprincipals: []\n")
+    with pytest.raises(ConfigError, match=r"creds.yml: not UTF-8 text"):
+        load_credentials(bad)
+    with pytest.raises(SecurityError, match=r"--token-file: .* is not UTF-8 text"):
+        read_token(str(bad))

@@ -163,6 +163,8 @@ def test_reservations_and_volumes_survive_a_master_failover() -> None:
         ([create("v1")], r"needs disk\(db\):100 \(disk reserved for 'db'; RESERVE it first\)"),
         ([reserve("disk(db):50"), create("v1")], r"needs disk\(db\):100"),
         ([reserve("disk(db):100"), create("v1", path="../x")], r"must not contain '\.\.'"),
+        ([reserve("disk(db):100"), create("v1", path=" data")], r"starts or ends with white"),
+        ([reserve("disk(db):100"), create("v1", path="")], r"container_path is empty"),
         ([reserve("disk(db):100"), create("v1", path="/data")], None),
         (
             [
@@ -173,6 +175,10 @@ def test_reservations_and_volumes_survive_a_master_failover() -> None:
             r"absolute, which only DOCKER tasks can mount",
         ),
         ([reserve("disk(db):200"), create("v1"), create("v1")], r"a volume with this id exists"),
+        # The id names the volume's directory on the agent: volumes/db/.. is every volume.
+        ([reserve("disk(db):100"), create("..")], r"'\.' and '\.\.' are not ids"),
+        ([reserve("disk(db):100"), create(".")], r"persistence_id is invalid"),
+        ([launch(task(".."))], r"task id '\.\.' is invalid"),
         ([launch(with_volume(task("t1"), "nope"))], r"no such persistent volume"),
         ([destroy("nope")], r"no such persistent volume"),
         ([Op(type=Op.TYPE_UNSPECIFIED)], r"type 0 is not supported"),

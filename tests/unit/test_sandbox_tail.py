@@ -3,6 +3,8 @@ tasks' output is told apart by a prefix on every line."""
 
 from __future__ import annotations
 
+import threading
+
 from orbiter.sandbox_tail import LinePrefixer, follow
 
 
@@ -41,3 +43,28 @@ def test_each_line_is_prefixed_and_a_partial_line_waits_for_its_end() -> None:
     prefix.flush()
 
     assert b"".join(out) == b"job-1| a\njob-1| bc\njob-1| tail\n"
+
+
+def test_a_stopped_follow_returns_though_its_task_never_ends_and_still_writes() -> None:
+    """`execute --follow` reads in threads: when execute gives up (the master is lost,
+    or a kill after Ctrl-C is not confirmed), the thread must end too, or the process
+    waits for it at exit for as long as the task runs."""
+
+    class Endless:
+        reads = 0
+
+        def read_new(self) -> bytes:
+            self.reads += 1
+            return b"more\n" if self.reads % 2 else b""
+
+    stopped = threading.Event()
+    out: list[bytes] = []
+
+    def write(data: bytes) -> None:
+        out.append(data)
+        if len(out) == 3:
+            stopped.set()
+
+    follow(Endless(), lambda: False, write, sleep=lambda s: None, stopped=stopped)  # type: ignore[arg-type]
+
+    assert out == [b"more\n"] * 3
