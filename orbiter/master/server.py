@@ -404,12 +404,14 @@ class MasterServer:
         if self.satellite is not None and not self.satellite.config.external_url:
             self.satellite.config.external_url = self.security.url(self.info.http_address)
         if self.satellite_process is not None:
-            self.satellite_process.master_http = self.info.http_address
-            if self.settings.advertise_host:  # the child runs here: the bound address reaches us
-                s = self.settings
-                local = s.host if s.host not in ("0.0.0.0", "::") else "127.0.0.1"
-                port = self.info.http_address.rsplit(":", 1)[1]
-                self.satellite_process.master_http = f"{local}:{port}"
+            # The child runs here: the bound address reaches us (loopback for a wildcard
+            # bind), where the advertised name may not route back, or not be in the
+            # certificate (which `orbiter certs issue` makes valid for 127.0.0.1).
+            s = self.settings
+            local = s.host if s.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+            port = self.info.http_address.rsplit(":", 1)[1]
+            host = f"[{local}]" if ":" in local else local
+            self.satellite_process.master_http = f"{host}:{port}"
             await self.satellite_process.start()
         elif self.satellite is not None:
             await self.satellite.start()

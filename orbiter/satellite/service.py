@@ -389,9 +389,24 @@ class Satellite:
         return group.interval_ms / 1000 if group.interval_ms else self.config.evaluation_interval
 
     async def _run(self) -> None:
+        unreachable = ""  # the last "cannot read the cluster" said, so it is said once
         while True:
             try:
-                self.scraper.sync([*await self.cluster.targets(), *self.static_targets])
+                try:
+                    targets = await self.cluster.targets()
+                except aiohttp.ClientError as e:
+                    # A master that is down, restarting or has a certificate not valid for
+                    # the address Satellite uses: one line when it starts, not a traceback
+                    # a second. Rules still evaluate on what was scraped.
+                    if str(e) != unreachable:
+                        log.error("Satellite cannot read the cluster's targets from the "
+                                  "master: %s; retrying every second", e)  # fmt: skip
+                    unreachable = str(e)
+                else:
+                    if unreachable:
+                        log.info("Satellite reads the cluster's targets from the master again")
+                    unreachable = ""
+                    self.scraper.sync([*targets, *self.static_targets])
                 now = time.time()
                 due = any(t <= now for t in self._next_due.values()) or len(self._next_due) < len(
                     self.groups

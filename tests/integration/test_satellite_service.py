@@ -4,9 +4,16 @@ that only moves on when its action happened."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+import pytest
 
 from orbiter.alerts.payload import Notification
 from orbiter.satellite.policy import Action, AgentSnapshot, Outcome, PolicyConfig
@@ -201,3 +208,47 @@ async def test_a_cluster_alert_resolves_with_the_time_it_started(tmp_path: Path)
         n for n in recorder.got if n.alertname == "SatellitePanicFreeze" and n.status == "resolved"
     ]
     assert (lifted.starts_at, lifted.ends_at) == (T0, T0 + 30)
+
+
+async def test_a_master_it_cannot_reach_is_said_once_and_rules_still_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No traceback a second for a master that is down or whose certificate does not
+    fit: one line when it starts, one when it ends, and evaluation goes on meanwhile."""
+    sat, cluster, _ = await satellite(
+        tmp_path, "groups:\n  - name: g\n    rules: [{record: seen, expr: vector(1)}]\n"
+    )
+    failing = True
+
+    async def targets() -> list[Target]:
+        if failing:
+            raise aiohttp.ClientConnectionError("certificate is not valid for 'vm'")
+        return []
+
+    cluster.targets = targets  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO, logger="orbiter.satellite")
+    run = asyncio.create_task(sat._run())
+
+    async def until(check: Any, what: str) -> None:
+        deadline = time.monotonic() + 15
+        while not check():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.05)
+
+    try:
+        await until(lambda: sat.last_evaluation > 0, "an evaluation")
+        first = sat.last_evaluation
+        await until(lambda: sat.last_evaluation > first, "a second evaluation")
+        failing = False
+        await until(lambda: "again" in caplog.text, "the master reachable again")
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    said = [r.getMessage() for r in caplog.records if "targets from the master" in r.getMessage()]
+    assert said == [
+        "Satellite cannot read the cluster's targets from the master: certificate is not "
+        "valid for 'vm'; retrying every second",
+        "Satellite reads the cluster's targets from the master again",
+    ]
+    assert "satellite round failed" not in caplog.text
