@@ -28,6 +28,14 @@ def check(missing: str) -> None:
         pytest.fail(f"{missing}: CI machines have it, so this one is broken")
 
 
+def require(missing: str) -> None:
+    """Inside a test: fail in CI, skip (saying why) elsewhere, when `missing` is not ''."""
+    if missing and IN_CI:
+        check(missing)
+    if missing:
+        pytest.skip(missing)
+
+
 def root_missing(why: str) -> str:
     return "" if os.geteuid() == 0 else f"{why} needs root"
 
