@@ -627,8 +627,11 @@ class Agent:
         kind = msg.WhichOneof("message")
         if kind == "run_tasks":
             run = msg.run_tasks
+            known = self.executors.frameworks.get(run.framework_id)
             self.executors.frameworks[run.framework_id] = run.framework
-            if run.framework.id:  # its principal owns the sandboxes (/files ACLs)
+            # Its principal owns the sandboxes (/files ACLs): written when first seen
+            # by this run of the agent or changed, not on every launch.
+            if run.framework.id and known != run.framework:
                 self._on_disk(checkpoint.write_framework, self.settings.work_dir, run.framework)
             for info in run.tasks:
                 self._launch(run.framework_id, info)

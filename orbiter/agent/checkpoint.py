@@ -57,11 +57,8 @@ def write_framework(work_dir: Path, info: messages_pb2.FrameworkInfo) -> None:
     folder = work_dir / FRAMEWORKS
     folder.mkdir(exist_ok=True)
     path = folder / f"{info.id}.pb"
-    data = info.SerializeToString()
-    if path.exists() and path.read_bytes() == data:
-        return
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
+    tmp.write_bytes(info.SerializeToString())
     os.replace(tmp, path)
 
 
